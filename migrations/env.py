@@ -1,0 +1,41 @@
+"""Alembic environment: runs migrations against the configured database."""
+
+from alembic import context
+
+from tracker.db import make_engine
+from tracker.models import Base
+
+config = context.config
+
+
+def _url() -> str:
+    url = config.attributes.get("database_url")
+    if url:
+        return url
+    import os
+
+    from tracker import config as tracker_config
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return tracker_config.load(os.environ.get("TRACKER_INSTANCE_PATH", os.path.join(root, "instance")))["DATABASE_URL"]
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=_url(), target_metadata=Base.metadata, literal_binds=True, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = make_engine(_url())
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,117 @@
+"""Command-line entry points: database set-up, users, item import, demo data and the local runner."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from . import clock, csv_import, demo, migrate, users
+from .errors import DomainError
+from .i18n import describe
+
+
+def _session():
+    return current_app.extensions["tracker.sessionmaker"]()
+
+
+def _fail(err: DomainError) -> None:
+    raise click.ClickException(describe(err))
+
+
+db_cli = AppGroup("db", help="Database schema commands.")
+users_cli = AppGroup("users", help="Manage user accounts.")
+items_cli = AppGroup("items", help="Manage the item register.")
+
+
+@db_cli.command("upgrade", help="Bring the database schema up to date (Alembic migrations).")
+def db_upgrade():
+    migrate.upgrade(current_app.config["DATABASE_URL"])
+    click.echo("Database is up to date.")
+
+
+@users_cli.command("create", help="Create a user. The password is read from standard input, "
+                                  "or generated and printed once when standard input is a terminal.")
+@click.argument("email")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--role", type=click.Choice(["staff", "security", "admin"]), default="staff", show_default=True)
+@click.option("--language", type=click.Choice(["ja", "en"]), default=None, help="UI language (default: browser).")
+def users_create(email, name, role, language):
+    generated = sys.stdin is None or sys.stdin.isatty()
+    if generated:
+        password = users.generate_password()
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    with _session() as s:
+        try:
+            user = users.create(s, clock.utcnow(), email=email, name=name, role=role, password=password,
+                                actor=None, language=language, must_change_password=generated, source="cli")
+        except DomainError as err:
+            _fail(err)
+        s.commit()
+        click.echo(f"Created {user.email} ({user.role.value}).")
+        if generated:
+            click.echo(f"One-time password: {password}  (must be changed at first sign-in)")
+
+
+@items_cli.command("import", help="Import items from a CSV file (UTF-8 or Shift_JIS); all rows or none.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check every row and report, without importing.")
+def items_import(path, dry_run):
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    with _session() as s:
+        try:
+            text, encoding = csv_import.decode(raw)
+        except DomainError as err:
+            _fail(err)
+        preview = csv_import.check(s, text, encoding)
+        for e in preview.errors:
+            click.echo(f"line {e.line}: {describe(DomainError(e.message, **e.params))}", err=True)
+        if preview.errors:
+            raise click.ClickException(f"{len(preview.errors)} error(s); nothing imported.")
+        if dry_run:
+            click.echo(f"Dry run: {len(preview.rows)} row(s) would be imported ({encoding}).")
+            return
+        created = csv_import.run(s, clock.utcnow(), text, actor=None, source="cli")
+        s.commit()
+        click.echo(f"Imported {len(created)} item(s).")
+
+
+@click.command("demo", help="Load demo data: items of every kind, a bag with three items, one user per role.")
+def demo_cmd():
+    with _session() as s:
+        created = demo.load(s, clock.utcnow())
+        s.commit()
+    if not created:
+        click.echo("Demo data is already loaded.")
+        return
+    click.echo("Demo data loaded. Demo users (password shown once):")
+    for email, role, password in created:
+        click.echo(f"  {role:8} {email}  {password}")
+
+
+@click.command("bootstrap", help="Migrate the database and create a first admin if there is no user.")
+def bootstrap_cmd():
+    bootstrap(current_app)
+
+
+def bootstrap(app: Flask) -> None:
+    migrate.upgrade(app.config["DATABASE_URL"])
+    with app.extensions["tracker.sessionmaker"]() as s:
+        if users.count(s):
+            return
+        password = users.generate_password()
+        users.create(s, clock.utcnow(), email="admin@example.com", name="Admin", role="admin",
+                     password=password, actor=None, source="bootstrap")
+        s.commit()
+    click.echo("First admin created:")
+    click.echo("  e-mail:   admin@example.com")
+    click.echo(f"  password: {password}  (one-time; you must change it at first sign-in)")
+
+
+def init_app(app: Flask) -> None:
+    for command in (db_cli, users_cli, items_cli, demo_cmd, bootstrap_cmd):
+        app.cli.add_command(command)

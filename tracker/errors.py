@@ -1,0 +1,48 @@
+"""Domain errors raised by the rules; each carries a translatable message and its values."""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:
+    """Mark a string for translation without translating it here (no Flask in the rules)."""
+    return message
+
+
+class DomainError(Exception):
+    message = N_("The action could not be completed.")
+
+    def __init__(self, message: str | None = None, **params):
+        self.params = params
+        if message is not None:
+            self.message = message
+        super().__init__(self.message % params if params else self.message)
+
+
+class AlreadyOut(DomainError):
+    message = N_("Already out: %(holder)s since %(since)s.")
+
+    def __init__(self, holder: str, since, asset_tag: str = ""):
+        self.holder_name = holder
+        self.since = since
+        self.asset_tag = asset_tag
+        super().__init__(holder=holder, since=since, asset_tag=asset_tag)
+
+
+class InBagOut(DomainError):
+    message = N_("%(asset_tag)s is inside bag %(bag)s, which is out: return the bag first.")
+
+
+class NotOut(DomainError):
+    message = N_("%(asset_tag)s is not checked out.")
+
+
+class Retired(DomainError):
+    message = N_("%(asset_tag)s is retired and cannot be checked out.")
+
+
+class NotPermitted(DomainError):
+    message = N_("You are not permitted to do that.")
+
+
+class InvalidInput(DomainError):
+    message = N_("The input is not valid.")

@@ -1,0 +1,86 @@
+"""Languages: the user's setting, else the browser's; local times; translated domain errors."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from flask import Flask, current_app, request
+from flask_babel import Babel, format_datetime, get_locale
+from flask_babel import gettext as _gettext
+from flask_babel import lazy_gettext
+from flask_login import current_user
+
+from .errors import DomainError, N_
+
+LANGUAGES = ("ja", "en")
+
+KIND_LABELS = {"laptop": N_("Laptop"), "usb": N_("USB drive"), "folder": N_("Document folder"),
+               "bag": N_("Bag"), "other": N_("Other")}
+CLASS_LABELS = {"none": N_("No personal data"), "personal": N_("Personal data"),
+                "sensitive": N_("Sensitive personal data")}
+ROLE_LABELS = {"staff": N_("Staff"), "security": N_("Security desk"), "admin": N_("Admin")}
+LANGUAGE_LABELS = {"ja": "日本語", "en": "English"}
+EVENT_LABELS = {
+    "checkout": N_("Checked out"), "return": N_("Returned"), "missing_on_return": N_("Missing when the bag came back"),
+    "handover": N_("Handed over"), "item_created": N_("Registered"), "item_updated": N_("Edited"),
+    "item_retired": N_("Retired"), "label_issued": N_("Label issued"),
+}
+
+
+def gettext(message: str, **params) -> str:
+    return _gettext(message, **params)
+
+
+def _select_locale() -> str:
+    if current_user and getattr(current_user, "is_authenticated", False) and current_user.language:
+        return current_user.language
+    best = request.accept_languages.best_match(LANGUAGES) if request else None
+    return best or current_app.config.get("DEFAULT_LANGUAGE", "ja")
+
+
+def _select_timezone() -> str:
+    return current_app.config["TIMEZONE"]
+
+
+def describe(err: DomainError) -> str:
+    """The error's message in the reader's language, with times shown locally."""
+    params = {}
+    for key, value in err.params.items():
+        if isinstance(value, datetime):
+            value = format_datetime(value, "short")
+        elif key == "field" and isinstance(value, str):
+            value = _gettext(value)
+        params[key] = value
+    return _gettext(err.message, **params)
+
+
+def label(mapping: dict[str, str], value) -> str:
+    key = getattr(value, "value", value)
+    return _gettext(mapping[key]) if key in mapping else str(key)
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES",
+                          os.path.join(os.path.dirname(os.path.abspath(__file__)), "translations"))
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", app.config.get("DEFAULT_LANGUAGE", "ja"))
+    Babel(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
+
+    @app.template_filter("dt")
+    def _dt(value: datetime | None, fmt: str = "short") -> str:
+        return format_datetime(value, fmt) if value else ""
+
+    @app.context_processor
+    def _labels():
+        return {
+            "kind_label": lambda v: label(KIND_LABELS, v),
+            "class_label": lambda v: label(CLASS_LABELS, v),
+            "role_label": lambda v: label(ROLE_LABELS, v),
+            "event_label": lambda v: label(EVENT_LABELS, v),
+            "LANGUAGE_LABELS": LANGUAGE_LABELS,
+            "current_locale": lambda: str(get_locale() or "ja"),
+        }
+
+
+__all__ = ["gettext", "lazy_gettext", "describe", "init_app", "label"]

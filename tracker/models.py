@@ -1,0 +1,205 @@
+"""The data model: users, items, label tokens, check-outs and audit events."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Store naive UTC, hand back aware UTC, so SQLite and PostgreSQL behave alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; pass an aware one")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Role(str, enum.Enum):
+    staff = "staff"
+    security = "security"
+    admin = "admin"
+
+
+class Kind(str, enum.Enum):
+    laptop = "laptop"
+    usb = "usb"
+    folder = "folder"
+    bag = "bag"
+    other = "other"
+
+
+class DataClass(str, enum.Enum):
+    none = "none"
+    personal = "personal"
+    sensitive = "sensitive"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, validate_strings=True, length=16)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.staff)
+    language: Mapped[str | None] = mapped_column(String(8))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Rotated to end every session of the user at once (logout, password change, disabling).
+    session_token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # What Flask-Login asks of a user object; plain attributes, so the model imports nothing from Flask.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return self.session_token
+
+    @property
+    def privileged(self) -> bool:
+        return self.role in (Role.security, Role.admin)
+
+    def __repr__(self) -> str:
+        return f"<User {self.email} {self.role.value}>"
+
+
+class Item(Base):
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_tag: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[Kind] = mapped_column(_enum(Kind, "kind"))
+    name: Mapped[str] = mapped_column(String(200))
+    serial: Mapped[str | None] = mapped_column(String(100))
+    department: Mapped[str | None] = mapped_column(String(100), index=True)
+    data_class: Mapped[DataClass] = mapped_column(_enum(DataClass, "data_class"), default=DataClass.none)
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    people_count: Mapped[int | None] = mapped_column(Integer)
+    notes: Mapped[str | None] = mapped_column(Text)
+    bag_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="RESTRICT"), index=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    bag: Mapped[Item | None] = relationship(remote_side=[id], back_populates="contents")
+    contents: Mapped[list[Item]] = relationship(back_populates="bag", order_by="Item.asset_tag")
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_at is not None
+
+    def __repr__(self) -> str:
+        return f"<Item {self.asset_tag}>"
+
+
+class LabelToken(Base):
+    __tablename__ = "label_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    item: Mapped[Item] = relationship()
+
+
+class Checkout(Base):
+    __tablename__ = "checkouts"
+    __table_args__ = (
+        # At most one open check-out per item, held by the database on SQLite and PostgreSQL alike.
+        Index(
+            "uq_checkouts_one_open_per_item",
+            "item_id",
+            unique=True,
+            sqlite_where=text("returned_at IS NULL"),
+            postgresql_where=text("returned_at IS NULL"),
+        ),
+        Index("ix_checkouts_open_due", "returned_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Set on the check-outs of a bag's contents: the check-out of the bag they left in.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"), index=True)
+    out_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    purpose: Mapped[str] = mapped_column(String(200), default="")
+    destination: Mapped[str] = mapped_column(String(200), default="")
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    item: Mapped[Item] = relationship()
+    holder: Mapped[User] = relationship(foreign_keys=[holder_id])
+    returned_by: Mapped[User | None] = relationship(foreign_keys=[returned_by_id])
+
+
+class Event(Base):
+    """One line of the audit trail; written only through tracker.audit.record."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
+    checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"))
+    subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    source: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[str] = mapped_column(Text, default="{}")
+
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+    item: Mapped[Item | None] = relationship()
+
+
+class LoginAttempt(Base):
+    """Failed sign-ins, kept in the database so throttling holds across worker processes."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_key_at", "scope", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(254))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,110 @@
+"""Read-side queries shared by views: item lookups, open check-outs, item lists with filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from .models import Checkout, DataClass, Event, Item, Kind, LabelToken, User
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class Page:
+    rows: list
+    page: int
+    pages: int
+    total: int
+
+
+def paginate(session: Session, stmt: Select, page: int, size: int = PAGE_SIZE) -> Page:
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    pages = max(1, (total + size - 1) // size)
+    page = min(max(1, page), pages)
+    rows = list(session.scalars(stmt.limit(size).offset((page - 1) * size)).unique())
+    return Page(rows=rows, page=page, pages=pages, total=total)
+
+
+def item_by_tag(session: Session, tag: str) -> Item | None:
+    return session.scalar(select(Item).where(Item.asset_tag == (tag or "").strip().upper()))
+
+
+def label_by_token(session: Session, token: str) -> LabelToken | None:
+    return session.scalar(select(LabelToken).where(LabelToken.token == (token or "").strip().upper()))
+
+
+def current_label(session: Session, item: Item) -> LabelToken | None:
+    return session.scalar(select(LabelToken).where(LabelToken.item_id == item.id, LabelToken.replaced_at.is_(None)))
+
+
+def open_checkouts_of(session: Session, user: User) -> list[Checkout]:
+    return list(session.scalars(
+        select(Checkout).options(joinedload(Checkout.item))
+        .where(Checkout.holder_id == user.id, Checkout.returned_at.is_(None))
+        .order_by(Checkout.due_at, Checkout.id)
+    ))
+
+
+def open_checkouts_by_item(session: Session, item_ids: list[int]) -> dict[int, Checkout]:
+    """Open check-outs keyed by item id, in one query (no query per row)."""
+    if not item_ids:
+        return {}
+    rows = session.scalars(
+        select(Checkout).options(joinedload(Checkout.holder))
+        .where(Checkout.item_id.in_(item_ids), Checkout.returned_at.is_(None))
+    )
+    return {co.item_id: co for co in rows}
+
+
+def desk_stmt(now: datetime) -> Select:
+    """Everything out now: overdue first, then by due time."""
+    overdue_first = (Checkout.due_at > now)
+    return (select(Checkout).options(joinedload(Checkout.item), joinedload(Checkout.holder))
+            .where(Checkout.returned_at.is_(None))
+            .order_by(overdue_first, Checkout.due_at, Checkout.id))
+
+
+def items_stmt(q: str = "", kind: str = "", status: str = "", data_class: str = "", department: str = "") -> Select:
+    stmt = select(Item)
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(Item.asset_tag.ilike(like, escape="\\"), Item.name.ilike(like, escape="\\"),
+                              Item.serial.ilike(like, escape="\\"), Item.department.ilike(like, escape="\\")))
+    if kind in Kind.__members__:
+        stmt = stmt.where(Item.kind == Kind(kind))
+    if data_class in DataClass.__members__:
+        stmt = stmt.where(Item.data_class == DataClass(data_class))
+    if department:
+        stmt = stmt.where(Item.department == department)
+    is_out = exists().where(and_(Checkout.item_id == Item.id, Checkout.returned_at.is_(None)))
+    if status == "out":
+        stmt = stmt.where(is_out, Item.retired_at.is_(None))
+    elif status == "in":
+        stmt = stmt.where(~is_out, Item.retired_at.is_(None))
+    elif status == "retired":
+        stmt = stmt.where(Item.retired_at.is_not(None))
+    elif status != "all":
+        stmt = stmt.where(Item.retired_at.is_(None))
+    return stmt.order_by(Item.asset_tag)
+
+
+def departments(session: Session) -> list[str]:
+    return [d for d in session.scalars(select(Item.department).where(Item.department.is_not(None))
+                                       .distinct().order_by(Item.department)) if d]
+
+
+def item_events(session: Session, item: Item, limit: int = 200) -> list[Event]:
+    return list(session.scalars(select(Event).options(joinedload(Event.actor))
+                                .where(Event.item_id == item.id).order_by(Event.id.desc()).limit(limit)))
+
+
+def users_stmt(q: str = "") -> Select:
+    stmt = select(User)
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(User.email.ilike(like, escape="\\"), User.name.ilike(like, escape="\\")))
+    return stmt.order_by(User.active.desc(), User.name)
