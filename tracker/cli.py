@@ -112,6 +112,22 @@ def bootstrap(app: Flask) -> None:
     click.echo(f"  password: {password}  (one-time; you must change it at first sign-in)")
 
 
+@click.command("serve", help="Set up the database and serve the app locally (TRACKER_HOST, TRACKER_PORT).")
+def serve_cmd():
+    import os
+
+    from werkzeug.serving import run_simple
+
+    app = current_app._get_current_object()
+    bootstrap(app)
+    host = os.environ.get("TRACKER_HOST", "127.0.0.1")
+    port = int(os.environ.get("TRACKER_PORT", "5000"))
+    click.echo(f"Open http://{host}:{port}/ and sign in (first admin: admin@example.com, password printed "
+               "when it was created; `flask --app app users create` adds more).")
+    click.echo("Press Ctrl+C to stop.")
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
 def init_app(app: Flask) -> None:
-    for command in (db_cli, users_cli, items_cli, demo_cmd, bootstrap_cmd):
+    for command in (db_cli, users_cli, items_cli, demo_cmd, bootstrap_cmd, serve_cmd):
         app.cli.add_command(command)

@@ -71,16 +71,14 @@ def init_app(app: Flask) -> None:
     def _dt(value: datetime | None, fmt: str = "short") -> str:
         return format_datetime(value, fmt) if value else ""
 
-    @app.context_processor
-    def _labels():
-        return {
-            "kind_label": lambda v: label(KIND_LABELS, v),
-            "class_label": lambda v: label(CLASS_LABELS, v),
-            "role_label": lambda v: label(ROLE_LABELS, v),
-            "event_label": lambda v: label(EVENT_LABELS, v),
-            "LANGUAGE_LABELS": LANGUAGE_LABELS,
-            "current_locale": lambda: str(get_locale() or "ja"),
-        }
+    app.jinja_env.globals.update({
+        "kind_label": lambda v: label(KIND_LABELS, v),
+        "class_label": lambda v: label(CLASS_LABELS, v),
+        "role_label": lambda v: label(ROLE_LABELS, v),
+        "event_label": lambda v: label(EVENT_LABELS, v),
+        "LANGUAGE_LABELS": LANGUAGE_LABELS,
+        "current_locale": lambda: str(get_locale() or "ja"),
+    })
 
 
 __all__ = ["gettext", "lazy_gettext", "describe", "init_app", "label"]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import clock, i18n
-from .db import make_engine, make_sessionmaker
+from .db import make_engine, make_read_sessionmaker, make_sessionmaker
 from .errors import DomainError
 from .models import Role, User
 
@@ -24,7 +24,8 @@ login_manager = LoginManager()
 def db() -> Session:
     """The request's session: one transaction per request, committed by the view."""
     if "db" not in g:
-        g.db = current_app.extensions["tracker.sessionmaker"]()
+        reading = request.method in ("GET", "HEAD", "OPTIONS")
+        g.db = current_app.extensions["tracker.read_sessionmaker" if reading else "tracker.sessionmaker"]()
     return g.db
 
 
@@ -113,6 +114,7 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["tracker.engine"] = engine
     app.extensions["tracker.sessionmaker"] = make_sessionmaker(engine)
+    app.extensions["tracker.read_sessionmaker"] = make_read_sessionmaker(engine)
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["STAFF_SESSION_DAYS"])
 
     csrf.init_app(app)

@@ -1,0 +1,48 @@
+# One-command set-up: `make run` starts the app, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+export TRACKER_HOST := $(HOST)
+export TRACKER_PORT := $(PORT)
+
+.PHONY: run demo test test-sqlite lint translations extract-messages bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+translations: $(VENV)/.runtime
+	$(BIN)/pybabel compile -q -d tracker/translations
+
+## Start the app with its scheduler on http://$(HOST):$(PORT) (migrates and creates a first admin if needed).
+run: $(VENV)/.runtime translations
+	$(BIN)/flask --app app serve
+
+## Load demo data (items of every kind, a bag, one user per role) into the local database.
+demo: $(VENV)/.runtime translations
+	$(BIN)/flask --app app bootstrap
+	$(BIN)/flask --app app demo
+
+## Run the whole suite (SQLite, PostgreSQL when a server can be started, and a real browser).
+test: $(VENV)/.dev translations
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check tracker tests app.py migrations
+
+extract-messages: $(VENV)/.dev
+	$(BIN)/pybabel extract -q -F babel.cfg -k N_ -k _l -o tracker/translations/messages.pot .
+	$(BIN)/pybabel update -q -N -i tracker/translations/messages.pot -d tracker/translations
+
+clean:
+	rm -rf $(VENV) .pytest_cache
