@@ -22,7 +22,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $(VENV)/.runtime $@
 
 translations: $(VENV)/.runtime
-	$(BIN)/pybabel compile -q -d tracker/translations
+	$(BIN)/pybabel compile -d tracker/translations >/dev/null
 
 ## Start the app with its scheduler on http://$(HOST):$(PORT) (migrates and creates a first admin if needed).
 run: $(VENV)/.runtime translations
@@ -41,8 +41,8 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check tracker tests app.py migrations
 
 extract-messages: $(VENV)/.dev
-	$(BIN)/pybabel extract -q -F babel.cfg -k N_ -k _l -o tracker/translations/messages.pot .
-	$(BIN)/pybabel update -q -N -i tracker/translations/messages.pot -d tracker/translations
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _l -o tracker/translations/messages.pot .
+	$(BIN)/pybabel update -N -i tracker/translations/messages.pot -d tracker/translations
 
 clean:
 	rm -rf $(VENV) .pytest_cache
