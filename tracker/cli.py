@@ -128,6 +128,62 @@ def serve_cmd():
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
+@click.command("labels", help="Write label files: PDF sheets, a PNG per label, or Brother QL raster.")
+@click.option("--layout", "layout_name", default="jp-24", show_default=True,
+              help="Layout name (see --list) or custom:page=210x297,label=50x30,grid=3x8,margin=10x12,pitch=60x34")
+@click.option("--tag", "tags", multiple=True, help="Asset tag of an item to print; repeat for more.")
+@click.option("--all", "all_items", is_flag=True, help="Every item in service.")
+@click.option("--out", "out_dir", default=None, help="Output folder (default: TRACKER_LABELS_DIR, labels/).")
+@click.option("--format", "fmt", type=click.Choice(["auto", "pdf", "png", "ql"]), default="auto", show_default=True,
+              help="auto: PDF for sheets, PNG for label printers.")
+@click.option("--start-at", default=1, show_default=True, help="First free label on a part-used sheet.")
+@click.option("--show-name", is_flag=True, default=None, help="Print item names (off by default: labels reveal nothing).")
+@click.option("--send", is_flag=True, help="Send QL raster to TRACKER_LABEL_PRINTER instead of writing files.")
+@click.option("--list", "list_layouts", is_flag=True, help="List the layouts and exit.")
+def labels_cmd(layout_name, tags, all_items, out_dir, fmt, start_at, show_name, send, list_layouts):
+    from sqlalchemy import select
+
+    from .labels import layouts, render, service
+    from .models import Item
+
+    if list_layouts:
+        for layout in layouts.LAYOUTS.values():
+            click.echo(f"{layout.name:14} {layout.title}  [{layout.fits}]")
+        return
+    if bool(tags) == bool(all_items):
+        raise click.UsageError("give --tag TAG (one or more) or --all")
+    try:
+        layout = layouts.get(layout_name)
+    except DomainError as err:
+        _fail(err)
+    cfg = current_app.config
+    opts = service.options_from(cfg, show_name)
+    with _session() as s:
+        stmt = select(Item).where(Item.retired_at.is_(None)).order_by(Item.asset_tag)
+        if tags:
+            wanted = [t.strip().upper() for t in tags]
+            found = set(s.scalars(select(Item.asset_tag).where(Item.asset_tag.in_(wanted))))
+            missing = [t for t in wanted if t not in found]
+            if missing:
+                raise click.ClickException("no item with tag: " + ", ".join(missing))
+            stmt = select(Item).where(Item.asset_tag.in_(wanted)).order_by(Item.asset_tag)
+        data = service.label_data(s, stmt, opts)
+        if send:
+            if not cfg.get("LABEL_PRINTER") or not isinstance(layout, layouts.Printer):
+                raise click.ClickException("--send needs a Brother QL layout and TRACKER_LABEL_PRINTER")
+            raster = render.ql_raster(list(data), layout, cfg["LABEL_PRINTER_MODEL"])
+            render.send_to_printer(raster, cfg["LABEL_PRINTER"], cfg["LABEL_PRINTER_MODEL"])
+            click.echo(f"Sent {len(raster)} bytes to {cfg['LABEL_PRINTER']}.")
+            return
+        try:
+            written = service.write_files(data, layout, out_dir or cfg["LABELS_DIR"], fmt, start_at,
+                                          progress=lambda n: click.echo(f"  {n} labels", err=True))
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(path)
+
+
 def init_app(app: Flask) -> None:
-    for command in (db_cli, users_cli, items_cli, demo_cmd, bootstrap_cmd, serve_cmd):
+    for command in (db_cli, users_cli, items_cli, demo_cmd, bootstrap_cmd, serve_cmd, labels_cmd):
         app.cli.add_command(command)

@@ -117,11 +117,13 @@ def next_asset_tag(session: Session, kind: Kind, taken: set[str] | None = None) 
     return f"{prefix}{(max(numbers) + 1) if numbers else 1:04d}"
 
 
-def new_token() -> str:
-    """An unguessable label token: 160 bits from the CSPRNG as upper-case base32 (QR alphanumeric)."""
-    import base64
+TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+TOKEN_LENGTH = 26  # 26 base32 characters carry 130 bits
 
-    return base64.b32encode(secrets.token_bytes(20)).decode("ascii")
+
+def new_token() -> str:
+    """An unguessable label token: 130 bits from the CSPRNG as upper-case base32 (fits QR alphanumeric mode)."""
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
 
 
 def issue_label(session: Session, now: datetime, item: Item, actor: User | None) -> LabelToken:
