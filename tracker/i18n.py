@@ -25,6 +25,7 @@ EVENT_LABELS = {
     "checkout": N_("Checked out"), "return": N_("Returned"), "missing_on_return": N_("Missing when the bag came back"),
     "handover": N_("Handed over"), "item_created": N_("Registered"), "item_updated": N_("Edited"),
     "item_retired": N_("Retired"), "label_issued": N_("Label issued"),
+    "scan_replaced_label": N_("Old label scanned"),
 }
 
 

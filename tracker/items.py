@@ -126,7 +126,8 @@ def new_token() -> str:
     return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
 
 
-def issue_label(session: Session, now: datetime, item: Item, actor: User | None) -> LabelToken:
+def issue_label(session: Session, now: datetime, item: Item, actor: User | None,
+                source: str | None = None) -> LabelToken:
     """Give the item a fresh label token; the previous one stops working."""
     for old in session.scalars(select(LabelToken).where(LabelToken.item_id == item.id,
                                                         LabelToken.replaced_at.is_(None))):
@@ -134,7 +135,7 @@ def issue_label(session: Session, now: datetime, item: Item, actor: User | None)
     label = LabelToken(item_id=item.id, token=new_token(), created_at=now)
     session.add(label)
     session.flush()
-    audit.record(session, now, "label_issued", actor=actor, item=item)
+    audit.record(session, now, "label_issued", actor=actor, item=item, source=source)
     return label
 
 
@@ -167,7 +168,7 @@ def create(session: Session, now: datetime, data: ItemData, actor: User | None, 
     session.add(item)
     session.flush()
     audit.record(session, now, "item_created", actor=actor, item=item, source=source, asset_tag=tag)
-    issue_label(session, now, item, actor)
+    issue_label(session, now, item, actor, source=source)
     return item
 
 

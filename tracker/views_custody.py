@@ -72,16 +72,31 @@ def find():
 
 
 @bp.get("/s/<token>")
+@bp.get("/S/<token>")
 def scan(token: str):
-    """The target of every label; issue 4 makes this the one-tap page."""
-    if not current_user.is_authenticated:
-        return redirect(url_for("auth.login", next=request.path))
+    """The target of every label (the QR holds /S/ in capitals to stay in QR alphanumeric mode)."""
     label = queries.label_by_token(db(), token)
     if label is None:
         return render_template("scan/invalid.html"), 404
     if label.replaced_at is not None:
+        _record_scan("scan_replaced_label", label)
         return render_template("scan/replaced.html", label=label), 410
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.path))
+    if label.item.retired:
+        return render_template("scan/retired.html", item=label.item), 410
     return redirect(url_for("custody.item", tag=label.item.asset_tag))
+
+
+def _record_scan(action: str, label) -> None:
+    """Write a scan to the audit trail in its own short write transaction (GET changes no custody state)."""
+    with current_app.extensions["tracker.sessionmaker"]() as s:
+        from . import audit
+
+        actor = s.get(User, current_user.id) if current_user.is_authenticated else None
+        audit.record(s, now(), action, actor=actor, item=s.get(Item, label.item_id), source=client_address(),
+                     token_issued=label.created_at.isoformat())
+        s.commit()
 
 
 @bp.post("/items/<tag>/checkout")

@@ -29,6 +29,15 @@ def db() -> Session:
     return g.db
 
 
+def csp_nonce() -> str:
+    """A per-response nonce for the few pages that need an inline <style> (page sizes for printing)."""
+    if "csp_nonce" not in g:
+        import secrets
+
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
 def now() -> datetime:
     return clock.utcnow()
 
@@ -134,6 +143,10 @@ def init_app(app: Flask) -> None:
     app.before_request(_session_limits)
     app.before_request(_must_change_password)
 
+    @app.context_processor
+    def _nonce():
+        return {"csp_nonce": csp_nonce}
+
     @app.after_request
     def _headers(resp):
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -141,16 +154,17 @@ def init_app(app: Flask) -> None:
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         resp.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            f"default-src 'self'; img-src 'self' data:; style-src 'self' 'nonce-{csp_nonce()}'; script-src 'self'; "
             "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         )
         if current_user.is_authenticated:
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 
-    from . import cli, views_admin_items, views_admin_users, views_auth, views_custody, views_desk
+    from . import (cli, views_admin_items, views_admin_labels, views_admin_users, views_auth, views_custody,
+                   views_desk)
 
-    for module in (views_auth, views_custody, views_desk, views_admin_items, views_admin_users):
+    for module in (views_auth, views_custody, views_desk, views_admin_items, views_admin_users, views_admin_labels):
         app.register_blueprint(module.bp)
     cli.init_app(app)
 
