@@ -47,3 +47,7 @@ extract-messages: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+## Label throughput (1,000 and 10,000 labels as PDF) and peak memory against bare QR generation.
+bench: $(VENV)/.runtime
+	$(BIN)/python bench/labels.py

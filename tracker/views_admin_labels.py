@@ -149,6 +149,9 @@ def _work(fmt, stmt_ids, layout, start_at, opts, app):
         with app.app_context():
             with app.extensions["tracker.read_sessionmaker"]() as s:
                 labels = service.label_data(s, service.ids_stmt(stmt_ids), opts)
+                if fmt == "pdf" and len(stmt_ids) > service.CHUNK:
+                    service.write_pdf_zip(labels, layout, path, start_at=start_at, progress=progress)
+                    return
                 with open(path, "wb") as fh:
                     if fmt == "pdf":
                         render.write_pdf(labels, layout, fh, start_at=start_at, progress=progress)
@@ -192,6 +195,8 @@ def download():
         flash(gettext("No items match."), "error")
         return redirect(url_for("admin_labels.index"), 303)
     mimetype, ext = FORMATS[fmt]
+    if fmt == "pdf" and len(ids) > service.CHUNK:  # several PDFs of 1,000 labels, zipped: memory stays flat
+        mimetype, ext = FORMATS["zip"]
     filename = f"labels-{layout.name}.{ext}" if fmt != "png" else None
     if fmt == "png":
         data = next(service.label_data(s, service.ids_stmt(ids[:1]), opts))

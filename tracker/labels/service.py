@@ -98,6 +98,18 @@ def write_files(labels: Iterator[LabelData], layout: Sheet | Printer, out_dir: s
     return written
 
 
+def write_pdf_zip(labels: Iterator[LabelData], sheet: Sheet, path: str, start_at: int = 1, progress=None) -> None:
+    """Several PDFs of CHUNK labels each, zipped into `path`."""
+    import tempfile
+    import zipfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = write_files(labels, sheet, tmp, "pdf", start_at, progress)
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+            for f in files:
+                zf.write(f, os.path.basename(f))
+
+
 def _take(it: Iterator[LabelData], n: int) -> list[LabelData]:
     out = []
     for data in it:
