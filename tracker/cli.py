@@ -6,7 +6,7 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from . import clock, csv_import, demo, migrate, users
 from .errors import DomainError
@@ -75,12 +75,17 @@ def items_import(path, dry_run):
         if dry_run:
             click.echo(f"Dry run: {len(preview.rows)} row(s) would be imported ({encoding}).")
             return
-        created = csv_import.run(s, clock.utcnow(), text, actor=None, source="cli")
+        try:
+            created = csv_import.run(s, clock.utcnow(), text, actor=None, source="cli")
+        except DomainError as err:
+            s.rollback()
+            _fail(err)
         s.commit()
         click.echo(f"Imported {len(created)} item(s).")
 
 
 @click.command("demo", help="Load demo data: items of every kind, a bag with three items, one user per role.")
+@with_appcontext
 def demo_cmd():
     with _session() as s:
         created = demo.load(s, clock.utcnow())
@@ -94,6 +99,7 @@ def demo_cmd():
 
 
 @click.command("bootstrap", help="Migrate the database and create a first admin if there is no user.")
+@with_appcontext
 def bootstrap_cmd():
     bootstrap(current_app)
 
@@ -113,6 +119,7 @@ def bootstrap(app: Flask) -> None:
 
 
 @click.command("serve", help="Set up the database and serve the app locally (TRACKER_HOST, TRACKER_PORT).")
+@with_appcontext
 def serve_cmd():
     import os
 
@@ -140,6 +147,7 @@ def serve_cmd():
 @click.option("--show-name", is_flag=True, default=None, help="Print item names (off by default: labels reveal nothing).")
 @click.option("--send", is_flag=True, help="Send QL raster to TRACKER_LABEL_PRINTER instead of writing files.")
 @click.option("--list", "list_layouts", is_flag=True, help="List the layouts and exit.")
+@with_appcontext
 def labels_cmd(layout_name, tags, all_items, out_dir, fmt, start_at, show_name, send, list_layouts):
     from sqlalchemy import select
 

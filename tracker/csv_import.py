@@ -61,6 +61,8 @@ def decode(data: bytes) -> tuple[str, str]:
     """Decode UTF-8 (with or without BOM) or Shift_JIS (cp932), the encodings Japanese Excel writes."""
     if not data.strip():
         raise InvalidInput(N_("The file is empty."))
+    if b"\x00" in data:  # UTF-16 or a binary file: cp932 would read the NUL bytes as text
+        raise InvalidInput(N_("The file is neither UTF-8 nor Shift_JIS text. Save it from Excel as CSV (UTF-8)."))
     for encoding in ("utf-8-sig", "cp932"):
         try:
             return data.decode(encoding), encoding
@@ -81,7 +83,7 @@ def _normalise(values: dict) -> dict:
 def check(session: Session, text: str, encoding: str = "") -> Preview:
     """Read and validate every row without writing; report each bad row with its line number."""
     preview = Preview(encoding=encoding)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: an unclosed quote is an error
     try:
         header = next(reader)
     except StopIteration:

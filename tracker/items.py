@@ -95,6 +95,8 @@ def validate(values: dict) -> ItemData:
             raise InvalidInput(N_("Number of people must be a whole number."))
         people = int(people_raw)
     bag_tag = (values.get("bag") or "").strip().upper() or None
+    if bag_tag and kind == Kind.bag:
+        raise InvalidInput(N_("A bag cannot be put inside a bag."))
     return ItemData(
         kind=kind,
         name=_text(values, "name", required=True) or "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from . import audit, users
@@ -33,6 +33,16 @@ def _failures(session: Session, now: datetime, scope: str, key: str) -> tuple[in
     return row[0], row[1]
 
 
+def _serialise(session: Session, email: str, address: str) -> None:
+    """Let one sign-in per account and per address count at a time, so parallel guesses cannot slip past.
+
+    SQLite already runs one writing transaction at a time; PostgreSQL takes transaction-level advisory locks.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        for key in sorted((f"account:{email}", f"address:{address}")):
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+
+
 def _check_throttle(session: Session, now: datetime, email: str, address: str) -> None:
     for scope, key, limit in (("account", email, ACCOUNT_LIMIT), ("address", address, ADDRESS_LIMIT)):
         n, oldest = _failures(session, now, scope, key)
@@ -47,6 +57,7 @@ def authenticate(session: Session, now: datetime, email: str, password: str, add
     The caller must commit even when this raises, so that failures are counted.
     """
     key = (email or "").strip().lower()[:254]
+    _serialise(session, key, address)
     _check_throttle(session, now, key, address)
     user = users.find_by_email(session, key)
     ok = users.verify_password(user, password or "")

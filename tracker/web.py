@@ -72,12 +72,24 @@ def flash_error(err: DomainError) -> None:
     flash(i18n.describe(err), "error")
 
 
+def safe_next(target: str | None) -> str | None:
+    """A local path to go back to, or None: never another site, however the URL is disguised."""
+    if not target or len(target) > 2000:
+        return None
+    if any(ord(ch) < 32 or ch == "\\" for ch in target):  # browsers drop tabs/newlines and read \\ as /
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
 def back(default_endpoint: str, **values):
     """Redirect to a same-site `next` target, else the default page."""
-    target = request.form.get("next") or request.args.get("next") or ""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return redirect(target)
-    return redirect(url_for(default_endpoint, **values))
+    target = safe_next(request.form.get("next") or request.args.get("next"))
+    return redirect(target or url_for(default_endpoint, **values))
 
 
 @login_manager.user_loader

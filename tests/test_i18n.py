@@ -1,0 +1,123 @@
+"""The gettext catalogues: complete, placeholder-safe, in step with the source, and chosen per user."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from tests.conftest import sign_in
+
+ROOT = Path(__file__).resolve().parents[1]
+TRANSLATIONS = ROOT / "tracker" / "translations"
+LANGS = ("ja", "en")
+# Same as `make extract-messages`: pybabel extract -F babel.cfg -k N_ -k _l
+KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "_l": None}
+PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[#0\- +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?([diouxXeEfFgGcrsa%])")
+
+
+def catalog(lang):
+    with open(TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po", "rb") as f:
+        return read_po(f, locale=lang)
+
+
+def placeholders(text: str) -> set[str]:
+    """Named placeholders with their conversion, e.g. {'%(n)d'}; a literal '%%' is not one."""
+    return {f"%({name})" + conv if name else "%" + conv
+            for name, conv in PLACEHOLDER.findall(text) if conv != "%"}
+
+
+def extracted_msgids() -> dict[str, list[str]]:
+    """Every msgid in the source, read the way babel.cfg tells pybabel to, with where it occurs."""
+    with open(ROOT / "babel.cfg", encoding="utf-8") as f:
+        method_map, options_map = parse_mapping_cfg(f, filename=str(ROOT / "babel.cfg"))
+    found: dict[str, list[str]] = {}
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+            str(ROOT), method_map, options_map, keywords=KEYWORDS):
+        for msgid in message if isinstance(message, tuple) else (message,):
+            if msgid:
+                found.setdefault(msgid, []).append(f"{filename}:{lineno}")
+    return found
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_catalogue_header(lang):
+    cat = catalog(lang)
+    assert str(cat.locale) == lang
+    if lang == "ja":
+        assert cat.plural_forms == "nplurals=1; plural=0;"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_entry_is_translated_and_not_fuzzy(lang):
+    cat = catalog(lang)
+    empty = [m.id for m in cat if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))]
+    fuzzy = [m.id for m in cat if m.id and m.fuzzy]
+    assert not empty, f"{lang}: untranslated: {empty}"
+    assert not fuzzy, f"{lang}: fuzzy: {fuzzy}"
+    assert not cat.fuzzy, f"{lang}: the catalogue header is marked fuzzy"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_placeholders_match(lang):
+    bad = []
+    for m in catalog(lang):
+        if not m.id:
+            continue
+        ids = m.id if isinstance(m.id, tuple) else (m.id,)
+        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        wanted = set().union(*(placeholders(i) for i in ids))
+        if m.python_format or wanted:
+            for s in strings:
+                if placeholders(s) != wanted:
+                    bad.append((m.id, s))
+    assert not bad, f"{lang}: placeholders differ between msgid and msgstr: {bad}"
+
+
+def test_english_is_the_source_language():
+    differ = [m.id for m in catalog("en") if m.id and m.string != m.id]
+    assert not differ, f"en: msgstr differs from msgid: {differ}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_source_string_is_in_the_catalogue(lang):
+    source = extracted_msgids()
+    assert "Sign in" in source and "Laptop" in source  # templates and N_() are both read
+    known = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog(lang) if m.id}
+    missing = sorted(set(source) - known)
+    assert not missing, (
+        f"{lang}: {len(missing)} source string(s) missing from the catalogue; run `make extract-messages` and "
+        "translate them:\n" + "\n".join(f"  {m!r}  ({', '.join(source[m][:3])})" for m in missing))
+
+
+# The language choice does not depend on the database, so one backend is enough here.
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+@sqlite_only
+@pytest.mark.parametrize(("accept", "shown", "not_shown"), [("ja", "ログイン", "Sign in"), ("en", "Sign in", "ログイン")])
+def test_login_page_follows_the_browser_language(client, accept, shown, not_shown):
+    page = client.get("/login", headers={"Accept-Language": accept})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f"<h1>{shown}</h1>" in html
+    assert not_shown not in html
+
+
+@sqlite_only
+@pytest.mark.parametrize(("setting", "accept", "shown", "not_shown"), [
+    ("en", "ja", "Sign out", "ログアウト"),
+    ("ja", "en", "ログアウト", "Sign out"),
+])
+def test_the_users_language_setting_beats_the_browser(client, make_user, setting, accept, shown, not_shown):
+    user = make_user(language=setting)
+    assert sign_in(client, user.email).status_code == 302
+    page = client.get("/account", headers={"Accept-Language": accept})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert shown in html
+    assert not_shown not in html
