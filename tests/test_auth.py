@@ -458,8 +458,8 @@ def test_checkout_without_csrf_token_is_refused(client, make_user, make_item, se
     fresh(session)
     assert session.scalar(select(func.count(Checkout.id))) == 0
     # Control: the same form with its token checks the item out.
-    resp = post(client, f"/items/{item.asset_tag}/checkout", {"purpose": "visit", "destination": "Osaka"},
-                page=f"/items/{item.asset_tag}")
+    resp = post(client, f"/items/{item.asset_tag}/checkout", {"purpose": "visit", "destination": "Osaka",
+                                                              "rules_ack": "1"}, page=f"/items/{item.asset_tag}")
     assert resp.status_code == 303
     fresh(session)
     assert session.scalar(select(func.count(Checkout.id)).where(Checkout.holder_id == user.id)) == 1

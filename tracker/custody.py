@@ -14,8 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import audit
-from .errors import AlreadyOut, InBagOut, InvalidInput, NotOut, NotPermitted, Retired, N_
-from .models import Checkout, Item, Role, User
+from .errors import (AlreadyOut, ApprovalRequired, HandlingAckRequired, InBagOut, InvalidInput, N_, NotOut,
+                     NotPermitted, ReasonRequired, Retired)
+from .models import Checkout, CheckoutRequest, Item, RequestStatus, Role, User
+from .policy import Policy
 
 TEXT_LIMIT = 200
 PRIVILEGED = (Role.security, Role.admin)
@@ -49,7 +51,7 @@ def _clean(text: str | None, label: str) -> str:
 
 
 def _already_out(co: Checkout) -> AlreadyOut:
-    return AlreadyOut(co.holder.name, co.out_at, co.item.asset_tag)
+    return AlreadyOut(co.holder.name, co.out_at, co.item.asset_tag, holder_id=co.holder_id)
 
 
 def _refuse_if_out(session: Session, item: Item) -> None:
@@ -90,18 +92,35 @@ def check_out(
     due_at: datetime,
     purpose: str = "",
     destination: str = "",
+    reason: str = "",
+    policy: Policy | None = None,
+    handling_ack: bool = False,
+    approved: bool = False,
     source: str | None = None,
 ) -> Checkout:
-    """Give `item` (and, for a bag, everything in it) to `holder` until `due_at`."""
+    """Give `item` (and, for a bag, everything in it) to `holder` until `due_at`.
+
+    With a `policy`, an overnight check-out needs a reason, and (where the site requires it) the desk's
+    approval; the first check-out of the day of an item with personal data needs `handling_ack`.
+    """
     if actor.id != holder.id and actor.role not in PRIVILEGED:
         raise NotPermitted()
     if not holder.active:
         raise NotPermitted(N_("%(name)s's account is disabled."), name=holder.name)
     purpose = _clean(purpose, N_("Purpose"))
     destination = _clean(destination, N_("Destination"))
+    reason = _clean(reason, N_("Reason"))
     if due_at <= now:
         raise InvalidInput(N_("The due time must be in the future."))
     item = _lock(session, item)
+    if policy is not None:
+        if policy.is_long(now, due_at):
+            if not reason:
+                raise ReasonRequired()
+            if policy.approval_required and not approved and actor.role not in PRIVILEGED:
+                raise ApprovalRequired()
+        if not handling_ack and policy.needs_handling_ack(session, now, item):
+            raise HandlingAckRequired()
     if item.retired:
         raise Retired(asset_tag=item.asset_tag)
     _refuse_if_out(session, item)
@@ -120,6 +139,7 @@ def check_out(
             due_at=due_at,
             purpose=purpose,
             destination=destination,
+            reason=reason or None,
         )
 
     co = new(item, None)
@@ -130,9 +150,71 @@ def check_out(
         audit.record(session, now, "checkout", actor=actor, item=content, checkout=child, subject=holder,
                      source=source, bag=item.asset_tag, due_at=due_at.isoformat())
     audit.record(session, now, "checkout", actor=actor, item=item, checkout=co, subject=holder, source=source,
-                 due_at=due_at.isoformat(), purpose=purpose, destination=destination,
-                 contents=[c.asset_tag for c in contents])
+                 due_at=due_at.isoformat(), purpose=purpose, destination=destination, reason=reason,
+                 handling_rules_acknowledged=handling_ack, contents=[c.asset_tag for c in contents])
     return co
+
+
+def pending_request(session: Session, item: Item) -> CheckoutRequest | None:
+    return session.scalar(select(CheckoutRequest).where(CheckoutRequest.item_id == item.id,
+                                                        CheckoutRequest.status == RequestStatus.pending))
+
+
+def request_checkout(session: Session, now: datetime, *, item: Item, holder: User, due_at: datetime,
+                     purpose: str, destination: str, reason: str, policy: Policy, handling_ack: bool = False,
+                     source: str | None = None) -> CheckoutRequest:
+    """Ask the desk to approve a long check-out; the item stays in until it is approved."""
+    item = _lock(session, item)
+    if item.retired:
+        raise Retired(asset_tag=item.asset_tag)
+    _refuse_if_out(session, item)
+    if not handling_ack and policy.needs_handling_ack(session, now, item):
+        raise HandlingAckRequired()
+    if not reason.strip():
+        raise ReasonRequired()
+    if due_at <= now:
+        raise InvalidInput(N_("The due time must be in the future."))
+    existing = pending_request(session, item)
+    if existing is not None:
+        if existing.requester_id == holder.id:
+            return existing
+        raise InvalidInput(N_("%(name)s is already waiting for approval to take %(asset_tag)s out."),
+                           name=existing.requester.name, asset_tag=item.asset_tag)
+    req = CheckoutRequest(item_id=item.id, requester_id=holder.id, requested_at=now, due_at=due_at,
+                          purpose=_clean(purpose, N_("Purpose")), destination=_clean(destination, N_("Destination")),
+                          reason=_clean(reason, N_("Reason")), status=RequestStatus.pending)
+    try:
+        with session.begin_nested():
+            session.add(req)
+            session.flush()
+    except IntegrityError:
+        raise InvalidInput(N_("Someone else is already waiting for approval for %(asset_tag)s."),
+                           asset_tag=item.asset_tag) from None
+    audit.record(session, now, "checkout_requested", actor=holder, item=item, subject=holder, source=source,
+                 due_at=due_at.isoformat(), reason=req.reason)
+    return req
+
+
+def decide_request(session: Session, now: datetime, *, request: CheckoutRequest, actor: User, approve: bool,
+                   note: str = "", policy: Policy | None = None, source: str | None = None) -> CheckoutRequest:
+    """Approve (the item goes out to the requester at once) or deny a pending long check-out."""
+    if actor.role not in PRIVILEGED:
+        raise NotPermitted()
+    if request.status != RequestStatus.pending:
+        raise InvalidInput(N_("This request was already decided."))
+    request.decided_by_id, request.decided_at = actor.id, now
+    request.note = _clean(note, N_("Note")) or None
+    if approve:
+        co = check_out(session, now, item=request.item, holder=request.requester, actor=actor,
+                       due_at=request.due_at, purpose=request.purpose, destination=request.destination,
+                       reason=request.reason, policy=policy, handling_ack=True, approved=True, source=source)
+        request.status, request.checkout_id = RequestStatus.approved, co.id
+    else:
+        request.status = RequestStatus.denied
+    session.flush()
+    audit.record(session, now, "checkout_approved" if approve else "checkout_denied", actor=actor,
+                 item=request.item, subject=request.requester, source=source, note=request.note or "")
+    return request
 
 
 def _children(session: Session, co: Checkout) -> list[Checkout]:

@@ -21,8 +21,9 @@ class DomainError(Exception):
 class AlreadyOut(DomainError):
     message = N_("Already out: %(holder)s since %(since)s.")
 
-    def __init__(self, holder: str, since, asset_tag: str = ""):
+    def __init__(self, holder: str, since, asset_tag: str = "", holder_id: int | None = None):
         self.holder_name = holder
+        self.holder_id = holder_id
         self.since = since
         self.asset_tag = asset_tag
         super().__init__(holder=holder, since=since, asset_tag=asset_tag)
@@ -46,3 +47,15 @@ class NotPermitted(DomainError):
 
 class InvalidInput(DomainError):
     message = N_("The input is not valid.")
+
+
+class ReasonRequired(DomainError):
+    message = N_("Overnight or longer check-outs need a reason and a due time.")
+
+
+class HandlingAckRequired(DomainError):
+    message = N_("Please confirm that you have read the handling rules for personal data.")
+
+
+class ApprovalRequired(DomainError):
+    message = N_("Overnight or longer check-outs must be approved by the security desk first.")

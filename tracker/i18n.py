@@ -26,6 +26,9 @@ EVENT_LABELS = {
     "handover": N_("Handed over"), "item_created": N_("Registered"), "item_updated": N_("Edited"),
     "item_retired": N_("Retired"), "label_issued": N_("Label issued"),
     "scan_replaced_label": N_("Old label scanned"),
+    "found_scan": N_("Scanned by someone not signed in"), "found_message": N_("Message from a finder"),
+    "found_handled": N_("Finder's report handled"), "checkout_requested": N_("Approval requested"),
+    "checkout_approved": N_("Approved"), "checkout_denied": N_("Denied"),
 }
 
 
@@ -54,6 +57,19 @@ def describe(err: DomainError) -> str:
             value = _gettext(value)
         params[key] = value
     return _gettext(err.message, **params)
+
+
+DEFAULT_RULES = N_(
+    "Keep it on your person at all times. Never leave it on a luggage rack, in a car or at a restaurant. "
+    "Do not take it to drinks or parties. Report a loss to the security desk at once."
+)
+
+
+def handling_rules() -> str:
+    """The site's handling rules for personal data, in the reader's language."""
+    lang = str(get_locale() or "ja")
+    configured = current_app.config.get(f"HANDLING_RULES_{lang.upper()}")
+    return configured or _gettext(DEFAULT_RULES)
 
 
 def label(mapping: dict[str, str], value) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from .models import Checkout, DataClass, Event, Item, Kind, LabelToken, User
+from .models import Checkout, CheckoutRequest, DataClass, Event, Item, Kind, LabelToken, RequestStatus, User
 
 PAGE_SIZE = 50
 
@@ -108,3 +108,16 @@ def users_stmt(q: str = "") -> Select:
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(or_(User.email.ilike(like, escape="\\"), User.name.ilike(like, escape="\\")))
     return stmt.order_by(User.active.desc(), User.name)
+
+
+def pending_requests_of(session: Session, user: User) -> list[CheckoutRequest]:
+    return list(session.scalars(select(CheckoutRequest).options(joinedload(CheckoutRequest.item))
+                                .where(CheckoutRequest.requester_id == user.id,
+                                       CheckoutRequest.status == RequestStatus.pending)))
+
+
+def pending_requests(session: Session) -> list[CheckoutRequest]:
+    return list(session.scalars(select(CheckoutRequest)
+                                .options(joinedload(CheckoutRequest.item), joinedload(CheckoutRequest.requester))
+                                .where(CheckoutRequest.status == RequestStatus.pending)
+                                .order_by(CheckoutRequest.requested_at)))

@@ -1,4 +1,4 @@
-"""Staff-facing custody pages: an item, check out, return, hand over, and the person's own items."""
+"""The phone pages: the scan of a label, one-tap take out / return / take over, and the person's own items."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from sqlalchemy import select
 
-from . import clock, custody, queries, users
-from .errors import DomainError
+from . import audit, clock, custody, found, policy, queries, users
+from .errors import AlreadyOut, ApprovalRequired, DomainError
 from .forms import CheckoutForm
-from .i18n import gettext
+from .i18n import gettext, handling_rules
 from .models import Checkout, Item, Kind, User
-from .web import client_address, db, flash_error, now, signed_in
+from .web import client_address, db, flash_error, now, safe_next, signed_in
 
 bp = Blueprint("custody", __name__)
+
+
+def _policy() -> policy.Policy:
+    return policy.from_config(current_app.config)
 
 
 def _item_or_404(tag: str) -> Item:
@@ -25,38 +29,52 @@ def _item_or_404(tag: str) -> Item:
     return item
 
 
-def _checkout_form(item: Item) -> CheckoutForm:
+def _checkout_form() -> CheckoutForm:
     form = CheckoutForm()
-    cfg = current_app.config
-    if request.method == "GET":
-        due = clock.default_due(now(), cfg["TIMEZONE"], cfg["DAY_END"])
-        form.due.data = clock.local(due, cfg["TIMEZONE"]).replace(tzinfo=None)
-        last = db().scalar(select(Checkout).where(Checkout.holder_id == current_user.id)
-                           .order_by(Checkout.out_at.desc()).limit(1))
-        if last is not None:
-            form.purpose.data, form.destination.data = last.purpose, last.destination
     if current_user.privileged:
         form.holder.choices = [(str(u.id), f"{u.name} <{u.email}>") for u in users.active_users(db())]
-        if request.method == "GET":
-            form.holder.data = str(current_user.id)
     return form
 
 
-@bp.get("/items/<tag>")
-@signed_in
-def item(tag: str):
+def _prefill(form: CheckoutForm) -> None:
+    """Purpose and destination from the person's last check-out; due at today's day end."""
+    cfg = current_app.config
+    due = _policy().default_due(now())
+    form.due.data = clock.local(due, cfg["TIMEZONE"]).replace(tzinfo=None)
+    last = db().scalar(select(Checkout).where(Checkout.holder_id == current_user.id, Checkout.parent_id.is_(None))
+                       .order_by(Checkout.out_at.desc()).limit(1))
+    if last is not None:
+        form.purpose.data, form.destination.data = last.purpose, last.destination
+    if current_user.privileged:
+        form.holder.data = str(current_user.id)
+
+
+def _render_item(it: Item, here: str):
     s = db()
-    it = _item_or_404(tag)
+    moment = now()
     co = custody.open_checkout(s, it)
     parent = s.get(Checkout, co.parent_id) if co is not None and co.parent_id else None
     in_bag_out = parent is not None and parent.returned_at is None
     contents = [c for c in it.contents if not c.retired] if it.kind == Kind.bag else []
     content_status = queries.open_checkouts_by_item(s, [c.id for c in contents])
-    others = users.active_users(s) if current_user.privileged and co is not None else []
-    history = queries.item_events(s, it) if current_user.privileged else []
-    return render_template("scan/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent,
-                           contents=contents, content_status=content_status, form=_checkout_form(it),
-                           others=others, history=history)
+    pending = custody.pending_request(s, it)
+    form = _checkout_form()
+    _prefill(form)
+    pol = _policy()
+    return render_template(
+        "scan/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent, contents=contents,
+        content_status=content_status, form=form, pending=pending, here=here, now=moment,
+        needs_ack=co is None and pol.needs_handling_ack(s, moment, it), rules=handling_rules(),
+        default_due=pol.default_due(moment), approval_required=pol.approval_required,
+        others=users.active_users(s) if current_user.privileged and co is not None else [],
+        history=queries.item_events(s, it) if current_user.privileged else [])
+
+
+@bp.get("/items/<tag>")
+@signed_in
+def item(tag: str):
+    it = _item_or_404(tag)
+    return _render_item(it, url_for("custody.item", tag=it.asset_tag))
 
 
 @bp.get("/find")
@@ -78,25 +96,50 @@ def scan(token: str):
     label = queries.label_by_token(db(), token)
     if label is None:
         return render_template("scan/invalid.html"), 404
+    if not current_user.is_authenticated:
+        # Staff sign in and come back here; anyone else learns whom to call, and nothing about the item.
+        found.record_scan(current_app.extensions["tracker.sessionmaker"], now(), label, client_address())
+        return render_template("scan/found.html", token=label.token, sent=False, **found.contact(current_app.config))
     if label.replaced_at is not None:
         _record_scan("scan_replaced_label", label)
         return render_template("scan/replaced.html", label=label), 410
-    if not current_user.is_authenticated:
-        return redirect(url_for("auth.login", next=request.path))
     if label.item.retired:
         return render_template("scan/retired.html", item=label.item), 410
-    return redirect(url_for("custody.item", tag=label.item.asset_tag))
+    return _render_item(label.item, request.path)
 
 
 def _record_scan(action: str, label) -> None:
     """Write a scan to the audit trail in its own short write transaction (GET changes no custody state)."""
     with current_app.extensions["tracker.sessionmaker"]() as s:
-        from . import audit
-
         actor = s.get(User, current_user.id) if current_user.is_authenticated else None
         audit.record(s, now(), action, actor=actor, item=s.get(Item, label.item_id), source=client_address(),
                      token_issued=label.created_at.isoformat())
         s.commit()
+
+
+@bp.post("/s/<token>/found")
+@bp.post("/S/<token>/found")
+def found_message(token: str):
+    """A finder's message to the security desk; needs no account and reveals nothing."""
+    s = db()
+    label = queries.label_by_token(s, token)
+    if label is None:
+        return render_template("scan/invalid.html"), 404
+    try:
+        found.leave_message(s, now(), label, request.form.get("message", ""), request.form.get("contact", ""),
+                            client_address())
+    except DomainError as err:
+        s.rollback()
+        flash_error(err)
+        return render_template("scan/found.html", token=label.token, sent=False,
+                               message=request.form.get("message", "")[:2000],
+                               contact=request.form.get("contact", "")[:200], **found.contact(current_app.config)), 400
+    s.commit()
+    return render_template("scan/found.html", token=label.token, sent=True, **found.contact(current_app.config))
+
+
+def _back(it: Item):
+    return redirect(safe_next(request.form.get("next")) or url_for("custody.item", tag=it.asset_tag), 303)
 
 
 @bp.post("/items/<tag>/checkout")
@@ -104,31 +147,51 @@ def _record_scan(action: str, label) -> None:
 def checkout(tag: str):
     s = db()
     it = _item_or_404(tag)
-    form = _checkout_form(it)
+    form = _checkout_form()
     if not form.validate():
         for errors in form.errors.values():
             for e in errors:
                 flash(str(e), "error")
-        return redirect(url_for("custody.item", tag=it.asset_tag))
-    holder = current_user._get_current_object()
-    if current_user.privileged and form.holder.data:
+        return _back(it)
+    me = current_user._get_current_object()
+    holder = me
+    if current_user.privileged and form.holder.data and form.holder.data != str(me.id):
         holder = s.get(User, int(form.holder.data)) if form.holder.data.isdigit() else None
         if holder is None:
             abort(400)
     cfg = current_app.config
-    due = (form.due.data.replace(tzinfo=ZoneInfo(cfg["TIMEZONE"])) if form.due.data
-           else clock.default_due(now(), cfg["TIMEZONE"], cfg["DAY_END"]))
+    pol = _policy()
+    due = form.due.data.replace(tzinfo=ZoneInfo(cfg["TIMEZONE"])) if form.due.data else pol.default_due(now())
+    args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
+                reason=request.form.get("reason", ""), policy=pol, source=client_address())
+    ack = request.form.get("rules_ack") == "1"
     try:
-        custody.check_out(s, now(), item=it, holder=holder, actor=current_user._get_current_object(), due_at=due,
-                          purpose=form.purpose.data or "", destination=form.destination.data or "",
-                          source=client_address())
+        custody.check_out(s, now(), holder=holder, actor=me, handling_ack=ack, **args)
+    except ApprovalRequired:
+        s.rollback()
+        try:
+            custody.request_checkout(s, now(), holder=holder, handling_ack=ack, **args)
+        except DomainError as err:
+            s.rollback()
+            flash_error(err)
+            return _back(it)
+        s.commit()
+        flash(gettext("Sent to the security desk for approval. Wait here: this page shows the answer."), "info")
+        return _back(it)
+    except AlreadyOut as err:
+        s.rollback()
+        if err.holder_id == holder.id:  # a double tap or a resubmitted form: it is already done
+            flash(gettext("%(tag)s is already checked out to you.", tag=it.asset_tag), "info")
+        else:
+            flash_error(err)
+        return _back(it)
     except DomainError as err:
         s.rollback()
         flash_error(err)
-        return redirect(url_for("custody.item", tag=it.asset_tag), 303)
+        return _back(it)
     s.commit()
     flash(gettext("%(tag)s is checked out to %(name)s.", tag=it.asset_tag, name=holder.name), "success")
-    return redirect(url_for("custody.item", tag=it.asset_tag), 303)
+    return _back(it)
 
 
 @bp.post("/items/<tag>/return")
@@ -144,14 +207,16 @@ def return_(tag: str):
                                      source=client_address())
     except DomainError as err:
         s.rollback()
-        flash_error(err)
-        return redirect(url_for("custody.item", tag=it.asset_tag), 303)
+        if custody.open_checkout(s, it) is None:  # a double tap: the first tap already returned it
+            flash(gettext("%(tag)s is returned.", tag=it.asset_tag), "info")
+        else:
+            flash_error(err)
+        return _back(it)
     s.commit()
     flash(gettext("%(tag)s is returned.", tag=it.asset_tag), "success")
     if result.missing:
         flash(gettext("Missing, still out: %(tags)s", tags=", ".join(i.asset_tag for i in result.missing)), "error")
-    return redirect(request.form.get("next") if request.form.get("next") == url_for("desk.board")
-                    else url_for("custody.item", tag=it.asset_tag), 303)
+    return _back(it)
 
 
 @bp.post("/items/<tag>/handover")
@@ -160,21 +225,28 @@ def handover(tag: str):
     s = db()
     it = _item_or_404(tag)
     raw = request.form.get("to", "")
-    to = current_user._get_current_object() if raw == "me" else (s.get(User, int(raw)) if raw.isdigit() else None)
+    me = current_user._get_current_object()
+    to = me if raw == "me" else (s.get(User, int(raw)) if raw.isdigit() else None)
     if to is None:
         abort(400)
     try:
-        custody.hand_over(s, now(), item=it, to=to, actor=current_user._get_current_object(), source=client_address())
+        custody.hand_over(s, now(), item=it, to=to, actor=me, source=client_address())
     except DomainError as err:
         s.rollback()
-        flash_error(err)
-        return redirect(url_for("custody.item", tag=it.asset_tag), 303)
+        co = custody.open_checkout(s, it)
+        if co is not None and co.holder_id == to.id:  # a double tap: already handed over
+            flash(gettext("%(tag)s is now held by %(name)s.", tag=it.asset_tag, name=to.name), "info")
+        else:
+            flash_error(err)
+        return _back(it)
     s.commit()
     flash(gettext("%(tag)s is now held by %(name)s.", tag=it.asset_tag, name=to.name), "success")
-    return redirect(url_for("custody.item", tag=it.asset_tag), 303)
+    return _back(it)
 
 
 @bp.get("/my")
 @signed_in
 def mine():
-    return render_template("scan/mine.html", checkouts=queries.open_checkouts_of(db(), current_user))
+    s = db()
+    return render_template("scan/mine.html", checkouts=queries.open_checkouts_of(s, current_user),
+                           requests=queries.pending_requests_of(s, current_user), now=now())
