@@ -129,6 +129,14 @@ def serve_cmd():
     bootstrap(app)
     host = os.environ.get("TRACKER_HOST", "127.0.0.1")
     port = int(os.environ.get("TRACKER_PORT", "5000"))
+    from . import scheduler
+
+    try:
+        scheduler.start(app, blocking=False)
+        click.echo(f"Scheduler running: sweep at {', '.join(t.strftime('%H:%M') for t in scheduler.sweep_times(app))} "
+                   f"({app.config['TIMEZONE']}), reminders, notifications.")
+    except scheduler.AlreadyRunning as exc:
+        click.echo(f"Scheduler not started here: {exc}.")
     click.echo(f"Open http://{host}:{port}/ and sign in (first admin: admin@example.com, password printed "
                "when it was created; `flask --app app users create` adds more).")
     click.echo("Press Ctrl+C to stop.")
@@ -192,6 +200,47 @@ def labels_cmd(layout_name, tags, all_items, out_dir, fmt, start_at, show_name, 
         click.echo(path)
 
 
+@click.command("scheduler", help="Run the scheduler (day-end sweep, reminders, notifications) in the foreground.")
+@with_appcontext
+def scheduler_cmd():
+    from . import scheduler
+
+    app = current_app._get_current_object()
+    click.echo(f"Scheduler: sweep at {', '.join(t.strftime('%H:%M') for t in scheduler.sweep_times(app))} "
+               f"({app.config['TIMEZONE']}); Ctrl+C to stop.")
+    try:
+        scheduler.start(app, blocking=True)
+    except scheduler.AlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+@click.command("sweep", help="Run a sweep now: flag every check-out past its due time and notify.")
+@click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601 with offset).")
+@with_appcontext
+def sweep_cmd(now_text):
+    from datetime import datetime
+
+    from . import jobs
+
+    app = current_app._get_current_object()
+    moment = clock.utcnow()
+    if now_text:
+        try:
+            moment = datetime.fromisoformat(now_text)
+        except ValueError:
+            raise click.BadParameter("use ISO 8601, e.g. 2026-06-01T19:00:00+09:00", param_hint="--now") from None
+        if moment.tzinfo is None:
+            raise click.BadParameter("give a UTC offset, e.g. +09:00", param_hint="--now")
+    result = jobs.run_sweep(app, moment)
+    click.echo(f"Sweep for {result.business_date}: {len(result.flags)} check-out(s) flagged.")
+    for flag in result.flags:
+        co = flag.checkout
+        click.echo(f"  {co.item.asset_tag}  {co.holder.email}  due {co.due_at.isoformat()}")
+
+
 def init_app(app: Flask) -> None:
-    for command in (db_cli, users_cli, items_cli, demo_cmd, bootstrap_cmd, serve_cmd, labels_cmd):
+    for command in (db_cli, users_cli, items_cli, demo_cmd, bootstrap_cmd, serve_cmd, labels_cmd, scheduler_cmd,
+                    sweep_cmd):
         app.cli.add_command(command)

@@ -18,6 +18,7 @@ from .errors import (AlreadyOut, ApprovalRequired, HandlingAckRequired, InBagOut
                      NotPermitted, ReasonRequired, Retired)
 from .models import Checkout, CheckoutRequest, Item, RequestStatus, Role, User
 from .policy import Policy
+from .sweep import close_flags
 
 TEXT_LIMIT = 200
 PRIVILEGED = (Role.security, Role.admin)
@@ -255,6 +256,7 @@ def return_item(
     for child in _children(session, co):
         if present is None or child.item_id in present:
             child.returned_at, child.returned_by_id = now, actor.id
+            close_flags(session, now, child, actor, "returned")
             result.returned.append(child.item)
             audit.record(session, now, "return", actor=actor, item=child.item, checkout=child,
                          subject=child.holder, source=source, bag=item.asset_tag)
@@ -263,6 +265,7 @@ def return_item(
             audit.record(session, now, "missing_on_return", actor=actor, item=child.item, checkout=child,
                          subject=child.holder, source=source, bag=item.asset_tag)
     co.returned_at, co.returned_by_id = now, actor.id
+    close_flags(session, now, co, actor, "returned")
     session.flush()
     audit.record(session, now, "return", actor=actor, item=item, checkout=co, subject=co.holder, source=source,
                  returned=[i.asset_tag for i in result.returned], missing=[i.asset_tag for i in result.missing])
@@ -291,6 +294,7 @@ def hand_over(
     children = _children(session, co)
     for old in [co, *children]:
         old.returned_at, old.returned_by_id = now, actor.id
+        close_flags(session, now, old, actor, "handed_over")
     session.flush()
 
     def successor(old: Checkout, parent: Checkout | None) -> Checkout:

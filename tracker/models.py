@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -168,6 +169,7 @@ class Checkout(Base):
     destination: Mapped[str] = mapped_column(String(200), default="")
     # Why the item stays out past the day end (overnight or longer); required for such check-outs.
     reason: Mapped[str | None] = mapped_column(String(200))
+    reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
@@ -257,3 +259,62 @@ class FoundReport(Base):
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     item: Mapped[Item] = relationship()
+
+
+class Sweep(Base):
+    """One end-of-day sweep per business date (the local date whose day end it covers)."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_date: Mapped[date] = mapped_column(Date, unique=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    runs: Mapped[int] = mapped_column(Integer, default=1)
+    flagged: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FlagStatus(str, enum.Enum):
+    open = "open"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+    lost = "lost"
+
+
+class Flag(Base):
+    """An overdue case on the security desk's list; at most one per check-out (held by the database)."""
+
+    __tablename__ = "flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"), unique=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[FlagStatus] = mapped_column(_enum(FlagStatus, "flag_status"), default=FlagStatus.open, index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution: Mapped[str | None] = mapped_column(String(40))
+
+    checkout: Mapped[Checkout] = relationship()
+    item: Mapped[Item] = relationship()
+
+
+class Notification(Base):
+    """An outgoing e-mail or webhook call, queued in the sweep's transaction and delivered with retries."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_pending", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email | webhook
+    recipient: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,41 @@
+"""Entry points of the periodic jobs: one transaction each, shared by the scheduler and the CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Flask
+
+from . import notify, policy, sweep
+
+
+def _session(app: Flask):
+    return app.extensions["tracker.sessionmaker"]()
+
+
+def run_sweep(app: Flask, now: datetime, only_if_missed: bool = False) -> sweep.SweepResult | None:
+    """Sweep and queue the digests in one transaction, then try to deliver them (failures are kept for retry)."""
+    with app.app_context():
+        pol = policy.from_config(app.config)
+        with _session(app) as s:
+            result = sweep.sweep_if_missed(s, now, pol) if only_if_missed else sweep.sweep(s, now, pol)
+            if result is not None:
+                notify.queue_overdue(s, now, [f.checkout for f in result.flags], app.config)
+            s.commit()
+        run_delivery(app, now)
+        return result
+
+
+def run_reminders(app: Flask, now: datetime) -> int:
+    with app.app_context():
+        with _session(app) as s:
+            due = sweep.claim_reminders(s, now, timedelta(minutes=app.config["REMINDER_MINUTES"]))
+            notify.queue_reminders(s, now, due, app.config)
+            s.commit()
+        run_delivery(app, now)
+        return len(due)
+
+
+def run_delivery(app: Flask, now: datetime) -> tuple[int, int]:
+    with app.app_context():
+        return notify.deliver(app.extensions["tracker.sessionmaker"], now, app.config)

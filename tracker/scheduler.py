@@ -1,0 +1,77 @@
+"""The scheduler process: the day-end sweep (and later sweeps), reminders and notification delivery.
+
+It runs as its own process (`flask --app app scheduler`), never inside web workers. A file lock in the
+instance folder keeps a second scheduler on the same machine from starting; the database keeps any
+sweep, wherever it runs, from flagging or notifying anything twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from datetime import time
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+
+from . import clock, jobs
+from .config import parse_day_end
+
+SWEEP_GRACE = 6 * 3600  # a sweep missed by up to six hours still runs (once) when the process is back
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+def _lock(app: Flask):
+    path = os.path.join(app.instance_path, "scheduler.lock")
+    os.makedirs(app.instance_path, exist_ok=True)
+    fh = open(path, "w")  # noqa: SIM115 - held open for the life of the scheduler
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise AlreadyRunning(f"another scheduler holds {path}") from None
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
+def sweep_times(app: Flask) -> list[time]:
+    """The day end, then the later sweeps (TRACKER_LATE_SWEEPS, default 00:00) for after-hours check-outs."""
+    times = [app.config["DAY_END"]]
+    for part in (app.config.get("LATE_SWEEPS") or "").split(","):
+        if part.strip():
+            t = parse_day_end(part)
+            if t not in times:
+                times.append(t)
+    return times
+
+
+def build(app: Flask, blocking: bool) -> BlockingScheduler | BackgroundScheduler:
+    tz = app.config["TIMEZONE"]
+    sched = (BlockingScheduler if blocking else BackgroundScheduler)(timezone=tz)
+    defaults = {"coalesce": True, "max_instances": 1, "replace_existing": True}
+    for t in sweep_times(app):
+        sched.add_job(lambda: jobs.run_sweep(app, clock.utcnow()), CronTrigger(hour=t.hour, minute=t.minute,
+                      timezone=tz), id=f"sweep-{t.hour:02d}{t.minute:02d}", misfire_grace_time=SWEEP_GRACE,
+                      **defaults)
+    sched.add_job(lambda: jobs.run_reminders(app, clock.utcnow()), IntervalTrigger(minutes=1),
+                  id="reminders", misfire_grace_time=300, **defaults)
+    sched.add_job(lambda: jobs.run_delivery(app, clock.utcnow()), IntervalTrigger(seconds=30),
+                  id="deliver-notifications", misfire_grace_time=300, **defaults)
+    return sched
+
+
+def start(app: Flask, blocking: bool):
+    """Take the lock, sweep once if a day end was missed while down, then run the jobs."""
+    lock = _lock(app)
+    jobs.run_sweep(app, clock.utcnow(), only_if_missed=True)
+    sched = build(app, blocking)
+    sched._tracker_lock = lock  # keep the lock open as long as the scheduler lives
+    sched.start()
+    return sched

@@ -1,0 +1,116 @@
+"""The end-of-day sweep: flag every check-out past its due time, exactly once, whoever runs it and when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased, joinedload
+
+from . import audit, clock
+from .models import Checkout, Flag, FlagStatus, Sweep
+from .policy import Policy
+
+
+@dataclass
+class SweepResult:
+    business_date: date
+    flags: list[Flag] = field(default_factory=list)
+    first_run: bool = True
+
+
+def last_day_end(now: datetime, policy: Policy) -> datetime:
+    """The most recent day end at or before `now` (UTC)."""
+    today = clock.local(now, policy.timezone).date()
+    end = clock.day_end_on(today, policy.timezone, policy.day_end)
+    return end if end <= now else clock.day_end_on(today - timedelta(days=1), policy.timezone, policy.day_end)
+
+
+def business_date(now: datetime, policy: Policy) -> date:
+    """The local date whose day end the sweep at `now` covers."""
+    return clock.local(last_day_end(now, policy), policy.timezone).date()
+
+
+def _sweep_row(session: Session, now: datetime, day: date) -> tuple[Sweep, bool]:
+    """The sweep record of the business date; the unique date settles two schedulers starting at once."""
+    row = session.scalar(select(Sweep).where(Sweep.business_date == day))
+    if row is not None:
+        row.runs += 1
+        row.last_run_at = now
+        return row, False
+    try:
+        with session.begin_nested():
+            row = Sweep(business_date=day, started_at=now, last_run_at=now, runs=1, flagged=0)
+            session.add(row)
+            session.flush()
+        return row, True
+    except IntegrityError:
+        row = session.scalars(select(Sweep).where(Sweep.business_date == day)).one()
+        row.runs += 1
+        row.last_run_at = now
+        return row, False
+
+
+def overdue_unflagged(now: datetime):
+    """Open check-outs due at or before `now` without a flag; a bag's contents go with the bag."""
+    parent = aliased(Checkout)
+    return (select(Checkout).options(joinedload(Checkout.item), joinedload(Checkout.holder))
+            .where(Checkout.returned_at.is_(None), Checkout.due_at <= now,
+                   ~exists().where(Flag.checkout_id == Checkout.id),
+                   ~exists().where(parent.id == Checkout.parent_id, parent.returned_at.is_(None)))
+            .order_by(Checkout.due_at, Checkout.id))
+
+
+def sweep(session: Session, now: datetime, policy: Policy) -> SweepResult:
+    """Flag every open check-out due at or before `now` that has no flag yet; only flushes."""
+    row, first = _sweep_row(session, now, business_date(now, policy))
+    result = SweepResult(business_date=row.business_date, first_run=first)
+    for co in session.scalars(overdue_unflagged(now)).unique():
+        flag = Flag(checkout_id=co.id, item_id=co.item_id, sweep_id=row.id, created_at=now, status=FlagStatus.open)
+        try:
+            with session.begin_nested():
+                session.add(flag)
+                session.flush()
+        except IntegrityError:
+            continue  # another sweep flagged it a moment ago
+        flag.checkout = co
+        audit.record(session, now, "flagged", item=co.item, checkout=co, subject=co.holder, source="sweep",
+                     due_at=co.due_at.isoformat(), business_date=row.business_date.isoformat())
+        result.flags.append(flag)
+    row.flagged += len(result.flags)
+    session.flush()
+    return result
+
+
+def sweep_if_missed(session: Session, now: datetime, policy: Policy) -> SweepResult | None:
+    """After downtime: sweep once if the last day end has no sweep record yet."""
+    day = business_date(now, policy)
+    if session.scalar(select(Sweep.id).where(Sweep.business_date == day)) is not None:
+        return None
+    return sweep(session, now, policy)
+
+
+def claim_reminders(session: Session, now: datetime, before: timedelta) -> list[Checkout]:
+    """Open check-outs due within `before` that were not reminded yet; each is claimed once, race-free."""
+    candidates = session.scalars(
+        select(Checkout).options(joinedload(Checkout.item), joinedload(Checkout.holder))
+        .where(Checkout.returned_at.is_(None), Checkout.reminder_sent_at.is_(None), Checkout.parent_id.is_(None),
+               Checkout.due_at > now, Checkout.due_at <= now + before)
+        .order_by(Checkout.holder_id, Checkout.due_at)).unique().all()
+    claimed = []
+    for co in candidates:
+        done = session.execute(update(Checkout).where(Checkout.id == co.id, Checkout.reminder_sent_at.is_(None))
+                               .values(reminder_sent_at=now).execution_options(synchronize_session=False))
+        if done.rowcount == 1:
+            claimed.append(co)
+    return claimed
+
+
+def close_flags(session: Session, now: datetime, checkout: Checkout, actor, resolution: str) -> None:
+    """Resolve the open flag of a check-out that ended (returned or handed over)."""
+    for flag in session.scalars(select(Flag).where(Flag.checkout_id == checkout.id,
+                                                   Flag.status.in_([FlagStatus.open, FlagStatus.acknowledged]))):
+        flag.status, flag.resolution = FlagStatus.resolved, resolution
+        flag.closed_at, flag.closed_by_id = now, actor.id if actor else None
