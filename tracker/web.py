@@ -173,10 +173,11 @@ def init_app(app: Flask) -> None:
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 
-    from . import (cli, views_admin_items, views_admin_labels, views_admin_users, views_auth, views_custody,
-                   views_desk)
+    from . import (cli, views_admin_items, views_admin_labels, views_admin_notifications, views_admin_users,
+                   views_auth, views_custody, views_desk)
 
-    for module in (views_auth, views_custody, views_desk, views_admin_items, views_admin_users, views_admin_labels):
+    for module in (views_auth, views_custody, views_desk, views_admin_items, views_admin_users, views_admin_labels,
+                   views_admin_notifications):
         app.register_blueprint(module.bp)
     cli.init_app(app)
 
