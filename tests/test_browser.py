@@ -1,7 +1,10 @@
 """Real-browser tests: Debian's Chromium driven by Playwright against the app served on 127.0.0.1.
 
-They sign in through the real form (CSRF on), register an item, take it out and return it on a
-phone-sized touch viewport, check the Japanese UI, and check the item page does not overflow sideways.
+They work the way people do, on a phone-sized touch viewport: sign in through the real form (CSRF on),
+scan a label (open /S/<token>), take out, return, take over, return a bag with an item missing, sign in
+from a scan and land back on it, use the found-item page as a stranger, receive 20 returns on the desk
+scanner without a reload, and keep the scan page light and usable without JavaScript. Each test checks
+what the person sees and what the database holds.
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ import os
 import re
 import threading
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD, make_app
+from tracker import custody, migrate, users
 from tracker import items as items_mod
-from tracker import migrate, users
-from tracker.models import Checkout, DataClass, Item, Kind, User
+from tracker import policy as policy_mod
+from tracker.models import Checkout, DataClass, FoundReport, Item, Kind, LabelToken, User
 
 pytestmark = pytest.mark.browser
 
@@ -29,8 +34,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync",
 ]
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+ENGLISH = {"locale": "en-US", "extra_http_headers": {"Accept-Language": "en"}}
 JA_PO = Path(__file__).resolve().parent.parent / "tracker" / "translations" / "ja" / "LC_MESSAGES" / "messages.po"
 TIMEOUT_MS = 15_000
+COMPANY = "Example Trading K.K."
+HOTLINE = "03-1234-5678"
+PAGE_BUDGET = 50 * 1024
 _seq = itertools.count(1)
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -44,6 +53,12 @@ def _require_chromium() -> None:
     pytest.skip(f"{CHROMIUM} is not installed here")
 
 
+def _now():
+    from tracker import clock
+
+    return clock.utcnow()
+
+
 class LiveServer:
     def __init__(self, app, url: str):
         self.app = app
@@ -53,28 +68,54 @@ class LiveServer:
         """A new writing session; each one starts a fresh transaction, so it sees what requests committed."""
         return self.app.extensions["tracker.sessionmaker"]()
 
-    def make_user(self, role="staff", language=None) -> User:
+    def policy(self) -> policy_mod.Policy:
+        return policy_mod.from_config(self.app.config)
+
+    def make_user(self, role="staff", language=None, name=None) -> User:
         n = next(_seq)
         with self.session() as s:
-            user = users.create(s, _now(), email=f"browser-{role}{n}@example.com", name=f"{role.title()} {n}",
+            user = users.create(s, _now(), email=f"browser-{role}{n}@example.com", name=name or f"{role.title()} {n}",
                                 role=role, password=PASSWORD, actor=None, language=language,
                                 must_change_password=False)
             s.commit()
             return user
 
-    def make_item(self, kind=Kind.laptop, name=None, data_class=DataClass.personal) -> Item:
+    def make_item(self, kind=Kind.laptop, name=None, data_class=DataClass.personal, bag: Item | None = None,
+                  **kw) -> Item:
         with self.session() as s:
             data = items_mod.ItemData(kind=kind, name=name or f"Browser {kind.value} {next(_seq)}",
-                                      data_class=data_class)
+                                      data_class=data_class, bag_tag=bag.asset_tag if bag is not None else None, **kw)
             item = items_mod.create(s, _now(), data, actor=None)
             s.commit()
             return item
 
+    def token(self, item: Item) -> str:
+        """The item's current label token, as printed in its QR code."""
+        with self.session() as s:
+            return s.scalar(select(LabelToken.token).where(LabelToken.item_id == item.id,
+                                                            LabelToken.replaced_at.is_(None)))
 
-def _now():
-    from tracker import clock
+    def scan_url(self, item: Item) -> str:
+        return f"{self.url}/S/{self.token(item)}"
 
-    return clock.utcnow()
+    def check_out(self, holder: User, *items: Item) -> None:
+        """Put items out with `holder` directly through the custody rules (no policy: setup only)."""
+        with self.session() as s:
+            who = s.get(User, holder.id)
+            due = self.policy().default_due(_now())
+            for it in items:
+                custody.check_out(s, _now(), item=s.get(Item, it.id), holder=who, actor=who, due_at=due,
+                                  purpose="Setup", destination="Client", policy=None)
+            s.commit()
+
+    def checkouts(self, item: Item) -> list[Checkout]:
+        with self.session() as s:
+            rows = list(s.scalars(select(Checkout).where(Checkout.item_id == item.id).order_by(Checkout.id)))
+            s.expunge_all()
+            return rows
+
+    def open_checkout(self, item: Item) -> Checkout | None:
+        return next((c for c in self.checkouts(item) if c.returned_at is None), None)
 
 
 @pytest.fixture(scope="module")
@@ -84,14 +125,13 @@ def live_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("live")
     db_url = f"sqlite:///{tmp / 'tracker.db'}"
     migrate.upgrade(db_url)
-    app = make_app(db_url, tmp)
+    app = make_app(db_url, tmp, COMPANY_NAME=COMPANY, FOUND_HOTLINE=HOTLINE)
     # Werkzeug logs each request at INFO; keep the test output quiet without touching warnings.
     wz_logger = logging.getLogger("werkzeug")
     old_level = wz_logger.level
     wz_logger.setLevel(logging.WARNING)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
-    app.config["BASE_URL"] = url
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
@@ -114,21 +154,37 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
-    """A fresh phone-sized context per test (no cookies shared), English browser language."""
-    context = browser.new_context(base_url=live_server.url, locale="en-US", **PHONE)
-    context.set_default_timeout(TIMEOUT_MS)
-    pg = context.new_page()
-    yield pg
-    context.close()
+def phone(browser, live_server):
+    """Opens fresh phone-sized contexts (no cookies shared), English browser language; closes them after."""
+    contexts = []
+
+    def open_page(**kw):
+        options = {**PHONE, **ENGLISH, **kw}
+        context = browser.new_context(base_url=live_server.url, **options)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(phone):
+    return phone()
 
 
 def sign_in(page, email: str, password: str = PASSWORD) -> None:
     page.goto("/login")
+    fill_sign_in(page, email, password)
+    assert not page.url.endswith("/login"), page.content()
+
+
+def fill_sign_in(page, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(password)
-    tap_and_wait(page, page.locator("form button[type=submit]"))
-    assert not page.url.endswith("/login"), page.content()
+    tap_and_wait(page, page.locator("main form button[type=submit]"))
 
 
 def tap_and_wait(page, locator) -> None:
@@ -137,8 +193,63 @@ def tap_and_wait(page, locator) -> None:
         locator.tap()
 
 
+def open_details(page, summary_text: str) -> None:
+    """Open a <details> box by tapping its summary (its fields are hidden until then)."""
+    details = page.locator("details", has=page.locator("summary", has_text=summary_text)).first
+    if details.get_attribute("open") is None:
+        details.locator("summary").first.tap()
+    assert details.get_attribute("open") is not None
+
+
+def tick_rules_if_shown(page) -> bool:
+    box = page.locator("input[name=rules_ack]")
+    if box.count():
+        box.check()
+        return True
+    return False
+
+
 def _flash_text(page) -> str:
     return " ".join(page.locator(".flash").all_inner_texts())
+
+
+def _badge(page) -> str:
+    return page.locator("h1 .badge").inner_text().strip()
+
+
+def _norm(text: str) -> str:
+    """Collapse every kind of space (CLDR puts U+202F before AM/PM) so times compare as plain text."""
+    return re.sub(r"\s+", " ", text.replace("\u202f", " ").replace("\xa0", " ")).strip()
+
+
+def _local_short(live_server, when) -> str:
+    """A time as the pages show it to an English reader (Babel's short format in the site's zone)."""
+    from babel.dates import format_datetime
+
+    return _norm(format_datetime(when, "short", tzinfo=ZoneInfo(live_server.app.config["TIMEZONE"]), locale="en"))
+
+
+def _screenshot(page, name: str, tmp_path: Path) -> Path:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 0
+    keep = os.environ.get("TRACKER_SCREENSHOT_DIR")  # set it to keep copies to look at
+    if keep:
+        Path(keep, name).write_bytes(path.read_bytes())
+    return path
+
+
+def _assert_fits_phone(page, what: str) -> None:
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    if width > PHONE["viewport"]["width"]:
+        culprits = page.evaluate("""() => [...document.querySelectorAll('body *')]
+            .filter(el => el.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+            .map(el => el.tagName.toLowerCase() + (el.className ? '.' + el.className : '')
+                       + ' right=' + Math.round(el.getBoundingClientRect().right))""")
+        pytest.fail(f"{what}: page is {width}px wide on a 390px phone; too wide: {culprits}")
+
+
+# --- admin and the item page -------------------------------------------------------------------------------
 
 
 def test_admin_registers_item_through_form(page, live_server):
@@ -158,7 +269,8 @@ def test_admin_registers_item_through_form(page, live_server):
     assert re.fullmatch(r"LT-\d{4}", tag), tag
     assert page.url.endswith(f"/items/{tag}")
     assert f"{tag} is registered." in _flash_text(page)
-    assert name in page.locator("dl.facts").inner_text()
+    summary = page.locator("p.summary").inner_text()
+    assert name in summary and "Laptop" in summary
 
     with live_server.session() as s:
         item = s.scalar(select(Item).where(Item.asset_tag == tag))
@@ -178,20 +290,22 @@ def test_staff_finds_takes_out_and_returns(page, live_server):
     page.get_by_label("Asset tag").fill(item.asset_tag.lower())  # typed by hand, lower case
     tap_and_wait(page, page.get_by_role("button", name="Open"))
     page.wait_for_url(f"**/items/{item.asset_tag}")
-    assert page.locator("h1 .badge").inner_text() == "In"
+    assert _badge(page) == "In"
 
+    open_details(page, "Purpose, destination, due time")
     page.get_by_label("Purpose").fill("Client visit")
     page.get_by_label("Destination").fill("Osaka office")
+    assert tick_rules_if_shown(page), "a USB drive with personal data asks for the handling rules first"
     tap_and_wait(page, page.get_by_role("button", name="Take out"))  # one tap
     assert f"{item.asset_tag} is checked out to {staff.name}." in _flash_text(page)
-    assert page.locator("h1 .badge").inner_text() == "Out"
-    facts = page.locator("dl.facts").inner_text()
-    assert "Osaka office" in facts and "Client visit" in facts
+    assert _badge(page) == "Out"
+    assert "Osaka office" in page.locator("p.where").inner_text()
+    open_details(page, "Details")
+    assert "Client visit" in page.locator("dl.facts").inner_text()
 
-    with live_server.session() as s:
-        co = s.scalar(select(Checkout).where(Checkout.item_id == item.id))
-        assert co is not None and co.holder_id == staff.id and co.returned_at is None
-        assert (co.purpose, co.destination) == ("Client visit", "Osaka office")
+    co = live_server.open_checkout(item)
+    assert co is not None and co.holder_id == staff.id
+    assert (co.purpose, co.destination) == ("Client visit", "Osaka office")
 
     tap_and_wait(page, page.get_by_role("link", name="My items"))
     page.wait_for_url("**/my")
@@ -200,16 +314,15 @@ def test_staff_finds_takes_out_and_returns(page, live_server):
     tap_and_wait(page, row.get_by_role("button", name="Return"))
     page.wait_for_url(f"**/items/{item.asset_tag}")
     assert f"{item.asset_tag} is returned." in _flash_text(page)
-    assert page.locator("h1 .badge").inner_text() == "In"
+    assert _badge(page) == "In"
 
     page.goto("/my")
     assert "You hold no items." in page.locator("main").inner_text()
 
-    with live_server.session() as s:
-        cos = list(s.scalars(select(Checkout).where(Checkout.item_id == item.id)))
-        assert len(cos) == 1
-        assert cos[0].returned_at is not None
-        assert cos[0].returned_by_id == staff.id
+    cos = live_server.checkouts(item)
+    assert len(cos) == 1
+    assert cos[0].returned_at is not None
+    assert cos[0].returned_by_id == staff.id
 
 
 def _ja_msgstr(msgid: str) -> str:
@@ -219,7 +332,7 @@ def _ja_msgstr(msgid: str) -> str:
     return match.group(1) if match else ""
 
 
-def test_japanese_user_sees_japanese_ui(page, live_server):
+def test_japanese_user_sees_japanese_ui(page, phone, live_server):
     user = live_server.make_user("staff", language="ja")
     sign_in(page, user.email)  # the browser asks for English; the user's setting wins
     page.goto("/my")
@@ -234,32 +347,10 @@ def test_japanese_user_sees_japanese_ui(page, live_server):
         tap_and_wait(page, page.locator("header nav form button"))  # sign out
         page.wait_for_url("**/login")
         # Signed out, the browser language decides; ask for Japanese this time.
-        ctx = page.context.browser.new_context(base_url=live_server.url, locale="ja-JP", **PHONE)
-        try:
-            ja_page = ctx.new_page()
-            ja_page.goto("/login")
-            assert ja_page.locator("html").get_attribute("lang") == "ja"
-            assert ja_page.locator("h1").inner_text() == sign_in_ja
-        finally:
-            ctx.close()
-
-
-def _assert_fits_phone(page, what: str) -> None:
-    width = page.evaluate("() => document.documentElement.scrollWidth")
-    if width > PHONE["viewport"]["width"]:
-        culprits = page.evaluate("""() => [...document.querySelectorAll('body *')]
-            .filter(el => el.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-            .map(el => el.tagName.toLowerCase() + (el.className ? '.' + el.className : '')
-                       + ' right=' + Math.round(el.getBoundingClientRect().right))""")
-        pytest.fail(f"{what}: page is {width}px wide on a 390px phone; too wide: {culprits}")
-
-
-def _screenshot(page, path: Path) -> None:
-    page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 0
-    keep = os.environ.get("TRACKER_SCREENSHOT_DIR")  # set it to keep copies to look at
-    if keep:
-        Path(keep, path.name).write_bytes(path.read_bytes())
+        ja_page = phone(locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
+        ja_page.goto("/login")
+        assert ja_page.locator("html").get_attribute("lang") == "ja"
+        assert ja_page.locator("h1").inner_text() == sign_in_ja
 
 
 @pytest.mark.parametrize("role", ["staff", "admin"])
@@ -267,15 +358,330 @@ def test_item_page_fits_phone(page, live_server, tmp_path, role):
     """The one-tap page, before (take-out form) and after (return button; admins also see history)."""
     user = live_server.make_user(role)
     item = live_server.make_item(Kind.folder, name="Payroll folder, March (HR, Tokyo head office)",
-                                 data_class=DataClass.sensitive)
+                                 data_class=DataClass.sensitive, department="Human Resources, Tokyo head office")
     sign_in(page, user.email)
     page.goto(f"/items/{item.asset_tag}")
     assert page.evaluate("() => window.innerWidth") == 390
-    _screenshot(page, tmp_path / f"item-{role}-in.png")
-    _assert_fits_phone(page, f"item page with the take-out form ({role})")
+    open_details(page, "Purpose, destination, due time")
+    open_details(page, "Details")
+    _screenshot(page, f"item-{role}-in.png", tmp_path)
+    _assert_fits_phone(page, f"item page with the take-out form open ({role})")
 
     page.get_by_label("Destination").fill("Osaka office")
+    assert tick_rules_if_shown(page)
     tap_and_wait(page, page.get_by_role("button", name="Take out"))
-    assert page.locator("h1 .badge").inner_text() == "Out"
-    _screenshot(page, tmp_path / f"item-{role}-out.png")
+    assert _badge(page) == "Out"
+    open_details(page, "Details")
+    _screenshot(page, f"item-{role}-out.png", tmp_path)
     _assert_fits_phone(page, f"item page of an item that is out ({role})")
+    co = live_server.open_checkout(item)
+    assert co is not None and co.holder_id == user.id and co.destination == "Osaka office"
+
+
+# --- the phone scan ----------------------------------------------------------------------------------------
+
+
+def test_take_out_by_scanning(page, live_server, tmp_path):
+    staff = live_server.make_user("staff")
+    item = live_server.make_item(Kind.laptop, data_class=DataClass.personal)
+    sign_in(page, staff.email)
+
+    url = live_server.scan_url(item)
+    page.goto(url)  # what the phone's camera app opens
+    assert page.evaluate("() => window.innerWidth") == 390
+    assert page.locator("h1 .tag").inner_text().strip() == item.asset_tag
+    assert _badge(page) == "In"
+    assert item.name in page.locator("p.summary").inner_text()
+    default_due = live_server.policy().default_due(_now())
+    assert _local_short(live_server, default_due) in _norm(page.locator("p.due").inner_text())
+    rules = page.locator(".rules")
+    assert rules.is_visible(), "first check-out of the day of a personal-data item shows the handling rules"
+    _screenshot(page, "scan-staff-in.png", tmp_path)
+    _assert_fits_phone(page, "scan page with the take-out form")
+    take_out = page.get_by_role("button", name="Take out")
+    assert take_out.is_visible()  # no need to open the details box first
+
+    page.locator("input[name=rules_ack]").check()
+    tap_and_wait(page, take_out)  # the one tap
+    assert page.url == url, "the person stays on the scan"
+    assert f"{item.asset_tag} is checked out to {staff.name}." in _flash_text(page)
+    assert _badge(page) == "Out"
+    where = _norm(page.locator("p.where").inner_text())
+    assert f"Out with {staff.name} since" in where
+    assert f"Due back: {_local_short(live_server, default_due)}" in where
+    assert page.get_by_role("button", name="Return").is_visible()
+    _screenshot(page, "scan-staff-out.png", tmp_path)
+
+    cos = live_server.checkouts(item)
+    assert len(cos) == 1
+    co = cos[0]
+    assert co.holder_id == staff.id and co.returned_at is None
+    assert co.due_at == default_due
+    assert co.purpose == "" and co.destination == ""  # nothing prefilled: this was the person's first
+
+
+def test_take_out_without_ticking_the_rules_changes_nothing(page, live_server):
+    staff = live_server.make_user("staff")
+    item = live_server.make_item(Kind.usb, data_class=DataClass.sensitive)
+    sign_in(page, staff.email)
+    url = live_server.scan_url(item)
+    page.goto(url)
+    tap_and_wait(page, page.get_by_role("button", name="Take out"))  # the box was not ticked
+    assert page.url == url
+    assert "Please confirm that you have read the handling rules for personal data." in _flash_text(page)
+    assert _badge(page) == "In"
+    assert page.locator("input[name=rules_ack]").is_visible()
+    assert live_server.checkouts(item) == []
+
+
+def test_return_from_scan_page(page, live_server):
+    staff = live_server.make_user("staff")
+    item = live_server.make_item(Kind.usb)
+    live_server.check_out(staff, item)
+    sign_in(page, staff.email)
+
+    url = live_server.scan_url(item)
+    page.goto(url)
+    assert _badge(page) == "Out"
+    assert page.get_by_role("button", name="Take over").count() == 0  # it is mine
+    tap_and_wait(page, page.get_by_role("button", name="Return", exact=True))  # the one tap
+    assert page.url == url
+    assert f"{item.asset_tag} is returned." in _flash_text(page)
+    assert _badge(page) == "In"
+    assert page.get_by_role("button", name="Take out").is_visible()
+    assert "In the office" in page.locator("p.where").inner_text()
+
+    cos = live_server.checkouts(item)
+    assert len(cos) == 1
+    assert cos[0].returned_at is not None and cos[0].returned_by_id == staff.id
+
+
+def test_hand_over_by_scanning(page, live_server):
+    alice = live_server.make_user("staff", name=f"Alice Aoki {next(_seq)}")
+    bob = live_server.make_user("staff", name=f"Bob Baba {next(_seq)}")
+    item = live_server.make_item(Kind.laptop)
+    live_server.check_out(alice, item)
+    before = live_server.open_checkout(item)
+    sign_in(page, bob.email)
+
+    url = live_server.scan_url(item)
+    page.goto(url)
+    assert f"Out with {alice.name}" in page.locator("p.where").inner_text()
+    take_over = page.get_by_role("button", name=f"Take over from {alice.name}")
+    assert take_over.is_visible()
+    assert page.get_by_role("button", name="Return", exact=True).count() == 0  # staff cannot return others' items
+    tap_and_wait(page, take_over)  # the one tap
+    assert page.url == url
+    assert f"{item.asset_tag} is now held by {bob.name}." in _flash_text(page)
+    assert f"Out with {bob.name}" in page.locator("p.where").inner_text()
+    assert page.get_by_role("button", name="Return", exact=True).is_visible()
+
+    cos = live_server.checkouts(item)
+    assert len(cos) == 2
+    old, new = cos
+    assert old.id == before.id and old.holder_id == alice.id
+    assert old.returned_at is not None and old.returned_by_id == bob.id
+    assert new.holder_id == bob.id and new.returned_at is None
+    assert new.due_at == before.due_at  # the hand-over keeps the due time
+
+
+def test_bag_returned_with_an_item_missing(page, live_server):
+    staff = live_server.make_user("staff")
+    bag = live_server.make_item(Kind.bag, name="Sales bag")
+    contents = [live_server.make_item(Kind.usb, bag=bag), live_server.make_item(Kind.laptop, bag=bag),
+                live_server.make_item(Kind.folder, bag=bag)]
+    live_server.check_out(staff, bag)
+    for c in contents:
+        assert live_server.open_checkout(c) is not None, "taking the bag out takes its contents"
+    sign_in(page, staff.email)
+
+    url = live_server.scan_url(bag)
+    page.goto(url)
+    listed = page.locator("ul.contents").inner_text()
+    assert all(c.asset_tag in listed for c in contents)
+    boxes = page.locator("input[name=present]")
+    assert boxes.count() == 3
+    missing = contents[1]
+    for c in contents:
+        if c is not missing:
+            page.locator(f"input[name=present][data-tag='{c.asset_tag}']").check()
+    tap_and_wait(page, page.get_by_role("button", name="Return", exact=True))
+    assert page.url == url
+    flashes = _flash_text(page)
+    assert f"{bag.asset_tag} is returned." in flashes
+    assert f"Missing, still out: {missing.asset_tag}" in flashes
+    assert page.locator(".flash-error", has_text=missing.asset_tag).is_visible()
+    row = page.locator("ul.contents li", has_text=missing.asset_tag)
+    assert f"Out: {staff.name}" in row.inner_text()
+    assert _badge(page) == "In"
+
+    assert live_server.open_checkout(bag) is None
+    for c in contents:
+        co = live_server.open_checkout(c)
+        if c is missing:
+            assert co is not None and co.holder_id == staff.id, "the missing item stays out"
+        else:
+            assert co is None, f"{c.asset_tag} was ticked and is back"
+
+
+def test_sign_in_from_scan_lands_back_on_it(page, live_server):
+    staff = live_server.make_user("staff")
+    item = live_server.make_item(Kind.laptop)
+    url = live_server.scan_url(item)
+
+    page.goto(url)  # not signed in: the found-item page
+    assert page.locator("h1").inner_text() == "Thank you for scanning this label"
+    tap_and_wait(page, page.get_by_role("link", name="I work here: sign in"))
+    page.wait_for_url("**/login**")
+    fill_sign_in(page, staff.email)
+    assert page.url == url, "sign-in leads back to the same scan"
+    assert page.locator("h1 .tag").inner_text().strip() == item.asset_tag
+    assert page.get_by_role("button", name="Take out").is_visible()
+    assert live_server.open_checkout(item) is None  # looking changed nothing
+
+
+def test_found_item_page_for_a_stranger(phone, live_server, tmp_path):
+    n = next(_seq)
+    holder = live_server.make_user("staff", name=f"Hanako Holder {n}")
+    security = live_server.make_user("security")
+    item = live_server.make_item(Kind.bag, name=f"Payroll bag {n}", data_class=DataClass.sensitive,
+                                 department=f"Payroll Department {n}", serial=f"SN-SECRET-{n}")
+    live_server.check_out(holder, item)
+
+    stranger = phone()
+    stranger.goto(live_server.scan_url(item))
+    assert stranger.locator("h1").inner_text() == "Thank you for scanning this label"
+    main = stranger.locator("main").inner_text()
+    assert COMPANY in main and HOTLINE in main
+    html = stranger.content()
+    for secret in (item.asset_tag, item.name, holder.name, holder.email, f"Payroll Department {n}",
+                   f"SN-SECRET-{n}"):
+        assert secret not in html, f"the found-item page reveals {secret!r}"
+    _screenshot(stranger, "found.png", tmp_path)
+    _assert_fits_phone(stranger, "found-item page")
+
+    message = f"Found on the Yamanote line, now at Shibuya station lost property {n}"
+    stranger.get_by_label("Message").fill(message)
+    stranger.get_by_label("Your phone or e-mail (optional)").fill("090-0000-0000")
+    tap_and_wait(stranger, stranger.get_by_role("button", name="Send"))
+    assert "Your message was sent to our security desk." in stranger.locator("main").inner_text()
+    assert item.asset_tag not in stranger.content()
+    _screenshot(stranger, "found-sent.png", tmp_path)
+
+    with live_server.session() as s:
+        reports = list(s.scalars(select(FoundReport).where(FoundReport.item_id == item.id).order_by(FoundReport.id)))
+        assert [r.message for r in reports] == [None, message]  # the scan itself, then the message
+        assert reports[1].contact == "090-0000-0000"
+        assert all(r.handled_at is None for r in reports)
+
+    desk = phone()
+    sign_in(desk, security.email)
+    desk.goto("/desk/")
+    row = desk.locator("tr", has_text=message)
+    assert row.count() == 1
+    assert item.asset_tag in row.inner_text()
+    assert "090-0000-0000" in row.inner_text()
+
+
+def test_sign_in_after_sending_a_found_message_lands_on_the_scan(page, live_server):
+    """A colleague who sent a message before noticing the sign-in link still lands on the scan."""
+    staff = live_server.make_user("staff")
+    item = live_server.make_item(Kind.usb)
+    url = live_server.scan_url(item)
+    page.goto(url)
+    page.get_by_label("Message").fill("Left on my desk by mistake")
+    tap_and_wait(page, page.get_by_role("button", name="Send"))
+    assert "Your message was sent to our security desk." in page.locator("main").inner_text()
+    tap_and_wait(page, page.get_by_role("link", name="I work here: sign in"))
+    fill_sign_in(page, staff.email)
+    assert page.url == url, f"sign-in after sending a message lands on {page.url}, not the scan"
+    assert page.get_by_role("button", name="Take out").is_visible()
+
+
+def test_desk_scanner_receives_20_returns_without_reload(page, live_server):
+    staff = live_server.make_user("staff")
+    security = live_server.make_user("security")
+    items = [live_server.make_item(Kind.usb, data_class=DataClass.none) for _ in range(20)]
+    live_server.check_out(staff, *items)
+    urls = [live_server.scan_url(it) for it in items]
+    sign_in(page, security.email)
+
+    page.goto("/desk/scanner")
+    page.evaluate("() => { window.__marker = 1; }")
+    navigations = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+    code = page.locator("#code")
+    code.focus()
+    for url in urls:  # a USB scanner types the URL and Enter into whatever has focus
+        page.keyboard.type(url)
+        page.keyboard.press("Enter")
+        assert code.input_value() == "", "the field is cleared for the next scan"
+    results = page.locator("#results li")
+    sync_api.expect(results).to_have_count(20)
+    assert page.evaluate("() => window.__marker") == 1, "the page was reloaded"
+    assert navigations == []
+    lines = results.all_inner_texts()
+    assert all(re.search(rf"returned \(from {re.escape(staff.name)}\)", line) for line in lines), lines
+    assert page.locator("#results li.ok").count() == 20
+    newest_first = [it.asset_tag for it in reversed(items)]
+    assert [line.split()[0] for line in lines] == newest_first
+
+    for it in items:
+        cos = live_server.checkouts(it)
+        assert len(cos) == 1 and cos[0].returned_at is not None and cos[0].returned_by_id == security.id
+
+
+# --- light and without JavaScript ------------------------------------------------------------------------
+
+
+def test_scan_page_weighs_under_50_kb(page, live_server):
+    staff = live_server.make_user("staff")
+    item = live_server.make_item(Kind.laptop)
+    sign_in(page, staff.email)
+
+    seen: list[tuple[str, str, int]] = []
+
+    def on_response(response):
+        kind = response.request.resource_type
+        if kind == "font":
+            return
+        try:
+            size = len(response.body())
+        except Exception:  # redirects have no body
+            size = 0
+        seen.append((kind, response.url, size))
+
+    page.on("response", on_response)
+    page.goto(live_server.scan_url(item), wait_until="load")
+    page.wait_for_load_state("networkidle")
+    page.remove_listener("response", on_response)
+    assert page.get_by_role("button", name="Take out").is_visible()
+    kinds = {k for k, _, _ in seen}
+    assert "document" in kinds and "stylesheet" in kinds, seen
+    total = sum(size for _, _, size in seen)
+    assert total < PAGE_BUDGET, f"scan page weighs {total} bytes: {seen}"
+
+
+def test_take_out_and_return_without_javascript(phone, live_server):
+    staff = live_server.make_user("staff")
+    item = live_server.make_item(Kind.folder, data_class=DataClass.sensitive)
+    page = phone(java_script_enabled=False)
+    sign_in(page, staff.email)
+
+    url = live_server.scan_url(item)
+    page.goto(url)
+    assert page.locator("input[name=rules_ack]").count() == 1
+    page.locator("input[name=rules_ack]").check()
+    tap_and_wait(page, page.get_by_role("button", name="Take out"))
+    assert page.url == url
+    assert f"{item.asset_tag} is checked out to {staff.name}." in _flash_text(page)
+    assert _badge(page) == "Out"
+    co = live_server.open_checkout(item)
+    assert co is not None and co.holder_id == staff.id
+
+    tap_and_wait(page, page.get_by_role("button", name="Return", exact=True))
+    assert page.url == url
+    assert f"{item.asset_tag} is returned." in _flash_text(page)
+    assert _badge(page) == "In"
+    cos = live_server.checkouts(item)
+    assert len(cos) == 1 and cos[0].returned_at is not None and cos[0].returned_by_id == staff.id
