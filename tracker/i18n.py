@@ -29,6 +29,9 @@ EVENT_LABELS = {
     "found_scan": N_("Scanned by someone not signed in"), "found_message": N_("Message from a finder"),
     "found_handled": N_("Finder's report handled"), "checkout_requested": N_("Approval requested"),
     "checkout_approved": N_("Approved"), "checkout_denied": N_("Denied"),
+    "flagged": N_("Flagged overdue"), "flag_acknowledged": N_("Flag acknowledged"),
+    "flag_resolved": N_("Flag resolved"), "item_lost": N_("Marked lost"), "incident_action": N_("Incident action"),
+    "incident_assessed": N_("Incident assessed"), "incident_closed": N_("Incident closed"),
 }
 
 

@@ -296,9 +296,14 @@ class Flag(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolution: Mapped[str | None] = mapped_column(String(40))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    confirmed_by: Mapped[str | None] = mapped_column(String(200))
 
     checkout: Mapped[Checkout] = relationship()
     item: Mapped[Item] = relationship()
+    acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
+    closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
 
 
 class Notification(Base):
@@ -318,3 +323,47 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Incident(Base):
+    """A lost item: what it held, where and when it was last known, who held it, and what was done."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"))
+    flag_id: Mapped[int | None] = mapped_column(ForeignKey("flags.id"), unique=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    known_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the business learned of the loss
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    last_known_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_known_place: Mapped[str | None] = mapped_column(String(200))
+    # What the item held, copied when the incident opens so later edits of the item do not change the record.
+    data_class: Mapped[DataClass] = mapped_column(_enum(DataClass, "incident_data_class"))
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    people_count: Mapped[int | None] = mapped_column(Integer)
+    financial_harm: Mapped[bool] = mapped_column(Boolean, default=False)
+    wrongful_purpose: Mapped[bool] = mapped_column(Boolean, default=False)
+    properly_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    item: Mapped[Item] = relationship()
+    holder: Mapped[User | None] = relationship(foreign_keys=[holder_id])
+    opened_by: Mapped[User] = relationship(foreign_keys=[opened_by_id])
+    actions: Mapped[list[IncidentAction]] = relationship(order_by="IncidentAction.at", back_populates="incident")
+
+
+class IncidentAction(Base):
+    __tablename__ = "incident_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+
+    incident: Mapped[Incident] = relationship(back_populates="actions")
+    actor: Mapped[User] = relationship()

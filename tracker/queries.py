@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from .models import Checkout, CheckoutRequest, DataClass, Event, Item, Kind, LabelToken, RequestStatus, User
 
@@ -60,12 +60,32 @@ def open_checkouts_by_item(session: Session, item_ids: list[int]) -> dict[int, C
     return {co.item_id: co for co in rows}
 
 
-def desk_stmt(now: datetime) -> Select:
-    """Everything out now: overdue first, then by due time."""
-    overdue_first = (Checkout.due_at > now)
-    return (select(Checkout).options(joinedload(Checkout.item), joinedload(Checkout.holder))
-            .where(Checkout.returned_at.is_(None))
-            .order_by(overdue_first, Checkout.due_at, Checkout.id))
+def desk_stmt(now: datetime, soon: datetime | None = None, kind: str = "", data_class: str = "",
+              department: str = "", state: str = "") -> Select:
+    """Everything out now, by due time: so overdue first, then due soon, then the rest.
+
+    A bag's contents travel with the bag and are listed under it, not as rows of their own.
+    """
+    parent = aliased(Checkout)
+    stmt = (select(Checkout).join(Checkout.item).options(joinedload(Checkout.item), joinedload(Checkout.holder))
+            .where(Checkout.returned_at.is_(None),
+                   ~exists().where(parent.id == Checkout.parent_id, parent.returned_at.is_(None))))
+    if kind in Kind.__members__:
+        stmt = stmt.where(Item.kind == Kind(kind))
+    if data_class in DataClass.__members__:
+        stmt = stmt.where(Item.data_class == DataClass(data_class))
+    if department:
+        stmt = stmt.where(Item.department == department)
+    if state == "overdue":
+        stmt = stmt.where(Checkout.due_at <= now)
+    elif state == "soon" and soon is not None:
+        stmt = stmt.where(Checkout.due_at > now, Checkout.due_at <= soon)
+    return stmt.order_by(Checkout.due_at, Checkout.id)
+
+
+def overdue_count(session: Session, now: datetime) -> int:
+    return session.scalar(select(func.count(Checkout.id)).where(Checkout.returned_at.is_(None),
+                                                                Checkout.due_at <= now)) or 0
 
 
 def items_stmt(q: str = "", kind: str = "", status: str = "", data_class: str = "", department: str = "") -> Select:

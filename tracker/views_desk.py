@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session,
                    url_for)
 from flask_login import current_user
 
-from . import custody, found, policy, queries
+from . import clock, custody, flags, found, policy, queries
 from .errors import DomainError, InvalidInput, N_
 from .i18n import describe, gettext
-from .models import CheckoutRequest, FoundReport, Kind
+from .flags import open_flags_by_checkout
+from .models import CheckoutRequest, Flag, FoundReport, Kind
 from .web import client_address, db, flash_error, now, privileged
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -20,14 +23,101 @@ SCANNER_HISTORY = 30
 TOKEN_IN_URL = re.compile(r"/s/([A-Za-z2-7]{16,64})/?$", re.IGNORECASE)
 
 
+BOARD_FILTERS = ("kind", "data_class", "department", "state")
+DUE_SOON = timedelta(hours=1)
+
+
 @bp.get("/")
 @privileged
 def board():
+    """What is out now: overdue first, then due soon, then the rest; the page refreshes its table itself."""
     moment = now()
     s = db()
-    page = queries.paginate(s, queries.desk_stmt(moment), request.args.get("page", 1, type=int))
-    return render_template("desk/board.html", page=page, now=moment, requests=queries.pending_requests(s),
-                           reports=found.open_reports(s))
+    args = {k: (request.args.get(k) or "").strip()[:100] for k in BOARD_FILTERS}
+    stmt = queries.desk_stmt(moment, soon=moment + DUE_SOON, **args)
+    page = queries.paginate(s, stmt, request.args.get("page", 1, type=int), size=100)
+    flags = open_flags_by_checkout(s, [co.id for co in page.rows])
+    context = dict(page=page, now=moment, soon=moment + DUE_SOON, flags=flags, args=args,
+                   wall=request.args.get("wall") == "1", overdue=queries.overdue_count(s, moment))
+    if request.args.get("fragment") == "1":
+        return render_template("desk/_board_rows.html", **context)
+    return render_template("desk/board.html", requests=queries.pending_requests(s), reports=found.open_reports(s),
+                           departments=queries.departments(s), **context)
+
+
+def _flag(flag_id: int) -> Flag:
+    flag = db().get(Flag, flag_id)
+    if flag is None:
+        abort(404)
+    return flag
+
+
+@bp.post("/flags/<int:flag_id>/acknowledge")
+@privileged
+def acknowledge(flag_id: int):
+    s = db()
+    flag = _flag(flag_id)
+    raw = (request.form.get("new_due") or "").strip()
+    try:
+        new_due = None
+        if raw:
+            try:
+                new_due = datetime.fromisoformat(raw).replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+            except ValueError:
+                raise InvalidInput(N_("The new due time is not a valid date and time.")) from None
+        flags.acknowledge(s, now(), flag, current_user._get_current_object(), request.form.get("note", ""),
+                          new_due, source=client_address())
+    except DomainError as err:
+        s.rollback()
+        flash_error(err)
+        return redirect(url_for("desk.flag_page", flag_id=flag_id), 303)
+    s.commit()
+    flash(gettext("%(tag)s: acknowledged.", tag=flag.item.asset_tag), "success")
+    return redirect(url_for("desk.board"), 303)
+
+
+@bp.post("/flags/<int:flag_id>/resolve")
+@privileged
+def resolve(flag_id: int):
+    s = db()
+    flag = _flag(flag_id)
+    try:
+        flags.resolve(s, now(), flag, current_user._get_current_object(), request.form.get("how", ""),
+                      confirmed_by=request.form.get("confirmed_by", ""), note=request.form.get("note", ""),
+                      source=client_address())
+    except DomainError as err:
+        s.rollback()
+        flash_error(err)
+        return redirect(url_for("desk.flag_page", flag_id=flag_id), 303)
+    s.commit()
+    flash(gettext("%(tag)s: resolved.", tag=flag.item.asset_tag), "success")
+    return redirect(url_for("desk.board"), 303)
+
+
+@bp.post("/flags/<int:flag_id>/lost")
+@privileged
+def lost(flag_id: int):
+    s = db()
+    flag = _flag(flag_id)
+    try:
+        incident = flags.mark_lost(s, now(), flag, current_user._get_current_object(), request.form.get("note", ""),
+                                   source=client_address())
+    except DomainError as err:
+        s.rollback()
+        flash_error(err)
+        return redirect(url_for("desk.flag_page", flag_id=flag_id), 303)
+    s.commit()
+    flash(gettext("%(tag)s is marked lost; an incident was opened.", tag=flag.item.asset_tag), "error")
+    return redirect(url_for("incidents.show", incident_id=incident.id), 303)
+
+
+@bp.get("/flags/<int:flag_id>")
+@privileged
+def flag_page(flag_id: int):
+    flag = _flag(flag_id)
+    local_due = clock.local(flag.checkout.due_at, current_app.config["TIMEZONE"]).replace(tzinfo=None)
+    return render_template("desk/flag.html", flag=flag, co=flag.checkout, now=now(),
+                           suggested_due=local_due.strftime("%Y-%m-%dT%H:%M"))
 
 
 @bp.post("/requests/<int:request_id>")

@@ -174,10 +174,10 @@ def init_app(app: Flask) -> None:
         return resp
 
     from . import (cli, views_admin_items, views_admin_labels, views_admin_notifications, views_admin_users,
-                   views_auth, views_custody, views_desk)
+                   views_auth, views_custody, views_desk, views_incidents, views_reports)
 
     for module in (views_auth, views_custody, views_desk, views_admin_items, views_admin_users, views_admin_labels,
-                   views_admin_notifications):
+                   views_admin_notifications, views_incidents, views_reports):
         app.register_blueprint(module.bp)
     cli.init_app(app)
 
