@@ -105,6 +105,14 @@ _NUM = r"(\d+(?:\.\d+)?)"
 
 def custom(page_w, page_h, label_w, label_h, cols, rows, left, top, pitch_x, pitch_y) -> Sheet:
     """A sheet from its measurements, checked so that every label lands on the page."""
+    import math
+
+    values = [page_w, page_h, label_w, label_h, cols, rows, left, top, pitch_x, pitch_y]
+    if not all(math.isfinite(float(v)) and 0 <= float(v) <= 2000 for v in values):
+        raise InvalidInput(N_("Every size of a custom layout must be a number of millimetres between 0 and 2000."))
+    if float(cols) != int(float(cols)) or float(rows) != int(float(rows)) or int(float(cols)) * int(float(rows)) > 1000:
+        raise InvalidInput(N_("Columns and rows must be whole numbers."))
+    cols, rows = int(float(cols)), int(float(rows))
     return Sheet("custom", "Custom", "", float(label_w), float(label_h), int(cols), int(rows), float(left),
                  float(top), float(pitch_x), float(pitch_y), float(page_w), float(page_h)).check()
 

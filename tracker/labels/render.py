@@ -191,7 +191,12 @@ def ql_raster(labels: Iterable[design.LabelData], printer: Printer, model: str =
 
 
 def send_to_printer(data: bytes, address: str, model: str = "QL-820NWB") -> None:
-    """Send raster data to a network QL printer, e.g. tcp://192.0.2.10:9100."""
-    from brother_ql.backends.helpers import send
+    """Send raster data to a network QL printer's raw port, e.g. tcp://192.0.2.10:9100; the socket always closes."""
+    import socket
+    from urllib.parse import urlsplit
 
-    send(instructions=data, printer_identifier=address, backend_identifier="network", blocking=True)
+    parts = urlsplit(address if "://" in address else "tcp://" + address)
+    if parts.scheme != "tcp" or not parts.hostname:
+        raise ValueError(f"printer address must look like tcp://host:9100, not {address!r}")
+    with socket.create_connection((parts.hostname, parts.port or 9100), timeout=15) as conn:
+        conn.sendall(data)
