@@ -40,10 +40,7 @@ def db_upgrade():
 @click.option("--language", type=click.Choice(["ja", "en"]), default=None, help="UI language (default: browser).")
 def users_create(email, name, role, language):
     generated = sys.stdin is None or sys.stdin.isatty()
-    if generated:
-        password = users.generate_password()
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
+    password = users.generate_password() if generated else sys.stdin.readline().rstrip("\r\n")
     with _session() as s:
         try:
             user = users.create(s, clock.utcnow(), email=email, name=name, role=role, password=password,

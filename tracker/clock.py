@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def local(moment: datetime, tz: str) -> datetime:
@@ -16,7 +16,7 @@ def local(moment: datetime, tz: str) -> datetime:
 
 def day_end_on(local_date, tz: str, day_end: time) -> datetime:
     """The day end of one local date, as an aware UTC datetime."""
-    return datetime.combine(local_date, day_end, tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+    return datetime.combine(local_date, day_end, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 def default_due(now: datetime, tz: str, day_end: time) -> datetime:
@@ -26,4 +26,4 @@ def default_due(now: datetime, tz: str, day_end: time) -> datetime:
     if due > now:
         return due
     midnight = datetime.combine(today + timedelta(days=1), time(0, 0), tzinfo=ZoneInfo(tz))
-    return midnight.astimezone(timezone.utc)
+    return midnight.astimezone(UTC)

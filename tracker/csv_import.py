@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from . import items
-from .errors import DomainError, InvalidInput, N_
+from .errors import N_, DomainError, InvalidInput
 from .models import Kind, User
 
 # Accepted headers (English or Japanese) mapped to the register's fields.

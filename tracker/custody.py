@@ -14,8 +14,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import audit
-from .errors import (AlreadyOut, ApprovalRequired, HandlingAckRequired, InBagOut, InvalidInput, N_, NotOut,
-                     NotPermitted, ReasonRequired, Retired)
+from .errors import (
+    N_,
+    AlreadyOut,
+    ApprovalRequired,
+    HandlingAckRequired,
+    InBagOut,
+    InvalidInput,
+    NotOut,
+    NotPermitted,
+    ReasonRequired,
+    Retired,
+)
 from .models import Checkout, CheckoutRequest, Item, RequestStatus, Role, User
 from .policy import Policy
 from .sweep import close_flags

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit, custody
-from .errors import InvalidInput, N_, NotPermitted
+from .errors import N_, InvalidInput, NotPermitted
 from .models import DataClass, Flag, FlagStatus, Incident, IncidentAction, Role, User
 from .policy import Policy
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit
-from .errors import DomainError, InvalidInput, N_
+from .errors import N_, DomainError, InvalidInput
 from .models import FoundReport, LabelToken
 
 MESSAGE_LIMIT = 2000

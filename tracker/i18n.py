@@ -6,12 +6,11 @@ import os
 from datetime import datetime
 
 from flask import Flask, current_app, request
-from flask_babel import Babel, format_datetime, get_locale
+from flask_babel import Babel, format_datetime, get_locale, lazy_gettext
 from flask_babel import gettext as _gettext
-from flask_babel import lazy_gettext
 from flask_login import current_user
 
-from .errors import DomainError, N_
+from .errors import N_, DomainError
 
 LANGUAGES = ("ja", "en")
 

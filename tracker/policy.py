@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -28,7 +28,7 @@ class Policy:
 
     def local_day_start(self, now: datetime) -> datetime:
         day = clock.local(now, self.timezone).date()
-        return datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(self.timezone)).astimezone(timezone.utc)
+        return datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(self.timezone)).astimezone(UTC)
 
     def needs_handling_ack(self, session: Session, now: datetime, item: Item) -> bool:
         """The first check-out of the local day of an item with personal data asks for the handling rules."""

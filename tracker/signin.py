@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from . import audit, users
-from .errors import DomainError, N_
+from .errors import N_, DomainError
 from .models import LoginAttempt, User
 
 WINDOW = timedelta(minutes=15)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import os
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from . import items, queries
-from .errors import DomainError, InvalidInput, N_
+from .errors import N_, DomainError, InvalidInput
 from .i18n import gettext
 from .labels import design, jobs, layouts, render, service
 from .labels.design import PT
@@ -146,19 +145,18 @@ def _work(fmt, stmt_ids, layout, start_at, opts, app):
     """The rendering job, run with its own session so it can outlive the request."""
 
     def work(path: str, progress) -> None:
-        with app.app_context():
-            with app.extensions["tracker.read_sessionmaker"]() as s:
-                labels = service.label_data(s, service.ids_stmt(stmt_ids), opts)
-                if fmt == "pdf" and len(stmt_ids) > service.CHUNK:
-                    service.write_pdf_zip(labels, layout, path, start_at=start_at, progress=progress)
-                    return
-                with open(path, "wb") as fh:
-                    if fmt == "pdf":
-                        render.write_pdf(labels, layout, fh, start_at=start_at, progress=progress)
-                    elif fmt == "zip":
-                        render.write_png_zip(labels, layout, fh, progress=progress)
-                    elif fmt == "ql":
-                        fh.write(render.ql_raster(list(labels), layout, app.config["LABEL_PRINTER_MODEL"]))
+        with app.app_context(), app.extensions["tracker.read_sessionmaker"]() as s:
+            labels = service.label_data(s, service.ids_stmt(stmt_ids), opts)
+            if fmt == "pdf" and len(stmt_ids) > service.CHUNK:
+                service.write_pdf_zip(labels, layout, path, start_at=start_at, progress=progress)
+                return
+            with open(path, "wb") as fh:
+                if fmt == "pdf":
+                    render.write_pdf(labels, layout, fh, start_at=start_at, progress=progress)
+                elif fmt == "zip":
+                    render.write_png_zip(labels, layout, fh, progress=progress)
+                elif fmt == "ql":
+                    fh.write(render.ql_raster(list(labels), layout, app.config["LABEL_PRINTER_MODEL"]))
 
     return work
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
@@ -47,7 +47,7 @@ def login():
             return render_template("auth/login.html", form=form), 401
         s.commit()
         session.clear()
-        stamp = datetime.now(timezone.utc).timestamp()
+        stamp = datetime.now(UTC).timestamp()
         session.permanent = True
         session["auth_at"] = stamp
         session["seen_at"] = stamp

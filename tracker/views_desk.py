@@ -6,14 +6,13 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from . import clock, custody, flags, found, policy, queries
-from .errors import DomainError, InvalidInput, N_
-from .i18n import describe, gettext
+from .errors import N_, DomainError, InvalidInput
 from .flags import open_flags_by_checkout
+from .i18n import describe, gettext
 from .models import CheckoutRequest, Flag, FoundReport, Kind
 from .web import client_address, db, flash_error, now, privileged
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
@@ -105,7 +105,7 @@ def _session_limits() -> None:
     if not current_user.is_authenticated:
         return
     cfg = current_app.config
-    moment = datetime.now(timezone.utc).timestamp()
+    moment = datetime.now(UTC).timestamp()
     auth_at = session.get("auth_at", 0)
     seen_at = session.get("seen_at", 0)
     if current_user.privileged:
@@ -173,8 +173,18 @@ def init_app(app: Flask) -> None:
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 
-    from . import (cli, views_admin_items, views_admin_labels, views_admin_notifications, views_admin_users,
-                   views_auth, views_custody, views_desk, views_incidents, views_reports)
+    from . import (
+        cli,
+        views_admin_items,
+        views_admin_labels,
+        views_admin_notifications,
+        views_admin_users,
+        views_auth,
+        views_custody,
+        views_desk,
+        views_incidents,
+        views_reports,
+    )
 
     for module in (views_auth, views_custody, views_desk, views_admin_items, views_admin_users, views_admin_labels,
                    views_admin_notifications, views_incidents, views_reports):

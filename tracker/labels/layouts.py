@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import InvalidInput, N_
+from ..errors import N_, InvalidInput
 
 MM = 72 / 25.4  # points per millimetre
 
