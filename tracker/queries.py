@@ -141,3 +141,11 @@ def pending_requests(session: Session) -> list[CheckoutRequest]:
                                 .options(joinedload(CheckoutRequest.item), joinedload(CheckoutRequest.requester))
                                 .where(CheckoutRequest.status == RequestStatus.pending)
                                 .order_by(CheckoutRequest.requested_at)))
+
+
+def current_tokens(session: Session, item_ids: list[int]) -> dict[int, str]:
+    """The current label token of each item, in one query."""
+    if not item_ids:
+        return {}
+    return dict(session.execute(select(LabelToken.item_id, LabelToken.token)
+                                .where(LabelToken.item_id.in_(item_ids), LabelToken.replaced_at.is_(None))).all())

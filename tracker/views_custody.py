@@ -58,12 +58,13 @@ def _render_item(it: Item, here: str):
     contents = [c for c in it.contents if not c.retired] if it.kind == Kind.bag else []
     content_status = queries.open_checkouts_by_item(s, [c.id for c in contents])
     pending = custody.pending_request(s, it)
+    tokens = queries.current_tokens(s, [c.id for c in contents]) if contents and co is not None else {}
     form = _checkout_form()
     _prefill(form)
     pol = _policy()
     return render_template(
         "scan/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent, contents=contents,
-        content_status=content_status, form=form, pending=pending, here=here, now=moment,
+        content_status=content_status, form=form, pending=pending, here=here, now=moment, tokens=tokens,
         needs_ack=co is None and pol.needs_handling_ack(s, moment, it), rules=handling_rules(),
         default_due=pol.default_due(moment), approval_required=pol.approval_required,
         others=users.active_users(s) if current_user.privileged and co is not None else [],
