@@ -130,8 +130,13 @@ def check_out(
                 raise ReasonRequired()
             if policy.approval_required and not approved and actor.role not in PRIVILEGED:
                 raise ApprovalRequired()
-        if not handling_ack and policy.needs_handling_ack(session, now, item):
+        if not handling_ack and any(policy.needs_handling_ack(session, now, it) for it in [item, *_contents(item)]):
             raise HandlingAckRequired()
+    if not approved:
+        waiting = pending_request(session, item)
+        if waiting is not None and waiting.requester_id != holder.id:
+            raise InvalidInput(N_("%(name)s is waiting for approval to take %(asset_tag)s out."),
+                               name=waiting.requester.name, asset_tag=item.asset_tag)
     if item.retired:
         raise Retired(asset_tag=item.asset_tag)
     _refuse_if_out(session, item)
@@ -179,7 +184,7 @@ def request_checkout(session: Session, now: datetime, *, item: Item, holder: Use
     if item.retired:
         raise Retired(asset_tag=item.asset_tag)
     _refuse_if_out(session, item)
-    if not handling_ack and policy.needs_handling_ack(session, now, item):
+    if not handling_ack and any(policy.needs_handling_ack(session, now, it) for it in [item, *_contents(item)]):
         raise HandlingAckRequired()
     if not reason.strip():
         raise ReasonRequired()

@@ -65,7 +65,8 @@ def _render_item(it: Item, here: str):
     return render_template(
         "scan/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent, contents=contents,
         content_status=content_status, form=form, pending=pending, here=here, now=moment, tokens=tokens,
-        needs_ack=co is None and pol.needs_handling_ack(s, moment, it), rules=handling_rules(),
+        needs_ack=co is None and any(pol.needs_handling_ack(s, moment, x) for x in [it, *contents]),
+        rules=handling_rules(),
         default_due=pol.default_due(moment), approval_required=pol.approval_required,
         others=users.active_users(s) if current_user.privileged and co is not None else [],
         history=queries.item_events(s, it) if current_user.privileged else [])
