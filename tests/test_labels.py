@@ -442,17 +442,18 @@ def test_name_is_printed_only_when_show_name_is_on():
     assert all("山田" not in t[3] for t in without.texts)
 
 
-@pytest.mark.parametrize("show_name", [False, True])
-def test_label_data_carries_the_name_only_when_asked(session, make_item, show_name):
+def test_label_data_carries_the_name_only_when_asked(session, make_item):
     item = make_item(name="山田 花子のPC", department="営業部")
-    opts = service.LabelOptions(base_url=BASE, finder_text=FINDER, show_name=show_name)
-    data = list(service.label_data(session, service.ids_stmt([item.id]), opts))
     current = session.scalar(select(LabelToken.token).where(LabelToken.item_id == item.id,
                                                              LabelToken.replaced_at.is_(None)))
-    assert len(data) == 1
-    assert data[0].url == f"HTTPS://TRACK.EXAMPLE.COM/S/{current}"
-    assert data[0].asset_tag == item.asset_tag and data[0].data_class == "personal"
-    assert data[0].name == ("山田 花子のPC" if show_name else None)
+    for show_name in (False, True):
+        opts = service.LabelOptions(base_url=BASE, finder_text=FINDER, show_name=show_name)
+        data = list(service.label_data(session, service.ids_stmt([item.id]), opts))
+        assert len(data) == 1
+        assert data[0].url == f"HTTPS://TRACK.EXAMPLE.COM/S/{current}"
+        assert data[0].asset_tag == item.asset_tag and data[0].data_class == "personal"
+        assert data[0].finder_text == FINDER
+        assert data[0].name == ("山田 花子のPC" if show_name else None)
     assert service.options_from({"BASE_URL": BASE}).show_name is False  # off by default
 
 

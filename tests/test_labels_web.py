@@ -198,12 +198,17 @@ def _wait_for_job(client, status_url: str) -> dict:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize(("layout", "fmt", "mimetype", "magic"), [
-    ("jp-65", "pdf", "application/pdf", b"%PDF"),
-    ("ql-29x90", "zip", "application/zip", b"PK"),
-])
-def test_async_job_finishes_and_its_file_downloads(app, admin_client, make_user, three, layout, fmt, mimetype,
-                                                   magic):
+ASYNC = [("jp-65", "pdf", "application/pdf", b"%PDF"), ("ql-29x90", "zip", "application/zip", b"PK")]
+
+
+def test_async_job_finishes_and_its_file_downloads(app, admin_client, make_user, three):
+    other = app.test_client()
+    assert sign_in(other, make_user("admin", language="en").email).status_code == 302
+    for layout, fmt, mimetype, magic in ASYNC:
+        _async_job(admin_client, other, layout, fmt, mimetype, magic)
+
+
+def _async_job(admin_client, other, layout, fmt, mimetype, magic):
     resp = download(admin_client, layout=layout, format=fmt, **{"async": "1"})
     assert resp.status_code == 200
     job = resp.get_json()
@@ -216,9 +221,6 @@ def test_async_job_finishes_and_its_file_downloads(app, admin_client, make_user,
     assert got.mimetype == mimetype and got.data.startswith(magic)
     assert f"labels-{layout}.{fmt}" in got.headers["Content-Disposition"]
     got.close()
-
-    other = app.test_client()
-    assert sign_in(other, make_user("admin", language="en").email).status_code == 302
     assert other.get(job["status"]).status_code == 404  # another admin cannot see the job
     assert other.get(job["file"]).status_code == 404
     assert admin_client.get("/admin/labels/jobs/not-a-job").status_code == 404
@@ -330,10 +332,12 @@ def _assert_refused(client, resp, message):
     assert ("error", message) in shown, shown
 
 
-@pytest.mark.parametrize("case", list(BAD))
-def test_bad_download_input_gives_a_message_and_no_file(admin_client, three, case):
-    fields, message = BAD[case]
-    _assert_refused(admin_client, download(admin_client, **fields), message)
+def test_bad_download_input_gives_a_message_and_no_file(admin_client, three):
+    for case, (fields, message) in BAD.items():
+        try:
+            _assert_refused(admin_client, download(admin_client, **fields), message)
+        except AssertionError as err:
+            raise AssertionError(f"{case}: {err}") from None
 
 
 def test_bad_print_view_input_gives_a_message(admin_client, three):
@@ -523,7 +527,7 @@ def test_labels_default_out_dir_is_labels_dir(app, runner, three):
     assert written.exists() and str(written) in result.output
 
 
-@pytest.mark.parametrize("args", [
+BAD_CLI = [
     ["--tag", "NOPE-0001"],
     ["--tag", "LT-0001", "--tag", "NOPE-0001"],
     [],
@@ -532,14 +536,18 @@ def test_labels_default_out_dir_is_labels_dir(app, runner, three):
     ["--all", "--layout", "ql-62", "--format", "pdf"],
     ["--all", "--layout", "jp-24", "--format", "ql"],
     ["--all", "--layout", "jp-24", "--send"],
-])
-def test_labels_cli_refuses_bad_arguments(runner, make_item, tmp_path, args):
+]
+
+
+def test_labels_cli_refuses_bad_arguments(runner, make_item, tmp_path):
     make_item()  # LT-0001
-    result = runner.invoke(args=["labels", *args, "--out", str(tmp_path / "out")])
-    assert result.exit_code != 0, result.output
-    assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
-    if "NOPE-0001" in args:
-        assert "no item with tag: NOPE-0001" in result.output
+    out = tmp_path / "out"
+    for args in BAD_CLI:
+        result = runner.invoke(args=["labels", *args, "--out", str(out)])
+        assert result.exit_code != 0, (args, result.output)
+        assert not out.exists() or not list(out.iterdir()), args
+        if "NOPE-0001" in args:
+            assert "no item with tag: NOPE-0001" in result.output
 
 
 # --- sending to a network label printer -----------------------------------------------------------------------------
@@ -631,3 +639,13 @@ def test_send_reports_a_printer_that_does_not_answer(app, admin_client, three, m
     assert any(kind == "error" and text.startswith("The printer did not accept the labels") for kind, text in shown)
     leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert leaks == [], "a failed send leaves its socket open: " + "; ".join(leaks)
+
+
+def test_labels_cli_refuses_a_start_outside_the_sheet(runner, make_item, tmp_path):
+    """Like the admin page ("Start at must be between 1 and 24."): the CLI must not silently move the labels."""
+    make_item()
+    for start in ("0", "25", "-3"):
+        out = tmp_path / f"start{start}"
+        result = runner.invoke(args=["labels", "--all", "--layout", "jp-24", "--start-at", start, "--out", str(out)])
+        assert result.exit_code != 0, f"--start-at {start} was accepted: {result.output}"
+        assert not out.exists() or not list(out.iterdir())

@@ -169,6 +169,9 @@ def labels_cmd(layout_name, tags, all_items, out_dir, fmt, start_at, show_name, 
         layout = layouts.get(layout_name)
     except DomainError as err:
         _fail(err)
+    per_sheet = layout.per_page if isinstance(layout, layouts.Sheet) else 1
+    if not 1 <= start_at <= per_sheet:
+        raise click.BadParameter(f"must be between 1 and {per_sheet} for {layout.name}", param_hint="--start-at")
     cfg = current_app.config
     opts = service.options_from(cfg, show_name)
     with _session() as s:

@@ -11,6 +11,7 @@ import fcntl
 import os
 from datetime import time
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -70,8 +71,13 @@ def build(app: Flask, blocking: bool) -> BlockingScheduler | BackgroundScheduler
 def start(app: Flask, blocking: bool):
     """Take the lock, sweep once if a day end was missed while down, then run the jobs."""
     lock = _lock(app)
-    jobs.run_sweep(app, clock.utcnow(), only_if_missed=True)
-    sched = build(app, blocking)
-    sched._tracker_lock = lock  # keep the lock open as long as the scheduler lives
-    sched.start()
+    try:
+        jobs.run_sweep(app, clock.utcnow(), only_if_missed=True)
+        sched = build(app, blocking)
+        sched._tracker_lock = lock  # keep the lock open as long as the scheduler lives
+        sched.add_listener(lambda event: lock.close(), EVENT_SCHEDULER_SHUTDOWN)
+        sched.start()
+    except BaseException:
+        lock.close()
+        raise
     return sched

@@ -37,8 +37,7 @@ def _sweep_row(session: Session, now: datetime, day: date) -> tuple[Sweep, bool]
     """The sweep record of the business date; the unique date settles two schedulers starting at once."""
     row = session.scalar(select(Sweep).where(Sweep.business_date == day))
     if row is not None:
-        row.runs += 1
-        row.last_run_at = now
+        _count_run(session, row, now)
         return row, False
     try:
         with session.begin_nested():
@@ -48,9 +47,14 @@ def _sweep_row(session: Session, now: datetime, day: date) -> tuple[Sweep, bool]
         return row, True
     except IntegrityError:
         row = session.scalars(select(Sweep).where(Sweep.business_date == day)).one()
-        row.runs += 1
-        row.last_run_at = now
+        _count_run(session, row, now)
         return row, False
+
+
+def _count_run(session: Session, row: Sweep, now: datetime) -> None:
+    """Count in SQL, so two overlapping runs never lose an increment."""
+    session.execute(update(Sweep).where(Sweep.id == row.id)
+                    .values(runs=Sweep.runs + 1, last_run_at=now).execution_options(synchronize_session=False))
 
 
 def overdue_unflagged(now: datetime):
@@ -79,8 +83,11 @@ def sweep(session: Session, now: datetime, policy: Policy) -> SweepResult:
         audit.record(session, now, "flagged", item=co.item, checkout=co, subject=co.holder, source="sweep",
                      due_at=co.due_at.isoformat(), business_date=row.business_date.isoformat())
         result.flags.append(flag)
-    row.flagged += len(result.flags)
+    if result.flags:
+        session.execute(update(Sweep).where(Sweep.id == row.id).values(flagged=Sweep.flagged + len(result.flags))
+                        .execution_options(synchronize_session=False))
     session.flush()
+    session.expire(row)
     return result
 
 

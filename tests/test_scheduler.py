@@ -1,0 +1,136 @@
+"""The scheduler process and the sweep command: job set-up, the single-instance lock, catch-up, the CLI."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select
+
+from tests.conftest import make_app
+from tracker import clock, custody, scheduler
+from tracker.models import Flag, Sweep
+
+
+def tokyo(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 6, day, hour, minute, tzinfo=ZoneInfo("Asia/Tokyo")).astimezone(UTC)
+
+
+@pytest.fixture
+def other_app(db_url, tmp_path):
+    made = []
+
+    def make(**config):
+        app = make_app(db_url, tmp_path, **config)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.extensions["tracker.engine"].dispose()
+
+
+def stop(sched) -> None:
+    sched.shutdown(wait=False)
+    sched._tracker_lock.close()  # shutdown() keeps the lock file open; release it so the next test starts clean
+
+
+# --- the jobs ----------------------------------------------------------------------------------------------------
+
+
+def test_build_creates_the_sweeps_with_explicit_ids_coalescing_and_hours_of_grace(app):
+    sched = scheduler.build(app, blocking=False)
+    jobs = {job.id: job for job in sched.get_jobs()}
+    assert set(jobs) == {"sweep-1900", "sweep-0000", "reminders", "deliver-notifications"}
+    for job_id in ("sweep-1900", "sweep-0000"):
+        job = jobs[job_id]
+        assert job.coalesce is True and job.max_instances == 1
+        assert job.misfire_grace_time >= 3600
+        assert isinstance(job.trigger, CronTrigger)
+        assert str(job.trigger.timezone) == "Asia/Tokyo"
+    assert jobs["sweep-1900"].trigger.get_next_fire_time(None, tokyo(1, 10)) == tokyo(1, 19)
+    assert jobs["sweep-0000"].trigger.get_next_fire_time(None, tokyo(1, 10)) == tokyo(2, 0)
+    for job in jobs.values():
+        assert job.coalesce is True and job.max_instances == 1
+
+
+def test_sweep_times_follow_the_settings(app, other_app):
+    assert scheduler.sweep_times(app) == [time(19, 0), time(0, 0)]  # the midnight late sweep is the default
+    app = other_app(DAY_END=time(18, 30), LATE_SWEEPS="00:00, 02:30, 18:30")
+    assert scheduler.sweep_times(app) == [time(18, 30), time(0, 0), time(2, 30)]
+    ids = {job.id for job in scheduler.build(app, blocking=False).get_jobs()}
+    assert {"sweep-1830", "sweep-0000", "sweep-0230"} <= ids
+    app.config["LATE_SWEEPS"] = ""
+    assert scheduler.sweep_times(app) == [time(18, 30)]
+
+
+# --- the process -------------------------------------------------------------------------------------------------
+
+
+def test_a_second_scheduler_on_the_same_instance_refuses_to_start(app):
+    sched = scheduler.start(app, blocking=False)
+    try:
+        assert sched.running
+        with pytest.raises(scheduler.AlreadyRunning):
+            scheduler.start(app, blocking=False)
+    finally:
+        stop(sched)
+
+
+def test_start_after_downtime_sweeps_the_missed_day_end_once(app, session, make_user, make_item, monkeypatch):
+    alice, item = make_user(), make_item()
+    co = custody.check_out(session, tokyo(1, 10), item=item, holder=alice, actor=alice, due_at=tokyo(1, 19))
+    session.commit()
+    # Down from 18:00 until 02:00: neither the 19:00 nor the 00:00 sweep ran.
+    monkeypatch.setattr(clock, "utcnow", lambda: tokyo(2, 2))
+    stop(scheduler.start(app, blocking=False))
+    monkeypatch.setattr(clock, "utcnow", lambda: tokyo(2, 2, 5))
+    stop(scheduler.start(app, blocking=False))  # restarted again: nothing more
+    session.rollback()
+    flags = list(session.scalars(select(Flag)))
+    assert [f.checkout_id for f in flags] == [co.id]
+    assert [(s.business_date, s.runs) for s in session.scalars(select(Sweep))] == [(date(2026, 6, 1), 1)]
+
+
+# --- the command line --------------------------------------------------------------------------------------------
+
+
+def test_sweep_command_prints_the_count_and_the_flags(runner, session, make_user, make_item):
+    alice, bob = make_user(), make_user()
+    a, b, c = make_item(), make_item(), make_item()
+    for item, holder, due in ((a, alice, tokyo(1, 18)), (b, bob, tokyo(1, 19)), (c, bob, tokyo(1, 20))):
+        custody.check_out(session, tokyo(1, 9), item=item, holder=holder, actor=holder, due_at=due)
+    session.commit()
+
+    result = runner.invoke(args=["sweep", "--now", "2026-06-01T19:00:00+09:00"])
+    assert result.exit_code == 0, result.output
+    assert "Sweep for 2026-06-01: 2 check-out(s) flagged." in result.output
+    assert a.asset_tag in result.output and alice.email in result.output
+    assert b.asset_tag in result.output and c.asset_tag not in result.output
+
+    again = runner.invoke(args=["sweep", "--now", "2026-06-01T10:05:00Z"])
+    assert again.exit_code == 0, again.output
+    assert "Sweep for 2026-06-01: 0 check-out(s) flagged." in again.output
+    session.rollback()
+    assert len(list(session.scalars(select(Flag)))) == 2
+
+
+def test_sweep_command_refuses_a_time_it_cannot_place(runner, session):
+    for value, message in (("2026-06-01T19:00:00", "UTC offset"), ("tomorrow evening", "ISO 8601"),
+                           ("2026-13-01T19:00:00+09:00", "ISO 8601")):
+        result = runner.invoke(args=["sweep", "--now", value])
+        assert result.exit_code != 0, value
+        assert message in result.output and "--now" in result.output, result.output
+        assert "Traceback" not in result.output
+    session.rollback()
+    assert list(session.scalars(select(Sweep))) == []  # nothing ran
+
+    for command in (["scheduler"], ["sweep"]):
+        result = runner.invoke(args=[*command, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage:" in result.output
+    assert "--now" in runner.invoke(args=["sweep", "--help"]).output
+    top = runner.invoke(args=["--help"]).output
+    assert "scheduler" in top and "sweep" in top
