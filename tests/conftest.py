@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -17,7 +17,7 @@ from tracker.models import DataClass, Kind
 
 users.HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing for tests only
 PASSWORD = "correct-horse-battery"
-NOW = datetime(2026, 6, 1, 1, 0, tzinfo=timezone.utc)  # 10:00 in Tokyo
+NOW = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo
 _counter = itertools.count(1)
 
 
@@ -105,7 +105,8 @@ def runner(app):
 @pytest.fixture
 def session(app):
     """The test's own session; on SQLite it does not hold the write lock while reading, so requests
-    made through the client never wait on it. Call session.rollback() to see what they wrote."""
+    made through the client never wait on it. Call session.rollback() and session.expire_all() to see
+    what they wrote."""
     s = app.extensions["tracker.read_sessionmaker"]()
     yield s
     s.rollback()

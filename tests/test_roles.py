@@ -1,0 +1,434 @@
+"""Who may do what: every route of the app for anonymous, staff, security and admin, and the
+object-level rules (whose item may be returned, handed over or checked out for whom)."""
+
+from __future__ import annotations
+
+import html
+import re
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+import pytest
+from flask import url_for
+from sqlalchemy import func, select
+
+from tests.conftest import NOW, later, sign_in
+from tracker import custody
+from tracker.models import Checkout, Event, Item, LabelToken, User
+
+ROLES = ("anonymous", "staff", "security", "admin")
+NOT_PERMITTED = "You are not permitted to do that."
+_FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
+
+
+# --- expectations ---------------------------------------------------------------------------------
+
+LOGIN = ("login",)  # redirect to the sign-in page
+DENY = 403
+
+
+def to(path: str):
+    """A redirect (302 or 303) to `path`; "{tag}" stands for the test item's asset tag."""
+    return ("to", path)
+
+
+def everyone(outcome):
+    return dict.fromkeys(ROLES, outcome)
+
+
+def signed_in(outcome):
+    """Anonymous is sent to sign in; every signed-in role gets `outcome`."""
+    return {"anonymous": LOGIN, "staff": outcome, "security": outcome, "admin": outcome}
+
+
+def desk_only(outcome):
+    return {"anonymous": LOGIN, "staff": DENY, "security": outcome, "admin": outcome}
+
+
+def admin_only(outcome):
+    return {"anonymous": LOGIN, "staff": DENY, "security": DENY, "admin": outcome}
+
+
+HOMES = {"staff": "/my", "security": "/desk/", "admin": "/admin/items/"}
+ITEM = "/items/{tag}"
+
+# (endpoint, method) -> (form data for a POST, {role: expected outcome}).
+# Form data is what the page's own form would send; POSTs always carry a valid CSRF token.
+MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
+    ("static", "GET"): ({}, everyone(200)),
+    ("auth.home", "GET"): ({}, {"anonymous": to("/login"), **{r: to(h) for r, h in HOMES.items()}}),
+    ("auth.login", "GET"): ({}, {"anonymous": 200, **{r: to(h) for r, h in HOMES.items()}}),
+    ("auth.login", "POST"): ({}, everyone(200)),  # an empty form is shown again
+    ("auth.logout", "POST"): ({}, signed_in(to("/login"))),
+    ("auth.password", "GET"): ({}, signed_in(200)),
+    ("auth.password", "POST"): ({}, signed_in(400)),  # empty form
+    ("auth.account", "GET"): ({}, signed_in(200)),
+    ("auth.account", "POST"): ({"language": "", "phone": "03-1234-5678"}, signed_in(to("/account"))),
+    ("custody.item", "GET"): ({}, signed_in(200)),
+    ("custody.find", "GET"): ({}, signed_in(200)),
+    ("custody.scan", "GET"): ({}, everyone(200)),  # a stranger gets whom to call; staff the item page
+    ("custody.found_message", "POST"): ({}, everyone(400)),  # a finder's message: public, empty refused
+    ("custody.mine", "GET"): ({}, signed_in(200)),
+    ("custody.checkout", "POST"): ({"purpose": "visit", "destination": "Osaka", "rules_ack": "1"},
+                                   signed_in(to(ITEM))),
+    ("custody.return_", "POST"): ({}, signed_in(to(ITEM))),  # not out: an error on the item page
+    ("custody.handover", "POST"): ({"to": "me"}, signed_in(to(ITEM))),  # not out: an error on the item page
+    ("desk.board", "GET"): ({}, desk_only(200)),
+    ("desk.flag_page", "GET"): ({}, desk_only(404)),  # ids that do not exist: the role check comes first
+    ("desk.acknowledge", "POST"): ({}, desk_only(404)),
+    ("desk.resolve", "POST"): ({}, desk_only(404)),
+    ("desk.lost", "POST"): ({}, desk_only(404)),
+    ("desk.decide", "POST"): ({"decision": "approve"}, desk_only(404)),
+    ("desk.handle_found", "POST"): ({}, desk_only(404)),
+    ("desk.scanner", "GET"): ({}, desk_only(200)),
+    ("desk.scanner", "POST"): ({"code": ""}, desk_only(to("/desk/scanner"))),
+    ("incidents.index", "GET"): ({}, desk_only(200)),
+    ("incidents.show", "GET"): ({}, desk_only(404)),
+    ("incidents.pdf", "GET"): ({}, desk_only(404)),
+    ("incidents.action", "POST"): ({}, desk_only(404)),
+    ("incidents.assess", "POST"): ({}, desk_only(404)),
+    ("incidents.close", "POST"): ({}, desk_only(404)),
+    ("reports.index", "GET"): ({}, desk_only(200)),
+    ("reports.checkouts_csv", "GET"): ({}, desk_only(to("/desk/records/"))),  # no dates given: back
+    ("reports.register_csv", "GET"): ({}, desk_only(200)),
+    ("reports.history", "GET"): ({}, desk_only(200)),
+    ("admin_notifications.index", "GET"): ({}, admin_only(200)),
+    ("admin_notifications.retry", "POST"): ({}, admin_only(404)),
+    ("admin_items.index", "GET"): ({}, admin_only(200)),
+    ("admin_items.new", "GET"): ({}, admin_only(200)),
+    ("admin_items.new", "POST"): ({}, admin_only(400)),
+    ("admin_items.edit", "GET"): ({}, admin_only(200)),
+    ("admin_items.edit", "POST"): ({}, admin_only(400)),
+    ("admin_items.retire", "POST"): ({}, admin_only(to(ITEM))),
+    ("admin_items.import_", "GET"): ({}, admin_only(200)),
+    ("admin_items.import_", "POST"): ({}, admin_only(200)),  # no file: the upload page again
+    ("admin_labels.index", "GET"): ({}, admin_only(200)),
+    ("admin_labels.print_view", "GET"): ({}, admin_only(to("/admin/labels/"))),  # nothing picked: back
+    ("admin_labels.preview", "GET"): ({}, admin_only(200)),
+    ("admin_labels.download", "POST"): ({}, admin_only(to("/admin/labels/"))),  # nothing picked: back
+    ("admin_labels.send", "POST"): ({}, admin_only(to("/admin/labels/"))),  # no printer: back
+    ("admin_labels.job_status", "GET"): ({}, admin_only(404)),  # no such job
+    ("admin_labels.job_file", "GET"): ({}, admin_only(404)),
+    ("admin_labels.reissue", "POST"): ({}, admin_only(to(ITEM))),
+    ("admin_users.index", "GET"): ({}, admin_only(200)),
+    ("admin_users.new", "GET"): ({}, admin_only(200)),
+    ("admin_users.new", "POST"): ({}, admin_only(400)),
+    ("admin_users.edit", "GET"): ({}, admin_only(200)),
+    ("admin_users.edit", "POST"): ({}, admin_only(400)),
+    ("admin_users.set_active", "POST"): ({"active": "1"}, admin_only(to("/admin/users/"))),
+    ("admin_users.reset_password", "POST"): ({}, admin_only(200)),  # shows the one-time password
+}
+
+CASES = [(endpoint, method, role) for (endpoint, method) in MATRIX for role in ROLES]
+
+
+def _routes(app) -> set[tuple[str, str]]:
+    return {(rule.endpoint, method) for rule in app.url_map.iter_rules()
+            for method in rule.methods - {"HEAD", "OPTIONS"}}
+
+
+# --- fixtures and helpers ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(app, session, make_user, make_item):
+    staff, other = make_user("staff", name="Alice"), make_user("staff", name="Bob")
+    security, admin = make_user("security", name="Desk"), make_user("admin", name="Admin")
+    item = make_item()
+    label = session.scalar(select(LabelToken).where(LabelToken.item_id == item.id))
+    return SimpleNamespace(staff=staff, other=other, security=security, admin=admin, item=item, label=label,
+                           users={"staff": staff, "security": security, "admin": admin})
+
+
+def browser(app, user=None):
+    c = app.test_client()
+    c.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    if user is not None:
+        resp = sign_in(c, user.email)
+        assert resp.status_code == 302, f"could not sign in {user.email}"
+    return c
+
+
+def token_of(c) -> str:
+    """A CSRF token of this client's session, from a page anyone may open."""
+    with c.session_transaction() as s:
+        signed = "_user_id" in s
+    page = c.get("/find" if signed else "/login")
+    assert page.status_code == 200
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True))
+    assert match
+    return match.group(1)
+
+
+def send(c, method: str, url: str, data: dict | None = None):
+    if method == "GET":
+        return c.get(url)
+    return c.post(url, data={**(data or {}), "csrf_token": token_of(c)})
+
+
+def flashes(resp) -> list[tuple[str, str]]:
+    return [(cat, html.unescape(msg).strip()) for cat, msg in _FLASH.findall(resp.get_data(as_text=True))]
+
+
+def fresh(session) -> None:
+    session.rollback()
+    session.expire_all()
+
+
+def snapshot(session) -> tuple:
+    """Everything a refused request must leave alone."""
+    fresh(session)
+    return (
+        session.scalar(select(func.count(Event.id))),
+        sorted(session.execute(select(Checkout.id, Checkout.holder_id, Checkout.returned_at)).all()),
+        sorted(session.execute(select(User.id, User.name, User.role, User.active, User.phone, User.password_hash,
+                                      User.session_token, User.must_change_password)).all()),
+        sorted(session.execute(select(Item.id, Item.asset_tag, Item.name, Item.retired_at)).all()),
+        sorted(session.execute(select(LabelToken.id, LabelToken.replaced_at)).all()),
+    )
+
+
+def url_of(app, endpoint: str, w) -> str:
+    values = {"tag": w.item.asset_tag, "user_id": w.other.id, "token": w.label.token, "filename": "app.css",
+              "job_id": "0" * 32, "flag_id": 999999, "request_id": 999999, "report_id": 999999,
+              "notification_id": 999999, "incident_id": 999999}
+    with app.test_request_context():
+        rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+        return url_for(endpoint, **{k: v for k, v in values.items() if k in rule.arguments})
+
+
+def open_checkout(session, item) -> Checkout | None:
+    fresh(session)
+    return session.scalar(select(Checkout).where(Checkout.item_id == item.id, Checkout.returned_at.is_(None)))
+
+
+def give(session, item, holder):
+    """Check `item` out to `holder` directly through the rules."""
+    custody.check_out(session, NOW, item=item, holder=holder, actor=holder, due_at=later(days=3650))
+    session.commit()
+
+
+# --- the route matrix --------------------------------------------------------------------------------
+
+
+def test_matrix_lists_every_route(app):
+    routes = _routes(app)
+    missing = sorted(routes - MATRIX.keys())
+    assert not missing, f"routes without an access rule in tests/test_roles.py MATRIX: {missing}"
+    stale = sorted(MATRIX.keys() - routes)
+    assert not stale, f"MATRIX lists routes the app no longer has: {stale}"
+
+
+@pytest.mark.parametrize("endpoint, method, role", CASES, ids=[f"{e}-{m}-{r}" for e, m, r in CASES])
+def test_route_access(app, session, world, endpoint, method, role):
+    data, outcomes = MATRIX[(endpoint, method)]
+    expected = outcomes[role]
+    user = world.users.get(role)
+    c = browser(app, user)
+    url = url_of(app, endpoint, world)
+    before = snapshot(session)
+    resp = send(c, method, url, data)
+    resp.close()  # a static file response holds the file open until closed
+    where = f"{method} {url} as {role}"
+    if expected == LOGIN:
+        assert resp.status_code == 302, where
+        assert urlsplit(resp.headers["Location"]).path == "/login", where
+        assert snapshot(session) == before, f"{where} was refused but changed data"
+    elif expected == DENY:
+        assert resp.status_code == 403, where
+        assert "not permitted to open this page" in resp.get_data(as_text=True)
+        assert snapshot(session) == before, f"{where} was refused but changed data"
+    elif isinstance(expected, tuple):
+        assert resp.status_code in (302, 303), f"{where}: {resp.status_code}"
+        target = expected[1].format(tag=world.item.asset_tag)
+        assert urlsplit(resp.headers["Location"]).path == target, where
+    else:
+        assert resp.status_code == expected, where
+    if user is not None and (endpoint, method) != ("auth.logout", "POST"):
+        # Refused or not, the request did not sign the user out.
+        assert c.get("/account").status_code == 200
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_wrong_method_is_refused_on_every_route(app, session, world, role):
+    c = browser(app, world.users.get(role))
+    before = snapshot(session)
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        url = url_of(app, rule.endpoint, world)
+        for method in ("GET", "POST"):
+            if method not in rule.methods:
+                resp = c.get(url) if method == "GET" else c.post(url, data={"csrf_token": token_of(c)})
+                assert resp.status_code == 405, f"{method} {url} as {role}"
+                checked += 1
+    assert checked >= 8
+    assert snapshot(session) == before
+
+
+def test_pages_for_signed_in_users_are_not_cached(app, world):
+    c = browser(app, world.staff)
+    assert c.get("/my").headers.get("Cache-Control") == "no-store"
+
+
+# --- object-level rules ------------------------------------------------------------------------------
+
+
+def item_page(w):
+    return f"/items/{w.item.asset_tag}"
+
+
+def test_staff_cannot_return_another_staffs_item(app, session, world):
+    give(session, world.item, world.other)
+    c = browser(app, world.staff)
+    before = snapshot(session)
+    resp = send(c, "POST", f"{item_page(world)}/return")
+    assert resp.status_code == 303 and urlsplit(resp.headers["Location"]).path == item_page(world)
+    assert ("error", NOT_PERMITTED) in flashes(c.get(item_page(world)))
+    assert snapshot(session) == before
+    co = open_checkout(session, world.item)
+    assert co is not None and co.holder_id == world.other.id
+
+
+def test_staff_page_does_not_offer_return_of_someone_elses_item(app, session, world):
+    give(session, world.item, world.other)
+    body = browser(app, world.staff).get(item_page(world)).get_data(as_text=True)
+    assert f'action="{item_page(world)}/return"' not in body
+
+
+def test_staff_cannot_hand_over_another_staffs_item_to_a_third(app, session, make_user, world):
+    carol = make_user("staff", name="Carol")
+    give(session, world.item, world.other)
+    c = browser(app, world.staff)
+    before = snapshot(session)
+    resp = send(c, "POST", f"{item_page(world)}/handover", {"to": str(carol.id)})
+    assert resp.status_code == 303
+    assert ("error", NOT_PERMITTED) in flashes(c.get(item_page(world)))
+    assert snapshot(session) == before
+    assert open_checkout(session, world.item).holder_id == world.other.id
+
+
+def test_holder_can_hand_over_own_item(app, session, world):
+    give(session, world.item, world.other)
+    c = browser(app, world.other)
+    resp = send(c, "POST", f"{item_page(world)}/handover", {"to": str(world.staff.id)})
+    assert resp.status_code == 303
+    assert open_checkout(session, world.item).holder_id == world.staff.id
+
+
+def test_holder_can_return_own_item(app, session, world):
+    give(session, world.item, world.other)
+    c = browser(app, world.other)
+    assert send(c, "POST", f"{item_page(world)}/return").status_code == 303
+    assert open_checkout(session, world.item) is None
+
+
+def test_staff_cannot_check_out_for_another_holder(app, session, world):
+    c = browser(app, world.staff)
+    before = snapshot(session)
+    resp = send(c, "POST", f"{item_page(world)}/checkout",
+                {"holder": str(world.other.id), "purpose": "visit", "destination": "Kobe", "rules_ack": "1"})
+    assert resp.status_code in (302, 303)
+    fresh(session)
+    held_by_other = session.scalar(select(func.count(Checkout.id)).where(Checkout.holder_id == world.other.id))
+    assert held_by_other == 0, "staff checked an item out in someone else's name"
+    co = open_checkout(session, world.item)
+    if co is None:  # refused outright
+        assert snapshot(session) == before
+        assert any(cat == "error" for cat, _ in flashes(c.get(item_page(world))))
+    else:  # or the field was ignored and the item went to the staff member themself
+        assert co.holder_id == world.staff.id
+
+
+def test_staff_checkout_form_has_no_holder_choice(app, world):
+    body = browser(app, world.staff).get(item_page(world)).get_data(as_text=True)
+    assert 'name="holder"' not in body
+    body = browser(app, world.security).get(item_page(world)).get_data(as_text=True)
+    assert 'name="holder"' in body
+
+
+@pytest.mark.parametrize("role", ["security", "admin"])
+def test_desk_can_check_out_for_another_holder(app, session, world, role):
+    c = browser(app, world.users[role])
+    resp = send(c, "POST", f"{item_page(world)}/checkout", {"holder": str(world.other.id), "purpose": "visit",
+                                                              "rules_ack": "1"})
+    assert resp.status_code == 303
+    assert open_checkout(session, world.item).holder_id == world.other.id
+
+
+@pytest.mark.parametrize("role", ["security", "admin"])
+def test_desk_can_receive_anyones_return(app, session, world, role):
+    give(session, world.item, world.other)
+    c = browser(app, world.users[role])
+    assert "Receive return" in c.get(item_page(world)).get_data(as_text=True)
+    resp = send(c, "POST", f"{item_page(world)}/return")
+    assert resp.status_code == 303
+    assert open_checkout(session, world.item) is None
+    fresh(session)
+    done = session.scalar(select(Checkout).where(Checkout.item_id == world.item.id))
+    assert done.holder_id == world.other.id and done.returned_by_id == world.users[role].id
+
+
+@pytest.mark.parametrize("role", ["security", "admin"])
+def test_desk_can_hand_over_anyones_item(app, session, world, role):
+    give(session, world.item, world.other)
+    c = browser(app, world.users[role])
+    assert send(c, "POST", f"{item_page(world)}/handover", {"to": str(world.staff.id)}).status_code == 303
+    assert open_checkout(session, world.item).holder_id == world.staff.id
+
+
+ITEM_EDIT = {"asset_tag": "", "kind": "laptop", "name": "Renamed laptop", "serial": "", "department": "",
+             "data_class": "personal", "people_count": "", "notes": "", "bag": ""}
+
+
+@pytest.mark.parametrize("role", ["staff", "security"])
+def test_only_admin_edits_and_retires_items_and_manages_users(app, session, world, role):
+    c = browser(app, world.users[role])
+    before = snapshot(session)
+    tag, uid = world.item.asset_tag, world.other.id
+    attempts = [
+        (f"/admin/items/{tag}/edit", ITEM_EDIT),
+        (f"/admin/items/{tag}/retire", {}),
+        ("/admin/items/new", {**ITEM_EDIT, "name": "Sneaky"}),
+        ("/admin/users/new", {"email": "x@example.com", "name": "X", "role": "admin", "language": "", "phone": ""}),
+        (f"/admin/users/{uid}/edit", {"name": "Y", "role": "admin", "language": "", "phone": ""}),
+        (f"/admin/users/{uid}/active", {"active": "0"}),
+        (f"/admin/users/{uid}/reset-password", {}),
+        (f"/admin/users/{world.users[role].id}/edit", {"name": "Me", "role": "admin", "language": "", "phone": ""}),
+    ]
+    for url, data in attempts:
+        assert send(c, "POST", url, data).status_code == 403, url
+    assert snapshot(session) == before
+    fresh(session)
+    assert session.get(User, world.users[role].id).role.value == role
+
+
+def test_admin_edits_and_retires_items_and_manages_users(app, session, world):
+    c = browser(app, world.admin)
+    tag = world.item.asset_tag
+    assert send(c, "POST", f"/admin/items/{tag}/edit", ITEM_EDIT).status_code == 302
+    assert send(c, "POST", f"/admin/items/{tag}/retire").status_code == 303
+    assert send(c, "POST", f"/admin/users/{world.other.id}/active", {"active": "0"}).status_code == 303
+    fresh(session)
+    item = session.get(Item, world.item.id)
+    assert item.name == "Renamed laptop" and item.retired_at is not None
+    assert session.get(User, world.other.id).active is False
+
+
+def test_admin_cannot_disable_or_demote_themself(app, session, world):
+    c = browser(app, world.admin)
+    send(c, "POST", f"/admin/users/{world.admin.id}/active", {"active": "0"})
+    send(c, "POST", f"/admin/users/{world.admin.id}/edit",
+         {"email": world.admin.email, "name": "Admin", "role": "staff", "language": "", "phone": ""})
+    fresh(session)
+    me = session.get(User, world.admin.id)
+    assert me.active is True and me.role.value == "admin"
+
+
+def test_stranger_scanning_a_label_learns_nothing_about_item_or_holder(app, session, world):
+    give(session, world.item, world.other)
+    resp = browser(app).get(f"/S/{world.label.token}")
+    assert resp.status_code == 200
+    body = resp.get_data(as_text=True)
+    for secret in (world.item.name, world.item.asset_tag, world.other.name, world.other.email):
+        assert secret not in body, f"the finder's page shows {secret!r}"
+    assert open_checkout(session, world.item).holder_id == world.other.id
