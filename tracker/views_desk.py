@@ -51,61 +51,62 @@ def _flag(flag_id: int) -> Flag:
     return flag
 
 
-@bp.post("/flags/<int:flag_id>/acknowledge")
-@privileged
-def acknowledge(flag_id: int):
+def _flag_action(flag_id: int, action):
+    """Run one flag action in the request's transaction; on a domain error, say why and go back to the flag."""
     s = db()
     flag = _flag(flag_id)
-    raw = (request.form.get("new_due") or "").strip()
     try:
-        new_due = None
-        if raw:
-            try:
-                new_due = datetime.fromisoformat(raw).replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
-            except ValueError:
-                raise InvalidInput(N_("The new due time is not a valid date and time.")) from None
-        flags.acknowledge(s, now(), flag, current_user._get_current_object(), request.form.get("note", ""),
-                          new_due, source=client_address())
+        result = action(s, flag, current_user._get_current_object())
     except DomainError as err:
         s.rollback()
         flash_error(err)
-        return redirect(url_for("desk.flag_page", flag_id=flag_id), 303)
+        return None, redirect(url_for("desk.flag_page", flag_id=flag_id), 303)
     s.commit()
-    flash(gettext("%(tag)s: acknowledged.", tag=flag.item.asset_tag), "success")
+    return (flag, result), None
+
+
+def _new_due(raw: str) -> datetime | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw).replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+    except ValueError:
+        raise InvalidInput(N_("The new due time is not a valid date and time.")) from None
+
+
+@bp.post("/flags/<int:flag_id>/acknowledge")
+@privileged
+def acknowledge(flag_id: int):
+    done, failed = _flag_action(flag_id, lambda s, flag, me: flags.acknowledge(
+        s, now(), flag, me, request.form.get("note", ""), _new_due(request.form.get("new_due", "")),
+        source=client_address()))
+    if failed:
+        return failed
+    flash(gettext("%(tag)s: acknowledged.", tag=done[0].item.asset_tag), "success")
     return redirect(url_for("desk.board"), 303)
 
 
 @bp.post("/flags/<int:flag_id>/resolve")
 @privileged
 def resolve(flag_id: int):
-    s = db()
-    flag = _flag(flag_id)
-    try:
-        flags.resolve(s, now(), flag, current_user._get_current_object(), request.form.get("how", ""),
-                      confirmed_by=request.form.get("confirmed_by", ""), note=request.form.get("note", ""),
-                      source=client_address())
-    except DomainError as err:
-        s.rollback()
-        flash_error(err)
-        return redirect(url_for("desk.flag_page", flag_id=flag_id), 303)
-    s.commit()
-    flash(gettext("%(tag)s: resolved.", tag=flag.item.asset_tag), "success")
+    done, failed = _flag_action(flag_id, lambda s, flag, me: flags.resolve(
+        s, now(), flag, me, request.form.get("how", ""), confirmed_by=request.form.get("confirmed_by", ""),
+        note=request.form.get("note", ""), source=client_address()))
+    if failed:
+        return failed
+    flash(gettext("%(tag)s: resolved.", tag=done[0].item.asset_tag), "success")
     return redirect(url_for("desk.board"), 303)
 
 
 @bp.post("/flags/<int:flag_id>/lost")
 @privileged
 def lost(flag_id: int):
-    s = db()
-    flag = _flag(flag_id)
-    try:
-        incident = flags.mark_lost(s, now(), flag, current_user._get_current_object(), request.form.get("note", ""),
-                                   source=client_address())
-    except DomainError as err:
-        s.rollback()
-        flash_error(err)
-        return redirect(url_for("desk.flag_page", flag_id=flag_id), 303)
-    s.commit()
+    done, failed = _flag_action(flag_id, lambda s, flag, me: flags.mark_lost(
+        s, now(), flag, me, request.form.get("note", ""), source=client_address()))
+    if failed:
+        return failed
+    flag, incident = done
     flash(gettext("%(tag)s is marked lost; an incident was opened.", tag=flag.item.asset_tag), "error")
     return redirect(url_for("incidents.show", incident_id=incident.id), 303)
 
