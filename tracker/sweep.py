@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy.orm import Session, joinedload
 
 from . import audit, clock
 from .models import Checkout, Flag, FlagStatus, Sweep
@@ -59,11 +59,11 @@ def _count_run(session: Session, row: Sweep, now: datetime) -> None:
 
 def overdue_unflagged(now: datetime):
     """Open check-outs due at or before `now` without a flag; a bag's contents go with the bag."""
-    parent = aliased(Checkout)
+    from .queries import not_inside_an_open_bag
+
     return (select(Checkout).options(joinedload(Checkout.item), joinedload(Checkout.holder))
             .where(Checkout.returned_at.is_(None), Checkout.due_at <= now,
-                   ~exists().where(Flag.checkout_id == Checkout.id),
-                   ~exists().where(parent.id == Checkout.parent_id, parent.returned_at.is_(None)))
+                   ~exists().where(Flag.checkout_id == Checkout.id), not_inside_an_open_bag())
             .order_by(Checkout.due_at, Checkout.id))
 
 

@@ -16,7 +16,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from sqlalchemy import select
@@ -77,7 +76,8 @@ def index():
 
 
 def _csv(chunks, filename: str) -> Response:
-    resp = Response(stream_with_context(chunks), mimetype="text/csv; charset=utf-8")
+    # Read everything while the request's session is open; the response then holds no database connection.
+    resp = Response("".join(chunks), mimetype="text/csv; charset=utf-8")
     resp.headers["Content-Disposition"] = f"attachment; filename={filename}"
     return resp
 

@@ -1,0 +1,146 @@
+"""The desk board's database work does not grow with the number of rows: 10, 100 and 10,000 check-outs."""
+
+from __future__ import annotations
+
+import html
+import secrets
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, func, insert, select, text
+
+from tests.conftest import NOW, sign_in
+from tracker import clock, custody
+from tracker import items as items_mod
+from tracker.models import Checkout, DataClass, Flag, FlagStatus, Item, Kind, Role, User
+from tracker.policy import Policy
+from tracker.sweep import sweep
+
+KINDS = [Kind.laptop, Kind.usb, Kind.folder, Kind.other]
+CLASSES = [DataClass.none, DataClass.personal, DataClass.sensitive]
+DEPARTMENTS = ["Sales", "Legal", "HR", None]
+
+
+@pytest.fixture(autouse=True)
+def frozen(monkeypatch):
+    monkeypatch.setattr(clock, "utcnow", lambda: NOW)
+
+
+@pytest.fixture(autouse=True)
+def english(app):
+    app.config["DEFAULT_LANGUAGE"] = "en"
+
+
+@pytest.fixture
+def desk_client(app, make_user):
+    desk = make_user("security", name="Desk Officer", language="en")
+    c = app.test_client()
+    assert sign_in(c, desk.email).status_code == 302
+    return c
+
+
+@contextmanager
+def counting(app):
+    """Count the SQL statements sent to the database while the block runs."""
+    engine = app.extensions["tracker.engine"]
+    seen: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def board_statements(app, client, url="/desk/") -> tuple[int, str]:
+    client.get(url)  # warm up: the connection pool, the compiled-statement cache
+    with counting(app) as seen:
+        resp = client.get(url)
+    assert resp.status_code == 200
+    return len(seen), resp.get_data(as_text=True)
+
+
+def summary(page: str) -> str:
+    return html.unescape(page.split('class="board-summary"', 1)[1].split("</p>", 1)[0])
+
+
+def add_overdue(session, holders, actor, start: int, count: int) -> None:
+    """`count` overdue check-outs through the rules, in one transaction, then flagged by the sweep."""
+    for n in range(start, start + count):
+        item = items_mod.create(session, NOW - timedelta(days=1), items_mod.ItemData(
+            kind=KINDS[n % len(KINDS)], name=f"Item {n}", data_class=CLASSES[n % len(CLASSES)],
+            department=DEPARTMENTS[n % len(DEPARTMENTS)], encrypted=n % 2 == 0), actor=None)
+        custody.check_out(session, NOW - timedelta(hours=5), item=item, holder=holders[n % len(holders)],
+                          actor=actor, due_at=NOW - timedelta(hours=4, minutes=-n), destination=f"Place {n}")
+    sweep(session, NOW, Policy())
+    session.commit()
+
+
+def test_statements_per_board_page_do_not_grow_with_rows(app, session, make_user, desk_client):
+    holders = [make_user(name=f"Holder {n}", language="en", phone=f"090-0000-000{n}") for n in range(3)]
+    desk = make_user("security")
+    add_overdue(session, holders, desk, 0, 10)
+    ten, page = board_statements(app, desk_client)
+    assert "10 out" in summary(page) and "10 overdue" in summary(page)
+    assert page.count('href="/desk/flags/') == 10
+    add_overdue(session, holders, desk, 10, 90)
+    assert session.scalar(select(func.count(Flag.id)).where(Flag.status == FlagStatus.open)) == 100
+    hundred, page = board_statements(app, desk_client)
+    assert "100 out" in summary(page) and "100 overdue" in summary(page)
+    assert page.count('href="/desk/flags/') == 100
+    assert hundred == ten
+    # The self-refreshing part does the same.
+    fragment_hundred, _ = board_statements(app, desk_client, "/desk/?fragment=1")
+    assert fragment_hundred <= hundred
+
+
+def _bulk(session, start: int, count: int, holder_ids: list[int]) -> None:
+    """Items, open check-outs (every other one overdue) and flags for the overdue ones, inserted in bulk."""
+    stamp = NOW - timedelta(days=30)
+    session.execute(insert(Item), [
+        {"asset_tag": f"BULK-{n:05d}", "kind": KINDS[n % len(KINDS)], "name": f"Bulk item {n}",
+         "data_class": CLASSES[n % len(CLASSES)], "encrypted": n % 2 == 0,
+         "department": DEPARTMENTS[n % len(DEPARTMENTS)], "created_at": stamp, "updated_at": stamp}
+        for n in range(start, start + count)])
+    ids = dict(session.execute(select(Item.asset_tag, Item.id).where(
+        Item.asset_tag.in_([f"BULK-{n:05d}" for n in range(start, start + count)]))).all())
+    session.execute(insert(Checkout), [
+        {"item_id": ids[f"BULK-{n:05d}"], "holder_id": holder_ids[n % len(holder_ids)],
+         "out_at": NOW - timedelta(hours=6),
+         # even n: overdue by up to a few days; odd n: due later
+         "due_at": NOW - timedelta(minutes=n + 1) if n % 2 == 0 else NOW + timedelta(minutes=n + 1),
+         "purpose": "", "destination": f"Site {n % 50}"}
+        for n in range(start, start + count)])
+    overdue = session.execute(select(Checkout.id, Checkout.item_id).where(
+        Checkout.item_id.in_(list(ids.values())), Checkout.due_at <= NOW)).all()
+    session.execute(insert(Flag), [{"checkout_id": co_id, "item_id": item_id, "created_at": NOW,
+                                    "status": FlagStatus.open} for co_id, item_id in overdue])
+    session.commit()
+    # A live database has its statistics kept up to date (autovacuum); a bulk load in a test has not.
+    session.execute(text("ANALYZE"))
+    session.commit()
+
+
+def test_ten_thousand_open_checkouts(app, session, desk_client):
+    session.execute(insert(User), [
+        {"email": f"bulk{n}@example.com", "name": f"Bulk holder {n}", "role": Role.staff, "language": "en",
+         "phone": f"090-1111-{n:04d}", "active": True, "password_hash": "!", "must_change_password": False,
+         "session_token": secrets.token_urlsafe(32), "created_at": NOW} for n in range(5)])
+    holder_ids = list(session.scalars(select(User.id).where(User.email.like("bulk%@example.com"))))
+    _bulk(session, 0, 10, holder_ids)
+    ten, page = board_statements(app, desk_client)
+    assert "10 out" in summary(page) and "5 overdue" in summary(page)
+    _bulk(session, 10, 9990, holder_ids)
+    many, page = board_statements(app, desk_client)
+    assert "10000 out" in summary(page) and "5000 overdue" in summary(page)
+    assert page.count('class="tag"') == 100
+    assert page.count('href="/desk/flags/') == 100  # the first page is all overdue, most overdue first
+    assert page.index("BULK-09998") < page.index("BULK-09996")
+    assert many == ten
+    last, page = board_statements(app, desk_client, "/desk/?page=100")
+    assert last == ten and page.count('class="tag"') == 100
+    assert "BULK-09999" in page  # due last
