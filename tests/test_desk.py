@@ -608,9 +608,9 @@ def test_report_duty_deadlines(known_at, known_on, preliminary, final, final_wro
 
 
 def test_incident_page_shows_the_deadlines(session, dc, incident):
-    # The item is encrypted, so the incident starts as 'properly encrypted'; the desk unticks it.
+    # The item is encrypted, but exemption is never assumed: the desk must confirm it.
     text = text_of(dc.get(incident.url))
-    assert "Encrypted properly: a report may not be required." in text
+    assert "Encrypted properly: a report may not be required." not in text
     send(dc, f"{incident.url}/assess", {}, page=incident.url)
     # Sensitive data, 1500 people: a report is required; known on 1 June in Tokyo.
     text = text_of(dc.get(incident.url))

@@ -95,7 +95,9 @@ def mark_lost(session: Session, now: datetime, flag: Flag, actor: User, note: st
     incident = Incident(item_id=item.id, checkout_id=co.id, flag_id=flag.id, opened_at=now, opened_by_id=actor.id,
                         known_at=now, holder_id=co.holder_id, last_known_at=co.out_at,
                         last_known_place=co.destination or None, data_class=item.data_class,
-                        encrypted=item.encrypted, people_count=item.people_count, properly_encrypted=item.encrypted,
+                        encrypted=item.encrypted, people_count=item.people_count,
+                        # Never assumed: the desk confirms the encryption was proper and the key not lost with it.
+                        properly_encrypted=False,
                         summary=note)
     session.add(incident)
     session.flush()
