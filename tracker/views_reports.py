@@ -58,13 +58,16 @@ def index():
                          .where(Checkout.out_at >= start, Checkout.out_at < end, Checkout.parent_id.is_(None)))
     flag_rows = s.execute(select(Flag.created_at, Item.department).join(Item, Item.id == Flag.item_id)
                           .where(Flag.created_at >= start, Flag.created_at < end))
+    only = (request.args.get("department") or "").strip()[:100]
     per_day: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     per_dept: dict[str, Counter] = defaultdict(Counter)
     for at, dept in out_rows:
-        per_day[clock.local(at, _tz()).day][0] += 1
+        if not only or (dept or "-") == only:
+            per_day[clock.local(at, _tz()).day][0] += 1
         per_dept[dept or "-"]["out"] += 1
     for at, dept in flag_rows:
-        per_day[clock.local(at, _tz()).day][1] += 1
+        if not only or (dept or "-") == only:
+            per_day[clock.local(at, _tz()).day][1] += 1
         per_dept[dept or "-"]["overdue"] += 1
     series = [(d, *per_day[d]) for d in range(1, days + 1)]
     peak = max([1, *[max(o, f) for _, o, f in series]])
@@ -72,7 +75,8 @@ def index():
     next_month = first + timedelta(days=days)
     return render_template("desk/records.html", first=first, series=series, peak=peak,
                            departments=sorted(per_dept.items()), prev_month=prev_month, next_month=next_month,
-                           today=clock.local(now(), _tz()).date())
+                           today=clock.local(now(), _tz()).date(), only=only,
+                           all_departments=queries.departments(s))
 
 
 def _csv(chunks, filename: str) -> Response:
