@@ -819,7 +819,7 @@ def test_records_charts_per_day_and_department(session, dc, staff, make_item):
     assert sum(o for o, _ in days.values()) == 5
     dept = text.split("By department", 1)[1].split("</table>", 1)[0]
     found_rows = dict((d, (int(o), int(f))) for d, o, f in
-                      re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td><td>(\d+)</td></tr>", dept))
+                      re.findall(r"<tr><td>(?:<a [^>]*>)?([^<]+)(?:</a>)?</td><td>(\d+)</td><td>(\d+)</td></tr>", dept))
     assert found_rows == {"Legal": (1, 1), "Sales": (4, 1)}
     may_page = dc.get("/desk/records/?month=2026-05").get_data(as_text=True)
     may_days = {int(d): (int(o), int(f)) for d, o, f in re.findall(
