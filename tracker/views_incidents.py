@@ -7,6 +7,7 @@ import io
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from . import flags, policy, queries
 from .errors import DomainError
@@ -27,7 +28,8 @@ def _incident(incident_id: int) -> Incident:
 @bp.get("/")
 @privileged
 def index():
-    stmt = select(Incident).order_by(Incident.closed_at.is_not(None), Incident.opened_at.desc())
+    stmt = (select(Incident).options(joinedload(Incident.item))
+            .order_by(Incident.closed_at.is_not(None), Incident.opened_at.desc()))
     page = queries.paginate(db(), stmt, request.args.get("page", 1, type=int))
     return render_template("desk/incidents.html", page=page)
 
