@@ -470,6 +470,11 @@ def test_mark_lost_opens_an_incident(session, dc, flagged, desk, staff):
     assert len(ev) == 1 and ev[0].actor_id == desk.id and ev[0].item_id == flagged.item.id
     page = text_of(dc.get(resp.headers["Location"]))
     assert "Left on the Tokaido line" in page
+    # The item is still out: the board marks it lost and links its row to the incident.
+    board = dc.get("/desk/?fragment=1").get_data(as_text=True)
+    row = board.split(flagged.item.asset_tag, 1)[1].split("</tr>", 1)[0]
+    assert ">Lost</span>" in row and f'href="/desk/incidents/by-flag/{fid}"' in row
+    assert "Left on the Tokaido line" in text_of(dc.get(f"/desk/incidents/by-flag/{fid}"))
 
 
 @pytest.mark.parametrize("first", ["resolve", "lost"])
@@ -870,6 +875,7 @@ ROUTES = {
     "incident_assess": ("POST", "/desk/incidents/{incident}/assess", {"financial_harm": "1"}),
     "incident_close": ("POST", "/desk/incidents/{incident}/close", {}),
     "incident_pdf": ("GET", "/desk/incidents/{incident}.pdf", {}),
+    "incident_by_flag": ("GET", "/desk/incidents/by-flag/{incident_flag}", {}),
     "records": ("GET", "/desk/records/", {}),
     "checkouts_csv": ("GET", "/desk/records/checkouts.csv?from=2026-06-01&to=2026-06-30", {}),
     "register_csv": ("GET", "/desk/records/register.csv", {}),
@@ -882,7 +888,8 @@ ROUTES = {
 
 
 def _url(w, template: str) -> str:
-    return template.format(flag=w.flag.id, incident=w.incident.id, tag=w.overdue.asset_tag,
+    return template.format(flag=w.flag.id, incident=w.incident.id, incident_flag=w.incident.flag_id,
+                           tag=w.overdue.asset_tag,
                            request=w.request.id, report=w.report.id, scanned_tag=w.scanned.asset_tag)
 
 
@@ -932,7 +939,8 @@ EXPECTED = {
     "resolve": ("/desk/", "flag_resolved"), "lost": ("/desk/incidents/", "item_lost"), "incidents": 200,
     "incident": 200, "incident_action": ("/desk/incidents/", "incident_action"),
     "incident_assess": ("/desk/incidents/", "incident_assessed"),
-    "incident_close": ("/desk/incidents/", "incident_closed"), "incident_pdf": 200, "records": 200,
+    "incident_close": ("/desk/incidents/", "incident_closed"), "incident_pdf": 200, "incident_by_flag": 200,
+    "records": 200,
     "checkouts_csv": 200, "register_csv": 200, "history": 200, "scanner": 200,
     "scanner_post": ("/desk/scanner", "return"), "decide": ("/desk/", "checkout_approved"),
     "found": ("/desk/", "found_handled"),

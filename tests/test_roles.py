@@ -85,6 +85,7 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("incidents.index", "GET"): ({}, desk_only(200)),
     ("incidents.show", "GET"): ({}, desk_only(404)),
     ("incidents.pdf", "GET"): ({}, desk_only(404)),
+    ("incidents.by_flag", "GET"): ({}, desk_only(404)),
     ("incidents.action", "POST"): ({}, desk_only(404)),
     ("incidents.assess", "POST"): ({}, desk_only(404)),
     ("incidents.close", "POST"): ({}, desk_only(404)),

@@ -169,9 +169,9 @@ def report_duty(incident: Incident, policy: Policy) -> ReportDuty:
                       final_by=known_on + timedelta(days=60 if incident.wrongful_purpose else 30))
 
 
-def open_flags_by_checkout(session: Session, checkout_ids: list[int]) -> dict[int, Flag]:
-    """Open or acknowledged flags keyed by check-out id, in one query."""
+def board_flags_by_checkout(session: Session, checkout_ids: list[int]) -> dict[int, Flag]:
+    """Flags the board shows (open, acknowledged, or lost while the item is still out), in one query."""
     if not checkout_ids:
         return {}
     return {f.checkout_id: f for f in session.scalars(
-        select(Flag).where(Flag.checkout_id.in_(checkout_ids), Flag.status.in_(OPEN)))}
+        select(Flag).where(Flag.checkout_id.in_(checkout_ids), Flag.status.in_([*OPEN, FlagStatus.lost])))}

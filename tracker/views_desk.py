@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from . import clock, custody, flags, found, policy, queries
 from .errors import N_, DomainError, InvalidInput
-from .flags import open_flags_by_checkout
+from .flags import board_flags_by_checkout
 from .i18n import describe, gettext
 from .models import CheckoutRequest, Flag, FoundReport, Kind
 from .web import client_address, db, flash_error, now, privileged
@@ -35,7 +35,7 @@ def board():
     args = {k: (request.args.get(k) or "").strip()[:100] for k in BOARD_FILTERS}
     stmt = queries.desk_stmt(moment, soon=moment + DUE_SOON, **args)
     page = queries.paginate(s, stmt, request.args.get("page", 1, type=int), size=100)
-    flags = open_flags_by_checkout(s, [co.id for co in page.rows])
+    flags = board_flags_by_checkout(s, [co.id for co in page.rows])
     context = dict(page=page, now=moment, soon=moment + DUE_SOON, flags=flags, args=args,
                    wall=request.args.get("wall") == "1", overdue=queries.overdue_count(s, moment))
     if request.args.get("fragment") == "1":

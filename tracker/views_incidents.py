@@ -49,6 +49,16 @@ def show(incident_id: int):
     return render_template("desk/incident.html", print_view=request.args.get("print") == "1", **_context(incident))
 
 
+@bp.get("/by-flag/<int:flag_id>")
+@privileged
+def by_flag(flag_id: int):
+    """The incident a lost flag opened (the board links here from the item's row)."""
+    incident = db().scalar(select(Incident).where(Incident.flag_id == flag_id))
+    if incident is None:
+        abort(404)
+    return render_template("desk/incident.html", print_view=False, **_context(incident))
+
+
 @bp.post("/<int:incident_id>/action")
 @privileged
 def action(incident_id: int):
