@@ -105,8 +105,7 @@ def runner(app):
 @pytest.fixture
 def session(app):
     """The test's own session; on SQLite it does not hold the write lock while reading, so requests
-    made through the client never wait on it. Call session.rollback() and session.expire_all() to see
-    what they wrote."""
+    made through the client never wait on it. Call reread(session) to see what they wrote."""
     s = app.extensions["tracker.read_sessionmaker"]()
     yield s
     s.rollback()
@@ -143,6 +142,23 @@ def make_item(session):
         return item
 
     return make
+
+
+def reread(session) -> None:
+    """See what requests committed: end the test session's transaction and forget loaded values
+    (rollback alone keeps them when no transaction is open, since expire_on_commit is off)."""
+    session.rollback()
+    session.expire_all()
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """Requests see a fixed clock, NOW, unless a test moves it with frozen_clock["now"] = ..."""
+    from tracker import clock
+
+    moment = {"now": NOW}
+    monkeypatch.setattr(clock, "utcnow", lambda: moment["now"])
+    return moment
 
 
 def sign_in(client, email, password=PASSWORD, follow=False):

@@ -8,7 +8,7 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from tests.conftest import NOW, PASSWORD, csrf_from, later, post, sign_in
+from tests.conftest import NOW, PASSWORD, csrf_from, later, post, reread, sign_in
 from tracker import custody
 from tracker.models import Checkout, DataClass, Event, Item, Kind, LabelToken, Role, User
 
@@ -22,10 +22,6 @@ def payload(field: str) -> str:
     return f"{field}{SCRIPT}{IMG}"
 
 
-def reread(session) -> None:
-    """See what requests committed: end the test session's transaction and forget loaded values."""
-    session.rollback()
-    session.expire_all()
 
 
 def html(resp) -> str:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD, csrf_from, make_app, post, sign_in
+from tests.conftest import reread as fresh
 from tracker import users
 from tracker.models import Checkout, LoginAttempt, User
 
@@ -39,11 +40,6 @@ def client(app):
     return browser(app)
 
 
-def fresh(session) -> None:
-    """See what requests wrote: end the test session's transaction and forget loaded objects
-    (rollback alone keeps them when no transaction is open, since expire_on_commit is off)."""
-    session.rollback()
-    session.expire_all()
 
 
 def flashes(resp) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import sign_in
+from tests.conftest import reread, sign_in
 from tracker.models import Event, Item, Kind, Role, User
 
 
@@ -17,9 +17,6 @@ def english(app):
     app.config["DEFAULT_LANGUAGE"] = "en"
 
 
-def reread(session) -> None:
-    session.rollback()
-    session.expire_all()
 
 
 def n_items(session) -> int:

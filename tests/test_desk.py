@@ -18,8 +18,8 @@ import pytest
 from babel.dates import format_datetime
 from sqlalchemy import func, select
 
-from tests.conftest import NOW, csrf_from, later, sign_in
-from tracker import clock, custody, flags, queries
+from tests.conftest import NOW, csrf_from, later, reread, sign_in
+from tracker import custody, flags, queries
 from tracker import items as items_mod
 from tracker.models import (
     Checkout,
@@ -44,11 +44,8 @@ _TAG = re.compile(r'<a class="tag" href="[^"]*">([^<]+)</a>')
 
 
 @pytest.fixture(autouse=True)
-def frozen(monkeypatch):
-    """Requests see a fixed clock: 10:00 on 1 June 2026 in Tokyo, unless a test moves it."""
-    moment = {"now": NOW}
-    monkeypatch.setattr(clock, "utcnow", lambda: moment["now"])
-    return moment
+def frozen(frozen_clock):
+    return frozen_clock
 
 
 @pytest.fixture(autouse=True)
@@ -67,9 +64,6 @@ def tokyo(day: int, hour: int, minute: int = 0, month: int = 6) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=TOKYO).astimezone(UTC)
 
 
-def reread(session) -> None:
-    session.rollback()
-    session.expire_all()
 
 
 def client_for(app, user):

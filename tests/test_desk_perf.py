@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, func, insert, select, text
 
 from tests.conftest import NOW, sign_in
-from tracker import clock, custody
+from tracker import custody
 from tracker import items as items_mod
 from tracker.models import Checkout, DataClass, Flag, FlagStatus, Item, Kind, Role, User
 from tracker.policy import Policy
@@ -23,8 +23,8 @@ DEPARTMENTS = ["Sales", "Legal", "HR", None]
 
 
 @pytest.fixture(autouse=True)
-def frozen(monkeypatch):
-    monkeypatch.setattr(clock, "utcnow", lambda: NOW)
+def frozen(frozen_clock):
+    return frozen_clock
 
 
 @pytest.fixture(autouse=True)

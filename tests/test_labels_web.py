@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from tests.conftest import NOW, post, sign_in
+from tests.conftest import NOW, post, reread, sign_in
 from tests.test_labels import PX_PER_MM, assert_ql_raster, decode, need_poppler
 from tracker import items, queries
 from tracker.labels import layouts, qr, render, service
@@ -53,9 +53,6 @@ def three(make_item):
             make_item(name="人事USB", data_class=DataClass.sensitive)]
 
 
-def reread(session) -> None:
-    session.rollback()
-    session.expire_all()
 
 
 def token_of(session, item) -> str:

@@ -13,6 +13,7 @@ from flask import url_for
 from sqlalchemy import func, select
 
 from tests.conftest import NOW, later, sign_in
+from tests.conftest import reread as fresh
 from tracker import custody
 from tracker.models import Checkout, Event, Item, LabelToken, User
 
@@ -171,9 +172,6 @@ def flashes(resp) -> list[tuple[str, str]]:
     return [(cat, html.unescape(msg).strip()) for cat, msg in _FLASH.findall(resp.get_data(as_text=True))]
 
 
-def fresh(session) -> None:
-    session.rollback()
-    session.expire_all()
 
 
 def snapshot(session) -> tuple:

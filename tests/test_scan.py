@@ -16,8 +16,8 @@ from babel.dates import format_datetime
 from PIL import Image
 from sqlalchemy import func, select
 
-from tests.conftest import NOW, csrf_from, later, sign_in
-from tracker import clock, custody, items, queries
+from tests.conftest import NOW, csrf_from, later, reread, sign_in
+from tracker import custody, items, queries
 from tracker.labels import design, layouts, qr, render
 from tracker.models import Checkout, CheckoutRequest, DataClass, Event, FoundReport, Kind, RequestStatus
 
@@ -28,11 +28,8 @@ _BUTTON = re.compile(r'<button type="submit" class="([^"]*)">(.*?)</button>', re
 
 
 @pytest.fixture(autouse=True)
-def frozen(monkeypatch):
-    """Requests see a fixed clock: 10:00 on 1 June 2026 in Tokyo, unless a test moves it."""
-    moment = {"now": NOW}
-    monkeypatch.setattr(clock, "utcnow", lambda: moment["now"])
-    return moment
+def frozen(frozen_clock):
+    return frozen_clock
 
 
 @pytest.fixture(autouse=True)
@@ -62,9 +59,6 @@ def primary(page) -> list[str]:
     return [t for c, t in buttons(page) if c == "primary"]
 
 
-def reread(session) -> None:
-    session.rollback()
-    session.expire_all()
 
 
 def token_of(session, item) -> str:
