@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.pgserver import PgServer, find_bindir
-from tracker import create_app, migrate, users
-from tracker import items as items_mod
+from tracker import create_app, migrate
+from tracker.accounts import users
+from tracker.items import register as items_mod
 from tracker.models import DataClass, Kind
 
 users.HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing for tests only
@@ -157,7 +158,7 @@ def frozen_clock(monkeypatch):
     from tracker import clock
 
     moment = {"now": NOW}
-    monkeypatch.setattr(clock, "utcnow", lambda: moment["now"])
+    monkeypatch.setattr(clock, "now", lambda: moment["now"])
     return moment
 
 

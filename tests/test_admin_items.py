@@ -9,7 +9,7 @@ from markupsafe import escape
 from sqlalchemy import func, select
 
 from tests.conftest import NOW, PASSWORD, csrf_from, later, post, reread, sign_in
-from tracker import custody
+from tracker.custody import operations as custody
 from tracker.models import Checkout, DataClass, Event, Item, Kind, LabelToken, Role, User
 
 SCRIPT = "<script>alert(1)</script>"
@@ -121,7 +121,7 @@ def catalogue(session, make_item, make_user):
         "retired": make_item(Kind.other, name="Old disk", department="開発部", data_class=DataClass.personal),
     }
     custody.check_out(session, NOW, item=made["laptop_hr"], holder=holder, actor=holder, due_at=later(hours=9))
-    from tracker.items import retire
+    from tracker.items.register import retire
 
     retire(session, NOW, made["retired"], holder)
     session.commit()

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD, csrf_from, make_app, post, sign_in
 from tests.conftest import reread as fresh
-from tracker import users
+from tracker.accounts import users
 from tracker.models import Checkout, LoginAttempt, User
 
 FAILED = "The e-mail address or password is wrong, or the account is disabled."

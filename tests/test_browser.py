@@ -21,9 +21,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD, make_app
-from tracker import custody, migrate, users
-from tracker import items as items_mod
-from tracker import policy as policy_mod
+from tracker import migrate
+from tracker.accounts import users
+from tracker.custody import operations as custody
+from tracker.custody import policy as policy_mod
+from tracker.items import register as items_mod
 from tracker.models import Checkout, DataClass, FoundReport, Item, Kind, LabelToken, User
 
 pytestmark = pytest.mark.browser
@@ -56,7 +58,7 @@ def _require_chromium() -> None:
 def _now():
     from tracker import clock
 
-    return clock.utcnow()
+    return clock.now()
 
 
 class LiveServer:

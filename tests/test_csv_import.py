@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import NOW, csrf_from, sign_in
-from tracker import csv_import
 from tracker.errors import InvalidInput
+from tracker.items import csv_import
 from tracker.models import DataClass, Event, Item, Kind, LabelToken
 
 JAPANESE = (
@@ -256,7 +256,7 @@ def test_unterminated_quote_does_not_swallow_the_rows_after_it(session):
 
 def test_failure_in_the_middle_of_run_leaves_nothing(session, monkeypatch):
     """All or nothing even when the database refuses a row after others were written."""
-    from tracker import items
+    from tracker.items import register as items
 
     real = items.create
     calls = {"n": 0}

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import NOW, later
-from tracker import custody
+from tracker.custody import operations as custody
 from tracker.errors import AlreadyOut, InBagOut, InvalidInput, NotOut, NotPermitted, Retired
-from tracker.items import retire
+from tracker.items.register import retire
 from tracker.models import Checkout, Event, Kind
 
 
@@ -205,7 +205,7 @@ def test_checkout_and_event_commit_together_or_not_at_all(session, make_user, ma
     def broken(*a, **kw):
         raise RuntimeError("audit store failed")
 
-    monkeypatch.setattr("tracker.custody.audit.record", broken)
+    monkeypatch.setattr("tracker.custody.operations.audit.record", broken)
     with pytest.raises(RuntimeError):
         out(session, item, alice)
     session.rollback()

@@ -19,8 +19,12 @@ from babel.dates import format_datetime
 from sqlalchemy import func, select
 
 from tests.conftest import NOW, csrf_from, later, reread, sign_in
-from tracker import custody, flags, queries
-from tracker import items as items_mod
+from tracker import queries
+from tracker.custody import operations as custody
+from tracker.custody.policy import Policy
+from tracker.desk import appi, flags
+from tracker.desk.sweep import sweep
+from tracker.items import register as items_mod
 from tracker.models import (
     Checkout,
     CheckoutRequest,
@@ -33,8 +37,6 @@ from tracker.models import (
     IncidentAction,
     Kind,
 )
-from tracker.policy import Policy
-from tracker.sweep import sweep
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 EN = {"Accept-Language": "en"}
@@ -584,7 +586,7 @@ def _incident(**kw) -> Incident:
     ({"properly_encrypted": True}, False, False),
 ])
 def test_report_duty_triggers(kw, required, exempt):
-    duty = flags.report_duty(_incident(**kw), Policy())
+    duty = appi.report_duty(_incident(**kw), Policy())
     assert duty.required is required
     assert duty.exempt_by_encryption is exempt
 
@@ -600,9 +602,9 @@ def test_report_duty_triggers(kw, required, exempt):
      date(2026, 7, 30)),
 ])
 def test_report_duty_deadlines(known_at, known_on, preliminary, final, final_wrongful):
-    duty = flags.report_duty(_incident(data_class=DataClass.sensitive, known_at=known_at), Policy())
+    duty = appi.report_duty(_incident(data_class=DataClass.sensitive, known_at=known_at), Policy())
     assert (duty.known_on, duty.preliminary_by, duty.final_by) == (known_on, preliminary, final)
-    duty = flags.report_duty(_incident(wrongful_purpose=True, known_at=known_at), Policy())
+    duty = appi.report_duty(_incident(wrongful_purpose=True, known_at=known_at), Policy())
     assert (duty.known_on, duty.preliminary_by, duty.final_by) == (known_on, preliminary, final_wrongful)
 
 
@@ -756,7 +758,7 @@ def test_checkouts_csv_bad_range(dc, query):
 
 
 def test_media_register_csv(session, dc, staff, desk, make_item, make_user):
-    from tracker.items import retire
+    from tracker.items.register import retire
 
     held = make_item(Kind.laptop, name="Held laptop", department="Sales", data_class=DataClass.sensitive,
                      encrypted=True, people_count=300)

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import event, func, insert, select, text
 
 from tests.conftest import NOW, sign_in
-from tracker import custody
-from tracker import items as items_mod
+from tracker.custody import operations as custody
+from tracker.custody.policy import Policy
+from tracker.desk.sweep import sweep
+from tracker.items import register as items_mod
 from tracker.models import Checkout, DataClass, Flag, FlagStatus, Item, Kind, Role, User
-from tracker.policy import Policy
-from tracker.sweep import sweep
 
 KINDS = [Kind.laptop, Kind.usb, Kind.folder, Kind.other]
 CLASSES = [DataClass.none, DataClass.personal, DataClass.sensitive]

@@ -20,8 +20,8 @@ import zxingcpp
 from PIL import Image, ImageChops, ImageEnhance, ImageFilter
 from sqlalchemy import select
 
-from tracker import items
 from tracker.errors import InvalidInput
+from tracker.items import register as items
 from tracker.labels import design, fonts, layouts, qr, render, service
 from tracker.labels.layouts import LAYOUTS, PRINTERS, SHEETS, Printer, Sheet
 from tracker.models import LabelToken

@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 
 from tests.conftest import NOW, post, reread, sign_in
 from tests.test_labels import PX_PER_MM, assert_ql_raster, decode, need_poppler
-from tracker import items, queries
+from tracker import queries
+from tracker.items import register as items
 from tracker.labels import layouts, qr, render, service
 from tracker.models import DataClass, Event, Item, LabelToken
 

@@ -22,9 +22,12 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from tests.conftest import NOW, PASSWORD, make_app
-from tracker import custody, jobs, notify, users
-from tracker import items as items_mod
+from tracker import jobs
+from tracker.accounts import users
+from tracker.custody import operations as custody
+from tracker.items import register as items_mod
 from tracker.models import DataClass, Flag, Kind, Notification
+from tracker.notify import delivery
 
 _serial = iter(range(1, 10_000))
 
@@ -373,7 +376,7 @@ def test_smtp_down_the_sweep_commits_and_delivery_retries_with_backoff(new_app, 
         assert n.attempts == 1 and n.sent_at is None and n.failed_at is None
         assert "ConnectionRefused" in n.last_error
         assert n.next_attempt_at > tokyo(1, 19)
-        assert n.next_attempt_at == tokyo(1, 19) + notify.BACKOFF[0]
+        assert n.next_attempt_at == tokyo(1, 19) + delivery.BACKOFF[0]
 
     with SmtpServer(port=port) as server:
         assert jobs.run_delivery(app, tokyo(1, 19) + timedelta(seconds=30)) == (0, 0)  # still backing off
@@ -393,19 +396,19 @@ def test_after_max_attempts_a_notification_is_marked_failed(new_app, world_for):
     jobs.run_sweep(app, tokyo(1, 19))
     (n,) = w.notifications()
     waits = [n.next_attempt_at - tokyo(1, 19)]
-    while n.failed_at is None and n.attempts < notify.MAX_ATTEMPTS + 2:
+    while n.failed_at is None and n.attempts < delivery.MAX_ATTEMPTS + 2:
         previous = n.next_attempt_at
         assert jobs.run_delivery(app, previous - timedelta(seconds=1)) == (0, 0)  # not before its time
         assert jobs.run_delivery(app, previous) == (0, 1)
         (n,) = w.notifications()
         if n.failed_at is None:
             waits.append(n.next_attempt_at - previous)
-    assert n.attempts == notify.MAX_ATTEMPTS
+    assert n.attempts == delivery.MAX_ATTEMPTS
     assert n.failed_at is not None and n.sent_at is None and n.last_error
-    assert waits == notify.BACKOFF and waits == sorted(waits)  # the waits grow
+    assert waits == delivery.BACKOFF and waits == sorted(waits)  # the waits grow
     assert jobs.run_delivery(app, tokyo(10, 0)) == (0, 0)  # given up: never tried again by itself
     (n,) = w.notifications()
-    assert n.attempts == notify.MAX_ATTEMPTS
+    assert n.attempts == delivery.MAX_ATTEMPTS
 
 
 def test_webhook_answering_500_is_recorded_and_retried(new_app, world_for, hook):

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from tracker import custody
+from tracker.custody import operations as custody
+from tracker.custody.policy import Policy
 from tracker.errors import ApprovalRequired, HandlingAckRequired, InvalidInput, NotPermitted, ReasonRequired
 from tracker.models import Checkout, CheckoutRequest, DataClass, Event, RequestStatus
-from tracker.policy import Policy
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 POLICY = Policy(timezone="Asia/Tokyo", day_end=time(19, 0))

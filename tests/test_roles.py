@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import NOW, later, sign_in
 from tests.conftest import reread as fresh
-from tracker import custody
+from tracker.custody import operations as custody
 from tracker.models import Checkout, Event, Item, LabelToken, User
 
 ROLES = ("anonymous", "staff", "security", "admin")

@@ -17,7 +17,9 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from tests.conftest import NOW, csrf_from, later, reread, sign_in
-from tracker import custody, items, queries
+from tracker import queries
+from tracker.custody import operations as custody
+from tracker.items import register as items
 from tracker.labels import design, layouts, qr, render
 from tracker.models import Checkout, CheckoutRequest, DataClass, Event, FoundReport, Kind, RequestStatus
 

@@ -10,7 +10,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 
 from tests.conftest import make_app
-from tracker import clock, custody, scheduler
+from tracker import clock, scheduler
+from tracker.custody import operations as custody
 from tracker.models import Flag, Sweep
 
 
@@ -33,8 +34,7 @@ def other_app(db_url, tmp_path):
 
 
 def stop(sched) -> None:
-    sched.shutdown(wait=False)
-    sched._tracker_lock.close()  # shutdown() keeps the lock file open; release it so the next test starts clean
+    scheduler.stop(sched)  # gives up the lock file too, so the next test starts clean
 
 
 # --- the jobs ----------------------------------------------------------------------------------------------------
@@ -58,11 +58,11 @@ def test_build_creates_the_sweeps_with_explicit_ids_coalescing_and_hours_of_grac
 
 def test_sweep_times_follow_the_settings(app, other_app):
     assert scheduler.sweep_times(app) == [time(19, 0), time(0, 0)]  # the midnight late sweep is the default
-    app = other_app(DAY_END=time(18, 30), LATE_SWEEPS="00:00, 02:30, 18:30")
+    app = other_app(DAY_END=time(18, 30), LATE_SWEEPS=[time(0, 0), time(2, 30), time(18, 30)])
     assert scheduler.sweep_times(app) == [time(18, 30), time(0, 0), time(2, 30)]
     ids = {job.id for job in scheduler.build(app, blocking=False).get_jobs()}
     assert {"sweep-1830", "sweep-0000", "sweep-0230"} <= ids
-    app.config["LATE_SWEEPS"] = ""
+    app.config["LATE_SWEEPS"] = []
     assert scheduler.sweep_times(app) == [time(18, 30)]
 
 
@@ -84,9 +84,9 @@ def test_start_after_downtime_sweeps_the_missed_day_end_once(app, session, make_
     co = custody.check_out(session, tokyo(1, 10), item=item, holder=alice, actor=alice, due_at=tokyo(1, 19))
     session.commit()
     # Down from 18:00 until 02:00: neither the 19:00 nor the 00:00 sweep ran.
-    monkeypatch.setattr(clock, "utcnow", lambda: tokyo(2, 2))
+    monkeypatch.setattr(clock, "now", lambda: tokyo(2, 2))
     stop(scheduler.start(app, blocking=False))
-    monkeypatch.setattr(clock, "utcnow", lambda: tokyo(2, 2, 5))
+    monkeypatch.setattr(clock, "now", lambda: tokyo(2, 2, 5))
     stop(scheduler.start(app, blocking=False))  # restarted again: nothing more
     session.rollback()
     flags = list(session.scalars(select(Flag)))

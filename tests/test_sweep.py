@@ -10,9 +10,12 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 
-from tracker import clock, custody, scheduler, sweep
+from tracker import clock, scheduler
+from tracker.custody import operations as custody
+from tracker.custody.policy import Policy
+from tracker.desk import sweep
 from tracker.models import Checkout, Event, Flag, FlagStatus, Kind, Sweep
-from tracker.policy import Policy
+from tracker.notify import reminders
 
 TOKYO = Policy(timezone="Asia/Tokyo", day_end=time(19, 0))
 NEW_YORK = Policy(timezone="America/New_York", day_end=time(19, 0))
@@ -239,10 +242,10 @@ def test_claim_reminders_claims_each_checkout_once(session, make_user, make_item
     make_item(Kind.usb, bag=bag)
     bag_co = out(session, bag, bob, tokyo(1, 9), due_at=tokyo(1, 19))
 
-    claimed = sweep.claim_reminders(session, tokyo(1, 18, 36), timedelta(minutes=30))
+    claimed = reminders.claim_reminders(session, tokyo(1, 18, 36), timedelta(minutes=30))
     session.commit()
     assert sorted(c.id for c in claimed) == sorted([soon.id, soon_bob.id, bag_co.id])  # the bag once, not its USB
-    assert sweep.claim_reminders(session, tokyo(1, 18, 36), timedelta(minutes=30)) == []
+    assert reminders.claim_reminders(session, tokyo(1, 18, 36), timedelta(minutes=30)) == []
     session.commit()
     session.expire_all()
     assert session.get(Checkout, soon.id).reminder_sent_at == tokyo(1, 18, 36)

@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from flask import Flask
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Application factory; `test_config` overrides the environment for tests."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    instance = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
-        "TRACKER_INSTANCE_PATH", os.path.join(root, "instance")
-    )
-    app = Flask(__name__, instance_path=instance, template_folder=os.path.join(root, "templates"))
-    from . import config
+    from . import cli, config, error_pages, http, i18n
+    from .accounts import admin_views as admin_users
+    from .accounts import sessions
+    from .accounts import views as auth
+    from .custody import views as custody
+    from .desk import incident_views as incidents
+    from .desk import views as desk
+    from .items import views as admin_items
+    from .labels import views as admin_labels
+    from .notify import views as admin_notifications
+    from .reports import views as reports
 
+    instance = (test_config or {}).get("INSTANCE_PATH") or config.instance_path(os.path.join(ROOT, "instance"))
+    app = error_pages.TrackerFlask(__name__, instance_path=instance, template_folder=os.path.join(ROOT, "templates"))
     app.config.update(config.load(app.instance_path))
     if test_config:
         app.config.update(test_config)
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["STAFF_SESSION_DAYS"])
 
-    from . import web
-
-    web.init_app(app)
+    http.init_app(app)
+    sessions.init_app(app)
+    i18n.init_app(app)
+    error_pages.init_app(app)
+    for module in (auth, custody, desk, incidents, reports, admin_items, admin_users, admin_labels,
+                   admin_notifications):
+        app.register_blueprint(module.bp)
+    cli.init_app(app)
     return app

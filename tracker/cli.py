@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select
 
-from . import clock, csv_import, demo, migrate, users
+from . import clock, demo, jobs, migrate, scheduler
+from .accounts import users
 from .errors import DomainError
 from .i18n import describe
+from .items import csv_import
+from .labels import layouts, render, service
+from .models import LANGUAGES, Item
 
 
 def _session():
@@ -37,13 +43,13 @@ def db_upgrade():
 @click.argument("email")
 @click.option("--name", required=True, help="Display name.")
 @click.option("--role", type=click.Choice(["staff", "security", "admin"]), default="staff", show_default=True)
-@click.option("--language", type=click.Choice(["ja", "en"]), default=None, help="UI language (default: browser).")
+@click.option("--language", type=click.Choice(LANGUAGES), default=None, help="UI language (default: browser).")
 def users_create(email, name, role, language):
     generated = sys.stdin is None or sys.stdin.isatty()
     password = users.generate_password() if generated else sys.stdin.readline().rstrip("\r\n")
     with _session() as s:
         try:
-            user = users.create(s, clock.utcnow(), email=email, name=name, role=role, password=password,
+            user = users.create(s, clock.now(), email=email, name=name, role=role, password=password,
                                 actor=None, language=language, must_change_password=generated, source="cli")
         except DomainError as err:
             _fail(err)
@@ -73,7 +79,7 @@ def items_import(path, dry_run):
             click.echo(f"Dry run: {len(preview.rows)} row(s) would be imported ({encoding}).")
             return
         try:
-            created = csv_import.run(s, clock.utcnow(), text, actor=None, source="cli")
+            created = csv_import.run(s, clock.now(), text, actor=None, source="cli")
         except DomainError as err:
             s.rollback()
             _fail(err)
@@ -85,7 +91,7 @@ def items_import(path, dry_run):
 @with_appcontext
 def demo_cmd():
     with _session() as s:
-        created = demo.load(s, clock.utcnow())
+        created = demo.load(s, clock.now())
         s.commit()
     if not created:
         click.echo("Demo data is already loaded.")
@@ -107,7 +113,7 @@ def bootstrap(app: Flask) -> None:
         if users.count(s):
             return
         password = users.generate_password()
-        users.create(s, clock.utcnow(), email="admin@example.com", name="Admin", role="admin",
+        users.create(s, clock.now(), email="admin@example.com", name="Admin", role="admin",
                      password=password, actor=None, source="bootstrap")
         s.commit()
     click.echo("First admin created:")
@@ -115,19 +121,12 @@ def bootstrap(app: Flask) -> None:
     click.echo(f"  password: {password}  (one-time; you must change it at first sign-in)")
 
 
-@click.command("serve", help="Set up the database and serve the app locally (TRACKER_HOST, TRACKER_PORT).")
-@with_appcontext
-def serve_cmd():
-    import os
-
+def serve(app: Flask) -> None:
+    """Set up the database, start the scheduler beside the app, and serve it locally."""
     from werkzeug.serving import run_simple
 
-    app = current_app._get_current_object()
     bootstrap(app)
-    host = os.environ.get("TRACKER_HOST", "127.0.0.1")
-    port = int(os.environ.get("TRACKER_PORT", "5000"))
-    from . import scheduler
-
+    host, port = app.config["HOST"], app.config["PORT"]
     try:
         scheduler.start(app, blocking=False)
         click.echo(f"Scheduler running: sweep at {', '.join(t.strftime('%H:%M') for t in scheduler.sweep_times(app))} "
@@ -154,11 +153,6 @@ def serve_cmd():
 @click.option("--list", "list_layouts", is_flag=True, help="List the layouts and exit.")
 @with_appcontext
 def labels_cmd(layout_name, tags, all_items, out_dir, fmt, start_at, show_name, send, list_layouts):
-    from sqlalchemy import select
-
-    from .labels import layouts, render, service
-    from .models import Item
-
     if list_layouts:
         for layout in layouts.LAYOUTS.values():
             click.echo(f"{layout.name:14} {layout.title}  [{layout.fits}]")
@@ -200,12 +194,8 @@ def labels_cmd(layout_name, tags, all_items, out_dir, fmt, start_at, show_name, 
         click.echo(path)
 
 
-@click.command("scheduler", help="Run the scheduler (day-end sweep, reminders, notifications) in the foreground.")
-@with_appcontext
-def scheduler_cmd():
-    from . import scheduler
-
-    app = current_app._get_current_object()
+def run_scheduler(app: Flask) -> None:
+    """The scheduler in the foreground, until Ctrl+C."""
     click.echo(f"Scheduler: sweep at {', '.join(t.strftime('%H:%M') for t in scheduler.sweep_times(app))} "
                f"({app.config['TIMEZONE']}); Ctrl+C to stop.")
     try:
@@ -216,16 +206,9 @@ def scheduler_cmd():
         pass
 
 
-@click.command("sweep", help="Run a sweep now: flag every check-out past its due time and notify.")
-@click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601 with offset).")
-@with_appcontext
-def sweep_cmd(now_text):
-    from datetime import datetime
-
-    from . import jobs
-
-    app = current_app._get_current_object()
-    moment = clock.utcnow()
+def sweep_now(app: Flask, now_text: str | None) -> None:
+    """One sweep by hand, at the clock's time or a given one."""
+    moment = clock.now()
     if now_text:
         try:
             moment = datetime.fromisoformat(now_text)
@@ -241,6 +224,20 @@ def sweep_cmd(now_text):
 
 
 def init_app(app: Flask) -> None:
-    for command in (db_cli, users_cli, items_cli, demo_cmd, bootstrap_cmd, serve_cmd, labels_cmd, scheduler_cmd,
-                    sweep_cmd):
+    for command in (db_cli, users_cli, items_cli, demo_cmd, bootstrap_cmd, labels_cmd):
         app.cli.add_command(command)
+
+    # These run the app itself (in threads, or for as long as the process lives), so they close over it.
+    @app.cli.command("serve", help="Set up the database and serve the app locally (TRACKER_HOST, TRACKER_PORT).")
+    def serve_cmd():
+        serve(app)
+
+    @app.cli.command("scheduler", help="Run the scheduler (day-end sweep, reminders, notifications) in the "
+                                       "foreground.")
+    def scheduler_cmd():
+        run_scheduler(app)
+
+    @app.cli.command("sweep", help="Run a sweep now: flag every check-out past its due time and notify.")
+    @click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601 with offset).")
+    def sweep_cmd(now_text):
+        sweep_now(app, now_text)

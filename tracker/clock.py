@@ -6,7 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
-def utcnow() -> datetime:
+def now() -> datetime:
+    """The one clock of the app (aware, UTC): requests, sessions, jobs and commands all read it."""
     return datetime.now(UTC)
 
 

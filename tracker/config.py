@@ -1,33 +1,70 @@
-"""Settings read from TRACKER_* environment variables, with safe defaults."""
+"""Settings read from TRACKER_* environment variables, each once, through small typed helpers."""
 
 from __future__ import annotations
 
 import os
 import re
 import secrets
-from datetime import time, timedelta
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 PREFIX = "TRACKER_"
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(PREFIX + name)
-    return value if value not in (None, "") else default
+def env_str(name: str, default: str = "") -> str:
+    """The variable's text, or `default` when it is unset or empty."""
+    value = os.environ.get(PREFIX + name, "")
+    return value if value != "" else default
 
 
-def parse_day_end(text: str) -> time:
+def env_optional(name: str) -> str | None:
+    return env_str(name) or None
+
+
+def env_int(name: str, default: int) -> int:
+    text = env_str(name)
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{PREFIX}{name} must be a whole number, got {text!r}") from None
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    text = env_str(name).lower()
+    if not text:
+        return default
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    raise ValueError(f"{PREFIX}{name} must be 1 or 0, got {text!r}")
+
+
+def parse_time(text: str, name: str = "DAY_END") -> time:
     """Parse HH:MM into a time; refuse anything else so a typo cannot move the sweep."""
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
     if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise ValueError(f"{PREFIX}DAY_END must be HH:MM, got {text!r}")
+        raise ValueError(f"{PREFIX}{name} must be HH:MM, got {text!r}")
     return time(int(match[1]), int(match[2]))
+
+
+def parse_times(text: str, name: str) -> list[time]:
+    """A comma list of HH:MM times (empty parts ignored)."""
+    return [parse_time(part, name) for part in text.split(",") if part.strip()]
+
+
+def instance_path(default: str) -> str:
+    return env_str("INSTANCE_PATH", default)
 
 
 def _secret_key(instance: Path) -> str:
     """Use TRACKER_SECRET_KEY, else one generated once and kept in instance/."""
-    given = _env("SECRET_KEY")
+    given = env_str("SECRET_KEY")
     if given:
         return given
     path = instance / "secret_key"
@@ -43,46 +80,47 @@ def load(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     instance = Path(instance_path)
     instance.mkdir(parents=True, exist_ok=True)
-    timezone = _env("TIMEZONE", "Asia/Tokyo")
+    timezone = env_str("TIMEZONE", "Asia/Tokyo")
     ZoneInfo(timezone)  # fail at start-up, not at the first sweep
-    base_url = (_env("BASE_URL", "http://127.0.0.1:5000") or "").rstrip("/")
+    base_url = env_str("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     return {
-        "DATABASE_URL": _env("DATABASE_URL", f"sqlite:///{instance / 'tracker.db'}"),
+        "DATABASE_URL": env_str("DATABASE_URL", f"sqlite:///{instance / 'tracker.db'}"),
         "SECRET_KEY": _secret_key(instance),
         "BASE_URL": base_url,
         "TIMEZONE": timezone,
-        "DAY_END": parse_day_end(_env("DAY_END", "19:00") or "19:00"),
-        "STAFF_SESSION_DAYS": int(_env("STAFF_SESSION_DAYS", "30") or 30),
-        "PRIVILEGED_SESSION_HOURS": int(_env("PRIVILEGED_SESSION_HOURS", "12") or 12),
-        "PRIVILEGED_IDLE_MINUTES": int(_env("PRIVILEGED_IDLE_MINUTES", "30") or 30),
-        "LABELS_DIR": _env("LABELS_DIR", "labels"),
-        "LABEL_FINDER_TEXT": _env("LABEL_FINDER_TEXT", "拾得された方はQRコードを読み取るか、お近くの交番へお届けください"),
-        "LABEL_SHOW_NAME": (_env("LABEL_SHOW_NAME", "0") or "0").lower() in ("1", "true", "yes", "on"),
-        "LABEL_PRINTER": _env("LABEL_PRINTER"),
-        "LATE_SWEEPS": _env("LATE_SWEEPS", "00:00") or "",
-        "REMINDER_MINUTES": int(_env("REMINDER_MINUTES", "30") or 30),
-        "SMTP_HOST": _env("SMTP_HOST"),
-        "SMTP_PORT": int(_env("SMTP_PORT", "0") or 0),
-        "SMTP_USER": _env("SMTP_USER"),
-        "SMTP_PASSWORD": _env("SMTP_PASSWORD"),
-        "SMTP_STARTTLS": (_env("SMTP_STARTTLS", "0") or "0").lower() in ("1", "true", "yes", "on"),
-        "SMTP_TLS": (_env("SMTP_TLS", "0") or "0").lower() in ("1", "true", "yes", "on"),
-        "SMTP_FROM": _env("SMTP_FROM", "tracker@localhost"),
-        "SMTP_CAFILE": _env("SMTP_CAFILE"),
-        "DESK_EMAILS": _env("DESK_EMAILS", "") or "",
-        "WEBHOOK_URL": _env("WEBHOOK_URL"),
-        "APPROVAL_REQUIRED": (_env("APPROVAL_REQUIRED", "0") or "0").lower() in ("1", "true", "yes", "on"),
-        "COMPANY_NAME": _env("COMPANY_NAME", "") or "",
-        "FOUND_HOTLINE": _env("FOUND_HOTLINE", "") or "",
-        "HANDLING_RULES_JA": _env("HANDLING_RULES_JA", "") or "",
-        "HANDLING_RULES_EN": _env("HANDLING_RULES_EN", "") or "",
-        "LABEL_PRINTER_MODEL": _env("LABEL_PRINTER_MODEL", "QL-820NWB"),
-        "DEFAULT_LANGUAGE": _env("DEFAULT_LANGUAGE", "ja"),
-        "TRUSTED_PROXIES": int(_env("TRUSTED_PROXIES", "0") or 0),
+        "DAY_END": parse_time(env_str("DAY_END", "19:00")),
+        "LATE_SWEEPS": parse_times(env_str("LATE_SWEEPS", "00:00"), "LATE_SWEEPS"),
+        "STAFF_SESSION_DAYS": env_int("STAFF_SESSION_DAYS", 30),
+        "PRIVILEGED_SESSION_HOURS": env_int("PRIVILEGED_SESSION_HOURS", 12),
+        "PRIVILEGED_IDLE_MINUTES": env_int("PRIVILEGED_IDLE_MINUTES", 30),
+        "LABELS_DIR": env_str("LABELS_DIR", "labels"),
+        "LABEL_FINDER_TEXT": env_str("LABEL_FINDER_TEXT", "拾得された方はQRコードを読み取るか、お近くの交番へお届けください"),
+        "LABEL_SHOW_NAME": env_bool("LABEL_SHOW_NAME"),
+        "LABEL_PRINTER": env_optional("LABEL_PRINTER"),
+        "LABEL_PRINTER_MODEL": env_str("LABEL_PRINTER_MODEL", "QL-820NWB"),
+        "REMINDER_MINUTES": env_int("REMINDER_MINUTES", 30),
+        "SMTP_HOST": env_optional("SMTP_HOST"),
+        "SMTP_PORT": env_int("SMTP_PORT", 0),
+        "SMTP_USER": env_optional("SMTP_USER"),
+        "SMTP_PASSWORD": env_optional("SMTP_PASSWORD"),
+        "SMTP_STARTTLS": env_bool("SMTP_STARTTLS"),
+        "SMTP_TLS": env_bool("SMTP_TLS"),
+        "SMTP_FROM": env_str("SMTP_FROM", "tracker@localhost"),
+        "SMTP_CAFILE": env_optional("SMTP_CAFILE"),
+        "DESK_EMAILS": env_str("DESK_EMAILS"),
+        "WEBHOOK_URL": env_optional("WEBHOOK_URL"),
+        "APPROVAL_REQUIRED": env_bool("APPROVAL_REQUIRED"),
+        "COMPANY_NAME": env_str("COMPANY_NAME"),
+        "FOUND_HOTLINE": env_str("FOUND_HOTLINE"),
+        "HANDLING_RULES_JA": env_str("HANDLING_RULES_JA"),
+        "HANDLING_RULES_EN": env_str("HANDLING_RULES_EN"),
+        "DEFAULT_LANGUAGE": env_str("DEFAULT_LANGUAGE", "ja"),
+        "TRUSTED_PROXIES": env_int("TRUSTED_PROXIES", 0),
+        "HOST": env_str("HOST", "127.0.0.1"),
+        "PORT": env_int("PORT", 5000),
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "PERMANENT_SESSION_LIFETIME": timedelta(days=int(_env("STAFF_SESSION_DAYS", "30") or 30)),
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,
     }

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from . import items, users
+from .accounts import users
+from .items import register as items
 from .models import DataClass, Kind
 
 DEPARTMENTS = ["営業部", "人事部", "開発部", "経理部"]

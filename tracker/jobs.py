@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 
 from flask import Flask
 
-from . import notify, policy, sweep
+from .custody import policy
+from .desk import sweep
+from .notify import delivery, outbox, reminders
 
 
 def _session(app: Flask):
@@ -20,7 +22,7 @@ def run_sweep(app: Flask, now: datetime, only_if_missed: bool = False) -> sweep.
         with _session(app) as s:
             result = sweep.sweep_if_missed(s, now, pol) if only_if_missed else sweep.sweep(s, now, pol)
             if result is not None:
-                notify.queue_overdue(s, now, [f.checkout for f in result.flags], app.config)
+                outbox.queue_overdue(s, now, [f.checkout for f in result.flags], app.config)
             s.commit()
         run_delivery(app, now)
         return result
@@ -29,8 +31,8 @@ def run_sweep(app: Flask, now: datetime, only_if_missed: bool = False) -> sweep.
 def run_reminders(app: Flask, now: datetime) -> int:
     with app.app_context():
         with _session(app) as s:
-            due = sweep.claim_reminders(s, now, timedelta(minutes=app.config["REMINDER_MINUTES"]))
-            notify.queue_reminders(s, now, due, app.config)
+            due = reminders.claim_reminders(s, now, timedelta(minutes=app.config["REMINDER_MINUTES"]))
+            outbox.queue_reminders(s, now, due, app.config)
             s.commit()
         run_delivery(app, now)
         return len(due)
@@ -38,4 +40,4 @@ def run_reminders(app: Flask, now: datetime) -> int:
 
 def run_delivery(app: Flask, now: datetime) -> tuple[int, int]:
     with app.app_context():
-        return notify.deliver(app.extensions["tracker.sessionmaker"], now, app.config)
+        return delivery.deliver(app.extensions["tracker.sessionmaker"], now, app.config)

@@ -50,6 +50,12 @@ class Role(str, enum.Enum):
     admin = "admin"
 
 
+# The roles that work the security desk: they see everything out and act for anyone.
+PRIVILEGED_ROLES = frozenset({Role.security, Role.admin})
+# The interface languages; a user's `language` is one of these or unset (the browser decides).
+LANGUAGES = ("ja", "en")
+
+
 class Kind(str, enum.Enum):
     laptop = "laptop"
     usb = "usb"
@@ -97,7 +103,7 @@ class User(Base):
 
     @property
     def privileged(self) -> bool:
-        return self.role in (Role.security, Role.admin)
+        return self.role in PRIVILEGED_ROLES
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role.value}>"

@@ -157,3 +157,8 @@ def current_tokens(session: Session, item_ids: list[int]) -> dict[int, str]:
         return {}
     return dict(session.execute(select(LabelToken.item_id, LabelToken.token)
                                 .where(LabelToken.item_id.in_(item_ids), LabelToken.replaced_at.is_(None))).all())
+
+
+def active_users(session: Session) -> list[User]:
+    """People who can hold an item, by name (for the desk's "for whom" and hand-over lists)."""
+    return list(session.scalars(select(User).where(User.active.is_(True)).order_by(User.name)))

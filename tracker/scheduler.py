@@ -10,22 +10,26 @@ from __future__ import annotations
 import fcntl
 import os
 from datetime import time
+from typing import TextIO
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
 from . import clock, jobs
-from .config import parse_day_end
 
 SWEEP_GRACE = 6 * 3600  # a sweep missed by up to six hours still runs (once) when the process is back
 
 
 class AlreadyRunning(RuntimeError):
     pass
+
+
+_held: dict[int, TextIO] = {}  # the lock file each running scheduler holds, by id()
 
 
 def _lock(app: Flask):
@@ -45,12 +49,8 @@ def _lock(app: Flask):
 def sweep_times(app: Flask) -> list[time]:
     """The day end, then the later sweeps (TRACKER_LATE_SWEEPS, default 00:00) for after-hours check-outs."""
     times = [app.config["DAY_END"]]
-    for part in (app.config.get("LATE_SWEEPS") or "").split(","):
-        if part.strip():
-            t = parse_day_end(part)
-            if t not in times:
-                times.append(t)
-    return times
+    times += [t for t in app.config["LATE_SWEEPS"] if t not in times]
+    return list(dict.fromkeys(times))
 
 
 def build(app: Flask, blocking: bool) -> BlockingScheduler | BackgroundScheduler:
@@ -58,12 +58,12 @@ def build(app: Flask, blocking: bool) -> BlockingScheduler | BackgroundScheduler
     sched = (BlockingScheduler if blocking else BackgroundScheduler)(timezone=tz)
     defaults = {"coalesce": True, "max_instances": 1, "replace_existing": True}
     for t in sweep_times(app):
-        sched.add_job(lambda: jobs.run_sweep(app, clock.utcnow()), CronTrigger(hour=t.hour, minute=t.minute,
+        sched.add_job(lambda: jobs.run_sweep(app, clock.now()), CronTrigger(hour=t.hour, minute=t.minute,
                       timezone=tz), id=f"sweep-{t.hour:02d}{t.minute:02d}", misfire_grace_time=SWEEP_GRACE,
                       **defaults)
-    sched.add_job(lambda: jobs.run_reminders(app, clock.utcnow()), IntervalTrigger(minutes=1),
+    sched.add_job(lambda: jobs.run_reminders(app, clock.now()), IntervalTrigger(minutes=1),
                   id="reminders", misfire_grace_time=300, **defaults)
-    sched.add_job(lambda: jobs.run_delivery(app, clock.utcnow()), IntervalTrigger(seconds=30),
+    sched.add_job(lambda: jobs.run_delivery(app, clock.now()), IntervalTrigger(seconds=30),
                   id="deliver-notifications", misfire_grace_time=300, **defaults)
     return sched
 
@@ -72,12 +72,24 @@ def start(app: Flask, blocking: bool):
     """Take the lock, sweep once if a day end was missed while down, then run the jobs."""
     lock = _lock(app)
     try:
-        jobs.run_sweep(app, clock.utcnow(), only_if_missed=True)
+        jobs.run_sweep(app, clock.now(), only_if_missed=True)
         sched = build(app, blocking)
-        sched._tracker_lock = lock  # keep the lock open as long as the scheduler lives
-        sched.add_listener(lambda event: lock.close(), EVENT_SCHEDULER_SHUTDOWN)
+        _held[id(sched)] = lock
+        sched.add_listener(lambda event: _release(sched), EVENT_SCHEDULER_SHUTDOWN)
         sched.start()
     except BaseException:
         lock.close()
         raise
     return sched
+
+
+def stop(sched: BaseScheduler) -> None:
+    """Stop a scheduler started here and give up its lock, so another may start."""
+    sched.shutdown(wait=False)
+    _release(sched)
+
+
+def _release(sched: BaseScheduler) -> None:
+    lock = _held.pop(id(sched), None)
+    if lock is not None:
+        lock.close()

@@ -8,12 +8,14 @@ import os
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
+from ..config import env_optional
+
 FONT_NAME = "IPAexGothic"
 
 
 def font_path() -> str:
     """The TrueType file; TRACKER_LABEL_FONT may name another TrueType font with Japanese glyphs."""
-    override = os.environ.get("TRACKER_LABEL_FONT")
+    override = env_optional("LABEL_FONT")
     if override:
         return override
     import importlib.util

@@ -15,7 +15,7 @@ from .layouts import MM, Printer, Sheet
 Progress = Callable[[int], None] | None
 
 
-def _runs(row: list[bool]):
+def module_runs(row: list[bool]):
     """Yield (start, length) of each run of dark modules in a row."""
     start = None
     for i, dark in enumerate([*row, False]):
@@ -42,7 +42,7 @@ def _draw_pdf_label(c: pdfcanvas.Canvas, plan: design.Plan, ox: float, oy: float
     module = side / (n + 4)
     path = c.beginPath()
     for r, row in enumerate(plan.modules):
-        for start, length in _runs(row):
+        for start, length in module_runs(row):
             x = qx + (start + 2) * module
             y = qy + (r + 2) * module
             path.rect(X(x), Y(y + module), length * module * MM, module * MM)
@@ -119,7 +119,7 @@ def render_png(data: design.LabelData, width_mm: float, height_mm: float, dpi: i
     x0 = round(qx * scale) + (round(side * scale) - qr_px) // 2 + 2 * module_px
     y0 = round(qy * scale) + (round(side * scale) - qr_px) // 2 + 2 * module_px
     for r, row in enumerate(plan.modules):
-        for start, length in _runs(row):
+        for start, length in module_runs(row):
             draw.rectangle([x0 + start * module_px, y0 + r * module_px,
                             x0 + (start + length) * module_px - 1, y0 + (r + 1) * module_px - 1], fill=0)
     for bx, by, bw, bh in plan.boxes:

@@ -1,0 +1,1 @@
+"""Accounts: users, sign-in with throttling, sessions, and the account and admin-user pages."""

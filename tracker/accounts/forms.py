@@ -1,0 +1,45 @@
+"""Sign-in, password and account forms (Flask-WTF, so each carries a CSRF token); `users` does the real checks."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from ..i18n import LANGUAGE_LABELS, ROLE_LABELS, label
+from ..i18n import lazy_gettext as _l
+from ..models import Role
+
+
+def _languages() -> list[tuple[str, str]]:
+    return [("", _l("Browser setting")), *LANGUAGE_LABELS.items()]
+
+
+class SignInForm(FlaskForm):
+    email = StringField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=200)])
+    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])
+    confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=200)])
+
+
+class AccountForm(FlaskForm):
+    language = SelectField(_l("Language"), choices=[])
+    phone = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.language.choices = _languages()
+
+
+class UserForm(AccountForm):
+    email = StringField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    role = SelectField(_l("Role"), choices=[])
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.role.choices = [(r.value, label(ROLE_LABELS, r)) for r in Role]

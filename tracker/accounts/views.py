@@ -1,0 +1,99 @@
+"""Sign-in, sign-out, password change and the user's own settings."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from .. import audit
+from ..http import actor, attempt, back, client_address, db, now, signed_in
+from ..i18n import gettext
+from ..models import Role
+from . import sessions, signin, users
+from .forms import AccountForm, PasswordForm, SignInForm
+
+bp = Blueprint("auth", __name__)
+
+
+def home_for(user) -> str:
+    if user.role == Role.admin:
+        return url_for("admin_items.index")
+    if user.role == Role.security:
+        return url_for("desk.board")
+    return url_for("custody.mine")
+
+
+@bp.get("/")
+def home():
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    return redirect(home_for(current_user))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = SignInForm()
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(home_for(current_user))
+    if form.validate_on_submit():
+        with attempt(keep_on_error=True) as done:  # a failed sign-in is counted for the throttle
+            user = signin.authenticate(db(), now(), form.email.data, form.password.data, client_address())
+        if not done:
+            return render_template("auth/login.html", form=form), 401
+        sessions.begin(user)
+        if user.must_change_password:
+            return redirect(url_for("auth.password"))
+        return back("auth.home")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+@signed_in
+def logout():
+    user = actor()
+    with attempt():
+        users.end_sessions(user)
+        audit.record(db(), now(), "signout", actor=user, subject=user, source=client_address())
+    sessions.end()
+    flash(gettext("You are signed out on every device."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@signed_in
+def password():
+    form = PasswordForm()
+    if form.validate_on_submit():
+        user = actor()
+        if not users.verify_password(user, form.current.data):
+            flash(gettext("The current password is wrong."), "error")
+        elif form.new.data != form.confirm.data:
+            flash(gettext("The two new passwords differ."), "error")
+        elif form.new.data == form.current.data:
+            flash(gettext("Choose a password different from the current one."), "error")
+        else:
+            with attempt() as done:
+                users.change_password(db(), now(), user, form.new.data, actor=user, source=client_address())
+            if done:
+                # Every other session ended with the token; this one carries on under the new token.
+                sessions.renew(user)
+                flash(gettext("Your password was changed. Other devices are signed out."), "success")
+                return redirect(home_for(user))
+    return render_template("auth/password.html", form=form), (400 if request.method == "POST" else 200)
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@signed_in
+def account():
+    user = actor()
+    form = AccountForm(obj=None if request.method == "POST" else user)
+    if request.method == "GET":
+        form.language.data = user.language or ""
+    if form.validate_on_submit():
+        with attempt() as done:
+            users.update(db(), now(), user, name=user.name, role=user.role, language=form.language.data or None,
+                         phone=form.phone.data, actor=user, source=client_address())
+        if done:
+            flash(gettext("Your settings were saved."), "success")
+            return redirect(url_for("auth.account"))
+    return render_template("auth/account.html", form=form)

@@ -1,0 +1,331 @@
+"""The rules of custody: check out, return and hand over, shared by web, API, CLI and scheduler.
+
+Every function takes a session and an explicit `now`, only flushes (the caller commits once),
+writes its audit events through `audit.record`, and raises `errors.DomainError` subclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from blinker import Namespace
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import audit, text
+from ..errors import (
+    N_,
+    AlreadyOut,
+    ApprovalRequired,
+    HandlingAckRequired,
+    InBagOut,
+    InvalidInput,
+    NotOut,
+    NotPermitted,
+    ReasonRequired,
+    Retired,
+)
+from ..models import Checkout, CheckoutRequest, Item, RequestStatus, User
+from .policy import Policy
+
+TEXT_LIMIT = 200
+
+_signals = Namespace()
+# Sent with (session, now=, checkout=, actor=, how=) when a check-out ends by a return or a hand-over, inside the
+# same transaction; the desk closes the check-out's overdue flag on it (custody does not know about flags).
+checkout_ended = _signals.signal("checkout-ended")
+
+
+@dataclass
+class ReturnResult:
+    checkout: Checkout
+    returned: list[Item] = field(default_factory=list)
+    missing: list[Item] = field(default_factory=list)
+
+
+def open_checkout(session: Session, item: Item) -> Checkout | None:
+    return session.scalar(
+        select(Checkout).where(Checkout.item_id == item.id, Checkout.returned_at.is_(None))
+    )
+
+
+def _lock(session: Session, item: Item) -> Item:
+    """Lock the item's row (PostgreSQL) so two phones on one item queue; SQLite already serialises."""
+    return session.scalars(
+        select(Item).where(Item.id == item.id).with_for_update().execution_options(populate_existing=True)
+    ).one()
+
+
+def _clean(value: str | None, label: str) -> str:
+    return text.clean(value, label, TEXT_LIMIT)
+
+
+def _already_out(co: Checkout) -> AlreadyOut:
+    return AlreadyOut(co.holder.name, co.out_at, co.item.asset_tag, holder_id=co.holder_id)
+
+
+def _refuse_if_out(session: Session, item: Item) -> None:
+    co = open_checkout(session, item)
+    if co is None:
+        return
+    if co.parent_id is not None:
+        parent = session.get(Checkout, co.parent_id)
+        if parent is not None and parent.returned_at is None:
+            raise InBagOut(asset_tag=item.asset_tag, bag=parent.item.asset_tag)
+    raise _already_out(co)
+
+
+def _insert(session: Session, co: Checkout) -> None:
+    """Insert a check-out; the partial unique index is the last word on 'already out'."""
+    try:
+        with session.begin_nested():
+            session.add(co)
+            session.flush()
+    except IntegrityError:
+        existing = open_checkout(session, co.item)
+        if existing is not None:
+            raise _already_out(existing) from None
+        raise
+
+
+def _contents(item: Item) -> list[Item]:
+    return [c for c in item.contents if not c.retired]
+
+
+def check_out(
+    session: Session,
+    now: datetime,
+    *,
+    item: Item,
+    holder: User,
+    actor: User,
+    due_at: datetime,
+    purpose: str = "",
+    destination: str = "",
+    reason: str = "",
+    policy: Policy | None = None,
+    handling_ack: bool = False,
+    approved: bool = False,
+    source: str | None = None,
+) -> Checkout:
+    """Give `item` (and, for a bag, everything in it) to `holder` until `due_at`.
+
+    With a `policy`, an overnight check-out needs a reason, and (where the site requires it) the desk's
+    approval; the first check-out of the day of an item with personal data needs `handling_ack`.
+    """
+    if actor.id != holder.id and not actor.privileged:
+        raise NotPermitted()
+    if not holder.active:
+        raise NotPermitted(N_("%(name)s's account is disabled."), name=holder.name)
+    purpose = _clean(purpose, N_("Purpose"))
+    destination = _clean(destination, N_("Destination"))
+    reason = _clean(reason, N_("Reason"))
+    if due_at <= now:
+        raise InvalidInput(N_("The due time must be in the future."))
+    item = _lock(session, item)
+    if policy is not None:
+        if policy.is_long(now, due_at):
+            if not reason:
+                raise ReasonRequired()
+            if policy.approval_required and not approved and not actor.privileged:
+                raise ApprovalRequired()
+        if not handling_ack and any(policy.needs_handling_ack(session, now, it) for it in [item, *_contents(item)]):
+            raise HandlingAckRequired()
+    if not approved:
+        waiting = pending_request(session, item)
+        if waiting is not None and waiting.requester_id != holder.id:
+            raise InvalidInput(N_("%(name)s is waiting for approval to take %(asset_tag)s out."),
+                               name=waiting.requester.name, asset_tag=item.asset_tag)
+    if item.retired:
+        raise Retired(asset_tag=item.asset_tag)
+    _refuse_if_out(session, item)
+    contents = _contents(item)
+    for content in contents:
+        _refuse_if_out(session, content)
+
+    def new(it: Item, parent: Checkout | None) -> Checkout:
+        return Checkout(
+            item=it,
+            item_id=it.id,
+            holder=holder,
+            holder_id=holder.id,
+            parent_id=parent.id if parent else None,
+            out_at=now,
+            due_at=due_at,
+            purpose=purpose,
+            destination=destination,
+            reason=reason or None,
+        )
+
+    co = new(item, None)
+    _insert(session, co)
+    for content in contents:
+        child = new(content, co)
+        _insert(session, child)
+        audit.record(session, now, "checkout", actor=actor, item=content, checkout=child, subject=holder,
+                     source=source, bag=item.asset_tag, due_at=due_at.isoformat())
+    audit.record(session, now, "checkout", actor=actor, item=item, checkout=co, subject=holder, source=source,
+                 due_at=due_at.isoformat(), purpose=purpose, destination=destination, reason=reason,
+                 handling_rules_acknowledged=handling_ack, contents=[c.asset_tag for c in contents])
+    return co
+
+
+def pending_request(session: Session, item: Item) -> CheckoutRequest | None:
+    return session.scalar(select(CheckoutRequest).where(CheckoutRequest.item_id == item.id,
+                                                        CheckoutRequest.status == RequestStatus.pending))
+
+
+def request_checkout(session: Session, now: datetime, *, item: Item, holder: User, due_at: datetime,
+                     purpose: str, destination: str, reason: str, policy: Policy, handling_ack: bool = False,
+                     source: str | None = None) -> CheckoutRequest:
+    """Ask the desk to approve a long check-out; the item stays in until it is approved."""
+    item = _lock(session, item)
+    if item.retired:
+        raise Retired(asset_tag=item.asset_tag)
+    _refuse_if_out(session, item)
+    if not handling_ack and any(policy.needs_handling_ack(session, now, it) for it in [item, *_contents(item)]):
+        raise HandlingAckRequired()
+    if not reason.strip():
+        raise ReasonRequired()
+    if due_at <= now:
+        raise InvalidInput(N_("The due time must be in the future."))
+    existing = pending_request(session, item)
+    if existing is not None:
+        if existing.requester_id == holder.id:
+            return existing
+        raise InvalidInput(N_("%(name)s is already waiting for approval to take %(asset_tag)s out."),
+                           name=existing.requester.name, asset_tag=item.asset_tag)
+    req = CheckoutRequest(item_id=item.id, requester_id=holder.id, requested_at=now, due_at=due_at,
+                          purpose=_clean(purpose, N_("Purpose")), destination=_clean(destination, N_("Destination")),
+                          reason=_clean(reason, N_("Reason")), status=RequestStatus.pending)
+    try:
+        with session.begin_nested():
+            session.add(req)
+            session.flush()
+    except IntegrityError:
+        raise InvalidInput(N_("Someone else is already waiting for approval for %(asset_tag)s."),
+                           asset_tag=item.asset_tag) from None
+    audit.record(session, now, "checkout_requested", actor=holder, item=item, subject=holder, source=source,
+                 due_at=due_at.isoformat(), reason=req.reason)
+    return req
+
+
+def decide_request(session: Session, now: datetime, *, request: CheckoutRequest, actor: User, approve: bool,
+                   note: str = "", policy: Policy | None = None, source: str | None = None) -> CheckoutRequest:
+    """Approve (the item goes out to the requester at once) or deny a pending long check-out."""
+    if not actor.privileged:
+        raise NotPermitted()
+    if request.status != RequestStatus.pending:
+        raise InvalidInput(N_("This request was already decided."))
+    request.decided_by_id, request.decided_at = actor.id, now
+    request.note = _clean(note, N_("Note")) or None
+    if approve:
+        co = check_out(session, now, item=request.item, holder=request.requester, actor=actor,
+                       due_at=request.due_at, purpose=request.purpose, destination=request.destination,
+                       reason=request.reason, policy=policy, handling_ack=True, approved=True, source=source)
+        request.status, request.checkout_id = RequestStatus.approved, co.id
+    else:
+        request.status = RequestStatus.denied
+    session.flush()
+    audit.record(session, now, "checkout_approved" if approve else "checkout_denied", actor=actor,
+                 item=request.item, subject=request.requester, source=source, note=request.note or "")
+    return request
+
+
+def _children(session: Session, co: Checkout) -> list[Checkout]:
+    return list(session.scalars(
+        select(Checkout).where(Checkout.parent_id == co.id, Checkout.returned_at.is_(None)).order_by(Checkout.id)
+    ))
+
+
+def _open_for_action(session: Session, item: Item) -> Checkout:
+    co = open_checkout(session, item)
+    if co is None:
+        raise NotOut(asset_tag=item.asset_tag)
+    if co.parent_id is not None:
+        parent = session.get(Checkout, co.parent_id)
+        if parent is not None and parent.returned_at is None:
+            raise InBagOut(asset_tag=item.asset_tag, bag=parent.item.asset_tag)
+    return co
+
+
+def return_item(
+    session: Session,
+    now: datetime,
+    *,
+    item: Item,
+    actor: User,
+    present: set[int] | None = None,
+    source: str | None = None,
+) -> ReturnResult:
+    """Close the open check-out; for a bag, contents not confirmed `present` stay out as missing.
+
+    `present` holds the ids of the bag's contents that were confirmed; None confirms them all.
+    """
+    item = _lock(session, item)
+    co = _open_for_action(session, item)
+    if actor.id != co.holder_id and not actor.privileged:
+        raise NotPermitted()
+    result = ReturnResult(checkout=co)
+    for child in _children(session, co):
+        if present is None or child.item_id in present:
+            child.returned_at, child.returned_by_id = now, actor.id
+            checkout_ended.send(session, now=now, checkout=child, actor=actor, how="returned")
+            result.returned.append(child.item)
+            audit.record(session, now, "return", actor=actor, item=child.item, checkout=child,
+                         subject=child.holder, source=source, bag=item.asset_tag)
+        else:
+            result.missing.append(child.item)
+            audit.record(session, now, "missing_on_return", actor=actor, item=child.item, checkout=child,
+                         subject=child.holder, source=source, bag=item.asset_tag)
+    co.returned_at, co.returned_by_id = now, actor.id
+    checkout_ended.send(session, now=now, checkout=co, actor=actor, how="returned")
+    session.flush()
+    audit.record(session, now, "return", actor=actor, item=item, checkout=co, subject=co.holder, source=source,
+                 returned=[i.asset_tag for i in result.returned], missing=[i.asset_tag for i in result.missing])
+    return result
+
+
+def hand_over(
+    session: Session,
+    now: datetime,
+    *,
+    item: Item,
+    to: User,
+    actor: User,
+    source: str | None = None,
+) -> Checkout:
+    """Move custody of an out item (and what is in it) from its holder to `to`, keeping the due time."""
+    item = _lock(session, item)
+    co = _open_for_action(session, item)
+    if actor.id not in (co.holder_id, to.id) and not actor.privileged:
+        raise NotPermitted()
+    if not to.active:
+        raise NotPermitted(N_("%(name)s's account is disabled."), name=to.name)
+    if to.id == co.holder_id:
+        raise InvalidInput(N_("%(name)s already holds %(asset_tag)s."), name=to.name, asset_tag=item.asset_tag)
+    previous = co.holder
+    children = _children(session, co)
+    for old in [co, *children]:
+        old.returned_at, old.returned_by_id = now, actor.id
+        checkout_ended.send(session, now=now, checkout=old, actor=actor, how="handed_over")
+    session.flush()
+
+    def successor(old: Checkout, parent: Checkout | None) -> Checkout:
+        return Checkout(item=old.item, item_id=old.item_id, holder=to, holder_id=to.id,
+                        parent_id=parent.id if parent else None, out_at=now, due_at=old.due_at,
+                        purpose=old.purpose, destination=old.destination)
+
+    new = successor(co, None)
+    _insert(session, new)
+    for old in children:
+        child = successor(old, new)
+        _insert(session, child)
+        audit.record(session, now, "handover", actor=actor, item=old.item, checkout=child, subject=to,
+                     source=source, bag=item.asset_tag, from_user=previous.email, to_user=to.email)
+    audit.record(session, now, "handover", actor=actor, item=item, checkout=new, subject=to, source=source,
+                 from_user=previous.email, to_user=to.email)
+    return new
+

@@ -1,0 +1,231 @@
+"""The phone pages: the scan of a label, one-tap take out / return / take over, and the person's own items."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from .. import audit, clock, queries
+from ..errors import AlreadyOut, ApprovalRequired
+from ..http import (
+    actor,
+    attempt,
+    client_address,
+    db,
+    flash_error,
+    found_or_404,
+    now,
+    record_aside,
+    safe_next,
+    signed_in,
+)
+from ..i18n import gettext, handling_rules
+from ..models import Checkout, Item, Kind, LabelToken, User
+from . import found, policy
+from . import operations as custody
+from .forms import CheckoutForm
+
+bp = Blueprint("custody", __name__)
+
+
+def _policy() -> policy.Policy:
+    return policy.from_config(current_app.config)
+
+
+def _item_or_404(tag: str) -> Item:
+    return found_or_404(queries.item_by_tag(db(), tag))
+
+
+def _checkout_form() -> CheckoutForm:
+    form = CheckoutForm()
+    if current_user.privileged:
+        form.holder.choices = [(str(u.id), f"{u.name} <{u.email}>") for u in queries.active_users(db())]
+    return form
+
+
+def _prefill(form: CheckoutForm) -> None:
+    """Purpose and destination from the person's last check-out; due at today's day end."""
+    due = _policy().default_due(now())
+    form.due.data = clock.local(due, current_app.config["TIMEZONE"]).replace(tzinfo=None)
+    last = db().scalar(select(Checkout).where(Checkout.holder_id == current_user.id, Checkout.parent_id.is_(None))
+                       .order_by(Checkout.out_at.desc()).limit(1))
+    if last is not None:
+        form.purpose.data, form.destination.data = last.purpose, last.destination
+    if current_user.privileged:
+        form.holder.data = str(current_user.id)
+
+
+def _render_item(it: Item, here: str):
+    s = db()
+    moment = now()
+    co = custody.open_checkout(s, it)
+    parent = s.get(Checkout, co.parent_id) if co is not None and co.parent_id else None
+    in_bag_out = parent is not None and parent.returned_at is None
+    contents = [c for c in it.contents if not c.retired] if it.kind == Kind.bag else []
+    content_status = queries.open_checkouts_by_item(s, [c.id for c in contents])
+    pending = custody.pending_request(s, it)
+    tokens = queries.current_tokens(s, [c.id for c in contents]) if contents and co is not None else {}
+    form = _checkout_form()
+    _prefill(form)
+    pol = _policy()
+    return render_template(
+        "custody/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent, contents=contents,
+        content_status=content_status, form=form, pending=pending, here=here, now=moment, tokens=tokens,
+        needs_ack=co is None and any(pol.needs_handling_ack(s, moment, x) for x in [it, *contents]),
+        rules=handling_rules(),
+        default_due=pol.default_due(moment), approval_required=pol.approval_required,
+        others=queries.active_users(s) if current_user.privileged and co is not None else [],
+        history=queries.item_events(s, it) if current_user.privileged else [])
+
+
+@bp.get("/items/<tag>")
+@signed_in
+def item(tag: str):
+    it = _item_or_404(tag)
+    return _render_item(it, url_for("custody.item", tag=it.asset_tag))
+
+
+@bp.get("/find")
+@signed_in
+def find():
+    tag = (request.args.get("tag") or "").strip()
+    it = queries.item_by_tag(db(), tag) if tag else None
+    if it is None:
+        if tag:
+            flash(gettext("No item has the asset tag %(tag)s.", tag=tag[:40]), "error")
+        return render_template("custody/find.html", tag=tag[:40]), (404 if tag else 200)
+    return redirect(url_for("custody.item", tag=it.asset_tag))
+
+
+@bp.get("/s/<token>")
+@bp.get("/S/<token>")
+def scan(token: str):
+    """The target of every label (the QR holds /S/ in capitals to stay in QR alphanumeric mode)."""
+    label = queries.label_by_token(db(), token)
+    if label is None:
+        return render_template("custody/invalid.html"), 404
+    if not current_user.is_authenticated:
+        # Staff sign in and come back here; anyone else learns whom to call, and nothing about the item.
+        record_aside(lambda s: found.record_scan(s, now(), label, client_address()))
+        return render_template("custody/found.html", token=label.token, sent=False, **found.contact(current_app.config))
+    if label.replaced_at is not None:
+        record_aside(lambda s: _record_old_label_scan(s, label))
+        return render_template("custody/replaced.html", label=label), 410
+    if label.item.retired:
+        return render_template("custody/retired.html", item=label.item), 410
+    return _render_item(label.item, request.path)
+
+
+def _record_old_label_scan(s, label: LabelToken) -> None:
+    audit.record(s, now(), "scan_replaced_label", actor=s.get(User, current_user.id), item=s.get(Item, label.item_id),
+                 source=client_address(), token_issued=label.created_at.isoformat())
+
+
+@bp.post("/s/<token>/found")
+@bp.post("/S/<token>/found")
+def found_message(token: str):
+    """A finder's message to the security desk; needs no account and reveals nothing."""
+    label = queries.label_by_token(db(), token)
+    if label is None:
+        return render_template("custody/invalid.html"), 404
+    message, contact = request.form.get("message", ""), request.form.get("contact", "")
+    with attempt() as done:
+        found.leave_message(db(), now(), label, message, contact, client_address())
+    if not done:
+        return render_template("custody/found.html", token=label.token, sent=False, message=message[:2000],
+                               contact=contact[:200], **found.contact(current_app.config)), 400
+    return render_template("custody/found.html", token=label.token, sent=True, **found.contact(current_app.config))
+
+
+def _back(it: Item):
+    return redirect(safe_next(request.form.get("next")) or url_for("custody.item", tag=it.asset_tag), 303)
+
+
+@bp.post("/items/<tag>/checkout")
+@signed_in
+def checkout(tag: str):
+    it = _item_or_404(tag)
+    form = _checkout_form()
+    if not form.validate():
+        for errors in form.errors.values():
+            for e in errors:
+                flash(str(e), "error")
+        return _back(it)
+    me = holder = actor()
+    if current_user.privileged and form.holder.data and form.holder.data != str(me.id):
+        holder = db().get(User, int(form.holder.data)) if form.holder.data.isdigit() else None
+        if holder is None:
+            abort(400)
+    pol = _policy()
+    due = (form.due.data.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"])) if form.due.data
+           else pol.default_due(now()))
+    args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
+                reason=request.form.get("reason", ""), policy=pol, source=client_address(),
+                handling_ack=request.form.get("rules_ack") == "1")
+    with attempt(explain=False) as done:
+        custody.check_out(db(), now(), holder=holder, actor=me, **args)
+    if done:
+        flash(gettext("%(tag)s is checked out to %(name)s.", tag=it.asset_tag, name=holder.name), "success")
+    elif isinstance(done.error, ApprovalRequired):
+        with attempt() as requested:
+            custody.request_checkout(db(), now(), holder=holder, **args)
+        if requested:
+            flash(gettext("Sent to the security desk for approval. Wait here: this page shows the answer."), "info")
+    elif isinstance(done.error, AlreadyOut) and done.error.holder_id == holder.id:
+        # A double tap or a resubmitted form: it is already done.
+        flash(gettext("%(tag)s is already checked out to you.", tag=it.asset_tag), "info")
+    else:
+        flash_error(done.error)
+    return _back(it)
+
+
+@bp.post("/items/<tag>/return")
+@signed_in
+def return_(tag: str):
+    it = _item_or_404(tag)
+    present = None
+    if it.kind == Kind.bag and request.form.get("confirm_contents"):
+        present = {int(v) for v in request.form.getlist("present") if v.isdigit()}
+    with attempt(explain=False) as done:
+        result = custody.return_item(db(), now(), item=it, actor=actor(), present=present, source=client_address())
+    if done:
+        flash(gettext("%(tag)s is returned.", tag=it.asset_tag), "success")
+        if result.missing:
+            flash(gettext("Missing, still out: %(tags)s", tags=", ".join(i.asset_tag for i in result.missing)),
+                  "error")
+    elif custody.open_checkout(db(), it) is None:  # a double tap: the first tap already returned it
+        flash(gettext("%(tag)s is returned.", tag=it.asset_tag), "info")
+    else:
+        flash_error(done.error)
+    return _back(it)
+
+
+@bp.post("/items/<tag>/handover")
+@signed_in
+def handover(tag: str):
+    it = _item_or_404(tag)
+    raw = request.form.get("to", "")
+    me = actor()
+    to = me if raw == "me" else (db().get(User, int(raw)) if raw.isdigit() else None)
+    if to is None:
+        abort(400)
+    with attempt(explain=False) as done:
+        custody.hand_over(db(), now(), item=it, to=to, actor=me, source=client_address())
+    if done:
+        flash(gettext("%(tag)s is now held by %(name)s.", tag=it.asset_tag, name=to.name), "success")
+    elif (co := custody.open_checkout(db(), it)) is not None and co.holder_id == to.id:  # a double tap
+        flash(gettext("%(tag)s is now held by %(name)s.", tag=it.asset_tag, name=to.name), "info")
+    else:
+        flash_error(done.error)
+    return _back(it)
+
+
+@bp.get("/my")
+@signed_in
+def mine():
+    s = db()
+    return render_template("custody/mine.html", checkouts=queries.open_checkouts_of(s, current_user),
+                           requests=queries.pending_requests_of(s, current_user), now=now())

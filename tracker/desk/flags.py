@@ -1,0 +1,113 @@
+"""The life of an overdue flag: raised by the sweep, worked by the desk (acknowledge, resolve, or mark lost,
+which opens an incident), and closed when its check-out ends."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import audit, text
+from ..custody import operations as custody
+from ..errors import N_, InvalidInput
+from ..models import Checkout, Flag, FlagStatus, Incident, Sweep, User
+from . import incidents
+from .common import clean_note, desk_only
+
+OPEN = (FlagStatus.open, FlagStatus.acknowledged)
+
+
+def raise_flag(session: Session, now: datetime, co: Checkout, sweep: Sweep) -> Flag | None:
+    """Flag one overdue check-out for the sweep of `sweep`'s business date; None if another sweep just did."""
+    flag = Flag(checkout_id=co.id, item_id=co.item_id, sweep_id=sweep.id, created_at=now, status=FlagStatus.open)
+    try:
+        with session.begin_nested():
+            session.add(flag)
+            session.flush()
+    except IntegrityError:
+        return None  # the unique check-out id: one flag per check-out, whoever sweeps
+    flag.checkout = co
+    audit.record(session, now, "flagged", item=co.item, checkout=co, subject=co.holder, source="sweep",
+                 due_at=co.due_at.isoformat(), business_date=sweep.business_date.isoformat())
+    return flag
+
+
+@custody.checkout_ended.connect
+def close_for_checkout(session: Session, *, now: datetime, checkout: Checkout, actor: User | None,
+                       how: str) -> None:
+    """A check-out that ended (returned or handed over) takes its open flag with it."""
+    for flag in session.scalars(select(Flag).where(Flag.checkout_id == checkout.id, Flag.status.in_(OPEN))):
+        flag.status, flag.resolution = FlagStatus.resolved, how
+        flag.closed_at, flag.closed_by_id = now, actor.id if actor else None
+
+
+def _open(flag: Flag) -> None:
+    if flag.status not in OPEN:
+        raise InvalidInput(N_("This flag is already closed."))
+
+
+def acknowledge(session: Session, now: datetime, flag: Flag, actor: User, note: str,
+                new_due: datetime | None = None, source: str | None = None) -> Flag:
+    """Record that the desk is on it (for example 'called: bringing it back tomorrow 9:00'), maybe with a new due."""
+    desk_only(actor)
+    _open(flag)
+    note = clean_note(note, required=True)
+    if new_due is not None:
+        if new_due <= now:
+            raise InvalidInput(N_("The due time must be in the future."))
+        flag.checkout.due_at = new_due
+    flag.status, flag.note = FlagStatus.acknowledged, note
+    flag.acknowledged_at, flag.acknowledged_by_id = now, actor.id
+    session.flush()
+    audit.record(session, now, "flag_acknowledged", actor=actor, item=flag.item, checkout=flag.checkout,
+                 source=source, note=note, new_due=new_due.isoformat() if new_due else None)
+    return flag
+
+
+def resolve(session: Session, now: datetime, flag: Flag, actor: User, how: str, confirmed_by: str = "",
+            note: str = "", source: str | None = None) -> Flag:
+    """Close the flag: the item came back (returned now) or someone confirmed it is safe."""
+    desk_only(actor)
+    _open(flag)
+    note = clean_note(note)
+    if how == "returned":
+        if flag.checkout.returned_at is None:
+            custody.return_item(session, now, item=flag.item, actor=actor, source=source)
+        flag.status, flag.resolution = FlagStatus.resolved, "returned"
+    elif how == "confirmed_safe":
+        confirmed_by = text.clean(confirmed_by, N_("Confirmed by"), 200)
+        if not confirmed_by:
+            raise InvalidInput(N_("Say who confirmed that the item is safe."))
+        flag.status, flag.resolution, flag.confirmed_by = FlagStatus.resolved, "confirmed_safe", confirmed_by
+    else:
+        raise InvalidInput(N_("Choose how the flag was resolved."))
+    flag.closed_at, flag.closed_by_id = now, actor.id
+    if note:
+        flag.note = note
+    session.flush()
+    audit.record(session, now, "flag_resolved", actor=actor, item=flag.item, checkout=flag.checkout, source=source,
+                 how=how, confirmed_by=confirmed_by, note=note)
+    return flag
+
+
+def mark_lost(session: Session, now: datetime, flag: Flag, actor: User, note: str,
+              source: str | None = None) -> Incident:
+    """The item is lost: close the flag as lost and open an incident with what the item held."""
+    desk_only(actor)
+    _open(flag)
+    note = clean_note(note)
+    co, item = flag.checkout, flag.item
+    flag.status, flag.resolution, flag.closed_at, flag.closed_by_id = FlagStatus.lost, "lost", now, actor.id
+    incident = incidents.open_for_lost(session, now, flag, actor, note)
+    audit.record(session, now, "item_lost", actor=actor, item=item, checkout=co, source=source, incident=incident.id)
+    return incident
+
+
+def board_flags_by_checkout(session: Session, checkout_ids: list[int]) -> dict[int, Flag]:
+    """Flags the board shows (open, acknowledged, or lost while the item is still out), in one query."""
+    if not checkout_ids:
+        return {}
+    return {f.checkout_id: f for f in session.scalars(
+        select(Flag).where(Flag.checkout_id.in_(checkout_ids), Flag.status.in_([*OPEN, FlagStatus.lost])))}

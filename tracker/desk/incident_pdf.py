@@ -1,0 +1,74 @@
+"""The incident record as a PDF, in the reader's language, with the label font (Japanese included)."""
+
+from __future__ import annotations
+
+import io
+
+from flask_babel import format_date, format_datetime
+from flask_babel import gettext as _
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen import canvas
+
+from ..i18n import CLASS_LABELS, EVENT_LABELS, label
+from ..labels import fonts
+from ..labels.design import wrap
+
+MARGIN = 20  # mm
+
+
+def render(ctx: dict, tz: str) -> bytes:
+    """Lines of text drawn with drawString, which prints markup and template syntax literally."""
+    incident, duty = ctx["incident"], ctx["duty"]
+    font = fonts.register()
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4)
+    c.setTitle(f"Incident {incident.id}")
+    width_mm = A4[0] / 72 * 25.4 - 2 * MARGIN
+    y = [A4[1] - MARGIN / 25.4 * 72]
+
+    def line(text: str, size: float = 10, gap: float = 1.35) -> None:
+        for part in wrap(text, size, width_mm, 20) or [""]:
+            if y[0] < MARGIN / 25.4 * 72:
+                c.showPage()
+                y[0] = A4[1] - MARGIN / 25.4 * 72
+            c.setFont(font, size)
+            c.drawString(MARGIN / 25.4 * 72, y[0], part)
+            y[0] -= size * gap
+
+    yes, no = _("Yes"), _("No")
+    line(_("Incident %(n)d: %(tag)s lost", n=incident.id, tag=incident.item.asset_tag), 16)
+    line(f"{_('Opened')}: {format_datetime(incident.opened_at, 'medium')} — {incident.opened_by.name}")
+    line("")
+    line(_("What it held"), 12)
+    line(f"{_('Name')}: {incident.item.name}")
+    line(f"{_('Personal data')}: {label(CLASS_LABELS, incident.data_class)}")
+    line(f"{_('Encrypted')}: {yes if incident.encrypted else no}")
+    line(f"{_('Number of people')}: {incident.people_count or '-'}")
+    line("")
+    line(_("Last known"), 12)
+    line(f"{_('Held by')}: {incident.holder.name + ' <' + incident.holder.email + '>' if incident.holder else '-'}")
+    line(f"{_('Out since')}: {format_datetime(incident.last_known_at, 'medium') if incident.last_known_at else '-'}")
+    line(f"{_('Destination')}: {incident.last_known_place or '-'}")
+    line("")
+    line(_("Report to the Personal Information Protection Commission"), 12)
+    for text, value in ((_("Sensitive personal data"), duty.sensitive), (_("More than 1,000 people"), duty.over_1000),
+                        (_("Risk of financial harm"), duty.financial_harm),
+                        (_("Possibly for a wrongful purpose"), duty.wrongful_purpose),
+                        (_("Properly encrypted (may be exempt)"), incident.properly_encrypted)):
+        line(f"[{'x' if value else ' '}] {text}")
+    line(_("Report required") + ": " + (yes if duty.required else no))
+    if duty.required:
+        line(_("Preliminary report: promptly, by %(date)s at the latest", date=format_date(duty.preliminary_by)))
+        line(_("Final report: by %(date)s", date=format_date(duty.final_by)))
+    line("")
+    line(_("Actions taken"), 12)
+    for a in incident.actions:
+        line(f"{format_datetime(a.at, 'short')} {a.actor.name}: {a.text}")
+    line("")
+    line(_("Timeline"), 12)
+    for e in ctx["timeline"]:
+        line(f"{format_datetime(e.at, 'short')} {label(EVENT_LABELS, e.action)}")
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+

@@ -1,0 +1,168 @@
+"""The security desk: everything out (overdue first), flags, approvals, finders' reports, and the returns scanner."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+
+from .. import clock, queries
+from ..custody import operations as custody
+from ..custody import policy
+from ..errors import N_, InvalidInput
+from ..http import actor, attempt, client_address, db, get_or_404, now, privileged
+from ..i18n import describe, gettext
+from ..models import CheckoutRequest, Flag, FoundReport, Kind
+from . import flags, found_reports, scanner
+
+bp = Blueprint("desk", __name__, url_prefix="/desk")
+
+SCANNER_HISTORY = 30
+BOARD_FILTERS = ("kind", "data_class", "department", "state")
+DUE_SOON = timedelta(hours=1)
+
+
+@bp.get("/")
+@privileged
+def board():
+    """What is out now: overdue first, then due soon, then the rest; the page refreshes its table itself."""
+    moment = now()
+    s = db()
+    args = {k: (request.args.get(k) or "").strip()[:100] for k in BOARD_FILTERS}
+    stmt = queries.desk_stmt(moment, soon=moment + DUE_SOON, **args)
+    page = queries.paginate(s, stmt, request.args.get("page", 1, type=int), size=100)
+    context = dict(page=page, now=moment, soon=moment + DUE_SOON, args=args,
+                   flags=flags.board_flags_by_checkout(s, [co.id for co in page.rows]),
+                   wall=request.args.get("wall") == "1", overdue=queries.overdue_count(s, moment))
+    if request.args.get("fragment") == "1":
+        return render_template("desk/_board_rows.html", **context)
+    return render_template("desk/board.html", requests=queries.pending_requests(s),
+                           reports=found_reports.open_reports(s), departments=queries.departments(s), **context)
+
+
+def _new_due(raw: str) -> datetime | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw).replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+    except ValueError:
+        raise InvalidInput(N_("The new due time is not a valid date and time.")) from None
+
+
+def _back_to_flag(flag_id: int):
+    return redirect(url_for("desk.flag_page", flag_id=flag_id), 303)
+
+
+@bp.post("/flags/<int:flag_id>/acknowledge")
+@privileged
+def acknowledge(flag_id: int):
+    flag = get_or_404(Flag, flag_id)
+    with attempt() as done:
+        flags.acknowledge(db(), now(), flag, actor(), request.form.get("note", ""),
+                          _new_due(request.form.get("new_due", "")), source=client_address())
+    if not done:
+        return _back_to_flag(flag_id)
+    flash(gettext("%(tag)s: acknowledged.", tag=flag.item.asset_tag), "success")
+    return redirect(url_for("desk.board"), 303)
+
+
+@bp.post("/flags/<int:flag_id>/resolve")
+@privileged
+def resolve(flag_id: int):
+    flag = get_or_404(Flag, flag_id)
+    with attempt() as done:
+        flags.resolve(db(), now(), flag, actor(), request.form.get("how", ""),
+                      confirmed_by=request.form.get("confirmed_by", ""), note=request.form.get("note", ""),
+                      source=client_address())
+    if not done:
+        return _back_to_flag(flag_id)
+    flash(gettext("%(tag)s: resolved.", tag=flag.item.asset_tag), "success")
+    return redirect(url_for("desk.board"), 303)
+
+
+@bp.post("/flags/<int:flag_id>/lost")
+@privileged
+def lost(flag_id: int):
+    flag = get_or_404(Flag, flag_id)
+    with attempt() as done:
+        incident = flags.mark_lost(db(), now(), flag, actor(), request.form.get("note", ""), source=client_address())
+    if not done:
+        return _back_to_flag(flag_id)
+    flash(gettext("%(tag)s is marked lost; an incident was opened.", tag=flag.item.asset_tag), "error")
+    return redirect(url_for("incidents.show", incident_id=incident.id), 303)
+
+
+@bp.get("/flags/<int:flag_id>")
+@privileged
+def flag_page(flag_id: int):
+    flag = get_or_404(Flag, flag_id)
+    local_due = clock.local(flag.checkout.due_at, current_app.config["TIMEZONE"]).replace(tzinfo=None)
+    return render_template("desk/flag.html", flag=flag, co=flag.checkout, now=now(),
+                           suggested_due=local_due.strftime("%Y-%m-%dT%H:%M"))
+
+
+@bp.post("/requests/<int:request_id>")
+@privileged
+def decide(request_id: int):
+    req = get_or_404(CheckoutRequest, request_id)
+    with attempt() as done:
+        custody.decide_request(db(), now(), request=req, actor=actor(),
+                               approve=request.form.get("decision") == "approve", note=request.form.get("note", ""),
+                               policy=policy.from_config(current_app.config), source=client_address())
+    if done:
+        flash(gettext("%(tag)s: approved, now out with %(name)s.", tag=req.item.asset_tag, name=req.requester.name)
+              if req.status.value == "approved" else gettext("%(tag)s: denied.", tag=req.item.asset_tag), "success")
+    return redirect(url_for("desk.board"), 303)
+
+
+@bp.post("/found/<int:report_id>")
+@privileged
+def handle_found(report_id: int):
+    report = get_or_404(FoundReport, report_id)
+    with attempt():
+        found_reports.handle(db(), now(), report, actor(), source=client_address())
+    return redirect(url_for("desk.board"), 303)
+
+
+def _receive(code: str) -> dict:
+    """Receive one return from the scanner; the result line for the running list."""
+    bag = None
+    with attempt(explain=False) as done:
+        item = scanner.item_from_code(db(), code)
+        if item.kind == Kind.bag and item.contents:
+            bag = item
+        else:
+            co = custody.open_checkout(db(), item)
+            holder = co.holder.name if co is not None else ""
+            custody.return_item(db(), now(), item=item, actor=actor(), source=client_address())
+    if not done:
+        return {"ok": False, "tag": "", "message": describe(done.error)}
+    if bag is not None:
+        return {"ok": False, "tag": bag.asset_tag, "link": url_for("custody.item", tag=bag.asset_tag),
+                "message": gettext("%(tag)s is a bag: open it to tick what came back.", tag=bag.asset_tag)}
+    return {"ok": True, "tag": item.asset_tag, "message": gettext("%(tag)s returned (from %(name)s).",
+                                                                   tag=item.asset_tag, name=holder)}
+
+
+@bp.route("/scanner", methods=["GET", "POST"], endpoint="scanner")
+@privileged
+def scanner_page():
+    """Returns in bulk: a USB/Bluetooth scanner types the URL and Enter, or the camera, or a photo."""
+    history = session.get("scanner", [])
+    if request.method == "POST":
+        code = request.form.get("code", "")
+        photo = request.files.get("photo")
+        if photo and photo.filename:
+            code = scanner.decode_photo(photo.read()) or ""
+            result = _receive(code) if code else {"ok": False, "tag": "",
+                                                  "message": gettext("No QR code could be read in the photo.")}
+        else:
+            result = _receive(code)
+        history = [result, *history][:SCANNER_HISTORY]
+        session["scanner"] = history
+        if request.accept_mimetypes.best == "application/json" or request.form.get("js") == "1":
+            return jsonify(result)
+        return redirect(url_for("desk.scanner"), 303)
+    return render_template("desk/scanner.html", history=history)

@@ -1,0 +1,65 @@
+"""Plain, translated error pages; an unexpected error is logged with its request id, never swallowed."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, g, render_template, request
+from flask_wtf.csrf import CSRFError
+
+from .i18n import gettext
+
+
+def request_id() -> str:
+    """The id that ties a 500 page to its log line: the proxy's X-Request-ID, or one made here."""
+    if "request_id" not in g:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if given.isalnum() and len(given) <= 64 else secrets.token_hex(8)
+    return g.request_id
+
+
+class TrackerFlask(Flask):
+    def log_exception(self, exc_info) -> None:
+        """Log an unhandled error with the request id that its 500 page shows."""
+        self.logger.error("request %s failed: %s %s", request_id(), request.method, request.path, exc_info=exc_info)
+
+
+def _page(code: int, title: str, text: str, **extra):
+    return render_template("error.html", code=code, title=title, text=text, **extra), code
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(403)
+    def forbidden(_e):
+        return _page(403, gettext("Not allowed"), gettext("Your account is not permitted to open this page."))
+
+    @app.errorhandler(404)
+    def not_found(_e):
+        return _page(404, gettext("Not found"), gettext("There is nothing at this address."))
+
+    @app.errorhandler(405)
+    def not_allowed(_e):
+        return _page(405, gettext("Not allowed"), gettext("This address does not accept that kind of request."))
+
+    @app.errorhandler(413)
+    def too_large(_e):
+        return _page(413, gettext("Too large"), gettext("The file or form is too large."))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(_e):
+        return _page(400, gettext("Form expired"),
+                     gettext("The form was too old or came from elsewhere. Go back, reload the page and try again."))
+
+    @app.errorhandler(500)
+    def server_error(_e):
+        # The exception was logged by TrackerFlask.log_exception; the request's transaction is rolled back when
+        # the app context ends, so nothing of it was saved.
+        return _page(500, gettext("Something went wrong"),
+                     gettext("Nothing was recorded. Please try again; if it happens again, tell the security desk "
+                             "or an administrator the reference below."), request_id=request_id())
+
+    @app.after_request
+    def _request_id_header(resp):
+        if "request_id" in g:
+            resp.headers["X-Request-ID"] = g.request_id
+        return resp

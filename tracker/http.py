@@ -1,0 +1,206 @@
+"""What every view shares: the request's session and clock, role checks, loaders, safe redirects, and
+`attempt`, the one place where a domain action commits or is rolled back and explained.
+
+A leaf of the package: it imports core modules only, never a feature.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, current_app, flash, g, redirect, request, url_for
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import clock, i18n
+from .db import make_engine, make_read_sessionmaker, make_sessionmaker
+from .errors import DomainError
+from .models import PRIVILEGED_ROLES, Role, User
+
+T = TypeVar("T")
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+
+def db() -> Session:
+    """The request's session: one transaction per request. GET pages read without taking SQLite's write lock."""
+    if "db" not in g:
+        reading = request.method in ("GET", "HEAD", "OPTIONS")
+        g.db = current_app.extensions["tracker.read_sessionmaker" if reading else "tracker.sessionmaker"]()
+    return g.db
+
+
+def record_aside(write: Callable[[Session], object]) -> None:
+    """Run `write` in a short write transaction of its own and commit it: for the few GET pages that record
+    something (a scan) while the page itself only reads."""
+    with current_app.extensions["tracker.sessionmaker"]() as session:
+        write(session)
+        session.commit()
+
+
+def now() -> datetime:
+    return clock.now()
+
+
+def client_address() -> str:
+    return (request.remote_addr or "unknown")[:64]
+
+
+def actor() -> User:
+    """The signed-in user as the model object the rules take (Flask-Login's `current_user` is a proxy).
+
+    Asking the proxy whether someone is signed in runs the user loader, which keeps the user on `g.user`.
+    """
+    if not current_user.is_authenticated:
+        abort(401)
+    return g.user
+
+
+def require_roles(*roles: Role):
+    """Allow the view only to signed-in users holding one of `roles` (checked on the server)."""
+
+    def wrap(view):
+        @functools.wraps(view)
+        def inner(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if roles and current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
+signed_in = require_roles()
+privileged = require_roles(*sorted(PRIVILEGED_ROLES))
+admin_only = require_roles(Role.admin)
+
+
+def get_or_404(model: type[T], ident: Any) -> T:
+    """The row with this primary key, or the 404 page."""
+    return found_or_404(db().get(model, ident))
+
+
+def found_or_404(value: T | None) -> T:
+    """`value`, or the 404 page when a lookup found nothing."""
+    if value is None:
+        abort(404)
+    return value
+
+
+def flash_error(err: DomainError) -> None:
+    flash(i18n.describe(err), "error")
+
+
+class attempt:  # noqa: N801 - used as `with attempt() as done:`, like a function
+    """Run a domain action in the request's transaction: commit when the block ends, or, on a DomainError,
+    roll back, say why in the reader's language (unless `explain=False`) and carry on after the block.
+
+        with attempt() as done:
+            items.retire(db(), now(), item, actor())
+        if done:
+            flash(...)
+
+    `keep_on_error=True` commits what the rule recorded before it refused (failed sign-ins are counted).
+    Any other exception rolls back and propagates to the 500 page.
+    """
+
+    def __init__(self, explain: bool = True, keep_on_error: bool = False):
+        self.explain = explain
+        self.keep_on_error = keep_on_error
+        self.error: DomainError | None = None
+
+    def __bool__(self) -> bool:
+        return self.error is None
+
+    def __enter__(self) -> attempt:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        session = db()
+        if exc is None:
+            session.commit()
+            return False
+        if isinstance(exc, DomainError):
+            session.commit() if self.keep_on_error else session.rollback()
+            self.error = exc
+            if self.explain:
+                flash_error(exc)
+            return True
+        session.rollback()
+        return False
+
+
+def safe_next(target: str | None) -> str | None:
+    """A local path to go back to, or None: never another site, however the URL is disguised."""
+    if not target or len(target) > 2000:
+        return None
+    if any(ord(ch) < 32 or ch == "\\" for ch in target):  # browsers drop tabs/newlines and read \\ as /
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def back(default_endpoint: str, code: int = 302, **values):
+    """Redirect to a same-site `next` target, else the default page."""
+    target = safe_next(request.form.get("next") or request.args.get("next"))
+    return redirect(target or url_for(default_endpoint, **values), code)
+
+
+def csp_nonce() -> str:
+    """A per-response nonce for the few pages that need an inline <style> (page sizes for printing)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def _headers(resp):
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    resp.headers.setdefault(
+        "Content-Security-Policy",
+        f"default-src 'self'; img-src 'self' data:; style-src 'self' 'nonce-{csp_nonce()}'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    )
+    if current_user.is_authenticated:
+        resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def _close_db(_exc) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+
+
+def init_app(app: Flask, on_request: list[Callable] | None = None) -> None:
+    """The database, CSRF, sign-in and response headers; `on_request` runs before each view."""
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["tracker.engine"] = engine
+    app.extensions["tracker.sessionmaker"] = make_sessionmaker(engine)
+    app.extensions["tracker.read_sessionmaker"] = make_read_sessionmaker(engine)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "basic"
+    app.teardown_appcontext(_close_db)
+    app.after_request(_headers)
+    app.context_processor(lambda: {"csp_nonce": csp_nonce})

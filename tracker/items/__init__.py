@@ -1,0 +1,1 @@
+"""The item register: items and bags, label tokens, CSV import, and the admin pages."""

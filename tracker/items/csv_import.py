@@ -1,0 +1,172 @@
+"""CSV import of the item register: decode Japanese Excel files, check every row, import all or nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from ..errors import N_, DomainError, InvalidInput
+from ..models import Kind, User
+from ..queries import item_by_tag
+from . import register as items
+
+# Accepted headers (English or Japanese) mapped to the register's fields.
+HEADERS = {
+    "asset_tag": "asset_tag", "tag": "asset_tag", "管理番号": "asset_tag", "資産番号": "asset_tag",
+    "kind": "kind", "種別": "kind", "種類": "kind",
+    "name": "name", "名称": "name", "品名": "name",
+    "serial": "serial", "シリアル": "serial", "シリアル番号": "serial", "製造番号": "serial",
+    "department": "department", "部署": "department", "部門": "department",
+    "data_class": "data_class", "個人情報": "data_class", "個人情報区分": "data_class",
+    "encrypted": "encrypted", "暗号化": "encrypted",
+    "people_count": "people_count", "人数": "people_count", "件数": "people_count",
+    "notes": "notes", "備考": "notes",
+    "bag": "bag", "バッグ": "bag", "収納バッグ": "bag",
+}
+REQUIRED = ("kind", "name")
+KIND_WORDS = {"ノートpc": "laptop", "ノートパソコン": "laptop", "pc": "laptop", "usbメモリ": "usb", "usb": "usb",
+              "書類": "folder", "書類フォルダ": "folder", "ファイル": "folder", "バッグ": "bag", "かばん": "bag",
+              "鞄": "bag", "その他": "other"}
+CLASS_WORDS = {"なし": "none", "無": "none", "個人情報": "personal", "あり": "personal", "要配慮": "sensitive",
+               "要配慮個人情報": "sensitive"}
+MAX_ROWS = 10_000
+
+
+@dataclass
+class RowError:
+    line: int
+    message: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class Preview:
+    rows: list[tuple[int, items.ItemData]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    encoding: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and bool(self.rows)
+
+
+class ImportFailed(DomainError):
+    message = N_("Nothing was imported: the file has errors.")
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Decode UTF-8 (with or without BOM) or Shift_JIS (cp932), the encodings Japanese Excel writes."""
+    if not data.strip():
+        raise InvalidInput(N_("The file is empty."))
+    if b"\x00" in data:  # UTF-16 or a binary file: cp932 would read the NUL bytes as text
+        raise InvalidInput(N_("The file is neither UTF-8 nor Shift_JIS text. Save it from Excel as CSV (UTF-8)."))
+    for encoding in ("utf-8-sig", "cp932"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise InvalidInput(N_("The file is neither UTF-8 nor Shift_JIS text. Save it from Excel as CSV (UTF-8)."))
+
+
+def _normalise(values: dict) -> dict:
+    out = dict(values)
+    kind = (out.get("kind") or "").strip().lower()
+    out["kind"] = KIND_WORDS.get(kind, kind)
+    cls = (out.get("data_class") or "").strip().lower()
+    out["data_class"] = CLASS_WORDS.get(cls, cls) or "none"
+    return out
+
+
+def check(session: Session, text: str, encoding: str = "") -> Preview:
+    """Read and validate every row without writing; report each bad row with its line number."""
+    preview = Preview(encoding=encoding)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: an unclosed quote is an error
+    try:
+        header = next(reader)
+    except StopIteration:
+        preview.errors.append(RowError(1, N_("The file is empty.")))
+        return preview
+    except csv.Error as exc:
+        preview.errors.append(RowError(1, N_("The file is not valid CSV: %(reason)s"), {"reason": str(exc)}))
+        return preview
+    columns = [HEADERS.get(h.strip().lower(), HEADERS.get(h.strip())) for h in header]
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        preview.errors.append(RowError(1, N_("Missing columns: %(columns)s. The first row must name the columns."),
+                                       {"columns": ", ".join(missing)}))
+        return preview
+    unknown = [h for h, c in zip(header, columns, strict=True) if c is None and h.strip()]
+    if unknown:
+        preview.errors.append(RowError(1, N_("Unknown columns: %(columns)s."), {"columns": ", ".join(unknown)}))
+        return preview
+    seen_tags: dict[str, int] = {}
+    new_bags: set[str] = set()
+    rows: list[tuple[int, dict]] = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(rows) >= MAX_ROWS:
+                preview.errors.append(RowError(line, N_("Too many rows: at most %(n)d at a time."), {"n": MAX_ROWS}))
+                break
+            if len(row) > len(columns):
+                preview.errors.append(RowError(line, N_("The row has more cells than there are columns.")))
+                continue
+            rows.append((line, _normalise({c: v for c, v in zip(columns, row, strict=False) if c})))
+    except csv.Error as exc:
+        preview.errors.append(RowError(reader.line_num, N_("The file is not valid CSV: %(reason)s"),
+                                       {"reason": str(exc)}))
+        return preview
+    for line, values in rows:
+        try:
+            data = items.validate(values)
+        except InvalidInput as err:
+            preview.errors.append(RowError(line, err.message, err.params))
+            continue
+        if data.asset_tag:
+            if data.asset_tag in seen_tags:
+                preview.errors.append(RowError(line, N_("The asset tag %(tag)s also appears on line %(other)d."),
+                                               {"tag": data.asset_tag, "other": seen_tags[data.asset_tag]}))
+                continue
+            seen_tags[data.asset_tag] = line
+            if item_by_tag(session, data.asset_tag) is not None:
+                preview.errors.append(RowError(line, N_("The asset tag %(tag)s is already in use."),
+                                               {"tag": data.asset_tag}))
+                continue
+            if data.kind == Kind.bag:
+                new_bags.add(data.asset_tag)
+        preview.rows.append((line, data))
+    for line, data in preview.rows:
+        if data.bag_tag and data.bag_tag not in new_bags:
+            bag = item_by_tag(session, data.bag_tag)
+            if bag is None or bag.kind != Kind.bag:
+                preview.errors.append(RowError(line, N_("There is no bag with the tag %(tag)s."), {"tag": data.bag_tag}))
+    if not preview.rows and not preview.errors:
+        preview.errors.append(RowError(2, N_("The file has no rows to import.")))
+    preview.errors.sort(key=lambda e: e.line)
+    return preview
+
+
+def run(session: Session, now: datetime, text: str, actor: User | None, source: str | None = None) -> list:
+    """Import every row or none: bags first so contents can name them; raises ImportFailed on any error."""
+    preview = check(session, text)
+    if not preview.ok:
+        raise ImportFailed()
+    created = []
+    taken: set[str] = {d.asset_tag for _, d in preview.rows if d.asset_tag}
+    ordered = sorted(preview.rows, key=lambda r: (r[1].kind != Kind.bag, r[0]))
+    for line, data in ordered:
+        if not data.asset_tag:
+            data.asset_tag = items.next_asset_tag(session, data.kind, taken)
+            taken.add(data.asset_tag)
+        try:
+            created.append(items.create(session, now, data, actor, source=source))
+        except InvalidInput as err:
+            raise ImportFailed(N_("Nothing was imported: line %(line)d: %(reason)s"),
+                               line=line, reason=err.message % err.params if err.params else err.message) from None
+    return created

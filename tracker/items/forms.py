@@ -1,0 +1,43 @@
+"""The item register's forms (Flask-WTF, so each carries a CSRF token); `register.validate` does the real checks."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from ..i18n import CLASS_LABELS, KIND_LABELS, label
+from ..i18n import lazy_gettext as _l
+from ..models import DataClass, Kind
+
+
+class ItemForm(FlaskForm):
+    asset_tag = StringField(_l("Asset tag"), validators=[Optional(), Length(max=32)],
+                            description=_l("Leave empty to number it automatically, such as LT-0042."))
+    kind = SelectField(_l("Kind"), choices=[])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    serial = StringField(_l("Serial number"), validators=[Optional(), Length(max=100)])
+    department = StringField(_l("Department"), validators=[Optional(), Length(max=100)])
+    data_class = SelectField(_l("Personal data"), choices=[])
+    encrypted = BooleanField(_l("Encrypted"))
+    people_count = IntegerField(_l("Number of people"), validators=[Optional(), NumberRange(min=0, max=100_000_000)],
+                                description=_l("Roughly how many people's records it holds."))
+    bag = StringField(_l("Bag"), validators=[Optional(), Length(max=32)],
+                      description=_l("Asset tag of the bag it is kept in, if any."))
+    notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=2000)])
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.kind.choices = [(k.value, label(KIND_LABELS, k)) for k in Kind]
+        self.data_class.choices = [(c.value, label(CLASS_LABELS, c)) for c in DataClass]
+
+    def values(self) -> dict:
+        """The raw values, as `register.validate` and the CSV import take them."""
+        return {name: (getattr(self, name).data if getattr(self, name).data is not None else "")
+                for name in ("asset_tag", "kind", "name", "serial", "department", "data_class", "encrypted",
+                             "people_count", "notes", "bag")}
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("CSV file"), validators=[FileRequired()])

@@ -1,0 +1,200 @@
+"""The item register: create, edit and retire items, with validation shared by forms and CSV import."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .. import audit, text
+from ..errors import N_, InvalidInput
+from ..models import Checkout, DataClass, Item, Kind, LabelToken, User
+from ..queries import item_by_tag
+
+TAG_PREFIX = {Kind.laptop: "LT", Kind.usb: "USB", Kind.folder: "DF", Kind.bag: "BG", Kind.other: "OT"}
+TAG_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
+LIMITS = {"asset_tag": 32, "name": 200, "serial": 100, "department": 100, "notes": 2000}
+FIELD_LABELS = {
+    "asset_tag": N_("Asset tag"),
+    "kind": N_("Kind"),
+    "name": N_("Name"),
+    "serial": N_("Serial number"),
+    "department": N_("Department"),
+    "data_class": N_("Personal data"),
+    "encrypted": N_("Encrypted"),
+    "people_count": N_("Number of people"),
+    "notes": N_("Notes"),
+    "bag": N_("Bag"),
+}
+
+
+@dataclass
+class ItemData:
+    """Validated values for an item, as the register stores them."""
+
+    kind: Kind
+    name: str
+    asset_tag: str | None = None
+    serial: str | None = None
+    department: str | None = None
+    data_class: DataClass = DataClass.none
+    encrypted: bool = False
+    people_count: int | None = None
+    notes: str | None = None
+    bag_tag: str | None = None
+
+
+def _text(values: dict, key: str, required: bool = False) -> str | None:
+    return text.clean(values.get(key), FIELD_LABELS[key], LIMITS[key], required=required) or None
+
+
+def parse_bool(raw) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = (raw or "").strip().lower()
+    if text in ("", "0", "no", "false", "n", "いいえ", "なし", "無"):
+        return False
+    if text in ("1", "yes", "true", "y", "はい", "あり", "有", "on"):
+        return True
+    raise InvalidInput(N_("%(field)s must be yes or no."), field=FIELD_LABELS["encrypted"])
+
+
+def validate(values: dict) -> ItemData:
+    """Turn raw form or CSV values into ItemData, or raise InvalidInput naming the field."""
+    try:
+        kind = Kind((values.get("kind") or "").strip().lower())
+    except ValueError:
+        raise InvalidInput(N_("Kind must be one of: %(choices)s."),
+                           choices=", ".join(k.value for k in Kind)) from None
+    try:
+        data_class = DataClass((values.get("data_class") or "none").strip().lower())
+    except ValueError:
+        raise InvalidInput(N_("Personal data must be one of: %(choices)s."),
+                           choices=", ".join(c.value for c in DataClass)) from None
+    tag = _text(values, "asset_tag")
+    if tag is not None:
+        tag = tag.upper()
+        if not TAG_RE.match(tag):
+            raise InvalidInput(N_("Asset tag may hold only letters A-Z, digits and hyphens."))
+    people_raw = (str(values.get("people_count") or "")).strip()
+    people = None
+    if people_raw:
+        if not people_raw.isdigit() or int(people_raw) > 100_000_000:
+            raise InvalidInput(N_("Number of people must be a whole number."))
+        people = int(people_raw)
+    bag_tag = (values.get("bag") or "").strip().upper() or None
+    if bag_tag and kind == Kind.bag:
+        raise InvalidInput(N_("A bag cannot be put inside a bag."))
+    return ItemData(
+        kind=kind,
+        name=_text(values, "name", required=True) or "",
+        asset_tag=tag,
+        serial=_text(values, "serial"),
+        department=_text(values, "department"),
+        data_class=data_class,
+        encrypted=parse_bool(values.get("encrypted")),
+        people_count=people,
+        notes=_text(values, "notes"),
+        bag_tag=bag_tag,
+    )
+
+
+def next_asset_tag(session: Session, kind: Kind, taken: set[str] | None = None) -> str:
+    """The next free tag for the kind, such as LT-0043 after LT-0042."""
+    prefix = TAG_PREFIX[kind] + "-"
+    tags = session.scalars(select(Item.asset_tag).where(Item.asset_tag.like(prefix + "%")))
+    numbers = [int(t[len(prefix):]) for t in [*tags, *(taken or ())] if t.startswith(prefix) and t[len(prefix):].isdigit()]
+    return f"{prefix}{(max(numbers) + 1) if numbers else 1:04d}"
+
+
+TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # noqa: S105 - an alphabet, not a secret
+TOKEN_LENGTH = 26  # 26 base32 characters carry 130 bits
+
+
+def new_token() -> str:
+    """An unguessable label token: 130 bits from the CSPRNG as upper-case base32 (fits QR alphanumeric mode)."""
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
+
+
+def issue_label(session: Session, now: datetime, item: Item, actor: User | None,
+                source: str | None = None) -> LabelToken:
+    """Give the item a fresh label token; the previous one stops working."""
+    for old in session.scalars(select(LabelToken).where(LabelToken.item_id == item.id,
+                                                        LabelToken.replaced_at.is_(None))):
+        old.replaced_at = now
+    label = LabelToken(item_id=item.id, token=new_token(), created_at=now)
+    session.add(label)
+    session.flush()
+    audit.record(session, now, "label_issued", actor=actor, item=item, source=source)
+    return label
+
+
+def _resolve_bag(session: Session, data: ItemData, item: Item | None) -> Item | None:
+    if not data.bag_tag:
+        return None
+    bag = item_by_tag(session, data.bag_tag)
+    if bag is None or bag.kind != Kind.bag:
+        raise InvalidInput(N_("There is no bag with the tag %(tag)s."), tag=data.bag_tag)
+    if item is not None and (bag.id == item.id or data.kind == Kind.bag):
+        raise InvalidInput(N_("A bag cannot be put inside a bag."))
+    if data.kind == Kind.bag:
+        raise InvalidInput(N_("A bag cannot be put inside a bag."))
+    return bag
+
+
+def create(session: Session, now: datetime, data: ItemData, actor: User | None, source: str | None = None) -> Item:
+    """Register a new item with a label token."""
+    tag = data.asset_tag or next_asset_tag(session, data.kind)
+    if item_by_tag(session, tag) is not None:
+        raise InvalidInput(N_("The asset tag %(tag)s is already in use."), tag=tag)
+    bag = _resolve_bag(session, data, None)
+    item = Item(asset_tag=tag, kind=data.kind, name=data.name, serial=data.serial, department=data.department,
+                data_class=data.data_class, encrypted=data.encrypted, people_count=data.people_count,
+                notes=data.notes, bag_id=bag.id if bag else None, created_at=now, updated_at=now)
+    session.add(item)
+    session.flush()
+    audit.record(session, now, "item_created", actor=actor, item=item, source=source, asset_tag=tag)
+    issue_label(session, now, item, actor, source=source)
+    return item
+
+
+def update(session: Session, now: datetime, item: Item, data: ItemData, actor: User, source: str | None = None) -> Item:
+    """Edit an item; the asset tag may change if the new one is free."""
+    if data.asset_tag and data.asset_tag != item.asset_tag:
+        other = item_by_tag(session, data.asset_tag)
+        if other is not None:
+            raise InvalidInput(N_("The asset tag %(tag)s is already in use."), tag=data.asset_tag)
+    if data.kind != item.kind and item.kind == Kind.bag and item.contents:
+        raise InvalidInput(N_("Empty the bag before changing its kind."))
+    bag = _resolve_bag(session, data, item)
+    before = {"asset_tag": item.asset_tag, "kind": item.kind.value, "name": item.name, "bag_id": item.bag_id}
+    item.asset_tag = data.asset_tag or item.asset_tag
+    item.kind, item.name, item.serial, item.department = data.kind, data.name, data.serial, data.department
+    item.data_class, item.encrypted, item.people_count = data.data_class, data.encrypted, data.people_count
+    item.notes, item.bag_id, item.updated_at = data.notes, (bag.id if bag else None), now
+    session.flush()
+    audit.record(session, now, "item_updated", actor=actor, item=item, source=source, before=before)
+    return item
+
+
+def retire(session: Session, now: datetime, item: Item, actor: User, source: str | None = None) -> Item:
+    """Take an item out of service; an item that is out must come back first."""
+    if item.retired:
+        return item
+    if session.scalar(select(Checkout.id).where(Checkout.item_id == item.id, Checkout.returned_at.is_(None))):
+        raise InvalidInput(N_("%(tag)s is out; it must be returned before it can be retired."), tag=item.asset_tag)
+    for content in item.contents:
+        content.bag_id = None
+    item.retired_at = now
+    item.updated_at = now
+    session.flush()
+    audit.record(session, now, "item_retired", actor=actor, item=item, source=source)
+    return item
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count(Item.id))) or 0

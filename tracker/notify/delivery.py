@@ -1,0 +1,101 @@
+"""Delivery of the outbox: e-mail over SMTP and a chat webhook, each message claimed once, retried with
+backoff, and never sent while a database lock is held; failures are kept for the admins' page."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import ssl
+import urllib.request
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime as email_date
+from email.utils import make_msgid
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import sessionmaker
+
+from .. import clock
+from ..models import Notification
+
+BACKOFF = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6)]
+MAX_ATTEMPTS = len(BACKOFF) + 1
+
+
+def send_email(config: dict, to: str, subject: str, body: str) -> None:
+    msg = EmailMessage()
+    msg["From"] = config.get("SMTP_FROM") or "tracker@localhost"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = email_date(clock.now())
+    msg["Message-ID"] = make_msgid(domain="tracker")
+    msg.set_content(body)
+    host, port = config["SMTP_HOST"], int(config.get("SMTP_PORT") or 0)
+    context = ssl.create_default_context()
+    if config.get("SMTP_CAFILE"):
+        context.load_verify_locations(config["SMTP_CAFILE"])
+    if config.get("SMTP_TLS"):
+        client = smtplib.SMTP_SSL(host, port or 465, timeout=20, context=context)
+    else:
+        client = smtplib.SMTP(host, port or 25, timeout=20)
+    with client:
+        if config.get("SMTP_STARTTLS") and not config.get("SMTP_TLS"):
+            client.starttls(context=context)
+        if config.get("SMTP_USER"):
+            client.login(config["SMTP_USER"], config.get("SMTP_PASSWORD") or "")
+        client.send_message(msg)
+
+
+def post_webhook(url: str, text: str) -> None:
+    """POST {"text": ...}: the shape Slack and Microsoft Teams incoming webhooks both accept."""
+    if not url.lower().startswith(("https://", "http://")):
+        raise ValueError("the webhook URL must start with https:// or http://")
+    data = json.dumps({"text": text}, ensure_ascii=False).encode("utf-8")
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")  # noqa: S310 - scheme checked above
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - scheme checked above
+        if resp.status >= 300:
+            raise RuntimeError(f"webhook answered {resp.status}")
+
+
+def deliver(make_session: sessionmaker, now: datetime, config: dict, limit: int = 50) -> tuple[int, int]:
+    """Send what is due; each message is claimed first, so two deliverers never send one twice."""
+    sent = failed = 0
+    with make_session() as s:
+        ids = list(s.scalars(select(Notification.id).where(
+            Notification.sent_at.is_(None), Notification.failed_at.is_(None), Notification.next_attempt_at <= now)
+            .order_by(Notification.id).limit(limit)))
+        s.commit()
+    for nid in ids:
+        with make_session() as s:
+            claimed = s.execute(update(Notification).where(Notification.id == nid, Notification.sent_at.is_(None),
+                                                           Notification.next_attempt_at <= now)
+                                .values(next_attempt_at=now + timedelta(minutes=10))
+                                .execution_options(synchronize_session=False))
+            n = s.get(Notification, nid)
+            channel, recipient, subject, body = n.channel, n.recipient, n.subject, n.body
+            s.commit()  # never hold a database lock while talking to a mail server
+        if claimed.rowcount != 1:
+            continue
+        error = None
+        try:
+            if channel == "email":
+                send_email(config, recipient, subject, body)
+            else:
+                post_webhook(recipient, body)
+        except Exception as exc:  # any delivery failure is recorded and retried, never raised
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+        with make_session() as s:
+            n = s.get(Notification, nid)
+            n.attempts += 1
+            if error is None:
+                n.sent_at, n.last_error = now, None
+                sent += 1
+            else:
+                n.last_error = error
+                if n.attempts >= MAX_ATTEMPTS:
+                    n.failed_at = now
+                else:
+                    n.next_attempt_at = now + BACKOFF[n.attempts - 1]
+                failed += 1
+            s.commit()
+    return sent, failed

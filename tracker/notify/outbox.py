@@ -1,0 +1,85 @@
+"""The outbox: messages people act on (one digest per holder, one to the desk, a chat webhook), queued in the
+same transaction as the sweep or reminder job, so a job never half-notifies; `delivery` sends them afterwards.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from flask_babel import force_locale, format_datetime
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from ..models import Checkout, Notification
+
+
+def _queue(session: Session, now: datetime, channel: str, recipient: str, subject: str, body: str) -> None:
+    session.add(Notification(channel=channel, recipient=recipient, subject=subject, body=body, created_at=now,
+                             attempts=0, next_attempt_at=now))
+
+
+def _line(co: Checkout) -> str:
+    where = f" → {co.destination}" if co.destination else ""
+    return f"- {co.item.asset_tag} ({co.item.name}) {_('Due back')}: {format_datetime(co.due_at, 'short')}{where}"
+
+
+def _desk_line(co: Checkout) -> str:
+    phone = f", {co.holder.phone}" if co.holder.phone else ""
+    return f"{_line(co)} — {co.holder.name} <{co.holder.email}>{phone}"
+
+
+def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], config: dict) -> int:
+    """Queue the overdue digests for what a sweep flagged: one per holder, one to the desk, one webhook call."""
+    if not checkouts:
+        return 0
+    count = 0
+    email = bool(config.get("SMTP_HOST"))
+    by_holder: dict[int, list[Checkout]] = defaultdict(list)
+    for co in checkouts:
+        by_holder[co.holder_id].append(co)
+    default = config.get("DEFAULT_LANGUAGE", "ja")
+    if email:
+        for cos in by_holder.values():
+            holder = cos[0].holder
+            with force_locale(holder.language or default):
+                subject = _("Overdue: please return %(n)d item(s) or contact the security desk", n=len(cos))
+                body = "\n".join([_("Hello %(name)s,", name=holder.name), "",
+                                  _("These items are past their due time:"), *[_line(c) for c in cos], "",
+                                  _("Bring them back, or tell the security desk when you will."),
+                                  f"{config['BASE_URL']}/my"])
+            _queue(session, now, "email", holder.email, subject, body)
+            count += 1
+    with force_locale(default):
+        subject = _("%(n)d item(s) overdue", n=len(checkouts))
+        desk_body = "\n".join([_("Overdue at the day end:"), *[_desk_line(c) for c in checkouts], "",
+                               f"{config['BASE_URL']}/desk/"])
+    if email:
+        for address in _addresses(config.get("DESK_EMAILS", "")):
+            _queue(session, now, "email", address, subject, desk_body)
+            count += 1
+    if config.get("WEBHOOK_URL"):
+        _queue(session, now, "webhook", config["WEBHOOK_URL"], subject, f"{subject}\n{desk_body}")
+        count += 1
+    return count
+
+
+def queue_reminders(session: Session, now: datetime, checkouts: list[Checkout], config: dict) -> int:
+    """One reminder per holder for items due soon."""
+    if not checkouts or not config.get("SMTP_HOST"):
+        return 0
+    by_holder: dict[int, list[Checkout]] = defaultdict(list)
+    for co in checkouts:
+        by_holder[co.holder_id].append(co)
+    for cos in by_holder.values():
+        holder = cos[0].holder
+        with force_locale(holder.language or config.get("DEFAULT_LANGUAGE", "ja")):
+            subject = _("Reminder: %(n)d item(s) due back soon", n=len(cos))
+            body = "\n".join([_("Hello %(name)s,", name=holder.name), "", _("These items are due back soon:"),
+                              *[_line(c) for c in cos], "", f"{config['BASE_URL']}/my"])
+        _queue(session, now, "email", holder.email, subject, body)
+    return len(by_holder)
+
+
+def _addresses(text: str) -> list[str]:
+    return [a.strip() for a in (text or "").split(",") if a.strip()]

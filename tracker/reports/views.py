@@ -1,0 +1,118 @@
+"""Records for the desk and auditors: exports, charts per day and department, and an item's full history."""
+
+from __future__ import annotations
+
+import calendar
+from collections import Counter, defaultdict
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from .. import clock, queries
+from ..http import db, found_or_404, now, privileged
+from ..i18n import gettext
+from ..models import Checkout, Event, Flag, Item
+from . import exports
+
+bp = Blueprint("reports", __name__, url_prefix="/desk/records")
+
+
+def _tz() -> str:
+    return current_app.config["TIMEZONE"]
+
+
+def _month(text: str | None) -> date:
+    today = clock.local(now(), _tz()).date()
+    try:
+        year, month = (int(x) for x in (text or "").split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        return today.replace(day=1)
+
+
+def _utc(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(_tz())).astimezone(ZoneInfo("UTC"))
+
+
+@bp.get("/")
+@privileged
+def index():
+    """Check-outs and overdue flags per local day over a month, and per department."""
+    s = db()
+    first = _month(request.args.get("month"))
+    days = calendar.monthrange(first.year, first.month)[1]
+    start, end = _utc(first), _utc(first + timedelta(days=days))
+    out_rows = s.execute(select(Checkout.out_at, Item.department).join(Item, Item.id == Checkout.item_id)
+                         .where(Checkout.out_at >= start, Checkout.out_at < end, Checkout.parent_id.is_(None)))
+    flag_rows = s.execute(select(Flag.created_at, Item.department).join(Item, Item.id == Flag.item_id)
+                          .where(Flag.created_at >= start, Flag.created_at < end))
+    only = (request.args.get("department") or "").strip()[:100]
+    per_day: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    per_dept: dict[str, Counter] = defaultdict(Counter)
+    for at, dept in out_rows:
+        if not only or (dept or "-") == only:
+            per_day[clock.local(at, _tz()).day][0] += 1
+        per_dept[dept or "-"]["out"] += 1
+    for at, dept in flag_rows:
+        if not only or (dept or "-") == only:
+            per_day[clock.local(at, _tz()).day][1] += 1
+        per_dept[dept or "-"]["overdue"] += 1
+    series = [(d, *per_day[d]) for d in range(1, days + 1)]
+    peak = max([1, *[max(o, f) for _, o, f in series]])
+    prev_month = (first - timedelta(days=1)).replace(day=1)
+    next_month = first + timedelta(days=days)
+    return render_template("reports/index.html", first=first, series=series, peak=peak,
+                           departments=sorted(per_dept.items()), prev_month=prev_month, next_month=next_month,
+                           today=clock.local(now(), _tz()).date(), only=only,
+                           all_departments=queries.departments(s))
+
+
+def _csv(chunks, filename: str) -> Response:
+    # Read everything while the request's session is open; the response then holds no database connection.
+    resp = Response("".join(chunks), mimetype="text/csv; charset=utf-8")
+    resp.headers["Content-Disposition"] = f"attachment; filename={filename}"
+    return resp
+
+
+@bp.get("/checkouts.csv")
+@privileged
+def checkouts_csv():
+    try:
+        start = date.fromisoformat(request.args.get("from", ""))
+        end = date.fromisoformat(request.args.get("to", ""))
+    except ValueError:
+        flash(gettext("Give the first and last day as dates."), "error")
+        return redirect(url_for("reports.index"))
+    if end < start or (end - start).days > 366:
+        flash(gettext("The last day must be on or after the first, within a year."), "error")
+        return redirect(url_for("reports.index"))
+    header = [gettext("Asset tag"), gettext("Kind"), gettext("Name"), gettext("Department"), gettext("Personal data"),
+              gettext("Held by"), gettext("E-mail"), gettext("Out since"), gettext("Due back"), gettext("Returned"),
+              gettext("Returned by"), gettext("Purpose"), gettext("Destination"), gettext("Reason")]
+    chunks = exports.checkouts_csv(db(), _utc(start), _utc(end + timedelta(days=1)), _tz(), header)
+    return _csv(chunks, f"checkouts-{start}-{end}.csv")
+
+
+@bp.get("/register.csv")
+@privileged
+def register_csv():
+    header = [gettext("Asset tag"), gettext("Kind"), gettext("Name"), gettext("Serial number"), gettext("Department"),
+              gettext("Personal data"), gettext("Encrypted"), gettext("Number of people"), gettext("Status"),
+              gettext("Held by"), gettext("E-mail"), gettext("Out since"), gettext("Due back")]
+    stamp = clock.local(now(), _tz()).strftime("%Y%m%d-%H%M")
+    return _csv(exports.register_csv(db(), _tz(), header), f"media-register-{stamp}.csv")
+
+
+@bp.get("/items/<tag>")
+@privileged
+def history(tag: str):
+    """Every event of one item, newest first, a page at a time."""
+    s = db()
+    item = found_or_404(queries.item_by_tag(s, tag))
+    stmt = (select(Event).options(joinedload(Event.actor)).where(Event.item_id == item.id)
+            .order_by(Event.id.desc()))
+    page = queries.paginate(s, stmt, request.args.get("page", 1, type=int), size=100)
+    return render_template("reports/history.html", item=item, page=page)

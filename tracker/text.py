@@ -1,0 +1,15 @@
+"""Free text typed by people: trimmed, bounded, and named in the error when it is too long or missing."""
+
+from __future__ import annotations
+
+from .errors import N_, InvalidInput
+
+
+def clean(value: str | None, field: str, limit: int, required: bool = False) -> str:
+    """The trimmed text, or InvalidInput naming `field` (a translatable N_ string) and the limit."""
+    text = (value if isinstance(value, str) else "" if value is None else str(value)).strip()
+    if required and not text:
+        raise InvalidInput(N_("%(field)s is required."), field=field)
+    if len(text) > limit:
+        raise InvalidInput(N_("%(field)s is too long (at most %(limit)d characters)."), field=field, limit=limit)
+    return text
