@@ -9,7 +9,7 @@ from ..http import actor, admin_only, attempt, client_address, db, get_or_404, n
 from ..i18n import gettext
 from ..models import User
 from . import users
-from .forms import UserForm
+from .forms import ActiveForm, UserForm
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
 
@@ -61,7 +61,7 @@ def edit(user_id: int):
 @admin_only
 def set_active(user_id: int):
     user = get_or_404(User, user_id)
-    active = request.form.get("active") == "1"
+    active = ActiveForm().active.data
     with attempt() as done:
         users.set_active(db(), now(), user, active, actor(), source=client_address())
     if done:

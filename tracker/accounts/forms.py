@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..i18n import LANGUAGE_LABELS, ROLE_LABELS, label
@@ -33,6 +33,10 @@ class AccountForm(FlaskForm):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.language.choices = _languages()
+
+
+class ActiveForm(FlaskForm):
+    active = BooleanField(false_values=("0", "false", ""))  # 1: may sign in; 0: disabled, signed out everywhere
 
 
 class UserForm(AccountForm):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, SelectField, StringField
+from wtforms import BooleanField, DateTimeLocalField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from ..i18n import lazy_gettext as _l
@@ -14,3 +14,27 @@ class CheckoutForm(FlaskForm):
     destination = StringField(_l("Destination"), validators=[Optional(), Length(max=200)])
     due = DateTimeLocalField(_l("Due back"), validators=[Optional()], format="%Y-%m-%dT%H:%M")
     holder = SelectField(_l("For"), choices=[], validators=[Optional()])
+    reason = StringField()  # overnight or longer: the rules say when it is needed and how long it may be
+    rules_ack = BooleanField()  # the handling rules were read (asked at the first take-out of the day)
+
+
+class ReturnForm(FlaskForm):
+    confirm_contents = BooleanField()  # a bag: only the ticked contents came back
+    present = SelectMultipleField(coerce=str, validate_choice=False)  # ids of the contents that came back
+
+    def present_ids(self) -> set[int] | None:
+        """The contents confirmed back, or None when the return confirms everything."""
+        if not self.confirm_contents.data:
+            return None
+        return {int(v) for v in self.present.data or [] if v.isdigit()}
+
+
+class HandoverForm(FlaskForm):
+    to = StringField()  # "me" (take over), or the id of the colleague who takes it
+
+
+class FoundMessageForm(FlaskForm):
+    """A finder's message: no account, so the form asks for nothing but the message and a way back."""
+
+    message = TextAreaField()
+    contact = StringField()

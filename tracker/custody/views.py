@@ -13,20 +13,20 @@ from ..errors import AlreadyOut, ApprovalRequired
 from ..http import (
     actor,
     attempt,
+    back,
     client_address,
     db,
     flash_error,
     found_or_404,
     now,
     record_aside,
-    safe_next,
     signed_in,
 )
 from ..i18n import gettext, handling_rules
 from ..models import Checkout, Item, Kind, LabelToken, User
 from . import found, policy
 from . import operations as custody
-from .forms import CheckoutForm
+from .forms import CheckoutForm, FoundMessageForm, HandoverForm, ReturnForm
 
 bp = Blueprint("custody", __name__)
 
@@ -131,7 +131,8 @@ def found_message(token: str):
     label = queries.label_by_token(db(), token)
     if label is None:
         return render_template("custody/invalid.html"), 404
-    message, contact = request.form.get("message", ""), request.form.get("contact", "")
+    form = FoundMessageForm()
+    message, contact = form.message.data or "", form.contact.data or ""
     with attempt() as done:
         found.leave_message(db(), now(), label, message, contact, client_address())
     if not done:
@@ -141,7 +142,7 @@ def found_message(token: str):
 
 
 def _back(it: Item):
-    return redirect(safe_next(request.form.get("next")) or url_for("custody.item", tag=it.asset_tag), 303)
+    return back("custody.item", 303, tag=it.asset_tag)
 
 
 @bp.post("/items/<tag>/checkout")
@@ -163,8 +164,8 @@ def checkout(tag: str):
     due = (form.due.data.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"])) if form.due.data
            else pol.default_due(now()))
     args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
-                reason=request.form.get("reason", ""), policy=pol, source=client_address(),
-                handling_ack=request.form.get("rules_ack") == "1")
+                reason=form.reason.data or "", policy=pol, source=client_address(),
+                handling_ack=form.rules_ack.data)
     with attempt(explain=False) as done:
         custody.check_out(db(), now(), holder=holder, actor=me, **args)
     if done:
@@ -186,20 +187,13 @@ def checkout(tag: str):
 @signed_in
 def return_(tag: str):
     it = _item_or_404(tag)
-    present = None
-    if it.kind == Kind.bag and request.form.get("confirm_contents"):
-        present = {int(v) for v in request.form.getlist("present") if v.isdigit()}
+    present = ReturnForm().present_ids() if it.kind == Kind.bag else None
     with attempt(explain=False) as done:
         result = custody.return_item(db(), now(), item=it, actor=actor(), present=present, source=client_address())
-    if done:
-        flash(gettext("%(tag)s is returned.", tag=it.asset_tag), "success")
-        if result.missing:
-            flash(gettext("Missing, still out: %(tags)s", tags=", ".join(i.asset_tag for i in result.missing)),
-                  "error")
-    elif custody.open_checkout(db(), it) is None:  # a double tap: the first tap already returned it
-        flash(gettext("%(tag)s is returned.", tag=it.asset_tag), "info")
-    else:
-        flash_error(done.error)
+    _report(done, gettext("%(tag)s is returned.", tag=it.asset_tag),
+            already=lambda: custody.open_checkout(db(), it) is None)
+    if done and result.missing:
+        flash(gettext("Missing, still out: %(tags)s", tags=", ".join(i.asset_tag for i in result.missing)), "error")
     return _back(it)
 
 
@@ -207,20 +201,26 @@ def return_(tag: str):
 @signed_in
 def handover(tag: str):
     it = _item_or_404(tag)
-    raw = request.form.get("to", "")
+    raw = HandoverForm().to.data or ""
     me = actor()
     to = me if raw == "me" else (db().get(User, int(raw)) if raw.isdigit() else None)
     if to is None:
         abort(400)
     with attempt(explain=False) as done:
         custody.hand_over(db(), now(), item=it, to=to, actor=me, source=client_address())
+    _report(done, gettext("%(tag)s is now held by %(name)s.", tag=it.asset_tag, name=to.name),
+            already=lambda: getattr(custody.open_checkout(db(), it), "holder_id", None) == to.id)
+    return _back(it)
+
+
+def _report(done: attempt, message: str, already) -> None:
+    """Say it is done; a refusal because it already happened (a double tap, a resubmitted form) is done too."""
     if done:
-        flash(gettext("%(tag)s is now held by %(name)s.", tag=it.asset_tag, name=to.name), "success")
-    elif (co := custody.open_checkout(db(), it)) is not None and co.holder_id == to.id:  # a double tap
-        flash(gettext("%(tag)s is now held by %(name)s.", tag=it.asset_tag, name=to.name), "info")
+        flash(message, "success")
+    elif already():
+        flash(message, "info")
     else:
         flash_error(done.error)
-    return _back(it)
 
 
 @bp.get("/my")

@@ -14,6 +14,7 @@ from ..http import actor, attempt, client_address, db, found_or_404, get_or_404,
 from ..i18n import gettext
 from ..models import Event, Incident
 from . import appi, incidents
+from .forms import AssessmentForm, IncidentActionForm
 from .incident_pdf import render
 
 bp = Blueprint("incidents", __name__, url_prefix="/desk/incidents")
@@ -55,8 +56,9 @@ def by_flag(flag_id: int):
 @privileged
 def action(incident_id: int):
     incident = get_or_404(Incident, incident_id)
+    form = IncidentActionForm()
     with attempt():
-        incidents.add_action(db(), now(), incident, actor(), request.form.get("text", ""), source=client_address())
+        incidents.add_action(db(), now(), incident, actor(), form.text.data, source=client_address())
     return redirect(url_for("incidents.show", incident_id=incident_id), 303)
 
 
@@ -64,11 +66,11 @@ def action(incident_id: int):
 @privileged
 def assess(incident_id: int):
     incident = get_or_404(Incident, incident_id)
+    form = AssessmentForm()
     with attempt() as done:
-        incidents.assess(db(), now(), incident, actor(),
-                         financial_harm=request.form.get("financial_harm") == "1",
-                         wrongful_purpose=request.form.get("wrongful_purpose") == "1",
-                         properly_encrypted=request.form.get("properly_encrypted") == "1", source=client_address())
+        incidents.assess(db(), now(), incident, actor(), financial_harm=form.financial_harm.data,
+                         wrongful_purpose=form.wrongful_purpose.data, properly_encrypted=form.properly_encrypted.data,
+                         source=client_address())
     if done:
         flash(gettext("The assessment was saved."), "success")
     return redirect(url_for("incidents.show", incident_id=incident_id), 303)

@@ -13,8 +13,9 @@ from ..custody import policy
 from ..errors import N_, InvalidInput
 from ..http import actor, attempt, client_address, db, get_or_404, now, privileged
 from ..i18n import describe, gettext
-from ..models import CheckoutRequest, Flag, FoundReport, Kind
+from ..models import CheckoutRequest, Flag, FoundReport, Incident, Kind
 from . import flags, found_reports, scanner
+from .forms import AcknowledgeForm, DecisionForm, NoteForm, ResolveForm, ScannerForm
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -41,7 +42,7 @@ def board():
                            reports=found_reports.open_reports(s), departments=queries.departments(s), **context)
 
 
-def _new_due(raw: str) -> datetime | None:
+def _new_due(raw: str | None) -> datetime | None:
     raw = (raw or "").strip()
     if not raw:
         return None
@@ -51,47 +52,44 @@ def _new_due(raw: str) -> datetime | None:
         raise InvalidInput(N_("The new due time is not a valid date and time.")) from None
 
 
-def _back_to_flag(flag_id: int):
-    return redirect(url_for("desk.flag_page", flag_id=flag_id), 303)
+def _flag_action(flag_id: int, form_class, act, done_message: str, category: str = "success"):
+    """Load the flag, run `act(flag, form)` in the request's transaction, and go back to the board; on a
+    refusal, back to the flag's page with the reason."""
+    flag = get_or_404(Flag, flag_id)
+    form = form_class()
+    with attempt() as done:
+        result = act(flag, form)
+    if not done:
+        return redirect(url_for("desk.flag_page", flag_id=flag_id), 303)
+    flash(gettext(done_message, tag=flag.item.asset_tag), category)
+    if isinstance(result, Incident):
+        return redirect(url_for("incidents.show", incident_id=result.id), 303)
+    return redirect(url_for("desk.board"), 303)
 
 
 @bp.post("/flags/<int:flag_id>/acknowledge")
 @privileged
 def acknowledge(flag_id: int):
-    flag = get_or_404(Flag, flag_id)
-    with attempt() as done:
-        flags.acknowledge(db(), now(), flag, actor(), request.form.get("note", ""),
-                          _new_due(request.form.get("new_due", "")), source=client_address())
-    if not done:
-        return _back_to_flag(flag_id)
-    flash(gettext("%(tag)s: acknowledged.", tag=flag.item.asset_tag), "success")
-    return redirect(url_for("desk.board"), 303)
+    return _flag_action(flag_id, AcknowledgeForm, lambda flag, form: flags.acknowledge(
+        db(), now(), flag, actor(), form.note.data, _new_due(form.new_due.data), source=client_address()),
+        N_("%(tag)s: acknowledged."))
 
 
 @bp.post("/flags/<int:flag_id>/resolve")
 @privileged
 def resolve(flag_id: int):
-    flag = get_or_404(Flag, flag_id)
-    with attempt() as done:
-        flags.resolve(db(), now(), flag, actor(), request.form.get("how", ""),
-                      confirmed_by=request.form.get("confirmed_by", ""), note=request.form.get("note", ""),
-                      source=client_address())
-    if not done:
-        return _back_to_flag(flag_id)
-    flash(gettext("%(tag)s: resolved.", tag=flag.item.asset_tag), "success")
-    return redirect(url_for("desk.board"), 303)
+    return _flag_action(flag_id, ResolveForm, lambda flag, form: flags.resolve(
+        db(), now(), flag, actor(), form.how.data, confirmed_by=form.confirmed_by.data, note=form.note.data,
+        source=client_address()), N_("%(tag)s: resolved."))
 
 
 @bp.post("/flags/<int:flag_id>/lost")
 @privileged
 def lost(flag_id: int):
-    flag = get_or_404(Flag, flag_id)
-    with attempt() as done:
-        incident = flags.mark_lost(db(), now(), flag, actor(), request.form.get("note", ""), source=client_address())
-    if not done:
-        return _back_to_flag(flag_id)
-    flash(gettext("%(tag)s is marked lost; an incident was opened.", tag=flag.item.asset_tag), "error")
-    return redirect(url_for("incidents.show", incident_id=incident.id), 303)
+    """Marking lost opens an incident, and the desk goes straight to it."""
+    return _flag_action(flag_id, NoteForm, lambda flag, form: flags.mark_lost(
+        db(), now(), flag, actor(), form.note.data, source=client_address()),
+        N_("%(tag)s is marked lost; an incident was opened."), "error")
 
 
 @bp.get("/flags/<int:flag_id>")
@@ -107,10 +105,11 @@ def flag_page(flag_id: int):
 @privileged
 def decide(request_id: int):
     req = get_or_404(CheckoutRequest, request_id)
+    form = DecisionForm()
     with attempt() as done:
-        custody.decide_request(db(), now(), request=req, actor=actor(),
-                               approve=request.form.get("decision") == "approve", note=request.form.get("note", ""),
-                               policy=policy.from_config(current_app.config), source=client_address())
+        custody.decide_request(db(), now(), request=req, actor=actor(), approve=form.decision.data == "approve",
+                               note=form.note.data, policy=policy.from_config(current_app.config),
+                               source=client_address())
     if done:
         flash(gettext("%(tag)s: approved, now out with %(name)s.", tag=req.item.asset_tag, name=req.requester.name)
               if req.status.value == "approved" else gettext("%(tag)s: denied.", tag=req.item.asset_tag), "success")
@@ -151,9 +150,10 @@ def _receive(code: str) -> dict:
 def scanner_page():
     """Returns in bulk: a USB/Bluetooth scanner types the URL and Enter, or the camera, or a photo."""
     history = session.get("scanner", [])
+    form = ScannerForm()
     if request.method == "POST":
-        code = request.form.get("code", "")
-        photo = request.files.get("photo")
+        code = form.code.data or ""
+        photo = form.photo.data
         if photo and photo.filename:
             code = scanner.decode_photo(photo.read()) or ""
             result = _receive(code) if code else {"ok": False, "tag": "",
@@ -162,7 +162,7 @@ def scanner_page():
             result = _receive(code)
         history = [result, *history][:SCANNER_HISTORY]
         session["scanner"] = history
-        if request.accept_mimetypes.best == "application/json" or request.form.get("js") == "1":
+        if request.accept_mimetypes.best == "application/json" or form.js.data == "1":
             return jsonify(result)
         return redirect(url_for("desk.scanner"), 303)
     return render_template("desk/scanner.html", history=history)

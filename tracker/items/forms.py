@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..i18n import CLASS_LABELS, KIND_LABELS, label
@@ -41,3 +41,10 @@ class ItemForm(FlaskForm):
 
 class ImportForm(FlaskForm):
     file = FileField(_l("CSV file"), validators=[FileRequired()])
+
+
+class ImportConfirmForm(FlaskForm):
+    """The preview's button: the same checked text, imported all or nothing."""
+
+    text = HiddenField()
+    confirm = HiddenField()

@@ -11,7 +11,7 @@ from ..i18n import describe, gettext
 from ..models import Item
 from . import csv_import
 from . import register as items
-from .forms import ImportForm, ItemForm
+from .forms import ImportConfirmForm, ImportForm, ItemForm
 
 bp = Blueprint("admin_items", __name__, url_prefix="/admin/items")
 
@@ -84,8 +84,9 @@ def _preview_page(form: ImportForm, text: str, preview: csv_import.Preview, stat
 def import_():
     """Upload shows a dry-run preview; the preview's button imports the same text, all or nothing."""
     form = ImportForm()
-    if request.method == "POST" and request.form.get("confirm") == "1":
-        text = request.form.get("text", "")
+    confirm = ImportConfirmForm()
+    if request.method == "POST" and confirm.confirm.data == "1":
+        text = confirm.text.data or ""
         with attempt() as done:
             created = csv_import.run(db(), now(), text, actor(), source=client_address())
         if not done:
