@@ -68,17 +68,23 @@ def desk_stmt(now: datetime, soon: datetime | None = None, kind: str = "", data_
     """
     stmt = (select(Checkout).join(Checkout.item).options(joinedload(Checkout.item), joinedload(Checkout.holder))
             .where(Checkout.returned_at.is_(None), not_inside_an_open_bag()))
+    stmt = _item_filters(stmt, kind, data_class, department)
+    if state == "overdue":
+        stmt = stmt.where(Checkout.due_at <= now)
+    elif state == "soon" and soon is not None:
+        stmt = stmt.where(Checkout.due_at > now, Checkout.due_at <= soon)
+    return stmt.order_by(Checkout.due_at, Checkout.id)
+
+
+def _item_filters(stmt: Select, kind: str, data_class: str, department: str) -> Select:
+    """The filters the item lists and the board share; unknown values filter nothing."""
     if kind in Kind.__members__:
         stmt = stmt.where(Item.kind == Kind(kind))
     if data_class in DataClass.__members__:
         stmt = stmt.where(Item.data_class == DataClass(data_class))
     if department:
         stmt = stmt.where(Item.department == department)
-    if state == "overdue":
-        stmt = stmt.where(Checkout.due_at <= now)
-    elif state == "soon" and soon is not None:
-        stmt = stmt.where(Checkout.due_at > now, Checkout.due_at <= soon)
-    return stmt.order_by(Checkout.due_at, Checkout.id)
+    return stmt
 
 
 def not_inside_an_open_bag():
@@ -96,18 +102,17 @@ def overdue_count(session: Session, now: datetime) -> int:
         Checkout.returned_at.is_(None), Checkout.due_at <= now, not_inside_an_open_bag())) or 0
 
 
+def contains(text: str, *columns):
+    """Any of `columns` contains `text`, case-insensitively; % and _ in it are matched literally."""
+    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(*(column.ilike(like, escape="\\") for column in columns))
+
+
 def items_stmt(q: str = "", kind: str = "", status: str = "", data_class: str = "", department: str = "") -> Select:
     stmt = select(Item)
     if q:
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(Item.asset_tag.ilike(like, escape="\\"), Item.name.ilike(like, escape="\\"),
-                              Item.serial.ilike(like, escape="\\"), Item.department.ilike(like, escape="\\")))
-    if kind in Kind.__members__:
-        stmt = stmt.where(Item.kind == Kind(kind))
-    if data_class in DataClass.__members__:
-        stmt = stmt.where(Item.data_class == DataClass(data_class))
-    if department:
-        stmt = stmt.where(Item.department == department)
+        stmt = stmt.where(contains(q, Item.asset_tag, Item.name, Item.serial, Item.department))
+    stmt = _item_filters(stmt, kind, data_class, department)
     is_out = exists().where(and_(Checkout.item_id == Item.id, Checkout.returned_at.is_(None)))
     if status == "out":
         stmt = stmt.where(is_out, Item.retired_at.is_(None))
@@ -133,8 +138,7 @@ def item_events(session: Session, item: Item, limit: int = 200) -> list[Event]:
 def users_stmt(q: str = "") -> Select:
     stmt = select(User)
     if q:
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(User.email.ilike(like, escape="\\"), User.name.ilike(like, escape="\\")))
+        stmt = stmt.where(contains(q, User.email, User.name))
     return stmt.order_by(User.active.desc(), User.name)
 
 

@@ -106,7 +106,7 @@ def scan(token: str):
     """The target of every label (the QR holds /S/ in capitals to stay in QR alphanumeric mode)."""
     label = queries.label_by_token(db(), token)
     if label is None:
-        return render_template("custody/invalid.html"), 404
+        return _not_a_label()
     if not current_user.is_authenticated:
         # Staff sign in and come back here; anyone else learns whom to call, and nothing about the item.
         record_aside(lambda s: found.record_scan(s, now(), label, client_address()))
@@ -117,6 +117,10 @@ def scan(token: str):
     if label.item.retired:
         return render_template("custody/retired.html", item=label.item), 410
     return _render_item(label.item, request.path)
+
+
+def _not_a_label():
+    return render_template("custody/invalid.html"), 404
 
 
 def _record_old_label_scan(s, label: LabelToken) -> None:
@@ -130,7 +134,7 @@ def found_message(token: str):
     """A finder's message to the security desk; needs no account and reveals nothing."""
     label = queries.label_by_token(db(), token)
     if label is None:
-        return render_template("custody/invalid.html"), 404
+        return _not_a_label()
     form = FoundMessageForm()
     message, contact = form.message.data or "", form.contact.data or ""
     with attempt() as done:

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import audit, text
@@ -194,7 +194,3 @@ def retire(session: Session, now: datetime, item: Item, actor: User, source: str
     session.flush()
     audit.record(session, now, "item_retired", actor=actor, item=item, source=source)
     return item
-
-
-def count(session: Session) -> int:
-    return session.scalar(select(func.count(Item.id))) or 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,9 +120,3 @@ def _take(it: Iterator[LabelData], n: int) -> list[LabelData]:
 
 def _safe(tag: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in tag)
-
-
-def pdf_bytes(labels: Iterator[LabelData], sheet: Sheet, start_at: int = 1, progress=None) -> bytes:
-    buf = io.BytesIO()
-    render.write_pdf(labels, sheet, buf, start_at=start_at, progress=progress)
-    return buf.getvalue()
