@@ -11,15 +11,14 @@ from flask_babel import gettext as _gettext
 from flask_login import current_user
 
 from .errors import N_, DomainError
-
-LANGUAGES = ("ja", "en")
+from .models import LANGUAGES
 
 KIND_LABELS = {"laptop": N_("Laptop"), "usb": N_("USB drive"), "folder": N_("Document folder"),
                "bag": N_("Bag"), "other": N_("Other")}
 CLASS_LABELS = {"none": N_("No personal data"), "personal": N_("Personal data"),
                 "sensitive": N_("Sensitive personal data")}
 ROLE_LABELS = {"staff": N_("Staff"), "security": N_("Security desk"), "admin": N_("Admin")}
-LANGUAGE_LABELS = {"ja": "日本語", "en": "English"}
+LANGUAGE_LABELS = {"ja": "日本語", "en": "English"}  # one per code in models.LANGUAGES
 EVENT_LABELS = {
     "checkout": N_("Checked out"), "return": N_("Returned"), "missing_on_return": N_("Missing when the bag came back"),
     "handover": N_("Handed over"), "item_created": N_("Registered"), "item_updated": N_("Edited"),

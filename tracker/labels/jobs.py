@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable
 
 MAX_AGE = 24 * 3600
+log = logging.getLogger(__name__)
 
 
 def _dir(root: str, job_id: str) -> str:
@@ -48,7 +50,8 @@ def start(root: str, owner: int, total: int, filename: str, mimetype: str,
             work(os.path.join(folder, "output"), progress)
             state["done"] = total
             state["finished"] = True
-        except Exception as exc:  # reported to the page that polls
+        except Exception as exc:  # reported to the page that polls, and logged in full
+            log.exception("label job %s failed", job_id)
             state["error"] = str(exc)[:200]
         _write(status, state)
 

@@ -4,6 +4,7 @@ backoff, and never sent while a database lock is held; failures are kept for the
 from __future__ import annotations
 
 import json
+import logging
 import smtplib
 import ssl
 import urllib.request
@@ -20,6 +21,7 @@ from ..models import Notification
 
 BACKOFF = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6)]
 MAX_ATTEMPTS = len(BACKOFF) + 1
+log = logging.getLogger(__name__)
 
 
 def send_email(config: dict, to: str, subject: str, body: str) -> None:
@@ -82,8 +84,9 @@ def deliver(make_session: sessionmaker, now: datetime, config: dict, limit: int 
                 send_email(config, recipient, subject, body)
             else:
                 post_webhook(recipient, body)
-        except Exception as exc:  # any delivery failure is recorded and retried, never raised
+        except Exception as exc:  # any delivery failure is logged, kept for the admins' page and retried
             error = f"{type(exc).__name__}: {exc}"[:1000]
+            log.warning("notification %d to %s failed: %s", nid, channel, error)
         with make_session() as s:
             n = s.get(Notification, nid)
             n.attempts += 1
