@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from .errors import N_, InvalidInput
 
 
 def now() -> datetime:
     """The one clock of the app (aware, UTC): requests, sessions, jobs and commands all read it."""
     return datetime.now(UTC)
+
+
+def from_local(value: datetime | date, tz: str) -> datetime:
+    """A wall-clock time (or a date's midnight) typed in zone `tz`, as an aware UTC datetime.
+
+    Raises InvalidInput for a time that has no UTC value (year 1 in Tokyo, 9999-12-31 and the like).
+    """
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time(0, 0))
+    try:
+        return value.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InvalidInput(N_("%(value)s is outside the dates this system can use."), value=str(value)) from None
 
 
 def local(moment: datetime, tz: str) -> datetime:

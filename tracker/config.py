@@ -109,6 +109,7 @@ def load(instance_path: str) -> dict:
         "SMTP_CAFILE": env_optional("SMTP_CAFILE"),
         "DESK_EMAILS": env_str("DESK_EMAILS"),
         "WEBHOOK_URL": env_optional("WEBHOOK_URL"),
+        "WEBHOOK_FORMAT": env_str("WEBHOOK_FORMAT", "auto"),
         "APPROVAL_REQUIRED": env_bool("APPROVAL_REQUIRED"),
         "COMPANY_NAME": env_str("COMPANY_NAME"),
         "FOUND_HOTLINE": env_str("FOUND_HOTLINE"),

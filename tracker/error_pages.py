@@ -7,7 +7,8 @@ import secrets
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 
-from .i18n import gettext
+from .errors import DomainError
+from .i18n import describe, gettext
 
 
 def request_id() -> str:
@@ -44,6 +45,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(413)
     def too_large(_e):
         return _page(413, gettext("Too large"), gettext("The file or form is too large."))
+
+    @app.errorhandler(DomainError)
+    def refused(err: DomainError):
+        # A rule's refusal that no view caught (a date out of range in an address, say): a translated 400.
+        return _page(400, gettext("That cannot be done"), describe(err))
 
     @app.errorhandler(CSRFError)
     def csrf_error(_e):

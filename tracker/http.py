@@ -175,8 +175,13 @@ def _headers(resp):
         f"default-src 'self'; img-src 'self' data:; style-src 'self' 'nonce-{csp_nonce()}'; script-src 'self'; "
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     )
+    if current_app.config["BASE_URL"].startswith("https://"):
+        resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if current_user.is_authenticated:
-        resp.headers.setdefault("Cache-Control", "no-store")
+        # Private pages and files (PDFs, label files, exports) stay out of every cache, shared or not.
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers.pop("ETag", None)
+        resp.headers.pop("Last-Modified", None)
     return resp
 
 

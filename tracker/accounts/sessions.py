@@ -59,7 +59,8 @@ def _enforce_limits() -> None:
         end()
         flash(i18n.gettext("Your session has ended. Please sign in again."), "info")
         return
-    session["seen_at"] = moment
+    if request.headers.get("X-Background-Refresh") != "1":  # a page refreshing itself is not someone at the desk
+        session["seen_at"] = moment
 
 
 def _must_change_password():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -165,8 +163,8 @@ def checkout(tag: str):
         if holder is None:
             abort(400)
     pol = _policy()
-    due = (form.due.data.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"])) if form.due.data
-           else pol.default_due(now()))
+    # A date with no UTC value is a DomainError: the translated 400 page (see error_pages).
+    due = clock.from_local(form.due.data, pol.timezone) if form.due.data else pol.default_due(now())
     args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
                 reason=form.reason.data or "", policy=pol, source=client_address(),
                 handling_ack=form.rules_ack.data)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
@@ -47,9 +46,10 @@ def _new_due(raw: str | None) -> datetime | None:
     if not raw:
         return None
     try:
-        return datetime.fromisoformat(raw).replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+        typed = datetime.fromisoformat(raw)
     except ValueError:
         raise InvalidInput(N_("The new due time is not a valid date and time.")) from None
+    return clock.from_local(typed, current_app.config["TIMEZONE"])
 
 
 def _flag_action(flag_id: int, form_class, act, done_message: str, category: str = "success"):

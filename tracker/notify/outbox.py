@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from flask_babel import force_locale, format_datetime
 from flask_babel import gettext as _
@@ -17,6 +18,30 @@ from ..models import Checkout, Notification
 def _queue(session: Session, now: datetime, channel: str, recipient: str, subject: str, body: str) -> None:
     session.add(Notification(channel=channel, recipient=recipient, subject=subject, body=body, created_at=now,
                              attempts=0, next_attempt_at=now))
+
+
+_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_MARKDOWN = set("\\`*_[]()#~|")
+TEAMS_HOSTS = (".webhook.office.com", ".office.com", ".logic.azure.com", ".powerplatform.com")
+
+
+def webhook_format(config: dict) -> str:
+    """Either "teams" or "slack": TRACKER_WEBHOOK_FORMAT, else told by the webhook's host."""
+    if config.get("WEBHOOK_FORMAT") in ("slack", "teams"):
+        return config["WEBHOOK_FORMAT"]
+    host = (urlsplit(config.get("WEBHOOK_URL") or "").hostname or "").lower()
+    return "teams" if host.endswith(TEAMS_HOSTS) else "slack"
+
+
+def chat_text(text: str, fmt: str) -> str:
+    """Text a chat shows as written: names, destinations and notes cannot post mentions, links or formatting.
+
+    Slack reads &, < and > as its markup (<!channel>, <url|text>); Teams reads Markdown and some HTML.
+    """
+    text = text.translate(_HTML)
+    if fmt == "teams":
+        text = "".join("\\" + ch if ch in _MARKDOWN else ch for ch in text)
+    return text
 
 
 def _line(co: Checkout) -> str:
@@ -59,7 +84,8 @@ def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], co
             _queue(session, now, "email", address, subject, desk_body)
             count += 1
     if config.get("WEBHOOK_URL"):
-        _queue(session, now, "webhook", config["WEBHOOK_URL"], subject, f"{subject}\n{desk_body}")
+        _queue(session, now, "webhook", config["WEBHOOK_URL"], subject,
+               chat_text(f"{subject}\n{desk_body}", webhook_format(config)))
         count += 1
     return count
 

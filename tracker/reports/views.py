@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import calendar
+import re
 from collections import Counter, defaultdict
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from .. import clock, queries
+from ..errors import N_, InvalidInput
 from ..http import db, found_or_404, now, privileged
 from ..i18n import gettext
 from ..models import Checkout, Event, Flag, Item
@@ -19,22 +20,28 @@ from . import exports
 
 bp = Blueprint("reports", __name__, url_prefix="/desk/records")
 
+MIN_YEAR, MAX_YEAR = 1970, 2999  # records are kept for years, not for millennia
+
 
 def _tz() -> str:
     return current_app.config["TIMEZONE"]
 
 
 def _month(text: str | None) -> date:
-    today = clock.local(now(), _tz()).date()
-    try:
-        year, month = (int(x) for x in (text or "").split("-"))
-        return date(year, month, 1)
-    except ValueError:
-        return today.replace(day=1)
+    """The month asked for as YYYY-MM; this month when none is (or it is not a month at all)."""
+    match = re.fullmatch(r"(\d{1,4})-(\d{1,2})", (text or "").strip())
+    if match is None:
+        return clock.local(now(), _tz()).date().replace(day=1)
+    year, month = int(match[1]), int(match[2])
+    if not (1 <= month <= 12 and MIN_YEAR <= year <= MAX_YEAR):
+        raise InvalidInput(N_("%(value)s is outside the dates this system can use."), value=text)
+    return date(year, month, 1)
 
 
 def _utc(day: date) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(_tz())).astimezone(ZoneInfo("UTC"))
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise InvalidInput(N_("%(value)s is outside the dates this system can use."), value=day.isoformat())
+    return clock.from_local(day, _tz())
 
 
 @bp.get("/")
