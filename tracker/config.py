@@ -24,14 +24,22 @@ def env_optional(name: str) -> str | None:
     return env_str(name) or None
 
 
-def env_int(name: str, default: int) -> int:
+def _number(name: str, default, kind: type, what: str):
     text = env_str(name)
     if not text:
         return default
     try:
-        return int(text)
+        return kind(text)
     except ValueError:
-        raise ValueError(f"{PREFIX}{name} must be a whole number, got {text!r}") from None
+        raise ValueError(f"{PREFIX}{name} must be {what}, got {text!r}") from None
+
+
+def env_int(name: str, default: int) -> int:
+    return _number(name, default, int, "a whole number")
+
+
+def env_float(name: str, default: float) -> float:
+    return _number(name, default, float, "a number")
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -86,6 +94,7 @@ def load(instance_path: str) -> dict:
     return {
         "DATABASE_URL": env_str("DATABASE_URL", f"sqlite:///{instance / 'tracker.db'}"),
         "SECRET_KEY": _secret_key(instance),
+        "DB_BUSY_SECONDS": env_float("DB_BUSY_SECONDS", 10.0),
         "BASE_URL": base_url,
         "TIMEZONE": timezone,
         "DAY_END": parse_time(env_str("DAY_END", "19:00")),

@@ -6,15 +6,17 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+BUSY_SECONDS = 10.0  # below gunicorn's 30-second worker timeout: a request that cannot write says so in time
 
-def make_engine(url: str) -> Engine:
+
+def make_engine(url: str, busy_seconds: float = BUSY_SECONDS) -> Engine:
     """Create the engine; on SQLite every transaction takes the write lock at BEGIN.
 
     BEGIN IMMEDIATE means a transaction never has to upgrade a read lock to a write lock,
     so two writers queue on the busy timeout instead of failing with 'database is locked'.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": busy_seconds, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):
@@ -22,7 +24,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
             cur.execute("PRAGMA synchronous=FULL")  # a check-out the phone was told of survives a power cut
             cur.close()
 

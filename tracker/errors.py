@@ -29,6 +29,10 @@ class AlreadyOut(DomainError):
         super().__init__(holder=holder, since=since, asset_tag=asset_tag)
 
 
+class ChangedHands(DomainError):
+    message = N_("%(asset_tag)s changed hands: %(holder)s holds it now (since %(since)s). Nothing was changed.")
+
+
 class InBagOut(DomainError):
     message = N_("%(asset_tag)s is inside bag %(bag)s, which is out: return the bag first.")
 

@@ -197,7 +197,7 @@ def init_app(app: Flask, on_request: list[Callable] | None = None) -> None:
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(app.config["DATABASE_URL"], app.config["DB_BUSY_SECONDS"])
     app.extensions["tracker.engine"] = engine
     app.extensions["tracker.sessionmaker"] = make_sessionmaker(engine)
     app.extensions["tracker.read_sessionmaker"] = make_read_sessionmaker(engine)

@@ -61,6 +61,10 @@ def build(app: Flask, blocking: bool) -> BlockingScheduler | BackgroundScheduler
         sched.add_job(lambda: jobs.run_sweep(app, clock.now()), CronTrigger(hour=t.hour, minute=t.minute,
                       timezone=tz), id=f"sweep-{t.hour:02d}{t.minute:02d}", misfire_grace_time=SWEEP_GRACE,
                       **defaults)
+    # The guarantee behind the timed sweeps: a sweep that was due and did not run (the process was down, the
+    # database locked or unreachable) runs at the next minute, and again each minute until it succeeds.
+    sched.add_job(lambda: jobs.run_sweep(app, clock.now(), only_if_missed=True), IntervalTrigger(minutes=1),
+                  id="sweep-catch-up", misfire_grace_time=300, **defaults)
     sched.add_job(lambda: jobs.run_reminders(app, clock.now()), IntervalTrigger(minutes=1),
                   id="reminders", misfire_grace_time=300, **defaults)
     sched.add_job(lambda: jobs.run_delivery(app, clock.now()), IntervalTrigger(seconds=30),

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateTimeLocalField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import Length, Optional
 
 from ..i18n import lazy_gettext as _l
@@ -31,6 +39,7 @@ class ReturnForm(FlaskForm):
 
 class HandoverForm(FlaskForm):
     to = StringField()  # "me" (take over), or the id of the colleague who takes it
+    checkout = IntegerField(validators=[Optional()])  # the check-out the page showed; a stale page is refused
 
 
 class FoundMessageForm(FlaskForm):

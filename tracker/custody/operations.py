@@ -19,6 +19,7 @@ from ..errors import (
     N_,
     AlreadyOut,
     ApprovalRequired,
+    ChangedHands,
     HandlingAckRequired,
     InBagOut,
     InvalidInput,
@@ -33,9 +34,11 @@ from .policy import Policy
 TEXT_LIMIT = 200
 
 _signals = Namespace()
-# Sent with (session, now=, checkout=, actor=, how=) when a check-out ends by a return or a hand-over, inside the
-# same transaction; the desk closes the check-out's overdue flag on it (custody does not know about flags).
+# Sent inside the change's transaction; the desk acts on them (custody does not know about flags).
+# (session, now=, checkout=, actor=, how=): a check-out ended with the item back; its overdue flag closes.
 checkout_ended = _signals.signal("checkout-ended")
+# (session, now=, old=, new=, actor=): custody passed to someone else; an overdue flag stays open on the new one.
+handed_over = _signals.signal("handed-over")
 
 
 @dataclass
@@ -295,11 +298,18 @@ def hand_over(
     item: Item,
     to: User,
     actor: User,
+    shown_checkout_id: int | None = None,
     source: str | None = None,
 ) -> Checkout:
-    """Move custody of an out item (and what is in it) from its holder to `to`, keeping the due time."""
+    """Move custody of an out item (and what is in it) from its holder to `to`, keeping the due time.
+
+    `shown_checkout_id` is the check-out the person saw on their page: if the item changed hands since, the
+    hand-over is refused and they are told who holds it now. A flag on the check-out moves to the new one.
+    """
     item = _lock(session, item)
     co = _open_for_action(session, item)
+    if shown_checkout_id is not None and co.id != shown_checkout_id:
+        raise ChangedHands(asset_tag=item.asset_tag, holder=co.holder.name, since=co.out_at)
     if actor.id not in (co.holder_id, to.id) and not actor.privileged:
         raise NotPermitted()
     if not to.active:
@@ -310,7 +320,6 @@ def hand_over(
     children = _children(session, co)
     for old in [co, *children]:
         old.returned_at, old.returned_by_id = now, actor.id
-        checkout_ended.send(session, now=now, checkout=old, actor=actor, how="handed_over")
     session.flush()
 
     def successor(old: Checkout, parent: Checkout | None) -> Checkout:
@@ -320,9 +329,11 @@ def hand_over(
 
     new = successor(co, None)
     _insert(session, new)
+    handed_over.send(session, now=now, old=co, new=new, actor=actor)
     for old in children:
         child = successor(old, new)
         _insert(session, child)
+        handed_over.send(session, now=now, old=old, new=child, actor=actor)
         audit.record(session, now, "handover", actor=actor, item=old.item, checkout=child, subject=to,
                      source=source, bag=item.asset_tag, from_user=previous.email, to_user=to.email)
     audit.record(session, now, "handover", actor=actor, item=item, checkout=new, subject=to, source=source,

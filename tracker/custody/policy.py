@@ -18,6 +18,7 @@ class Policy:
     timezone: str = "Asia/Tokyo"
     day_end: time = time(19, 0)
     approval_required: bool = False  # long check-outs wait for the security desk
+    late_sweeps: tuple[time, ...] = ()  # sweeps after the day end, for after-hours check-outs
 
     def default_due(self, now: datetime) -> datetime:
         return clock.default_due(now, self.timezone, self.day_end)
@@ -42,4 +43,5 @@ class Policy:
 
 def from_config(config: dict) -> Policy:
     return Policy(timezone=config["TIMEZONE"], day_end=config["DAY_END"],
-                  approval_required=bool(config.get("APPROVAL_REQUIRED")))
+                  approval_required=bool(config.get("APPROVAL_REQUIRED")),
+                  late_sweeps=tuple(config.get("LATE_SWEEPS") or ()))

@@ -203,13 +203,15 @@ def return_(tag: str):
 @signed_in
 def handover(tag: str):
     it = _item_or_404(tag)
-    raw = HandoverForm().to.data or ""
+    form = HandoverForm()
+    raw = form.to.data or ""
     me = actor()
     to = me if raw == "me" else (db().get(User, int(raw)) if raw.isdigit() else None)
     if to is None:
         abort(400)
     with attempt(explain=False) as done:
-        custody.hand_over(db(), now(), item=it, to=to, actor=me, source=client_address())
+        custody.hand_over(db(), now(), item=it, to=to, actor=me, shown_checkout_id=form.checkout.data,
+                          source=client_address())
     _report(done, gettext("%(tag)s is now held by %(name)s.", tag=it.asset_tag, name=to.name),
             already=lambda: getattr(custody.open_checkout(db(), it), "holder_id", None) == to.id)
     return _back(it)

@@ -17,6 +17,7 @@ from . import incidents
 from .common import clean_note, desk_only
 
 OPEN = (FlagStatus.open, FlagStatus.acknowledged)
+BOARD = (*OPEN, FlagStatus.lost)  # what the board shows while the item is still out
 
 
 def raise_flag(session: Session, now: datetime, co: Checkout, sweep: Sweep) -> Flag | None:
@@ -41,6 +42,14 @@ def close_for_checkout(session: Session, *, now: datetime, checkout: Checkout, a
     for flag in session.scalars(select(Flag).where(Flag.checkout_id == checkout.id, Flag.status.in_(OPEN))):
         flag.status, flag.resolution = FlagStatus.resolved, how
         flag.closed_at, flag.closed_by_id = now, actor.id if actor else None
+
+
+@custody.handed_over.connect
+def follow_hand_over(session: Session, *, now: datetime, old: Checkout, new: Checkout, actor: User) -> None:
+    """A colleague taking an overdue item over does not close the desk's case: it follows the item."""
+    for flag in session.scalars(select(Flag).where(Flag.checkout_id == old.id, Flag.status.in_(BOARD))):
+        flag.checkout_id = new.id
+        flag.checkout = new
 
 
 def _open(flag: Flag) -> None:
@@ -110,4 +119,4 @@ def board_flags_by_checkout(session: Session, checkout_ids: list[int]) -> dict[i
     if not checkout_ids:
         return {}
     return {f.checkout_id: f for f in session.scalars(
-        select(Flag).where(Flag.checkout_id.in_(checkout_ids), Flag.status.in_([*OPEN, FlagStatus.lost])))}
+        select(Flag).where(Flag.checkout_id.in_(checkout_ids), Flag.status.in_(BOARD)))}

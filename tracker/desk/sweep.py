@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -28,6 +28,14 @@ def last_day_end(now: datetime, policy: Policy) -> datetime:
     today = clock.local(now, policy.timezone).date()
     end = clock.day_end_on(today, policy.timezone, policy.day_end)
     return end if end <= now else clock.day_end_on(today - timedelta(days=1), policy.timezone, policy.day_end)
+
+
+def last_due(now: datetime, policy: Policy) -> datetime:
+    """The most recent moment at or before `now` when a sweep was due: the day end or a later sweep."""
+    today = clock.local(now, policy.timezone).date()
+    moments = [clock.day_end_on(day, policy.timezone, t) for day in (today - timedelta(days=1), today)
+               for t in (policy.day_end, *policy.late_sweeps)]
+    return max(m for m in moments if m <= now)
 
 
 def business_date(now: datetime, policy: Policy) -> date:
@@ -84,8 +92,27 @@ def sweep(session: Session, now: datetime, policy: Policy) -> SweepResult:
 
 
 def sweep_if_missed(session: Session, now: datetime, policy: Policy) -> SweepResult | None:
-    """After downtime: sweep once if the last day end has no sweep record yet."""
-    day = business_date(now, policy)
-    if session.scalar(select(Sweep.id).where(Sweep.business_date == day)) is not None:
+    """Sweep if the last sweep that was due (day end or later sweep) has not run since: after downtime, or
+    after a sweep that failed. The scheduler asks every minute, so a failed sweep is retried until it runs."""
+    due = last_due(now, policy)
+    ran = session.scalar(select(Sweep.last_run_at).where(Sweep.business_date == business_date(due, policy)))
+    if ran is not None and ran >= due:
         return None
     return sweep(session, now, policy)
+
+
+@dataclass
+class SweepStatus:
+    last_run_at: datetime | None  # the latest sweep that ran, if any
+    due: datetime  # the latest moment a sweep was due
+    late: bool  # a sweep was due more than LATE_AFTER ago and has not run since
+
+
+LATE_AFTER = timedelta(minutes=5)
+
+
+def status(session: Session, now: datetime, policy: Policy) -> SweepStatus:
+    """What the desk is told about the sweep: when it last ran, and whether one is late."""
+    last = session.scalar(select(func.max(Sweep.last_run_at)))
+    due = last_due(now, policy)
+    return SweepStatus(last_run_at=last, due=due, late=now - due > LATE_AFTER and (last is None or last < due))

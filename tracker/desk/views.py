@@ -13,7 +13,7 @@ from ..errors import N_, InvalidInput
 from ..http import actor, attempt, client_address, db, get_or_404, now, privileged
 from ..i18n import describe, gettext
 from ..models import CheckoutRequest, Flag, FoundReport, Incident, Kind
-from . import flags, found_reports, scanner
+from . import flags, found_reports, scanner, sweep
 from .forms import AcknowledgeForm, DecisionForm, NoteForm, ResolveForm, ScannerForm
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -34,7 +34,8 @@ def board():
     page = queries.paginate(s, stmt, request.args.get("page", 1, type=int), size=100)
     context = dict(page=page, now=moment, soon=moment + DUE_SOON, args=args,
                    flags=flags.board_flags_by_checkout(s, [co.id for co in page.rows]),
-                   wall=request.args.get("wall") == "1", overdue=queries.overdue_count(s, moment))
+                   wall=request.args.get("wall") == "1", overdue=queries.overdue_count(s, moment),
+                   sweep=sweep.status(s, moment, policy.from_config(current_app.config)))
     if request.args.get("fragment") == "1":
         return render_template("desk/_board_rows.html", **context)
     return render_template("desk/board.html", requests=queries.pending_requests(s),

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime as email_date
 from email.utils import make_msgid
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import sessionmaker
 
 from .. import clock
@@ -21,6 +21,11 @@ from ..models import Notification
 
 BACKOFF = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6)]
 MAX_ATTEMPTS = len(BACKOFF) + 1
+SMTP_TIMEOUT = 10  # seconds per network step; a mail server slower than that is retried later
+WEBHOOK_TIMEOUT = 5
+# A claimed message is left alone this long: far more than sending one can take (a handful of network steps,
+# each cut off by the timeouts above), so a second deliverer never sends it again while the first still is.
+LEASE = timedelta(minutes=15)
 log = logging.getLogger(__name__)
 
 
@@ -37,9 +42,9 @@ def send_email(config: dict, to: str, subject: str, body: str) -> None:
     if config.get("SMTP_CAFILE"):
         context.load_verify_locations(config["SMTP_CAFILE"])
     if config.get("SMTP_TLS"):
-        client = smtplib.SMTP_SSL(host, port or 465, timeout=20, context=context)
+        client = smtplib.SMTP_SSL(host, port or 465, timeout=SMTP_TIMEOUT, context=context)
     else:
-        client = smtplib.SMTP(host, port or 25, timeout=20)
+        client = smtplib.SMTP(host, port or 25, timeout=SMTP_TIMEOUT)
     with client:
         if config.get("SMTP_STARTTLS") and not config.get("SMTP_TLS"):
             client.starttls(context=context)
@@ -54,24 +59,27 @@ def post_webhook(url: str, text: str) -> None:
         raise ValueError("the webhook URL must start with https:// or http://")
     data = json.dumps({"text": text}, ensure_ascii=False).encode("utf-8")
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")  # noqa: S310 - scheme checked above
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - scheme checked above
+    with urllib.request.urlopen(req, timeout=WEBHOOK_TIMEOUT) as resp:  # noqa: S310 - scheme checked above
         if resp.status >= 300:
             raise RuntimeError(f"webhook answered {resp.status}")
 
 
 def deliver(make_session: sessionmaker, now: datetime, config: dict, limit: int = 50) -> tuple[int, int]:
-    """Send what is due; each message is claimed first, so two deliverers never send one twice."""
+    """Send what is due, webhooks first (a slow mail server never holds up the chat); each message is claimed
+    just before it is sent, for longer than its sending can take, so two deliverers never send one twice."""
     sent = failed = 0
+    started = clock.now()
     with make_session() as s:
         ids = list(s.scalars(select(Notification.id).where(
             Notification.sent_at.is_(None), Notification.failed_at.is_(None), Notification.next_attempt_at <= now)
-            .order_by(Notification.id).limit(limit)))
+            .order_by(case((Notification.channel == "webhook", 0), else_=1), Notification.id).limit(limit)))
         s.commit()
     for nid in ids:
+        claim_at = now + (clock.now() - started)  # this claim's own moment, however long the pass has run
         with make_session() as s:
             claimed = s.execute(update(Notification).where(Notification.id == nid, Notification.sent_at.is_(None),
-                                                           Notification.next_attempt_at <= now)
-                                .values(next_attempt_at=now + timedelta(minutes=10))
+                                                           Notification.next_attempt_at <= claim_at)
+                                .values(next_attempt_at=claim_at + LEASE)
                                 .execution_options(synchronize_session=False))
             n = s.get(Notification, nid)
             channel, recipient, subject, body = n.channel, n.recipient, n.subject, n.body
