@@ -251,18 +251,23 @@ class CheckoutRequest(Base):
 
 
 class FoundReport(Base):
-    """A scan of a label by someone who is not signed in, with the finder's message if they left one."""
+    """Scans of a label by people who are not signed in (one row per label and window, counted), or a finder's
+    message (one row each)."""
 
     __tablename__ = "found_reports"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # The latest scan it counts (at first, `at`).
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=lambda ctx: ctx.get_current_parameters()["at"])
+    scans: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     message: Mapped[str | None] = mapped_column(Text)
     contact: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str | None] = mapped_column(String(64))
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    handled_note: Mapped[str | None] = mapped_column(Text)
 
     item: Mapped[Item] = relationship()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .. import audit, text
@@ -14,6 +14,7 @@ from ..models import FoundReport, LabelToken
 MESSAGE_LIMIT = 2000
 CONTACT_LIMIT = 200
 MESSAGES_PER_HOUR = 10  # per address, so the public form cannot flood the desk
+SCAN_WINDOW = timedelta(hours=1)  # scans of one label within it are one entry, counted
 
 
 class TooManyMessages(DomainError):
@@ -25,15 +26,22 @@ def contact(config: dict) -> dict:
     return {"company": config.get("COMPANY_NAME", ""), "hotline": config.get("FOUND_HOTLINE", "")}
 
 
-def record_scan(session: Session, now: datetime, label: LabelToken, source: str) -> FoundReport:
-    """Record the scan, so the desk sees it even if the finder leaves no message (a GET: the caller writes it
-    in a short transaction of its own)."""
-    report = FoundReport(item_id=label.item_id, at=now, source=source)
+def record_scan(session: Session, now: datetime, label: LabelToken, source: str) -> None:
+    """Count the scan, so the desk sees it even if the finder leaves no message (a GET: the caller writes it in
+    a short transaction of its own). Scans of one label within SCAN_WINDOW make one entry and one audit line,
+    so reloading the page, or a script, cannot flood the desk or the trail."""
+    counted = session.execute(
+        update(FoundReport)
+        .where(FoundReport.item_id == label.item_id, FoundReport.message.is_(None),
+               FoundReport.handled_at.is_(None), FoundReport.last_at >= now - SCAN_WINDOW)
+        .values(scans=FoundReport.scans + 1, last_at=now).execution_options(synchronize_session=False))
+    if counted.rowcount:
+        return
+    report = FoundReport(item_id=label.item_id, at=now, last_at=now, scans=1, source=source)
     session.add(report)
     session.flush()
     audit.record(session, now, "found_scan", item=session.get(LabelToken, label.id).item, source=source,
                  report=report.id, label_replaced=label.replaced_at is not None)
-    return report
 
 
 def leave_message(session: Session, now: datetime, label: LabelToken, message: str, contact_text: str,

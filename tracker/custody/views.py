@@ -107,7 +107,8 @@ def scan(token: str):
         return _not_a_label()
     if not current_user.is_authenticated:
         # Staff sign in and come back here; anyone else learns whom to call, and nothing about the item.
-        record_aside(lambda s: found.record_scan(s, now(), label, client_address()))
+        if request.method == "GET":  # a HEAD (link previews, monitors) is not someone holding the item
+            record_aside(lambda s: found.record_scan(s, now(), label, client_address()))
         return render_template("custody/found.html", token=label.token, sent=False, **found.contact(current_app.config))
     if label.replaced_at is not None:
         record_aside(lambda s: _record_old_label_scan(s, label))

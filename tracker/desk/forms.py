@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, HiddenField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, SelectMultipleField, StringField, TextAreaField
 
 
 class NoteForm(FlaskForm):
@@ -23,6 +23,11 @@ class ResolveForm(NoteForm):
 
 class DecisionForm(NoteForm):
     decision = StringField()  # "approve" or "deny"
+
+
+class FoundHandledForm(NoteForm):
+    report = SelectMultipleField(coerce=str, validate_choice=False)  # ids of finders' messages
+    item = SelectMultipleField(coerce=str, validate_choice=False)  # ids of items whose label scans are handled
 
 
 class IncidentActionForm(FlaskForm):

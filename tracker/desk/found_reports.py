@@ -1,24 +1,73 @@
-"""The desk's side of finders' reports: what waits to be handled, and handling it."""
+"""The desk's side of finders' reports: what waits to be handled, and handling it, one or several with one note."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from .. import audit
-from ..models import FoundReport, User
+from ..models import FoundReport, Item, User
+from .common import clean_note, desk_only
+
+LIST_LIMIT = 100
 
 
-def open_reports(session: Session, limit: int = 50) -> list[FoundReport]:
-    """Found-item scans and messages the desk has not handled yet, newest first."""
+@dataclass
+class ScannedLabel:
+    """Every unhandled scan of one item's label with no message, as one entry of the board."""
+
+    item: Item
+    scans: int
+    first_at: datetime
+    last_at: datetime
+
+
+def open_messages(session: Session, limit: int = LIST_LIMIT) -> list[FoundReport]:
+    """Finders' messages not handled yet, newest first; scans never push them off the board."""
     return list(session.scalars(select(FoundReport).options(joinedload(FoundReport.item))
-                                .where(FoundReport.handled_at.is_(None))
+                                .where(FoundReport.handled_at.is_(None), FoundReport.message.is_not(None))
                                 .order_by(FoundReport.at.desc()).limit(limit)))
 
 
-def handle(session: Session, now: datetime, report: FoundReport, actor: User, source: str | None = None) -> None:
-    report.handled_at, report.handled_by_id = now, actor.id
+def open_scans(session: Session, limit: int = LIST_LIMIT) -> list[ScannedLabel]:
+    """Scans without a message not handled yet: one entry per label with the count, latest first."""
+    rows = session.execute(
+        select(FoundReport.item_id, func.sum(FoundReport.scans), func.min(FoundReport.at),
+               func.max(FoundReport.last_at))
+        .where(FoundReport.handled_at.is_(None), FoundReport.message.is_(None))
+        .group_by(FoundReport.item_id).order_by(func.max(FoundReport.last_at).desc()).limit(limit)).all()
+    items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_([r[0] for r in rows])))}
+    return [ScannedLabel(items[item_id], int(scans), first, last) for item_id, scans, first, last in rows]
+
+
+def handle(session: Session, now: datetime, reports: list[FoundReport], actor: User, note: str = "",
+           source: str | None = None) -> int:
+    """Mark reports handled with one note; those already handled are left as they were. Returns how many."""
+    desk_only(actor)
+    note = clean_note(note)
+    done = 0
+    for report in reports:
+        if report.handled_at is not None:
+            continue
+        report.handled_at, report.handled_by_id, report.handled_note = now, actor.id, note or None
+        audit.record(session, now, "found_handled", actor=actor, item=report.item, source=source, report=report.id,
+                     note=note)
+        done += 1
     session.flush()
-    audit.record(session, now, "found_handled", actor=actor, item=report.item, source=source, report=report.id)
+    return done
+
+
+def unhandled(session: Session, report_ids: list[int], item_ids: list[int]) -> list[FoundReport]:
+    """The unhandled reports the desk ticked: messages by id, and every scan of the ticked labels."""
+    chosen = []
+    if report_ids:
+        chosen += session.scalars(select(FoundReport).where(FoundReport.id.in_(report_ids),
+                                                            FoundReport.handled_at.is_(None)))
+    if item_ids:
+        chosen += session.scalars(select(FoundReport).where(FoundReport.item_id.in_(item_ids),
+                                                            FoundReport.message.is_(None),
+                                                            FoundReport.handled_at.is_(None)))
+    return chosen

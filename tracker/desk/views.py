@@ -14,7 +14,7 @@ from ..http import actor, attempt, client_address, db, get_or_404, now, privileg
 from ..i18n import describe, gettext
 from ..models import CheckoutRequest, Flag, FoundReport, Incident, Kind
 from . import flags, found_reports, scanner, sweep
-from .forms import AcknowledgeForm, DecisionForm, NoteForm, ResolveForm, ScannerForm
+from .forms import AcknowledgeForm, DecisionForm, FoundHandledForm, NoteForm, ResolveForm, ScannerForm
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -39,7 +39,8 @@ def board():
     if request.args.get("fragment") == "1":
         return render_template("desk/_board_rows.html", **context)
     return render_template("desk/board.html", requests=queries.pending_requests(s),
-                           reports=found_reports.open_reports(s), departments=queries.departments(s), **context)
+                           messages=found_reports.open_messages(s), scans=found_reports.open_scans(s),
+                           handled_form=FoundHandledForm(), departments=queries.departments(s), **context)
 
 
 def _new_due(raw: str | None) -> datetime | None:
@@ -120,10 +121,32 @@ def decide(request_id: int):
 @bp.post("/found/<int:report_id>")
 @privileged
 def handle_found(report_id: int):
+    """One report handled (a message); a label's scans are handled together from the board's list."""
     report = get_or_404(FoundReport, report_id)
+    form = NoteForm()
     with attempt():
-        found_reports.handle(db(), now(), report, actor(), source=client_address())
+        found_reports.handle(db(), now(), [report], actor(), form.note.data, source=client_address())
     return redirect(url_for("desk.board"), 303)
+
+
+@bp.post("/found")
+@privileged
+def handle_found_many():
+    """Several finders' messages and scanned labels handled at once, with one note."""
+    form = FoundHandledForm()
+    reports = found_reports.unhandled(db(), _ids(form.report.data), _ids(form.item.data))
+    if not reports:
+        flash(gettext("Tick the reports that were handled."), "error")
+        return redirect(url_for("desk.board"), 303)
+    with attempt() as done:
+        n = found_reports.handle(db(), now(), reports, actor(), form.note.data, source=client_address())
+    if done:
+        flash(gettext("%(n)d report(s) marked handled.", n=n), "success")
+    return redirect(url_for("desk.board"), 303)
+
+
+def _ids(values: list[str] | None) -> list[int]:
+    return [int(v) for v in values or [] if v.isdigit()][:1000]
 
 
 def _receive(code: str) -> dict:
