@@ -33,15 +33,30 @@ def item_from_code(session: Session, code: str) -> Item:
     return item
 
 
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")  # what phones send; HEIF covers the iPhone's HEIC
+MAX_PIXELS = 50_000_000  # a 48-megapixel phone photo; anything larger is refused before it is decoded
+READ_SIZE = (1600, 1600)  # a label fills enough of a photo to be read at this size
+
+
 def decode_photo(data: bytes) -> str | None:
-    """Read a QR code from a photo taken with the phone (for browsers without a camera barcode API)."""
+    """The text of the QR code in a photo taken with the phone (for browsers without a camera barcode API), or
+    None if none can be read. Only photo formats, and only up to MAX_PIXELS: the header is checked first."""
+    import pillow_heif
     import zxingcpp
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    pillow_heif.register_heif_opener()
     try:
-        image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
-        image.thumbnail((1600, 1600))
+        image = Image.open(io.BytesIO(data), formats=PHOTO_FORMATS)
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise InvalidInput(N_("Send a photo as JPEG, PNG, WebP or HEIC.")) from None
+    if image.width * image.height > MAX_PIXELS:
+        raise InvalidInput(N_("The photo is too large (at most %(n)d megapixels)."), n=MAX_PIXELS // 1_000_000)
+    try:
+        image.draft("L", READ_SIZE)  # JPEG decodes straight to a smaller grey image
+        image = ImageOps.exif_transpose(image)
+        image.thumbnail(READ_SIZE)
         results = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):  # the user's mistake
-        return None
+    except (OSError, ValueError, Image.DecompressionBombError):  # a truncated or corrupt file
+        raise InvalidInput(N_("The photo could not be read; take it again.")) from None
     return results[0].text if results else None

@@ -179,9 +179,13 @@ def scanner_page():
         code = form.code.data or ""
         photo = form.photo.data
         if photo and photo.filename:
-            code = scanner.decode_photo(photo.read()) or ""
-            result = _receive(code) if code else {"ok": False, "tag": "",
-                                                  "message": gettext("No QR code could be read in the photo.")}
+            try:
+                code = scanner.decode_photo(photo.read()) or ""
+            except InvalidInput as err:  # not a photo, or too large: nothing to receive
+                result = {"ok": False, "tag": "", "message": describe(err)}
+            else:
+                result = _receive(code) if code else {"ok": False, "tag": "",
+                                                      "message": gettext("No QR code could be read in the photo.")}
         else:
             result = _receive(code)
         history = [result, *history][:SCANNER_HISTORY]

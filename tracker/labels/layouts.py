@@ -103,15 +103,24 @@ DEFAULT_LAYOUT = "jp-24"
 _NUM = r"(\d+(?:\.\d+)?)"
 
 
+# Real label stock: sheets up to A3 (297 × 420 mm) and up to 100 labels a sheet (65面 is the densest sold).
+# These caps also bound what one preview or PDF page can cost to render.
+MAX_PAGE_MM = 420
+MAX_PER_PAGE = 100
+
+
 def custom(page_w, page_h, label_w, label_h, cols, rows, left, top, pitch_x, pitch_y) -> Sheet:
     """A sheet from its measurements, checked so that every label lands on the page."""
     import math
 
     values = [page_w, page_h, label_w, label_h, cols, rows, left, top, pitch_x, pitch_y]
-    if not all(math.isfinite(float(v)) and 0 <= float(v) <= 2000 for v in values):
-        raise InvalidInput(N_("Every size of a custom layout must be a number of millimetres between 0 and 2000."))
-    if float(cols) != int(float(cols)) or float(rows) != int(float(rows)) or int(float(cols)) * int(float(rows)) > 1000:
+    if not all(math.isfinite(float(v)) and 0 <= float(v) <= MAX_PAGE_MM for v in values):
+        raise InvalidInput(N_("Every size of a custom layout must be a number of millimetres between 0 and %(n)d."),
+                           n=MAX_PAGE_MM)
+    if float(cols) != int(float(cols)) or float(rows) != int(float(rows)):
         raise InvalidInput(N_("Columns and rows must be whole numbers."))
+    if int(float(cols)) * int(float(rows)) > MAX_PER_PAGE:
+        raise InvalidInput(N_("At most %(n)d labels fit on one sheet."), n=MAX_PER_PAGE)
     cols, rows = int(float(cols)), int(float(rows))
     return Sheet("custom", "Custom", "", float(label_w), float(label_h), int(cols), int(rows), float(left),
                  float(top), float(pitch_x), float(pitch_y), float(page_w), float(page_h)).check()
