@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
+from zxcvbn import zxcvbn
 
 from .. import audit, text
 from ..errors import N_, InvalidInput
@@ -16,6 +17,7 @@ from ..models import LANGUAGES, Role, User
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,190}\.[^@\s<>\"']{2,}$")
 MIN_PASSWORD = 10
+MIN_STRENGTH = 2  # zxcvbn's score: 2 means about 10^8 guesses or more, out of reach of a throttled sign-in
 MAX_PASSWORD = 200
 # A fixed hash to check against when the account does not exist, so timing does not reveal it.
 _DUMMY_HASH = generate_password_hash("not-a-real-password-" + secrets.token_hex(8))
@@ -36,11 +38,20 @@ def verify_password(user: User | None, password: str) -> bool:
     return check_password_hash(user.password_hash, password)
 
 
-def check_password_rules(password: str) -> None:
+def check_password_rules(password: str, email: str = "", name: str = "") -> None:
+    """Long enough, not the person's name or e-mail, and not a common or easily guessed password (zxcvbn's
+    estimate, which knows the common-password lists, keyboard walks, dates and l33t spellings)."""
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(N_("The password must have at least %(n)d characters."), n=MIN_PASSWORD)
     if len(password) > MAX_PASSWORD:
         raise InvalidInput(N_("The password is too long (at most %(n)d characters)."), n=MAX_PASSWORD)
+    lowered = password.lower()
+    own = [email.split("@")[0].lower(), *(part.lower() for part in re.split(r"[\s._-]+", name or ""))]
+    if any(len(word) >= 3 and word in lowered for word in own):
+        raise InvalidInput(N_("The password must not contain your name or e-mail address."))
+    if zxcvbn(password[:64], user_inputs=[email, name])["score"] < MIN_STRENGTH:
+        raise InvalidInput(N_("This password is too easy to guess: it is a common password or close to one. Choose "
+                              "a longer one, such as three or four unrelated words."))
 
 
 def generate_password() -> str:
@@ -99,7 +110,7 @@ def create(
     email = normalise_email(email)
     if find_by_email(session, email) is not None:
         raise InvalidInput(N_("A user with that e-mail address already exists."))
-    check_password_rules(password)
+    check_password_rules(password, email, name)
     user = User(email=email, name=_name(name), role=_role(role), language=_language(language), phone=_phone(phone),
                 active=True, password_hash=hash_password(password), must_change_password=must_change_password,
                 session_token=secrets.token_urlsafe(32), created_at=now)
@@ -143,7 +154,7 @@ def set_active(session: Session, now: datetime, user: User, active: bool, actor:
 def change_password(session: Session, now: datetime, user: User, new_password: str, actor: User,
                     must_change: bool = False, source: str | None = None) -> None:
     """Set a new password and end every session of the user."""
-    check_password_rules(new_password)
+    check_password_rules(new_password, user.email, user.name)
     user.password_hash = hash_password(new_password)
     user.must_change_password = must_change
     end_sessions(user)

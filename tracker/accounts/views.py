@@ -65,13 +65,13 @@ def password():
     form = PasswordForm()
     if form.validate_on_submit():
         user = actor()
-        if not users.verify_password(user, form.current.data):
-            flash(gettext("The current password is wrong."), "error")
-        elif form.new.data != form.confirm.data:
+        with attempt(keep_on_error=True) as checked:  # a wrong guess counts towards the sign-in throttle
+            signin.check_current_password(db(), now(), user, form.current.data, client_address())
+        if checked and form.new.data != form.confirm.data:
             flash(gettext("The two new passwords differ."), "error")
-        elif form.new.data == form.current.data:
+        elif checked and form.new.data == form.current.data:
             flash(gettext("Choose a password different from the current one."), "error")
-        else:
+        elif checked:
             with attempt() as done:
                 users.change_password(db(), now(), user, form.new.data, actor=user, source=client_address())
             if done:
