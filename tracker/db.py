@@ -42,6 +42,6 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def make_read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for pages that only read: on SQLite they do not take the write lock."""
-    return sessionmaker(bind=engine.execution_options(tracker_read_only=True), expire_on_commit=False)
+def read_only(engine: Engine) -> Engine:
+    """The same engine for transactions that only read: on SQLite they begin deferred, without the write lock."""
+    return engine.execution_options(tracker_read_only=True)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import clock, i18n
-from .db import make_engine, make_read_sessionmaker, make_sessionmaker
+from .db import make_engine, make_sessionmaker, read_only
 from .errors import DomainError
 from .models import PRIVILEGED_ROLES, Role, User
 
@@ -31,10 +31,10 @@ login_manager = LoginManager()
 
 
 def db() -> Session:
-    """The request's session: one transaction per request. GET pages read without taking SQLite's write lock."""
+    """The request's session. It reads without SQLite's write lock; `attempt` writes, holding the lock only
+    around the change itself, never while the request signs in, loads or renders."""
     if "db" not in g:
-        reading = request.method in ("GET", "HEAD", "OPTIONS")
-        g.db = current_app.extensions["tracker.read_sessionmaker" if reading else "tracker.sessionmaker"]()
+        g.db = current_app.extensions["tracker.read_sessionmaker"]()
     return g.db
 
 
@@ -124,21 +124,29 @@ class attempt:  # noqa: N801 - used as `with attempt() as done:`, like a functio
         return self.error is None
 
     def __enter__(self) -> attempt:
+        session = db()
+        # End the read snapshot and write from here on: what the change needs is read again, under the lock
+        # (the loaded objects expire and reload), so nothing it decides on can have changed underneath it.
+        session.rollback()
+        session.bind = current_app.extensions["tracker.engine"]
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         session = db()
-        if exc is None:
-            session.commit()
+        try:
+            if exc is None:
+                session.commit()
+                return False
+            if isinstance(exc, DomainError):
+                session.commit() if self.keep_on_error else session.rollback()
+                self.error = exc
+                if self.explain:
+                    flash_error(exc)
+                return True
+            session.rollback()
             return False
-        if isinstance(exc, DomainError):
-            session.commit() if self.keep_on_error else session.rollback()
-            self.error = exc
-            if self.explain:
-                flash_error(exc)
-            return True
-        session.rollback()
-        return False
+        finally:
+            session.bind = current_app.extensions["tracker.read_engine"]  # rendering reads without the lock
 
 
 def safe_next(target: str | None) -> str | None:
@@ -199,8 +207,9 @@ def init_app(app: Flask, on_request: list[Callable] | None = None) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)
     engine = make_engine(app.config["DATABASE_URL"], app.config["DB_BUSY_SECONDS"])
     app.extensions["tracker.engine"] = engine
+    app.extensions["tracker.read_engine"] = read_only(engine)
     app.extensions["tracker.sessionmaker"] = make_sessionmaker(engine)
-    app.extensions["tracker.read_sessionmaker"] = make_read_sessionmaker(engine)
+    app.extensions["tracker.read_sessionmaker"] = make_sessionmaker(app.extensions["tracker.read_engine"])
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
