@@ -6,6 +6,7 @@ import secrets
 
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 
 from .errors import DomainError
 from .i18n import describe, gettext
@@ -23,6 +24,11 @@ class TrackerFlask(Flask):
     def log_exception(self, exc_info) -> None:
         """Log an unhandled error with the request id that its 500 page shows."""
         self.logger.error("request %s failed: %s %s", request_id(), request.method, request.path, exc_info=exc_info)
+
+
+def _nothing_recorded() -> str:
+    return gettext("Nothing was recorded. Please try again; if it happens again, tell the security desk or an "
+                   "administrator the reference below.")
 
 
 def _page(code: int, title: str, text: str, **extra):
@@ -56,13 +62,19 @@ def init_app(app: Flask) -> None:
         return _page(400, gettext("Form expired"),
                      gettext("The form was too old or came from elsewhere. Go back, reload the page and try again."))
 
+    @app.errorhandler(OperationalError)
+    def database_busy(err: OperationalError):
+        # The database was locked past the busy timeout, or unreachable: the transaction was rolled back.
+        app.logger.error("request %s: the database could not be written: %s %s: %s", request_id(), request.method,
+                         request.path, err.orig)
+        page, code = _page(503, gettext("Busy, please try again"), _nothing_recorded(), request_id=request_id())
+        return page, code, {"Retry-After": "5"}
+
     @app.errorhandler(500)
     def server_error(_e):
         # The exception was logged by TrackerFlask.log_exception; the request's transaction is rolled back when
         # the app context ends, so nothing of it was saved.
-        return _page(500, gettext("Something went wrong"),
-                     gettext("Nothing was recorded. Please try again; if it happens again, tell the security desk "
-                             "or an administrator the reference below."), request_id=request_id())
+        return _page(500, gettext("Something went wrong"), _nothing_recorded(), request_id=request_id())
 
     @app.after_request
     def _request_id_header(resp):
