@@ -79,12 +79,12 @@ def items_import(path, dry_run):
             click.echo(f"Dry run: {len(preview.rows)} row(s) would be imported ({encoding}).")
             return
         try:
-            created = csv_import.run(s, clock.now(), text, actor=None, source="cli")
+            created = csv_import.run(s, clock.now(), preview, actor=None, source="cli")
         except DomainError as err:
             s.rollback()
             _fail(err)
         s.commit()
-        click.echo(f"Imported {len(created)} item(s).")
+        click.echo(f"Imported {created} item(s).")
 
 
 @click.command("demo", help="Load demo data: items of every kind, a bag with three items, one user per role.")

@@ -152,21 +152,15 @@ def check(session: Session, text: str, encoding: str = "") -> Preview:
     return preview
 
 
-def run(session: Session, now: datetime, text: str, actor: User | None, source: str | None = None) -> list:
-    """Import every row or none: bags first so contents can name them; raises ImportFailed on any error."""
-    preview = check(session, text)
+def run(session: Session, now: datetime, preview: Preview, actor: User | None, source: str | None = None) -> int:
+    """Import every row of a checked file or none, and say how many; raises ImportFailed on any error.
+
+    The rows were checked before the write began (`check`, outside the write lock); what the register may have
+    changed since (tags taken, bags) is checked again as they are written."""
     if not preview.ok:
         raise ImportFailed()
-    created = []
-    taken: set[str] = {d.asset_tag for _, d in preview.rows if d.asset_tag}
-    ordered = sorted(preview.rows, key=lambda r: (r[1].kind != Kind.bag, r[0]))
-    for line, data in ordered:
-        if not data.asset_tag:
-            data.asset_tag = items.next_asset_tag(session, data.kind, taken)
-            taken.add(data.asset_tag)
-        try:
-            created.append(items.create(session, now, data, actor, source=source))
-        except InvalidInput as err:
-            raise ImportFailed(N_("Nothing was imported: line %(line)d: %(reason)s"),
-                               line=line, reason=err.message % err.params if err.params else err.message) from None
-    return created
+    try:
+        return len(items.create_many(session, now, [data for _, data in preview.rows], actor, source=source))
+    except InvalidInput as err:  # checked just before in this transaction, so only a rule changed in between
+        raise ImportFailed(N_("Nothing was imported: %(reason)s"),
+                           reason=err.message % err.params if err.params else err.message) from None

@@ -87,11 +87,12 @@ def import_():
     confirm = ImportConfirmForm()
     if request.method == "POST" and confirm.confirm.data == "1":
         text = confirm.text.data or ""
+        preview = csv_import.check(db(), text)  # read without the write lock; the import holds it briefly
         with attempt() as done:
-            created = csv_import.run(db(), now(), text, actor(), source=client_address())
+            created = csv_import.run(db(), now(), preview, actor(), source=client_address())
         if not done:
             return _preview_page(form, text, csv_import.check(db(), text), 400)
-        flash(gettext("%(n)d items were imported.", n=len(created)), "success")
+        flash(gettext("%(n)d items were imported.", n=created), "success")
         return redirect(url_for("admin_items.index"))
     if form.validate_on_submit():
         try:
