@@ -27,11 +27,18 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = make_engine(_url())
+    url = _url()
+    # SQLite alters a table by rebuilding it, which its foreign-key checks refuse while other tables point at it:
+    # migrate with them off, then check every key before the transaction commits (all or nothing).
+    engine = make_engine(url, foreign_keys=not url.startswith("sqlite"))
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
+            if url.startswith("sqlite"):
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows pointing at nothing: {broken[:5]}")
     engine.dispose()
 
 

@@ -9,11 +9,13 @@ from sqlalchemy.orm import Session, sessionmaker
 BUSY_SECONDS = 10.0  # below gunicorn's 30-second worker timeout: a request that cannot write says so in time
 
 
-def make_engine(url: str, busy_seconds: float = BUSY_SECONDS) -> Engine:
+def make_engine(url: str, busy_seconds: float = BUSY_SECONDS, foreign_keys: bool = True) -> Engine:
     """Create the engine; on SQLite every transaction takes the write lock at BEGIN.
 
     BEGIN IMMEDIATE means a transaction never has to upgrade a read lock to a write lock,
     so two writers queue on the busy timeout instead of failing with 'database is locked'.
+    `foreign_keys=False` is for migrations only: SQLite rebuilds a table to alter it, which the checks would
+    refuse while other tables point at it; the migration checks the keys itself when it is done.
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": busy_seconds, "check_same_thread": False})
@@ -23,7 +25,7 @@ def make_engine(url: str, busy_seconds: float = BUSY_SECONDS) -> Engine:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cur.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
             cur.execute("PRAGMA synchronous=FULL")  # a check-out the phone was told of survives a power cut
             cur.close()
