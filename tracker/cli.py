@@ -38,6 +38,15 @@ def db_upgrade():
     click.echo("Database is up to date.")
 
 
+@db_cli.command("downgrade", help="Go back to an earlier schema (a revision such as 0004, or base). It drops "
+                                  "the data of what the later migrations added: back up the database first.")
+@click.argument("revision")
+@click.confirmation_option(prompt="This drops data kept by the later migrations. Go on?")
+def db_downgrade(revision):
+    migrate.downgrade(current_app.config["DATABASE_URL"], revision)
+    click.echo(f"Database is at {revision}.")
+
+
 @users_cli.command("create", help="Create a user. The password is read from standard input, "
                                   "or generated and printed once when standard input is a terminal.")
 @click.argument("email")
