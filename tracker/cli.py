@@ -9,9 +9,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from . import clock, demo, jobs, migrate, scheduler
 from .accounts import users
+from .db import explain_failure
 from .errors import DomainError
 from .i18n import describe
 from .items import csv_import
@@ -134,7 +136,11 @@ def serve(app: Flask) -> None:
     """Set up the database, start the scheduler beside the app, and serve it locally."""
     from werkzeug.serving import run_simple
 
-    bootstrap(app)
+    try:
+        bootstrap(app)
+    except (OperationalError, OSError) as err:  # serve what can be read; every change says it was not recorded
+        click.echo(f"The database cannot be set up or written: {explain_failure(err)}. Serving anyway: pages "
+                   "that only read work; changes are refused with a message until it is fixed.", err=True)
     host, port = app.config["HOST"], app.config["PORT"]
     try:
         scheduler.start(app, blocking=False)

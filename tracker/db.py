@@ -39,6 +39,25 @@ def make_engine(url: str, busy_seconds: float = BUSY_SECONDS, foreign_keys: bool
     return create_engine(url, pool_pre_ping=True)
 
 
+def explain_failure(err: Exception) -> str:
+    """What an operator should know about a database error, in one line, for logs and the console."""
+    text = str(getattr(err, "orig", None) or err)
+    lowered = text.lower()
+    if "readonly" in lowered or "read-only" in lowered:
+        why = "the database is read-only (check the permissions of the file and its folder, and the disk's mount)"
+    elif "disk is full" in lowered or "no space left" in lowered or "disk full" in lowered:
+        why = "the disk is full"
+    elif "database is locked" in lowered:
+        why = "the database is locked by another process for longer than the busy timeout"
+    elif "unable to open" in lowered:
+        why = "the database file cannot be opened (check the path and permissions)"
+    elif "connection" in lowered or "could not connect" in lowered:
+        why = "the database server cannot be reached"
+    else:
+        why = "the database refused the change"
+    return f"{why}: {text.splitlines()[0] if text else type(err).__name__}"
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions for entry points that may write (POST requests, CLI, scheduler)."""
     return sessionmaker(bind=engine, expire_on_commit=False)

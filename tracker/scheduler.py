@@ -8,7 +8,9 @@ sweep, wherever it runs, from flagging or notifying anything twice.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+from collections.abc import Callable
 from datetime import time
 from typing import TextIO
 
@@ -19,9 +21,12 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 
 from . import clock, jobs
+from .db import explain_failure
 
+log = logging.getLogger(__name__)
 SWEEP_GRACE = 6 * 3600  # a sweep missed by up to six hours still runs (once) when the process is back
 
 
@@ -58,25 +63,39 @@ def build(app: Flask, blocking: bool) -> BlockingScheduler | BackgroundScheduler
     sched = (BlockingScheduler if blocking else BackgroundScheduler)(timezone=tz)
     defaults = {"coalesce": True, "max_instances": 1, "replace_existing": True}
     for t in sweep_times(app):
-        sched.add_job(lambda: jobs.run_sweep(app, clock.now()), CronTrigger(hour=t.hour, minute=t.minute,
-                      timezone=tz), id=f"sweep-{t.hour:02d}{t.minute:02d}", misfire_grace_time=SWEEP_GRACE,
-                      **defaults)
+        sched.add_job(guarded("sweep", lambda: jobs.run_sweep(app, clock.now())),
+                      CronTrigger(hour=t.hour, minute=t.minute, timezone=tz), id=f"sweep-{t.hour:02d}{t.minute:02d}",
+                      misfire_grace_time=SWEEP_GRACE, **defaults)
     # The guarantee behind the timed sweeps: a sweep that was due and did not run (the process was down, the
     # database locked or unreachable) runs at the next minute, and again each minute until it succeeds.
-    sched.add_job(lambda: jobs.run_sweep(app, clock.now(), only_if_missed=True), IntervalTrigger(minutes=1),
-                  id="sweep-catch-up", misfire_grace_time=300, **defaults)
-    sched.add_job(lambda: jobs.run_reminders(app, clock.now()), IntervalTrigger(minutes=1),
+    sched.add_job(guarded("sweep", lambda: jobs.run_sweep(app, clock.now(), only_if_missed=True)),
+                  IntervalTrigger(minutes=1), id="sweep-catch-up", misfire_grace_time=300, **defaults)
+    sched.add_job(guarded("reminders", lambda: jobs.run_reminders(app, clock.now())), IntervalTrigger(minutes=1),
                   id="reminders", misfire_grace_time=300, **defaults)
-    sched.add_job(lambda: jobs.run_delivery(app, clock.now()), IntervalTrigger(seconds=30),
+    sched.add_job(guarded("delivery", lambda: jobs.run_delivery(app, clock.now())), IntervalTrigger(seconds=30),
                   id="deliver-notifications", misfire_grace_time=300, **defaults)
     return sched
+
+
+def guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
+    """Run a job; when the database fails, log one clear line and let the next run try again (the process stays
+    up: a restart would meet the same database)."""
+
+    def run() -> None:
+        try:
+            job()
+        except (OperationalError, OSError) as err:
+            log.error("scheduler: the %s could not run, %s; it is tried again at its next time", name,
+                      explain_failure(err))
+
+    return run
 
 
 def start(app: Flask, blocking: bool):
     """Take the lock, sweep once if a day end was missed while down, then run the jobs."""
     lock = _lock(app)
     try:
-        jobs.run_sweep(app, clock.now(), only_if_missed=True)
+        guarded("sweep", lambda: jobs.run_sweep(app, clock.now(), only_if_missed=True))()
         sched = build(app, blocking)
         _held[id(sched)] = lock
         sched.add_listener(lambda event: _release(sched), EVENT_SCHEDULER_SHUTDOWN)
