@@ -6,8 +6,10 @@ from datetime import datetime, timedelta
 
 from flask import Flask
 
+from . import clock
 from .custody import policy
 from .desk import sweep
+from .labels import jobs as label_jobs
 from .notify import delivery, outbox, reminders
 
 
@@ -36,6 +38,16 @@ def run_reminders(app: Flask, now: datetime) -> int:
             s.commit()
         run_delivery(app, now)
         return len(due)
+
+
+def run_label_jobs(app: Flask) -> int:
+    """Make the label files asked for, oldest first; how many were made."""
+    made = 0
+    with app.app_context():
+        while label_jobs.run_next(app.extensions["tracker.sessionmaker"], app.extensions["tracker.read_sessionmaker"],
+                                  clock.now, app.config["LABEL_PRINTER_MODEL"]):
+            made += 1
+    return made
 
 
 def run_delivery(app: Flask, now: datetime) -> tuple[int, int]:

@@ -74,6 +74,8 @@ def build(app: Flask, blocking: bool) -> BlockingScheduler | BackgroundScheduler
                   id="reminders", misfire_grace_time=300, **defaults)
     sched.add_job(guarded("delivery", lambda: jobs.run_delivery(app, clock.now())), IntervalTrigger(seconds=30),
                   id="deliver-notifications", misfire_grace_time=300, **defaults)
+    sched.add_job(guarded("label files", lambda: jobs.run_label_jobs(app)), IntervalTrigger(seconds=2),
+                  id="label-jobs", misfire_grace_time=60, **defaults)
     return sched
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
+import tempfile
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
@@ -14,6 +14,7 @@ from ..errors import N_, DomainError, InvalidInput
 from ..http import actor, admin_only, attempt, client_address, db, flash_error, found_or_404, now
 from ..i18n import describe, gettext
 from ..items import register as items
+from ..models import LabelJob
 from . import design, jobs, layouts, render, service
 from .design import PT
 
@@ -140,26 +141,6 @@ def preview(tag: str):
     return send_file(io.BytesIO(render.png_bytes(img)), mimetype="image/png", max_age=0)
 
 
-def _work(fmt, stmt_ids, layout, start_at, opts, make_session, printer_model: str):
-    """The rendering job, run with its own session so it can outlive the request."""
-
-    def work(path: str, progress) -> None:
-        with make_session() as s:
-            labels = service.label_data(s, service.ids_stmt(stmt_ids), opts)
-            if fmt == "pdf" and len(stmt_ids) > service.CHUNK:
-                service.write_pdf_zip(labels, layout, path, start_at=start_at, progress=progress)
-                return
-            with open(path, "wb") as fh:
-                if fmt == "pdf":
-                    render.write_pdf(labels, layout, fh, start_at=start_at, progress=progress)
-                elif fmt == "zip":
-                    render.write_png_zip(labels, layout, fh, progress=progress)
-                elif fmt == "ql":
-                    fh.write(render.ql_raster(list(labels), layout, printer_model))
-
-    return work
-
-
 FORMATS = {"pdf": ("application/pdf", "pdf"), "zip": ("application/zip", "zip"),
            "png": ("image/png", "png"), "ql": ("application/octet-stream", "bin")}
 
@@ -199,47 +180,52 @@ def download():
                else render.render_png(data, layout.label_w, layout.label_h))
         return send_file(io.BytesIO(render.png_bytes(img)), mimetype=mimetype, as_attachment=True,
                          download_name=f"{data.asset_tag}.png")
-    root = os.path.join(current_app.instance_path, "label-jobs")
-    work = _work(fmt, ids, layout, start_at, opts, current_app.extensions["tracker.read_sessionmaker"],
-                 current_app.config["LABEL_PRINTER_MODEL"])
-    if form.get("async") == "1":
-        job = jobs.start(root, current_user.id, len(ids), filename, mimetype, work)
-        return jsonify(job=job, total=len(ids), status=url_for("admin_labels.job_status", job_id=job),
-                       file=url_for("admin_labels.job_file", job_id=job))
-    os.makedirs(root, exist_ok=True)
-    path = os.path.join(root, "sync-" + os.urandom(8).hex())
-    try:
-        work(path, lambda n: None)
-        with open(path, "rb") as fh:
-            buf = io.BytesIO(fh.read())
-    finally:
-        if os.path.exists(path):
-            os.remove(path)
+    if form.get("async") == "1":  # the page polls; the scheduler process makes the file
+        with attempt(explain=False):
+            job = jobs.queue(db(), now(), owner_id=current_user.id, fmt=fmt, ids=ids, layout=layout,
+                             start_at=start_at, opts=opts, filename=filename, mimetype=mimetype)
+        return jsonify(job=job.public_id, total=len(ids), **_job_links(job.public_id))
+    # Without JavaScript: made here, for small selections (the page offers the job to everyone with a browser).
+    with tempfile.NamedTemporaryFile(prefix="labels-") as tmp:
+        jobs.make_file(db(), fmt, jobs.params_for(ids, layout, start_at, opts), tmp.name, lambda n: None,
+                       current_app.config["LABEL_PRINTER_MODEL"])
+        buf = io.BytesIO(tmp.read())
     return send_file(buf, mimetype=mimetype, as_attachment=True, download_name=filename)
 
 
-def _job(job_id: str) -> dict:
-    try:
-        return jobs.status(os.path.join(current_app.instance_path, "label-jobs"), job_id, current_user.id)
-    except (KeyError, OSError, ValueError):
-        abort(404)
+def _job_links(public_id: str) -> dict:
+    return {"status": url_for("admin_labels.job_status", job_id=public_id),
+            "file": url_for("admin_labels.job_file", job_id=public_id),
+            "retry": url_for("admin_labels.job_retry", job_id=public_id)}
+
+
+def _job(job_id: str) -> LabelJob:
+    return found_or_404(jobs.find(db(), job_id, current_user.id))
 
 
 @bp.get("/jobs/<job_id>")
 @admin_only
 def job_status(job_id: str):
-    state = _job(job_id)
-    return jsonify(done=state["done"], total=state["total"], finished=state["finished"], error=state["error"])
+    return jsonify(**jobs.state(_job(job_id), now()))
+
+
+@bp.post("/jobs/<job_id>/retry")
+@admin_only
+def job_retry(job_id: str):
+    """A job that failed, or whose maker stopped, is queued again."""
+    job = _job(job_id)
+    with attempt(explain=False):
+        jobs.retry(db(), job)
+    return jsonify(job=job.public_id, total=job.total, **_job_links(job.public_id))
 
 
 @bp.get("/jobs/<job_id>/file")
 @admin_only
 def job_file(job_id: str):
-    state = _job(job_id)
-    if not state["finished"]:
+    job = _job(job_id)
+    if job.status != "done" or job.output is None:
         abort(404)
-    path = jobs.output(os.path.join(current_app.instance_path, "label-jobs"), job_id)
-    return send_file(path, mimetype=state["mimetype"], as_attachment=True, download_name=state["filename"])
+    return send_file(io.BytesIO(job.output), mimetype=job.mimetype, as_attachment=True, download_name=job.filename)
 
 
 @bp.post("/send")
