@@ -1,29 +1,69 @@
-"""Fixtures: an app per test on SQLite and on PostgreSQL, a client, a CLI runner and factories."""
+"""Fixtures: a clean database per test, an app on it, a client, a CLI runner and factories.
+
+Which database a test runs on
+-----------------------------
+Every test that uses the database (the `db_url` fixture, directly or through `app`, `session`, `client`, ...)
+runs on SQLite. A test marked `postgres` runs on PostgreSQL as well:
+
+    @pytest.mark.postgres                   # one test
+    pytestmark = pytest.mark.postgres       # a whole module
+
+Mark what can differ between the two: races and locks (SELECT ... FOR UPDATE, the advisory locks of sign-in
+throttling), unique and partial unique indexes, the SQL of the rules and queries, streamed results, migrations.
+HTTP flows and the role matrix run on SQLite only: what they check does not depend on the database.
+`pytest_generate_tests` below turns this into the `db_url` parameter: test ids end in [sqlite] or [postgres].
+
+How each database is cleaned
+----------------------------
+SQLite: a copy of a migrated template file per test. PostgreSQL: one database per session (per xdist worker),
+migrated once, emptied before each test by one TRUNCATE of every table but alembic_version.
+"""
 
 from __future__ import annotations
 
 import itertools
 import os
 import shutil
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
+from tests.helpers import NOW, PASSWORD, make_app, sign_in
 from tests.pgserver import PgServer, find_bindir
-from tracker import create_app, migrate
+from tracker import migrate
 from tracker.accounts import users
 from tracker.items import register as items_mod
 from tracker.models import DataClass, Kind
 
 users.HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing for tests only
-PASSWORD = "correct-horse-battery"
-NOW = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo
 _counter = itertools.count(1)
+
+
+def pytest_generate_tests(metafunc):
+    """SQLite for every test that uses the database; PostgreSQL too for tests marked `postgres`."""
+    if "db_url" in metafunc.fixturenames:
+        backends = ["sqlite", "postgres"] if metafunc.definition.get_closest_marker("postgres") else ["sqlite"]
+        metafunc.parametrize("db_url", backends, indirect=True)
+
+
+# --- SQLite ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def pg_server():
+    """The URL of a PostgreSQL server without the database name: TRACKER_TEST_PG_URL, or a private one."""
     url = os.environ.get("TRACKER_TEST_PG_URL")
     if url:
         yield url.rsplit("/", 1)[0]
@@ -38,52 +78,76 @@ def pg_server():
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory):
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    migrate.upgrade(f"sqlite:///{path}")
-    return path
+class PgDatabase:
+    """This session's migrated database; `clean()` empties it in one statement."""
+
+    def __init__(self, server: str):
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        self.name = f"tracker_test_{worker}_{os.getpid()}"  # unique even on a shared TRACKER_TEST_PG_URL server
+        self.url = f"{server}/{self.name}"
+        self.admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        self.engine = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        self.conn = None
+        self._create()
+
+    def _create(self) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        migrate.upgrade(self.url)
+        self.conn = self.engine.connect()
+        # TRUNCATE waits for every lock on the tables: fail loudly instead of hanging the suite.
+        self.conn.execute(text("SET lock_timeout = '30s'"))
+        self.head = self.conn.scalar(text("SELECT version_num FROM alembic_version"))
+        tables = self.conn.scalars(text(
+            "SELECT quote_ident(table_name) FROM information_schema.tables WHERE table_schema = 'public' "
+            "AND table_type = 'BASE TABLE' AND table_name <> 'alembic_version' ORDER BY table_name")).all()
+        assert tables, "the migrations made no tables"
+        self.truncate = text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+    def clean(self) -> None:
+        # A connection a test left open (a thread, an app not disposed) would hold a lock TRUNCATE waits for:
+        # end them, as dropping a database per test did.
+        self.conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        try:
+            if self.conn.scalar(text("SELECT version_num FROM alembic_version")) == self.head:
+                self.conn.execute(self.truncate)
+                return
+        except DBAPIError:
+            pass
+        # A test left the schema elsewhere (migrations taken down): start again from a new database.
+        self.conn.close()
+        self._create()
+
+    def drop(self) -> None:
+        self.conn.close()
+        self.engine.dispose()
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
 
 
 @pytest.fixture(scope="session")
-def pg_template(pg_server):
-    admin = create_engine(pg_server + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS tracker_template"))
-        conn.execute(text("CREATE DATABASE tracker_template"))
-    migrate.upgrade(pg_server + "/tracker_template")
-    yield admin
-    admin.dispose()
+def pg_database(pg_server):
+    db = PgDatabase(pg_server)
+    yield db
+    db.drop()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request, tmp_path, sqlite_template):
+# --- the database of one test ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def db_url(request, tmp_path):
+    """The URL of an empty, migrated database; parametrised by pytest_generate_tests above."""
     if request.param == "sqlite":
         path = tmp_path / "tracker.db"
-        shutil.copy(sqlite_template, path)
-        yield f"sqlite:///{path}"
-        return
-    admin = request.getfixturevalue("pg_template")
-    server = request.getfixturevalue("pg_server")
-    name = f"tracker_t{os.getpid()}_{next(_counter)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE tracker_template'))
-    yield f"{server}/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def make_app(db_url, tmp_path, **extra):
-    config = {
-        "TESTING": True,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "DATABASE_URL": db_url,
-        "SECRET_KEY": "test-secret-" + os.urandom(8).hex(),
-        "BASE_URL": "https://track.example.com",
-        "LABELS_DIR": str(tmp_path / "labels"),
-    }
-    config.update(extra)
-    return create_app(config)
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    db = request.getfixturevalue("pg_database")
+    db.clean()
+    return db.url
 
 
 @pytest.fixture
@@ -94,6 +158,20 @@ def app(db_url, tmp_path):
 
 
 @pytest.fixture
+def new_app(db_url, tmp_path):
+    """Make more apps on the test's database (another gunicorn worker, the scheduler process); disposed after."""
+    made = []
+
+    def make(**config):
+        made.append(make_app(db_url, tmp_path, **config))
+        return made[-1]
+
+    yield make
+    for other in made:
+        other.extensions["tracker.engine"].dispose()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 
@@ -101,6 +179,13 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def english(app):
+    """Messages in English, as with TRACKER_DEFAULT_LANGUAGE=en (the product default is Japanese).
+    A module that compares English text uses it with `pytestmark = pytest.mark.usefixtures("english")`."""
+    app.config["DEFAULT_LANGUAGE"] = "en"
 
 
 @pytest.fixture
@@ -145,11 +230,16 @@ def make_item(session):
     return make
 
 
-def reread(session) -> None:
-    """See what requests committed: end the test session's transaction and forget loaded values
-    (rollback alone keeps them when no transaction is open, since expire_on_commit is off)."""
-    session.rollback()
-    session.expire_all()
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin", name="Admin Boss", language="en")
+
+
+@pytest.fixture
+def admin_client(client, admin):
+    """The test's client, signed in as `admin`."""
+    assert sign_in(client, admin.email).status_code == 302
+    return client
 
 
 @pytest.fixture
@@ -160,32 +250,3 @@ def frozen_clock(monkeypatch):
     moment = {"now": NOW}
     monkeypatch.setattr(clock, "now", lambda: moment["now"])
     return moment
-
-
-def sign_in(client, email, password=PASSWORD, follow=False):
-    """Post the sign-in form with its CSRF token, the way a browser does."""
-    page = client.get("/login")
-    token = csrf_from(page.get_data(as_text=True))
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": token},
-                       follow_redirects=follow)
-
-
-def csrf_from(html: str) -> str:
-    import re
-
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', html)
-    assert match, "no CSRF token in page"
-    return match.group(1)
-
-
-def post(client, url, data=None, page=None, follow=False):
-    """POST with a CSRF token taken from `page` (default: the URL's referrer page or /account)."""
-    html = client.get(page or "/account").get_data(as_text=True)
-    payload = dict(data or {})
-    payload["csrf_token"] = csrf_from(html)
-    return client.post(url, data=payload, follow_redirects=follow)
-
-
-def later(**delta) -> datetime:
-    return NOW + timedelta(**delta)

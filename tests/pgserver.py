@@ -1,4 +1,7 @@
-"""A private PostgreSQL server for the suite: initdb in a temporary folder, trust auth, loopback only."""
+"""A private PostgreSQL server for the suite: initdb in a temporary folder, trust auth, loopback only.
+
+Each pytest process starts its own (with pytest-xdist, one per worker), on a free port.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 
 
 def find_bindir() -> str | None:
@@ -29,7 +31,7 @@ class PgServer:
         self.bindir = bindir
         self.dir = tempfile.mkdtemp(prefix="tracker-pg-")
         self.data = os.path.join(self.dir, "data")
-        self.port = _free_port()
+        self.port = 0
         self.as_user: list[str] = []
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
             shutil.chown(self.dir, "postgres", "postgres")
@@ -41,17 +43,18 @@ class PgServer:
     def start(self) -> PgServer:
         self._run(os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", "postgres", "-A", "trust",
                   "-E", "UTF8", "--locale=C.UTF-8")
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
-        self._run(os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-o", opts, "-l",
-                  os.path.join(self.dir, "log"), "-w", "start")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("PostgreSQL did not start")
+        for attempt in range(3):  # another process may take the free port before the server binds it
+            self.port = _free_port()
+            opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
+            try:  # -w: pg_ctl returns once the server accepts connections
+                self._run(os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-o", opts, "-l",
+                          os.path.join(self.dir, "log"), "-w", "start")
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 2:
+                    raise
+        socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+        return self
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"

@@ -8,7 +8,7 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from tests.conftest import NOW, PASSWORD, csrf_from, later, post, reread, sign_in
+from tests.helpers import NOW, PASSWORD, count, csrf_from, later, post, reread, sign_in
 from tracker.custody import operations as custody
 from tracker.models import Checkout, DataClass, Event, Item, Kind, LabelToken, Role, User
 
@@ -22,27 +22,8 @@ def payload(field: str) -> str:
     return f"{field}{SCRIPT}{IMG}"
 
 
-
-
 def html(resp) -> str:
     return resp.get_data(as_text=True)
-
-
-def item_count(session) -> int:
-    reread(session)
-    return session.scalar(select(func.count(Item.id)))
-
-
-@pytest.fixture
-def admin(make_user):
-    return make_user("admin", name="Admin Boss", language="en")
-
-
-@pytest.fixture
-def admin_client(client, admin):
-    resp = sign_in(client, admin.email)
-    assert resp.status_code == 302
-    return client
 
 
 def new_item(client, **fields):
@@ -85,11 +66,11 @@ def test_register_item_gets_automatic_tag_label_and_event(admin_client, session,
 
 def test_register_with_taken_tag_is_refused(admin_client, session, make_item):
     make_item(Kind.usb, asset_tag="USB-7")
-    before = item_count(session)
+    before = count(session, Item)
     resp = new_item(admin_client, asset_tag="usb-7", kind="usb", name="copy")
     assert resp.status_code == 400
     assert "The asset tag USB-7 is already in use." in html(resp)
-    assert item_count(session) == before
+    assert count(session, Item) == before
 
 
 def test_staff_cannot_open_admin_pages(client, make_user):
@@ -128,6 +109,7 @@ def catalogue(session, make_item, make_user):
     return {k: v.asset_tag for k, v in made.items()}
 
 
+@pytest.mark.postgres  # case-insensitive LIKE with escapes and Japanese text
 def test_list_search_and_filters(admin_client, catalogue):
     c = catalogue
     everything_in_service = {c["laptop_sales"], c["laptop_hr"], c["usb_sales"], c["folder"], c["bag"]}
@@ -169,6 +151,7 @@ def test_list_search_and_filters(admin_client, catalogue):
     assert rows_of(admin_client.get("/admin/items/", query_string={"kind": "usb", "status": "out"})) == []
 
 
+@pytest.mark.postgres  # counting and paging in SQL
 def test_list_pages_by_fifty(admin_client, make_item):
     for n in range(1, 56):
         make_item(Kind.usb, name=f"stick {n:02d}")
@@ -316,19 +299,20 @@ def test_markup_in_csv_import_preview_is_escaped(admin_client):
 # --- oversized fields ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.postgres  # PostgreSQL enforces the column lengths; SQLite does not
 @pytest.mark.parametrize(("field", "size", "limit"), [("name", 201, 200), ("serial", 101, 100),
                                                       ("department", 101, 100), ("notes", 2001, 2000)])
 def test_oversized_item_field_is_refused(admin_client, session, field, size, limit):
-    before = item_count(session)
+    before = count(session, Item)
     resp = new_item(admin_client, **{field: "x" * size})
     assert resp.status_code == 400
     page = html(resp)
     assert re.search(rf'<p class="error">[^<]*{limit}[^<]*</p>', page), "no visible message naming the limit"
-    assert item_count(session) == before
+    assert count(session, Item) == before
     # exactly at the limit is accepted
     ok = new_item(admin_client, **{field: "y" * limit})
     assert ok.status_code == 302
-    assert item_count(session) == before + 1
+    assert count(session, Item) == before + 1
 
 
 def test_oversized_field_on_edit_changes_nothing(admin_client, session, make_item):

@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD, csrf_from, make_app, post, sign_in
-from tests.conftest import reread as fresh
+from tests.helpers import PASSWORD, csrf_from, flashes, post, sign_in
+from tests.helpers import client_for as browser
+from tests.helpers import reread as fresh
 from tracker.accounts import users
 from tracker.models import Checkout, LoginAttempt, User
 
@@ -22,28 +23,12 @@ THROTTLED = "Too many failed sign-ins."
 ENDED = "Your session has ended. Please sign in again."
 NEW_PASSWORD = "a-brand-new-passphrase"
 WRONG = "not-the-password-42"
-_FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
-
-
-def browser(app, address: str | None = None):
-    """A test client that asks for English pages, optionally from another IP address."""
-    c = app.test_client()
-    c.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    if address:
-        c.environ_base["REMOTE_ADDR"] = address
-    return c
 
 
 @pytest.fixture
 def client(app):
     """The conftest client, but reading English so messages can be compared as text."""
     return browser(app)
-
-
-
-
-def flashes(resp) -> list[tuple[str, str]]:
-    return [(cat, html.unescape(msg).strip()) for cat, msg in _FLASH.findall(resp.get_data(as_text=True))]
 
 
 def path_of(resp) -> str:
@@ -129,6 +114,11 @@ def test_wrong_password_unknown_email_and_disabled_account_look_the_same(client,
     assert_signed_out(client)
 
 
+# Throttling counts failures in the database and, on PostgreSQL, serialises them with advisory locks:
+# the throttle tests run on both databases.
+
+
+@pytest.mark.postgres
 def test_throttle_five_failures_lock_the_account_even_for_the_right_password(app, client, make_user, session):
     user, bystander = make_user(email="target@example.com"), make_user()
     # Changing the case or padding the address is the same account, not a fresh counter.
@@ -148,6 +138,7 @@ def test_throttle_five_failures_lock_the_account_even_for_the_right_password(app
         LoginAttempt.scope == "account", LoginAttempt.key == user.email)) == 5
 
 
+@pytest.mark.postgres
 def test_throttle_four_failures_still_let_the_right_password_in_and_reset_the_count(client, make_user):
     user = make_user()
     for _ in range(4):
@@ -160,9 +151,10 @@ def test_throttle_four_failures_still_let_the_right_password_in_and_reset_the_co
     assert sign_in(client, user.email, follow=True).request.path == "/my"
 
 
+@pytest.mark.postgres
 def test_throttle_twenty_failures_from_one_address_block_it(app, make_user):
     user = make_user()
-    attacker = browser(app, "198.51.100.9")
+    attacker = browser(app, address="198.51.100.9")
     for n in range(20):
         resp = sign_in(attacker, f"guess{n}@example.com", WRONG)
         assert resp.status_code == 401 and flashes(resp) == [("error", FAILED)], n
@@ -171,30 +163,28 @@ def test_throttle_twenty_failures_from_one_address_block_it(app, make_user):
     assert flashes(resp)[0][1].startswith(THROTTLED)
     assert_signed_out(attacker)
     # The same person from another address is not blocked.
-    elsewhere = browser(app, "203.0.113.5")
+    elsewhere = browser(app, address="203.0.113.5")
     assert sign_in(elsewhere, user.email, follow=True).request.path == "/my"
 
 
-def test_throttle_is_kept_in_the_database_and_shared_by_separate_app_instances(db_url, tmp_path, make_user, session):
+@pytest.mark.postgres
+def test_throttle_is_kept_in_the_database_and_shared_by_separate_app_instances(new_app, make_user, session):
     """Two app instances on one database stand for two gunicorn workers."""
     user = make_user()
-    worker1, worker2 = make_app(db_url, tmp_path), make_app(db_url, tmp_path)
-    try:
-        c1, c2 = browser(worker1), browser(worker2)
-        for c in (c1, c2, c1, c2, c1):
-            assert flashes(sign_in(c, user.email, WRONG)) == [("error", FAILED)]
-        fresh(session)
-        assert session.scalar(select(func.count(LoginAttempt.id)).where(LoginAttempt.key == user.email)) == 5
-        for c in (c2, c1, browser(worker2)):
-            resp = sign_in(c, user.email, PASSWORD)
-            assert resp.status_code == 401
-            assert flashes(resp)[0][1].startswith(THROTTLED)
-            assert_signed_out(c)
-    finally:
-        worker1.extensions["tracker.engine"].dispose()
-        worker2.extensions["tracker.engine"].dispose()
+    worker1, worker2 = new_app(), new_app()
+    c1, c2 = browser(worker1), browser(worker2)
+    for c in (c1, c2, c1, c2, c1):
+        assert flashes(sign_in(c, user.email, WRONG)) == [("error", FAILED)]
+    fresh(session)
+    assert session.scalar(select(func.count(LoginAttempt.id)).where(LoginAttempt.key == user.email)) == 5
+    for c in (c2, c1, browser(worker2)):
+        resp = sign_in(c, user.email, PASSWORD)
+        assert resp.status_code == 401
+        assert flashes(resp)[0][1].startswith(THROTTLED)
+        assert_signed_out(c)
 
 
+@pytest.mark.postgres
 def test_throttle_holds_against_parallel_guesses(app, make_user, monkeypatch):
     """Parallel requests (several workers, several threads) must not get more than 5 guesses in all.
 

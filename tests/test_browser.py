@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import PASSWORD, make_app
+from tests.helpers import PASSWORD, make_app
 from tracker import migrate
 from tracker.accounts import users
 from tracker.custody import operations as custody

@@ -7,21 +7,10 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import reread, sign_in
+from tests.helpers import count, reread, sign_in
 from tracker.models import Event, Item, Kind, Role, User
 
-
-@pytest.fixture(autouse=True)
-def english(app):
-    """Messages in English, as with TRACKER_DEFAULT_LANGUAGE=en (the product default is Japanese)."""
-    app.config["DEFAULT_LANGUAGE"] = "en"
-
-
-
-
-def n_items(session) -> int:
-    reread(session)
-    return session.scalar(select(func.count(Item.id)))
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.mark.parametrize("command", [
@@ -117,19 +106,20 @@ def good_file(tmp_path):
 
 
 def test_items_import_dry_run_imports_nothing(runner, session, good_file):
-    before = n_items(session)
+    before = count(session, Item)
     result = runner.invoke(args=["items", "import", str(good_file), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "Dry run: 3 row(s) would be imported (cp932)." in result.output
-    assert n_items(session) == before
+    assert count(session, Item) == before
 
 
+@pytest.mark.postgres  # the whole import in the command's one transaction
 def test_items_import_imports_all(runner, session, good_file):
-    before = n_items(session)
+    before = count(session, Item)
     result = runner.invoke(args=["items", "import", str(good_file)])
     assert result.exit_code == 0, result.output
     assert "Imported 3 item(s)." in result.output
-    assert n_items(session) == before + 3
+    assert count(session, Item) == before + 3
     bag = session.scalar(select(Item).where(Item.asset_tag == "BG-0301"))
     assert [i.asset_tag for i in bag.contents] == ["LT-0301"]
     assert session.scalar(select(Item).where(Item.kind == Kind.usb)).asset_tag == "USB-0001"
@@ -139,7 +129,7 @@ def test_items_import_imports_all(runner, session, good_file):
     again = runner.invoke(args=["items", "import", str(good_file)])
     assert again.exit_code != 0
     assert "line 2:" in again.output and "line 3:" in again.output and "already in use" in again.output
-    assert n_items(session) == before + 3
+    assert count(session, Item) == before + 3
 
 
 def test_items_import_broken_file_lists_line_numbers(runner, session, tmp_path):
@@ -149,7 +139,7 @@ def test_items_import_broken_file_lists_line_numbers(runner, session, tmp_path):
                     "spaceship,bad kind,\n"
                     "laptop,,\n"
                     "usb,dup,lt-1\n", encoding="utf-8")
-    before = n_items(session)
+    before = count(session, Item)
     result = runner.invoke(args=["items", "import", str(path)])
     assert result.exit_code != 0
     out = result.output
@@ -158,7 +148,7 @@ def test_items_import_broken_file_lists_line_numbers(runner, session, tmp_path):
     assert "line 5: The asset tag LT-1 also appears on line 2." in out
     assert "line 2:" not in out
     assert "3 error(s); nothing imported." in out
-    assert n_items(session) == before
+    assert count(session, Item) == before
     # the dry run reports the same and fails the same way
     dry = runner.invoke(args=["items", "import", str(path), "--dry-run"])
     assert dry.exit_code != 0 and "line 3:" in dry.output
@@ -177,7 +167,7 @@ def test_items_import_unreadable_files(runner, session, tmp_path, raw, message):
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
-    assert n_items(session) == 0
+    assert count(session, Item) == 0
 
 
 def test_items_import_errors_in_japanese_by_default(app, runner, tmp_path):
@@ -195,6 +185,7 @@ def test_items_import_missing_file(runner):
     assert "does not exist" in result.output
 
 
+@pytest.mark.postgres  # a failure inside the transaction, rolled back
 def test_items_import_error_found_only_at_import_time_is_reported_cleanly(runner, session, tmp_path):
     """A bag inside a bag passes no check today; the command must still fail with a message, not a traceback."""
     path = tmp_path / "bags.csv"
@@ -203,12 +194,13 @@ def test_items_import_error_found_only_at_import_time_is_reported_cleanly(runner
     assert result.exit_code == 1, result.output
     assert "line 3" in result.output and "bag cannot be put inside a bag" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert n_items(session) == 0
+    assert count(session, Item) == 0
 
 
 # --- demo ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.postgres  # the demo data written through the rules
 def test_demo_loads_items_of_every_kind_a_bag_and_users(runner, client, session):
     result = runner.invoke(args=["demo"])
     assert result.exit_code == 0, result.output
@@ -238,6 +230,7 @@ def test_demo_loads_items_of_every_kind_a_bag_and_users(runner, client, session)
 # --- db upgrade and bootstrap -------------------------------------------------------------------------------------
 
 
+@pytest.mark.postgres  # the migrations
 def test_db_upgrade_is_repeatable(runner):
     for _ in range(2):
         result = runner.invoke(args=["db", "upgrade"])

@@ -8,18 +8,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from tests.conftest import NOW, later
+from tests.helpers import NOW, events, later
 from tracker.custody import operations as custody
 from tracker.errors import AlreadyOut, InBagOut, InvalidInput, NotOut, NotPermitted, Retired
 from tracker.items.register import retire
 from tracker.models import Checkout, Event, Kind
 
-
-def events(session, action=None):
-    stmt = select(Event).order_by(Event.id)
-    if action:
-        stmt = stmt.where(Event.action == action)
-    return list(session.scalars(stmt))
+pytestmark = pytest.mark.postgres  # the rules' SQL, FOR UPDATE, the partial unique index and a race
 
 
 def out(session, item, holder, actor=None, **kw):

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, insert, select, text
 
-from tests.conftest import NOW, sign_in
+from tests.helpers import NOW, client_for
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk.sweep import sweep
@@ -22,22 +22,13 @@ CLASSES = [DataClass.none, DataClass.personal, DataClass.sensitive]
 DEPARTMENTS = ["Sales", "Legal", "HR", None]
 
 
-@pytest.fixture(autouse=True)
-def frozen(frozen_clock):
-    return frozen_clock
-
-
-@pytest.fixture(autouse=True)
-def english(app):
-    app.config["DEFAULT_LANGUAGE"] = "en"
+# The point is the database's work (statements, plans on 10,000 rows): on PostgreSQL above all.
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("english", "frozen_clock")]
 
 
 @pytest.fixture
 def desk_client(app, make_user):
-    desk = make_user("security", name="Desk Officer", language="en")
-    c = app.test_client()
-    assert sign_in(c, desk.email).status_code == 302
-    return c
+    return client_for(app, make_user("security", name="Desk Officer", language="en"))
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from tests.conftest import sign_in
+from tests.helpers import sign_in
 
 ROOT = Path(__file__).resolve().parents[1]
 TRANSLATIONS = ROOT / "tracker" / "translations"
@@ -94,11 +94,6 @@ def test_every_source_string_is_in_the_catalogue(lang):
         "translate them:\n" + "\n".join(f"  {m!r}  ({', '.join(source[m][:3])})" for m in missing))
 
 
-# The language choice does not depend on the database, so one backend is enough here.
-sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-
-
-@sqlite_only
 @pytest.mark.parametrize(("accept", "shown", "not_shown"), [("ja", "ログイン", "Sign in"), ("en", "Sign in", "ログイン")])
 def test_login_page_follows_the_browser_language(client, accept, shown, not_shown):
     page = client.get("/login", headers={"Accept-Language": accept})
@@ -108,7 +103,6 @@ def test_login_page_follows_the_browser_language(client, accept, shown, not_show
     assert not_shown not in html
 
 
-@sqlite_only
 @pytest.mark.parametrize(("setting", "accept", "shown", "not_shown"), [
     ("en", "ja", "Sign out", "ログアウト"),
     ("ja", "en", "ログアウト", "Sign out"),

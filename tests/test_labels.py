@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import random
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import zxingcpp
 from PIL import Image, ImageChops, ImageEnhance, ImageFilter
 from sqlalchemy import select
 
+from tests.helpers import need_poppler, pdf_text
 from tracker.errors import InvalidInput
 from tracker.items import register as items
 from tracker.labels import design, fonts, layouts, qr, render, service
@@ -70,20 +69,6 @@ def assert_ql_raster(raw: bytes) -> None:
     assert raw.endswith(b"\x1a")  # print with feeding
 
 
-def need_poppler(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{tool} (poppler-utils) is not installed; CI must install it")
-        pytest.skip(f"{tool} (poppler-utils) is not installed here")
-    return path
-
-
-def pdf_text(path: Path) -> str:
-    exe = need_poppler("pdftotext")
-    return subprocess.run([exe, "-layout", str(path), "-"], check=True, capture_output=True, timeout=60).stdout.decode()
-
-
 # --- 1. tokens and URLs -------------------------------------------------------------------------------------------
 
 
@@ -102,13 +87,13 @@ def test_new_token_is_26_base32_characters_of_130_bits():
 def test_new_token_draws_from_secrets(monkeypatch):
     calls = []
 
-    def choice(seq):
-        calls.append(seq)
-        return seq[0]
+    def token_bytes(n):
+        calls.append(n)
+        return b"\x00" * n
 
-    monkeypatch.setattr(items.secrets, "choice", choice)
+    monkeypatch.setattr(items.secrets, "token_bytes", token_bytes)
     assert items.new_token() == "A" * 26
-    assert len(calls) == 26 and all(seq == items.TOKEN_ALPHABET for seq in calls)
+    assert calls == [17]  # 136 bits drawn from the CSPRNG, 130 of them kept
 
 
 @pytest.mark.parametrize(("base", "expected"), [
@@ -442,6 +427,7 @@ def test_name_is_printed_only_when_show_name_is_on():
     assert all("山田" not in t[3] for t in without.texts)
 
 
+@pytest.mark.postgres  # the label data query
 def test_label_data_carries_the_name_only_when_asked(session, make_item):
     item = make_item(name="山田 花子のPC", department="営業部")
     current = session.scalar(select(LabelToken.token).where(LabelToken.item_id == item.id,

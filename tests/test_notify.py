@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import http.server
@@ -9,53 +10,53 @@ import json
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
-import time as time_mod
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from tests.conftest import NOW, PASSWORD, make_app
-from tracker import jobs
+from tests.helpers import NOW, PASSWORD, free_port, tokyo
+from tracker import clock, jobs
 from tracker.accounts import users
 from tracker.custody import operations as custody
 from tracker.items import register as items_mod
 from tracker.models import DataClass, Flag, Kind, Notification
 from tracker.notify import delivery
 
+pytestmark = pytest.mark.postgres  # the jobs' sessions: the sweep, claiming reminders and messages, two deliverers
+
 _serial = iter(range(1, 10_000))
-
-
-def tokyo(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 6, day, hour, minute, tzinfo=ZoneInfo("Asia/Tokyo")).astimezone(UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- a real SMTP server ------------------------------------------------------------------------------------------
 
 
 class Inbox:
-    """aiosmtpd handler that keeps every message it accepts."""
+    """aiosmtpd handler that keeps every message it accepts.
 
-    def __init__(self, delay: float = 0.0):
+    With `overlap=n`, the first messages wait for one another until n of them are in flight at once (then
+    nothing waits any more): n deliverers certainly send at the same moment, however fast the machine is.
+    """
+
+    def __init__(self, overlap: int = 1):
         self.messages: list[tuple[list[str], email.message.EmailMessage, bool]] = []
-        self.delay = delay
         self.lock = threading.Lock()
+        self.overlap = overlap
+        self.arrived = 0
+        self.together: asyncio.Event | None = None  # made on the server's event loop
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        if self.delay:
-            time_mod.sleep(self.delay)  # keep the client waiting, so concurrent deliverers overlap
+        if self.overlap > 1:
+            if self.together is None:
+                self.together = asyncio.Event()
+            self.arrived += 1
+            if self.arrived >= self.overlap:
+                self.together.set()
+            await asyncio.wait_for(self.together.wait(), timeout=30)  # keep this client waiting for the others
         msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append((list(envelope.rcpt_tos), msg, session.ssl is not None))
@@ -67,7 +68,7 @@ class Inbox:
 
 class SmtpServer:
     def __init__(self, port: int | None = None, **kw):
-        self.inbox = Inbox(kw.pop("delay", 0.0))
+        self.inbox = Inbox(kw.pop("overlap", 1))
         self.port = port or free_port()
         self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **kw)
 
@@ -129,18 +130,14 @@ def hook():
 
 
 @pytest.fixture
-def new_app(db_url, tmp_path):
-    made = []
+def new_app(new_app):
+    """The conftest factory, with two desk addresses unless told otherwise."""
 
     def make(**config):
         config.setdefault("DESK_EMAILS", "desk1@example.com, desk2@example.com")
-        app = make_app(db_url, tmp_path, **config)
-        made.append(app)
-        return app
+        return new_app(**config)
 
-    yield make
-    for app in made:
-        app.extensions["tracker.engine"].dispose()
+    return make
 
 
 class World:
@@ -440,7 +437,7 @@ def test_two_deliverers_at_once_send_each_message_once(new_app, world_for):
     jobs.run_sweep(app, tokyo(1, 19))  # server down: six messages wait
     assert len(w.notifications()) == 6
 
-    with SmtpServer(port=port, delay=0.05) as server:
+    with SmtpServer(port=port, overlap=2) as server:
         barrier = threading.Barrier(2)
         outcomes: list = []
 
@@ -470,3 +467,46 @@ def test_nothing_is_queued_without_smtp_or_webhook(new_app, world_for):
     result = jobs.run_sweep(app, tokyo(1, 19))
     assert len(result.flags) == 1 and w.notifications() == []
 
+
+
+# --- what a chat shows, and claims that last ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt, shown, not_shown", [
+    ("slack", "&lt;!channel&gt; &lt;https://evil.example|win&gt; &amp;", "<!channel>"),
+    ("teams", r"\[click\]\(https://evil.example\)", "[click](https://evil.example)"),
+])
+def test_names_and_destinations_arrive_in_the_chat_as_text(new_app, world_for, hook, fmt, shown, not_shown):
+    app = new_app(WEBHOOK_URL=hook.url, WEBHOOK_FORMAT=fmt)
+    w = world_for(app)
+    mallory = w.user("<!channel> <https://evil.example|win> &", language="en")
+    laptop = w.item("Laptop")
+    w.out(laptop, mallory, tokyo(1, 18), destination="[click](https://evil.example)")
+    jobs.run_sweep(app, tokyo(1, 19))
+    (post,) = hook.posts()
+    assert shown in post["text"] and not_shown not in post["text"]
+
+
+def test_a_slow_delivery_pass_never_lets_a_second_deliverer_send_the_same_message(app, hook, monkeypatch):
+    """Each message is claimed when its turn comes, for longer than sending it can take: a pass that spent eleven
+    minutes on its first message still holds its second while it sends it, so a second deliverer leaves it alone."""
+    maker = app.extensions["tracker.sessionmaker"]
+    with maker() as s:
+        for n in range(2):
+            s.add(Notification(channel="webhook", recipient=hook.url, subject=f"m{n}", body=f"m{n}",
+                               created_at=tokyo(1, 19, 30), attempts=0, next_attempt_at=tokyo(1, 19, 30)))
+        s.commit()
+    moment = {"now": tokyo(1, 19, 30)}
+    monkeypatch.setattr(clock, "now", lambda: moment["now"])
+    real_post, second = delivery.post_webhook, []
+
+    def slow_post(url, text):
+        real_post(url, text)
+        moment["now"] += timedelta(minutes=11)  # a mail server or chat this slow is cut off in real life
+        if text == "m1":  # the second message is still being sent: another deliverer starts now
+            second.append(delivery.deliver(maker, moment["now"], app.config))
+
+    monkeypatch.setattr(delivery, "post_webhook", slow_post)
+    assert delivery.deliver(maker, tokyo(1, 19, 30), app.config) == (2, 0)
+    assert second == [(0, 0)]
+    assert [p["text"] for p in hook.posts()] == ["m0", "m1"]

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import timedelta
 
-from sqlalchemy import func, select
+import pytest
 
-from tests.conftest import reread, sign_in
+from tests.helpers import client_for, count, csrf_token, events, sign_in
 from tracker.errors import N_, InvalidInput
 from tracker.http import attempt, db, now
-from tracker.models import Event
-
-
-def _events(session, action: str) -> int:
-    reread(session)
-    return session.scalar(select(func.count(Event.id)).where(Event.action == action))
+from tracker.models import Checkout, Event
 
 
 def _write_event(action: str) -> None:
@@ -42,7 +38,7 @@ def test_an_unexpected_error_shows_a_translated_page_saves_nothing_and_is_logged
     logged = [r for r in caplog.records if request_id in r.getMessage()]
     assert logged and logged[0].exc_info and "the disk fell off" in str(logged[0].exc_info[1])
     assert "the disk fell off" not in page
-    assert _events(session, "half_done") == 0
+    assert len(events(session, "half_done")) == 0
 
 
 def test_the_500_page_speaks_english_to_an_english_browser(app):
@@ -66,11 +62,11 @@ def test_attempt_commits_what_succeeds_and_undoes_and_explains_what_a_rule_refus
     app.add_url_rule("/try/<ok>", "try", action, methods=["POST"])
     client = app.test_client()
     refused = client.post("/try/no", headers={"Accept-Language": "en"})
-    assert refused.status_code == 400 and _events(session, "attempted") == 0
+    assert refused.status_code == 400 and len(events(session, "attempted")) == 0
     with client.session_transaction() as flask_session:
         assert ("error", "Note is required.") in flask_session["_flashes"]
     assert client.post("/try/yes").status_code == 200
-    assert _events(session, "attempted") == 1
+    assert len(events(session, "attempted")) == 1
 
 
 def test_a_frozen_clock_also_ages_sessions(app, make_user, frozen_clock):
@@ -84,3 +80,29 @@ def test_a_frozen_clock_also_ages_sessions(app, make_user, frozen_clock):
     frozen_clock["now"] += timedelta(minutes=31)
     resp = client.get("/desk/")
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+
+
+def test_a_write_that_finds_the_database_locked_says_nothing_was_recorded(new_app, db_url, make_user, make_item,
+                                                                         session, caplog):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("holds SQLite's write lock from another connection")
+    app = new_app(DB_BUSY_SECONDS=0.2)
+    staff = make_user()
+    item = make_item(data_class="none")
+    phone = client_for(app, staff)
+    page = f"/items/{item.asset_tag}"
+    token = csrf_token(phone, page)
+    blocker = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+    blocker.execute("BEGIN IMMEDIATE")  # a long import holds the lock
+    try:
+        with caplog.at_level(logging.ERROR):
+            resp = phone.post(f"{page}/checkout", data={"csrf_token": token, "purpose": "visit"})
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
+    assert "Nothing was recorded. Please try again" in resp.get_data(as_text=True)
+    assert any(resp.headers["X-Request-ID"] in r.getMessage() for r in caplog.records)
+    assert count(session, Checkout) == 0
+    assert phone.post(f"{page}/checkout", data={"csrf_token": token, "purpose": "visit"}).status_code == 303
+    assert count(session, Checkout) == 1

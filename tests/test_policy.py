@@ -5,33 +5,23 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from tests.helpers import events, tokyo
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.errors import ApprovalRequired, HandlingAckRequired, InvalidInput, NotPermitted, ReasonRequired
-from tracker.models import Checkout, CheckoutRequest, DataClass, Event, RequestStatus
+from tracker.models import Checkout, CheckoutRequest, DataClass, RequestStatus
 
-TOKYO = ZoneInfo("Asia/Tokyo")
+pytestmark = pytest.mark.postgres  # local-date SQL of the handling rules, the partial unique index on requests
+
 POLICY = Policy(timezone="Asia/Tokyo", day_end=time(19, 0))
 APPROVAL = Policy(timezone="Asia/Tokyo", day_end=time(19, 0), approval_required=True)
-
-
-def tokyo(y, m, d, hh, mm=0) -> datetime:
-    """A Tokyo wall-clock time as an aware UTC datetime (how the rules receive `now`)."""
-    return datetime(y, m, d, hh, mm, tzinfo=TOKYO).astimezone(UTC)
-
-
-MORNING = tokyo(2026, 6, 1, 10)  # 01:00 UTC
-DAY_END = tokyo(2026, 6, 1, 19)  # 10:00 UTC
-
-
-def events(session, action):
-    return list(session.scalars(select(Event).where(Event.action == action).order_by(Event.id)))
+MORNING = tokyo(1, 10)  # 01:00 UTC
+DAY_END = tokyo(1, 19)  # 10:00 UTC
 
 
 # --- day end and long check-outs -------------------------------------------------------------------------
@@ -40,33 +30,33 @@ def events(session, action):
 def test_default_due_is_todays_day_end_in_local_time():
     assert POLICY.default_due(MORNING) == DAY_END
     assert POLICY.default_due(MORNING) == datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
-    assert POLICY.default_due(tokyo(2026, 6, 1, 18, 59)) == DAY_END
+    assert POLICY.default_due(tokyo(1, 18, 59)) == DAY_END
 
 
 def test_default_due_uses_the_local_date_not_the_utc_one():
     # 00:30 on 2 June in Tokyo is still 1 June in UTC; the day end is 19:00 on 2 June, Tokyo time.
-    just_after_midnight = tokyo(2026, 6, 2, 0, 30)
+    just_after_midnight = tokyo(2, 0, 30)
     assert just_after_midnight.date().day == 1
-    assert POLICY.default_due(just_after_midnight) == tokyo(2026, 6, 2, 19)
+    assert POLICY.default_due(just_after_midnight) == tokyo(2, 19)
 
 
 @pytest.mark.parametrize("hour, minute", [(19, 0), (19, 1), (20, 0), (23, 59)])
 def test_default_due_at_or_after_day_end_is_local_midnight(hour, minute):
-    now = tokyo(2026, 6, 1, hour, minute)
+    now = tokyo(1, hour, minute)
     due = POLICY.default_due(now)
     assert due > now
-    assert due == tokyo(2026, 6, 2, 0, 0)
+    assert due == tokyo(2, 0, 0)
 
 
 def test_is_long_around_the_day_end():
     assert not POLICY.is_long(MORNING, DAY_END)
     assert not POLICY.is_long(MORNING, DAY_END - timedelta(minutes=1))
     assert POLICY.is_long(MORNING, DAY_END + timedelta(minutes=1))
-    assert POLICY.is_long(MORNING, tokyo(2026, 6, 2, 9))  # overnight
-    assert POLICY.is_long(MORNING, tokyo(2026, 6, 4, 19))  # several days
-    evening = tokyo(2026, 6, 1, 20)
-    assert not POLICY.is_long(evening, tokyo(2026, 6, 1, 23, 59))
-    assert POLICY.is_long(evening, tokyo(2026, 6, 2, 0, 1))
+    assert POLICY.is_long(MORNING, tokyo(2, 9))  # overnight
+    assert POLICY.is_long(MORNING, tokyo(4, 19))  # several days
+    evening = tokyo(1, 20)
+    assert not POLICY.is_long(evening, tokyo(1, 23, 59))
+    assert POLICY.is_long(evening, tokyo(2, 0, 1))
 
 
 def test_another_day_end_and_zone():
@@ -91,28 +81,28 @@ def test_handling_ack_needed_only_for_first_checkout_of_the_day(session, make_us
     alice, item = make_user(), make_item(data_class=DataClass.personal)
     assert POLICY.needs_handling_ack(session, MORNING, item)
     _out_and_back(session, item, alice, MORNING)
-    assert not POLICY.needs_handling_ack(session, tokyo(2026, 6, 1, 15), item)
-    assert not POLICY.needs_handling_ack(session, tokyo(2026, 6, 1, 23, 59), item)
-    assert POLICY.needs_handling_ack(session, tokyo(2026, 6, 2, 0, 0), item)  # a new local day
-    assert POLICY.needs_handling_ack(session, tokyo(2026, 6, 2, 9), item)
+    assert not POLICY.needs_handling_ack(session, tokyo(1, 15), item)
+    assert not POLICY.needs_handling_ack(session, tokyo(1, 23, 59), item)
+    assert POLICY.needs_handling_ack(session, tokyo(2, 0, 0), item)  # a new local day
+    assert POLICY.needs_handling_ack(session, tokyo(2, 9), item)
 
 
 def test_handling_ack_counts_a_checkout_at_0030_on_the_local_date(session, make_user, make_item):
     alice, item = make_user(), make_item(data_class=DataClass.sensitive)
-    after_midnight = tokyo(2026, 6, 2, 0, 30)  # 15:30 UTC on 1 June
+    after_midnight = tokyo(2, 0, 30)  # 15:30 UTC on 1 June
     _out_and_back(session, item, alice, after_midnight)
     # Later on 2 June (local) the rules were already shown today: no ack needed,
     # although in UTC the first check-out was on 1 June and this moment is on 2 June.
-    morning = tokyo(2026, 6, 2, 9, 30)  # 00:30 UTC on 2 June
+    morning = tokyo(2, 9, 30)  # 00:30 UTC on 2 June
     assert morning.date() != after_midnight.date()
     assert not POLICY.needs_handling_ack(session, morning, item)
 
 
 def test_handling_ack_does_not_carry_over_from_the_previous_local_evening(session, make_user, make_item):
     alice, item = make_user(), make_item(data_class=DataClass.personal)
-    late = tokyo(2026, 6, 1, 23, 0)  # 14:00 UTC on 1 June
+    late = tokyo(1, 23, 0)  # 14:00 UTC on 1 June
     _out_and_back(session, item, alice, late)
-    early = tokyo(2026, 6, 2, 8, 0)  # 23:00 UTC on 1 June: same UTC date, next local date
+    early = tokyo(2, 8, 0)  # 23:00 UTC on 1 June: same UTC date, next local date
     assert early.date() == late.date()
     assert POLICY.needs_handling_ack(session, early, item)
 
@@ -131,10 +121,10 @@ def test_check_out_with_policy_asks_for_the_handling_rules(session, make_user, m
     custody.check_out(session, MORNING, item=item, holder=alice, actor=alice, due_at=DAY_END, policy=POLICY,
                       handling_ack=True)
     session.flush()
-    custody.return_item(session, tokyo(2026, 6, 1, 12), item=item, actor=alice)
+    custody.return_item(session, tokyo(1, 12), item=item, actor=alice)
     session.commit()
     # The second check-out of the day does not ask again.
-    co = custody.check_out(session, tokyo(2026, 6, 1, 13), item=item, holder=bob, actor=bob, due_at=DAY_END,
+    co = custody.check_out(session, tokyo(1, 13), item=item, holder=bob, actor=bob, due_at=DAY_END,
                            policy=POLICY)
     session.commit()
     assert co.holder_id == bob.id
@@ -147,7 +137,7 @@ def test_check_out_with_policy_asks_for_the_handling_rules(session, make_user, m
 
 def test_long_checkout_needs_a_reason(session, make_user, make_item):
     alice, item = make_user(), make_item(data_class=DataClass.none)
-    overnight = tokyo(2026, 6, 2, 10)
+    overnight = tokyo(2, 10)
     with pytest.raises(ReasonRequired):
         custody.check_out(session, MORNING, item=item, holder=alice, actor=alice, due_at=overnight, policy=POLICY)
     with pytest.raises(ReasonRequired):
@@ -170,7 +160,7 @@ def test_short_checkout_needs_no_reason(session, make_user, make_item):
 
 def test_approval_required_stops_staff_but_not_security(session, make_user, make_item):
     alice, desk, item = make_user(), make_user("security"), make_item(data_class=DataClass.none)
-    overnight = tokyo(2026, 6, 2, 10)
+    overnight = tokyo(2, 10)
     with pytest.raises(ApprovalRequired):
         custody.check_out(session, MORNING, item=item, holder=alice, actor=alice, due_at=overnight, policy=APPROVAL,
                           reason="trip")
@@ -184,7 +174,7 @@ def test_approval_required_stops_staff_but_not_security(session, make_user, make
 
 def test_request_then_approve_checks_out_to_the_requester(session, make_user, make_item):
     alice, desk, item = make_user(), make_user("security"), make_item(data_class=DataClass.personal)
-    overnight = tokyo(2026, 6, 3, 12)
+    overnight = tokyo(3, 12)
     req = custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=overnight, purpose="audit",
                                    destination="Nagoya office", reason="two-day audit", policy=APPROVAL,
                                    handling_ack=True)
@@ -211,7 +201,7 @@ def test_request_then_approve_checks_out_to_the_requester(session, make_user, ma
 
 def test_request_then_deny_leaves_the_item_in(session, make_user, make_item):
     alice, desk, item = make_user(), make_user("security"), make_item(data_class=DataClass.none)
-    req = custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=tokyo(2026, 6, 2, 12),
+    req = custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=tokyo(2, 12),
                                    purpose="", destination="", reason="overnight", policy=APPROVAL)
     session.commit()
     custody.decide_request(session, MORNING, request=req, actor=desk, approve=False, policy=APPROVAL)
@@ -227,13 +217,13 @@ def test_request_then_deny_leaves_the_item_in(session, make_user, make_item):
 def test_request_needs_a_reason(session, make_user, make_item):
     alice, item = make_user(), make_item(data_class=DataClass.none)
     with pytest.raises(ReasonRequired):
-        custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=tokyo(2026, 6, 2, 12),
+        custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=tokyo(2, 12),
                                  purpose="", destination="", reason=" ", policy=APPROVAL)
 
 
 def test_second_pending_request_by_someone_else_is_refused(session, make_user, make_item):
     alice, bob, item = make_user(), make_user(), make_item(data_class=DataClass.none)
-    due = tokyo(2026, 6, 2, 12)
+    due = tokyo(2, 12)
     first = custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=due, purpose="",
                                      destination="", reason="a", policy=APPROVAL)
     session.commit()
@@ -250,7 +240,7 @@ def test_second_pending_request_by_someone_else_is_refused(session, make_user, m
 
 def test_database_refuses_a_second_pending_request(session, make_user, make_item):
     alice, bob, item = make_user(), make_user(), make_item(data_class=DataClass.none)
-    due = tokyo(2026, 6, 2, 12)
+    due = tokyo(2, 12)
 
     def row(user, status=RequestStatus.pending):
         return CheckoutRequest(item_id=item.id, requester_id=user.id, requested_at=MORNING, due_at=due,
@@ -268,7 +258,7 @@ def test_database_refuses_a_second_pending_request(session, make_user, make_item
 
 def test_staff_cannot_decide_requests(session, make_user, make_item):
     alice, bob, item = make_user(), make_user(), make_item(data_class=DataClass.none)
-    req = custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=tokyo(2026, 6, 2, 12),
+    req = custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=tokyo(2, 12),
                                    purpose="", destination="", reason="r", policy=APPROVAL)
     session.commit()
     for who in (bob, alice):

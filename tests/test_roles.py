@@ -3,8 +3,6 @@ object-level rules (whose item may be returned, handed over or checked out for w
 
 from __future__ import annotations
 
-import html
-import re
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
@@ -12,14 +10,14 @@ import pytest
 from flask import url_for
 from sqlalchemy import func, select
 
-from tests.conftest import NOW, later, sign_in
-from tests.conftest import reread as fresh
+from tests.helpers import NOW, csrf_token, flashes, later, open_checkout
+from tests.helpers import client_for as browser
+from tests.helpers import reread as fresh
 from tracker.custody import operations as custody
 from tracker.models import Checkout, Event, Item, LabelToken, User
 
 ROLES = ("anonymous", "staff", "security", "admin")
 NOT_PERMITTED = "You are not permitted to do that."
-_FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
 
 
 # --- expectations ---------------------------------------------------------------------------------
@@ -81,6 +79,7 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("desk.lost", "POST"): ({}, desk_only(404)),
     ("desk.decide", "POST"): ({"decision": "approve"}, desk_only(404)),
     ("desk.handle_found", "POST"): ({}, desk_only(404)),
+    ("desk.handle_found_many", "POST"): ({}, desk_only(to("/desk/"))),  # nothing ticked: back to the board
     ("desk.scanner", "GET"): ({}, desk_only(200)),
     ("desk.scanner", "POST"): ({"code": ""}, desk_only(to("/desk/scanner"))),
     ("incidents.index", "GET"): ({}, desk_only(200)),
@@ -111,6 +110,7 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("admin_labels.send", "POST"): ({}, admin_only(to("/admin/labels/"))),  # no printer: back
     ("admin_labels.job_status", "GET"): ({}, admin_only(404)),  # no such job
     ("admin_labels.job_file", "GET"): ({}, admin_only(404)),
+    ("admin_labels.job_retry", "POST"): ({}, admin_only(404)),
     ("admin_labels.reissue", "POST"): ({}, admin_only(to(ITEM))),
     ("admin_users.index", "GET"): ({}, admin_only(200)),
     ("admin_users.new", "GET"): ({}, admin_only(200)),
@@ -142,36 +142,11 @@ def world(app, session, make_user, make_item):
                            users={"staff": staff, "security": security, "admin": admin})
 
 
-def browser(app, user=None):
-    c = app.test_client()
-    c.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    if user is not None:
-        resp = sign_in(c, user.email)
-        assert resp.status_code == 302, f"could not sign in {user.email}"
-    return c
-
-
-def token_of(c) -> str:
-    """A CSRF token of this client's session, from a page anyone may open."""
-    with c.session_transaction() as s:
-        signed = "_user_id" in s
-    page = c.get("/find" if signed else "/login")
-    assert page.status_code == 200
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True))
-    assert match
-    return match.group(1)
-
-
 def send(c, method: str, url: str, data: dict | None = None):
+    """GET, or POST what the form would send with the CSRF token of the client's session."""
     if method == "GET":
         return c.get(url)
-    return c.post(url, data={**(data or {}), "csrf_token": token_of(c)})
-
-
-def flashes(resp) -> list[tuple[str, str]]:
-    return [(cat, html.unescape(msg).strip()) for cat, msg in _FLASH.findall(resp.get_data(as_text=True))]
-
-
+    return c.post(url, data={**(data or {}), "csrf_token": csrf_token(c)})
 
 
 def snapshot(session) -> tuple:
@@ -194,11 +169,6 @@ def url_of(app, endpoint: str, w) -> str:
     with app.test_request_context():
         rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
         return url_for(endpoint, **{k: v for k, v in values.items() if k in rule.arguments})
-
-
-def open_checkout(session, item) -> Checkout | None:
-    fresh(session)
-    return session.scalar(select(Checkout).where(Checkout.item_id == item.id, Checkout.returned_at.is_(None)))
 
 
 def give(session, item, holder):
@@ -257,7 +227,7 @@ def test_wrong_method_is_refused_on_every_route(app, session, world, role):
         url = url_of(app, rule.endpoint, world)
         for method in ("GET", "POST"):
             if method not in rule.methods:
-                resp = c.get(url) if method == "GET" else c.post(url, data={"csrf_token": token_of(c)})
+                resp = c.get(url) if method == "GET" else c.post(url, data={"csrf_token": csrf_token(c)})
                 assert resp.status_code == 405, f"{method} {url} as {role}"
                 checked += 1
     assert checked >= 8

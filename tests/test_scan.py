@@ -9,45 +9,39 @@ import io
 import re
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
-from babel.dates import format_datetime
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.conftest import NOW, csrf_from, later, reread, sign_in
-from tracker import queries
+from tests.helpers import (
+    EN,
+    NOW,
+    TOKYO,
+    client_for,
+    count,
+    csrf_from,
+    flashes,
+    label_token,
+    later,
+    local_dt,
+    open_checkout,
+    reread,
+)
 from tracker.custody import operations as custody
 from tracker.items import register as items
 from tracker.labels import design, layouts, qr, render
 from tracker.models import Checkout, CheckoutRequest, DataClass, Event, FoundReport, Kind, RequestStatus
 
-EN = {"Accept-Language": "en"}
-TOKYO = ZoneInfo("Asia/Tokyo")
-_FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
 _BUTTON = re.compile(r'<button type="submit" class="([^"]*)">(.*?)</button>', re.S)
 
-
-@pytest.fixture(autouse=True)
-def frozen(frozen_clock):
-    return frozen_clock
+pytestmark = pytest.mark.usefixtures("english", "frozen_clock")
 
 
 @pytest.fixture(autouse=True)
-def english(app):
-    app.config["DEFAULT_LANGUAGE"] = "en"
+def company(app):
     app.config["COMPANY_NAME"] = "Example Media KK"
     app.config["FOUND_HOTLINE"] = "03-1234-5678"
-
-
-def local_dt(moment: datetime) -> str:
-    """A time as the English pages show it (Babel's short format in Tokyo time)."""
-    return format_datetime(moment, "short", tzinfo=TOKYO, locale="en")
-
-
-def flashes(page) -> list[tuple[str, str]]:
-    return [(c, html.unescape(m)) for c, m in _FLASH.findall(page.get_data(as_text=True))]
 
 
 def buttons(page) -> list[tuple[str, str]]:
@@ -59,29 +53,6 @@ def buttons(page) -> list[tuple[str, str]]:
 
 def primary(page) -> list[str]:
     return [t for c, t in buttons(page) if c == "primary"]
-
-
-
-
-def token_of(session, item) -> str:
-    reread(session)
-    return queries.current_label(session, item).token
-
-
-def client_for(app, user):
-    c = app.test_client()
-    assert sign_in(c, user.email).status_code == 302
-    return c
-
-
-def open_co(session, item) -> Checkout | None:
-    reread(session)
-    return custody.open_checkout(session, item)
-
-
-def count(session, model, *where) -> int:
-    reread(session)
-    return session.scalar(select(func.count(model.id)).where(*where))
 
 
 def take_out(client, url, tag, follow=True, **fields):
@@ -126,7 +97,7 @@ def desk_user(make_user):
 
 def test_scan_in_item_offers_take_out(app, session, staff, make_item):
     item = make_item(data_class=DataClass.none)
-    token = token_of(session, item)
+    token = label_token(session, item)
     c = client_for(app, staff)
     for url in (f"/S/{token}", f"/s/{token.lower()}"):
         page = c.get(url, headers=EN)
@@ -139,7 +110,7 @@ def test_scan_in_item_offers_take_out(app, session, staff, make_item):
 
 def test_scan_shows_return_to_the_holder_and_take_over_to_a_colleague(app, session, staff, colleague, make_item):
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     custody.check_out(session, NOW, item=item, holder=staff, actor=staff, due_at=later(hours=8))
     session.commit()
     page = client_for(app, staff).get(url, headers=EN)
@@ -153,7 +124,7 @@ def test_scan_shows_return_to_the_holder_and_take_over_to_a_colleague(app, sessi
 
 def test_security_also_sees_receive_return(app, session, staff, desk_user, make_item):
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     custody.check_out(session, NOW, item=item, holder=staff, actor=staff, due_at=later(hours=8))
     session.commit()
     page = client_for(app, desk_user).get(url, headers=EN)
@@ -169,7 +140,7 @@ def test_take_out_is_prefilled_from_the_last_checkout_and_shows_the_day_end(app,
                       destination="Osaka branch")
     custody.return_item(session, NOW - timedelta(days=3) + timedelta(hours=3), item=earlier, actor=staff)
     session.commit()
-    page = client_for(app, staff).get(f"/S/{token_of(session, item)}", headers=EN)
+    page = client_for(app, staff).get(f"/S/{label_token(session, item)}", headers=EN)
     text = page.get_data(as_text=True)
     assert re.search(r'name="purpose"[^>]*value="Client demo"', text)
     assert re.search(r'name="destination"[^>]*value="Osaka branch"', text)
@@ -179,23 +150,23 @@ def test_take_out_is_prefilled_from_the_last_checkout_and_shows_the_day_end(app,
 
 def test_take_out_in_one_tap_with_the_prefilled_form(app, session, staff, make_item):
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     page = take_out(app_client := client_for(app, staff), url, item.asset_tag)
     assert ("success", f"{item.asset_tag} is checked out to Hanako Yamada.") in flashes(page)
     assert page.request.path == url
-    co = open_co(session, item)
+    co = open_checkout(session, item)
     assert co.holder_id == staff.id and co.due_at == DAY_END and co.out_at == NOW
     assert primary(app_client.get(url, headers=EN)) == ["Return"]
 
 
 def test_get_changes_nothing(app, session, staff, make_item):
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     before = count(session, Event)
     c = client_for(app, staff)
     c.get(url, headers=EN)
     c.get(f"/items/{item.asset_tag}/checkout", headers=EN)
-    assert open_co(session, item) is None
+    assert open_checkout(session, item) is None
     assert count(session, Checkout) == 0
     assert count(session, Event, Event.action.in_(["checkout", "return", "handover"])) == 0
     assert count(session, Event) >= before
@@ -206,7 +177,7 @@ def test_post_without_csrf_is_refused(app, session, staff, make_item):
     c = client_for(app, staff)
     resp = c.post(f"/items/{item.asset_tag}/checkout", data={}, headers=EN)
     assert resp.status_code == 400
-    assert open_co(session, item) is None
+    assert open_checkout(session, item) is None
 
 
 # --- handling rules --------------------------------------------------------------------------------------
@@ -214,7 +185,7 @@ def test_post_without_csrf_is_refused(app, session, staff, make_item):
 
 def test_first_checkout_of_the_day_asks_for_the_handling_rules(app, session, staff, colleague, make_item):
     item = make_item(data_class=DataClass.personal)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     c = client_for(app, staff)
     page = c.get(url, headers=EN)
     text = page.get_data(as_text=True)
@@ -222,11 +193,11 @@ def test_first_checkout_of_the_day_asks_for_the_handling_rules(app, session, sta
     assert "luggage rack" in text and 'name="rules_ack"' in text
     page = take_out(c, url, item.asset_tag)
     assert ("error", "Please confirm that you have read the handling rules for personal data.") in flashes(page)
-    assert open_co(session, item) is None
+    assert open_checkout(session, item) is None
     assert count(session, Checkout) == 0
     page = take_out(c, url, item.asset_tag, rules_ack="1")
     assert flashes(page)[0][0] == "success"
-    assert open_co(session, item).holder_id == staff.id
+    assert open_checkout(session, item).holder_id == staff.id
     give_back(c, url, item.asset_tag)
     # The second check-out of the day does not ask again.
     other = client_for(app, colleague)
@@ -234,12 +205,12 @@ def test_first_checkout_of_the_day_asks_for_the_handling_rules(app, session, sta
     assert 'name="rules_ack"' not in page.get_data(as_text=True)
     page = take_out(other, url, item.asset_tag)
     assert flashes(page)[0][0] == "success"
-    assert open_co(session, item).holder_id == colleague.id
+    assert open_checkout(session, item).holder_id == colleague.id
 
 
 def test_items_without_personal_data_do_not_ask(app, session, staff, make_item):
     item = make_item(data_class=DataClass.none)
-    page = client_for(app, staff).get(f"/S/{token_of(session, item)}", headers=EN)
+    page = client_for(app, staff).get(f"/S/{label_token(session, item)}", headers=EN)
     assert 'name="rules_ack"' not in page.get_data(as_text=True)
 
 
@@ -248,24 +219,24 @@ def test_items_without_personal_data_do_not_ask(app, session, staff, make_item):
 
 def test_long_checkout_needs_a_reason(app, session, staff, make_item):
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     c = client_for(app, staff)
     page = take_out(c, url, item.asset_tag, due=due_field(TOMORROW))
     assert ("error", "Overnight or longer check-outs need a reason and a due time.") in flashes(page)
-    assert open_co(session, item) is None
+    assert open_checkout(session, item) is None
     assert count(session, Event, Event.action == "checkout") == 0
     page = take_out(c, url, item.asset_tag, due=due_field(TOMORROW), reason="Trade fair in Osaka")
     assert flashes(page)[0][0] == "success"
-    co = open_co(session, item)
+    co = open_checkout(session, item)
     assert co.due_at == TOMORROW and co.reason == "Trade fair in Osaka"
 
 
 def test_due_time_in_the_past_is_refused(app, session, staff, make_item):
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     page = take_out(client_for(app, staff), url, item.asset_tag, due=due_field(NOW - timedelta(hours=1)))
     assert flashes(page)[0] == ("error", "The due time must be in the future.")
-    assert open_co(session, item) is None
+    assert open_checkout(session, item) is None
 
 
 @pytest.fixture
@@ -274,7 +245,7 @@ def approval(app):
 
 
 def _request_long(app, session, staff, item):
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     c = client_for(app, staff)
     page = take_out(c, url, item.asset_tag, due=due_field(TOMORROW), reason="Overnight at the client",
                     purpose="Audit", destination="Nagoya")
@@ -290,7 +261,7 @@ def test_long_checkout_waits_for_the_desk(app, session, staff, desk_user, make_i
     assert "Waiting for the security desk" in text
     assert '<meta http-equiv="refresh"' in text
     assert "Take out" not in [t for _, t in buttons(page)]
-    assert open_co(session, item) is None
+    assert open_checkout(session, item) is None
     req = session.scalar(select(CheckoutRequest).where(CheckoutRequest.item_id == item.id))
     assert req.status == RequestStatus.pending and req.requester_id == staff.id and req.due_at == TOMORROW
     # The page keeps showing the wait on reload.
@@ -308,7 +279,7 @@ def test_long_checkout_waits_for_the_desk(app, session, staff, desk_user, make_i
                   headers=EN, follow_redirects=True)
     assert resp.status_code == 200
     assert flashes(resp)[0] == ("success", f"{item.asset_tag}: approved, now out with Hanako Yamada.")
-    co = open_co(session, item)
+    co = open_checkout(session, item)
     assert co.holder_id == staff.id and co.due_at == TOMORROW and co.reason == "Overnight at the client"
     assert co.purpose == "Audit" and co.destination == "Nagoya"
     page = c.get(url, headers=EN)
@@ -326,7 +297,7 @@ def test_denied_request_leaves_the_item_in(app, session, staff, desk_user, make_
     resp = d.post(f"/desk/requests/{req.id}", data={"csrf_token": token, "decision": "deny"}, headers=EN,
                   follow_redirects=True)
     assert flashes(resp)[0] == ("success", f"{item.asset_tag}: denied.")
-    assert open_co(session, item) is None
+    assert open_checkout(session, item) is None
     assert count(session, CheckoutRequest, CheckoutRequest.status == RequestStatus.pending) == 0
     assert primary(c.get(url, headers=EN)) == ["Take out"]
 
@@ -339,7 +310,7 @@ def test_staff_cannot_decide_on_the_desk(app, session, staff, colleague, make_it
     c = client_for(app, colleague)
     token = csrf_from(c.get("/account", headers=EN).get_data(as_text=True))
     assert c.post(f"/desk/requests/{req.id}", data={"csrf_token": token, "decision": "approve"}).status_code == 403
-    assert open_co(session, item) is None
+    assert open_checkout(session, item) is None
 
 
 # --- double taps and races ------------------------------------------------------------------------------
@@ -347,7 +318,7 @@ def test_staff_cannot_decide_on_the_desk(app, session, staff, colleague, make_it
 
 def test_double_tap_gives_one_checkout(app, session, staff, make_item):
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     c = client_for(app, staff)
     page = c.get(url, headers=EN)
     data = {"csrf_token": csrf_from(page.get_data(as_text=True)), "next": url, "purpose": "Visit"}
@@ -362,7 +333,7 @@ def test_double_tap_gives_one_checkout(app, session, staff, make_item):
 
 def test_second_person_is_told_who_has_it(app, session, staff, colleague, make_item):
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     mine, theirs = client_for(app, staff), client_for(app, colleague)
     # Both phones opened the page while the item was in.
     forms = {}
@@ -373,7 +344,7 @@ def test_second_person_is_told_who_has_it(app, session, staff, colleague, make_i
     late = theirs.post(f"/items/{item.asset_tag}/checkout", data=forms["colleague"], headers=EN,
                        follow_redirects=True)
     assert flashes(late) == [("error", f"Already out: Hanako Yamada since {local_dt(NOW)}.")]
-    co = open_co(session, item)
+    co = open_checkout(session, item)
     assert co.holder_id == staff.id
     assert count(session, Checkout) == 1
     assert count(session, Event, Event.action.in_(["checkout", "handover"])) == 1
@@ -381,7 +352,7 @@ def test_second_person_is_told_who_has_it(app, session, staff, colleague, make_i
 
 def test_double_return_is_one_return(app, session, staff, make_item):
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     custody.check_out(session, NOW, item=item, holder=staff, actor=staff, due_at=later(hours=8))
     session.commit()
     c = client_for(app, staff)
@@ -390,13 +361,13 @@ def test_double_return_is_one_return(app, session, staff, make_item):
     second = c.post(f"/items/{item.asset_tag}/return", data=data, headers=EN, follow_redirects=True)
     assert flashes(first) == [("success", f"{item.asset_tag} is returned.")]
     assert flashes(second) == [("info", f"{item.asset_tag} is returned.")]
-    assert open_co(session, item) is None
+    assert open_checkout(session, item) is None
     assert count(session, Event, Event.action == "return") == 1
 
 
 def test_stale_return_after_someone_else_took_it_changes_nothing(app, session, staff, colleague, make_item):
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     custody.check_out(session, NOW, item=item, holder=staff, actor=staff, due_at=later(hours=8))
     session.commit()
     c = client_for(app, staff)
@@ -405,12 +376,12 @@ def test_stale_return_after_someone_else_took_it_changes_nothing(app, session, s
     take_out(client_for(app, colleague), url, item.asset_tag)
     stale = c.post(f"/items/{item.asset_tag}/return", data=data, headers=EN, follow_redirects=True)
     assert flashes(stale) == [("error", "You are not permitted to do that.")]
-    assert open_co(session, item).holder_id == colleague.id
+    assert open_checkout(session, item).holder_id == colleague.id
 
 
 def test_take_over_from_a_colleague(app, session, staff, colleague, make_item):
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     custody.check_out(session, NOW, item=item, holder=staff, actor=staff, due_at=later(hours=8))
     session.commit()
     c = client_for(app, colleague)
@@ -419,7 +390,7 @@ def test_take_over_from_a_colleague(app, session, staff, colleague, make_item):
     again = c.post(f"/items/{item.asset_tag}/handover", data=data, headers=EN, follow_redirects=True)
     assert flashes(first) == [("success", f"{item.asset_tag} is now held by Taro Suzuki.")]
     assert flashes(again)[0][0] == "info"
-    co = open_co(session, item)
+    co = open_checkout(session, item)
     assert co.holder_id == colleague.id and co.due_at == later(hours=8)
     assert count(session, Event, Event.action == "handover") == 1
 
@@ -444,7 +415,7 @@ def _assert_nothing_about(text: str, item) -> None:
 
 
 def test_found_page_for_a_stranger(app, session, client, lost):
-    token = token_of(session, lost)
+    token = label_token(session, lost)
     page = client.get(f"/S/{token}", headers=EN)
     assert page.status_code == 200
     text = page.get_data(as_text=True)
@@ -460,7 +431,7 @@ def test_found_page_for_a_stranger(app, session, client, lost):
 
 
 def test_finder_leaves_a_message(app, session, client, lost, desk_user):
-    token = token_of(session, lost)
+    token = label_token(session, lost)
     page = client.get(f"/s/{token.lower()}", headers=EN)
     csrf = csrf_from(page.get_data(as_text=True))
     resp = client.post(f"/S/{token}/found", data={"csrf_token": csrf, "message": "Left on the Yamanote line",
@@ -490,7 +461,7 @@ def test_finder_leaves_a_message(app, session, client, lost, desk_user):
 
 
 def test_finder_message_without_contact(app, session, client, lost):
-    token = token_of(session, lost)
+    token = label_token(session, lost)
     csrf = csrf_from(client.get(f"/S/{token}", headers=EN).get_data(as_text=True))
     resp = client.post(f"/S/{token}/found", data={"csrf_token": csrf, "message": "At Shibuya station"}, headers=EN)
     assert resp.status_code == 200
@@ -503,7 +474,7 @@ def test_finder_message_without_contact(app, session, client, lost):
                                                ("   ", "Please write a short message."),
                                                ("x" * 2001, "Message is too long (at most 2000 characters).")])
 def test_finder_message_errors(app, session, client, lost, message, expected):
-    token = token_of(session, lost)
+    token = label_token(session, lost)
     csrf = csrf_from(client.get(f"/S/{token}", headers=EN).get_data(as_text=True))
     resp = client.post(f"/S/{token}/found", data={"csrf_token": csrf, "message": message}, headers=EN)
     assert resp.status_code == 400
@@ -513,18 +484,18 @@ def test_finder_message_errors(app, session, client, lost, message, expected):
 
 
 def test_finder_message_of_2000_characters_is_accepted(app, session, client, lost):
-    token = token_of(session, lost)
+    token = label_token(session, lost)
     csrf = csrf_from(client.get(f"/S/{token}", headers=EN).get_data(as_text=True))
     resp = client.post(f"/S/{token}/found", data={"csrf_token": csrf, "message": "y" * 2000}, headers=EN)
     assert resp.status_code == 200
     assert count(session, FoundReport, FoundReport.message.is_not(None)) == 1
 
 
-def test_finder_messages_are_limited_per_address(app, session, client, lost, frozen):
-    token = token_of(session, lost)
+def test_finder_messages_are_limited_per_address(app, session, client, lost, frozen_clock):
+    token = label_token(session, lost)
     csrf = csrf_from(client.get(f"/S/{token}", headers=EN).get_data(as_text=True))
     for n in range(10):
-        frozen["now"] = NOW + timedelta(minutes=n)
+        frozen_clock["now"] = NOW + timedelta(minutes=n)
         resp = client.post(f"/S/{token}/found", data={"csrf_token": csrf, "message": f"note {n}"}, headers=EN)
         assert resp.status_code == 200, n
     resp = client.post(f"/S/{token}/found", data={"csrf_token": csrf, "message": "note 11"}, headers=EN)
@@ -533,13 +504,13 @@ def test_finder_messages_are_limited_per_address(app, session, client, lost, fro
     assert "Too many messages" in flashes(resp)[0][1]
     assert count(session, FoundReport, FoundReport.message.is_not(None)) == 10
     # An hour later the address may write again.
-    frozen["now"] = NOW + timedelta(hours=1, minutes=10)
+    frozen_clock["now"] = NOW + timedelta(hours=1, minutes=10)
     resp = client.post(f"/S/{token}/found", data={"csrf_token": csrf, "message": "later"}, headers=EN)
     assert resp.status_code == 200
 
 
 def test_replaced_label_still_gets_the_found_page(app, session, client, lost, desk_user):
-    old = token_of(session, lost)
+    old = label_token(session, lost)
     items.issue_label(session, NOW, lost, desk_user)
     session.commit()
     page = client.get(f"/S/{old}", headers=EN)
@@ -564,7 +535,7 @@ def test_unknown_token_records_nothing(app, session, client):
 
 def test_sign_in_from_the_found_page_lands_back_on_the_scan(app, session, client, staff, make_item):
     item = make_item(data_class=DataClass.none)
-    token = token_of(session, item)
+    token = label_token(session, item)
     page = client.get(f"/S/{token}", headers=EN).get_data(as_text=True)
     link = html.unescape(re.search(r'<a href="(/login\?next=[^"]+)"', page).group(1))
     parts = urlsplit(link)
@@ -605,14 +576,14 @@ def _base(app) -> str:
 def test_scanner_receives_a_return(app, session, staff, desk_user, make_item, form):
     item = make_item(data_class=DataClass.none)
     _out(session, item, staff)
-    url = qr.label_url(_base(app), token_of(session, item))
+    url = qr.label_url(_base(app), label_token(session, item))
     code = {"label": url, "lower": url.lower(), "slash": url + "/", "tag": item.asset_tag}[form]
     c, csrf = _scanner(app, desk_user)
     resp = c.post("/desk/scanner", data={"csrf_token": csrf, "code": code}, headers=EN)
     assert resp.status_code == 303
     page = c.get("/desk/scanner", headers=EN).get_data(as_text=True)
     assert f"{item.asset_tag} returned (from Hanako Yamada)." in html.unescape(page)
-    assert open_co(session, item) is None
+    assert open_checkout(session, item) is None
     reread(session)
     ev = session.scalars(select(Event).where(Event.action == "return")).one()
     assert ev.actor_id == desk_user.id and ev.subject_user_id == staff.id
@@ -624,7 +595,7 @@ def test_scanner_json_and_running_list(app, session, staff, desk_user, make_item
         _out(session, it, staff)
     c, csrf = _scanner(app, desk_user)
     for it in things:
-        url = qr.label_url(_base(app), token_of(session, it))
+        url = qr.label_url(_base(app), label_token(session, it))
         resp = c.post("/desk/scanner", data={"csrf_token": csrf, "code": url, "js": "1"}, headers=EN)
         assert resp.status_code == 200 and resp.is_json
         assert resp.get_json() == {"ok": True, "tag": it.asset_tag,
@@ -632,7 +603,7 @@ def test_scanner_json_and_running_list(app, session, staff, desk_user, make_item
     page = html.unescape(c.get("/desk/scanner", headers=EN).get_data(as_text=True))
     positions = [page.index(f"{it.asset_tag} returned") for it in things]
     assert positions == sorted(positions, reverse=True)  # newest first
-    assert all(open_co(session, it) is None for it in things)
+    assert all(open_checkout(session, it) is None for it in things)
 
 
 def test_scanner_unknown_code(app, desk_user):
@@ -654,7 +625,7 @@ def test_scanner_item_not_out(app, session, desk_user, make_item):
 def test_scanner_replaced_label(app, session, staff, desk_user, make_item):
     item = make_item(data_class=DataClass.none)
     _out(session, item, staff)
-    old = token_of(session, item)
+    old = label_token(session, item)
     items.issue_label(session, NOW, item, desk_user)
     session.commit()
     c, csrf = _scanner(app, desk_user)
@@ -662,7 +633,7 @@ def test_scanner_replaced_label(app, session, staff, desk_user, make_item):
                   headers=EN).get_json()
     assert data["ok"] is False
     assert "replaced" in data["message"] and item.asset_tag in data["message"]
-    assert open_co(session, item) is not None
+    assert open_checkout(session, item) is not None
 
 
 def test_scanner_sends_bags_to_their_page(app, session, staff, desk_user, make_item):
@@ -670,11 +641,11 @@ def test_scanner_sends_bags_to_their_page(app, session, staff, desk_user, make_i
     usb = make_item(kind=Kind.usb, bag=bag, data_class=DataClass.none)
     _out(session, bag, staff)
     c, csrf = _scanner(app, desk_user)
-    url = qr.label_url(_base(app), token_of(session, bag))
+    url = qr.label_url(_base(app), label_token(session, bag))
     data = c.post("/desk/scanner", data={"csrf_token": csrf, "code": url, "js": "1"}, headers=EN).get_json()
     assert data["ok"] is False and data["tag"] == bag.asset_tag
     assert "bag" in data["message"] and "open it" in data["message"]
-    assert open_co(session, bag) is not None and open_co(session, usb) is not None
+    assert open_checkout(session, bag) is not None and open_checkout(session, usb) is not None
     assert count(session, Event, Event.action == "return") == 0
 
 
@@ -688,7 +659,7 @@ def test_scanner_reads_a_photo_of_the_label(app, session, staff, desk_user, make
     item = make_item(data_class=DataClass.none)
     _out(session, item, staff)
     layout = layouts.get(layouts.DEFAULT_LAYOUT)
-    data = design.LabelData(url=qr.label_url(_base(app), token_of(session, item)), asset_tag=item.asset_tag)
+    data = design.LabelData(url=qr.label_url(_base(app), label_token(session, item)), asset_tag=item.asset_tag)
     image = render.render_png(data, layout.label_w, layout.label_h)
     c, csrf = _scanner(app, desk_user)
     resp = c.post("/desk/scanner", data={"csrf_token": csrf, "js": "1",
@@ -696,18 +667,34 @@ def test_scanner_reads_a_photo_of_the_label(app, session, staff, desk_user, make
                   content_type="multipart/form-data", headers=EN)
     assert resp.get_json() == {"ok": True, "tag": item.asset_tag,
                                "message": f"{item.asset_tag} returned (from Hanako Yamada)."}
-    assert open_co(session, item) is None
+    assert open_checkout(session, item) is None
 
 
-@pytest.mark.parametrize("payload", ["blank", "garbage"])
-def test_scanner_photo_without_a_code(app, desk_user, payload):
-    body = _png(Image.new("L", (400, 300), 255)) if payload == "blank" else b"not an image at all"
+@pytest.mark.parametrize("payload, message", [
+    ("blank", "No QR code could be read in the photo."),
+    ("garbage", "Send a photo as JPEG, PNG, WebP or HEIC."),  # not an image: refused before decoding
+    ("gif", "Send a photo as JPEG, PNG, WebP or HEIC."),  # an image, but not a photo format phones send
+    ("huge", "The photo is too large (at most 50 megapixels)."),  # refused from its header, never decoded
+])
+def test_scanner_photo_without_a_code(app, desk_user, payload, message):
+    if payload == "blank":
+        body = _png(Image.new("L", (400, 300), 255))
+    elif payload == "gif":
+        buf = io.BytesIO()
+        Image.new("L", (40, 30), 255).save(buf, "GIF")
+        body = buf.getvalue()
+    elif payload == "huge":  # 10,000 × 6,000 pixels: a small file that would need 60 MB once decoded
+        buf = io.BytesIO()
+        Image.new("1", (10_000, 6_000), 1).save(buf, "PNG")
+        body = buf.getvalue()
+    else:
+        body = b"not an image at all"
     c, csrf = _scanner(app, desk_user)
     resp = c.post("/desk/scanner", data={"csrf_token": csrf, "js": "1",
                                          "photo": (io.BytesIO(body), "photo.jpg", "image/jpeg")},
                   content_type="multipart/form-data", headers=EN)
     assert resp.status_code == 200
-    assert resp.get_json() == {"ok": False, "tag": "", "message": "No QR code could be read in the photo."}
+    assert resp.get_json() == {"ok": False, "tag": "", "message": message}
 
 
 def test_staff_cannot_use_the_scanner(app, session, staff, colleague, make_item):
@@ -718,7 +705,7 @@ def test_staff_cannot_use_the_scanner(app, session, staff, colleague, make_item)
     token = csrf_from(c.get("/account", headers=EN).get_data(as_text=True))
     resp = c.post("/desk/scanner", data={"csrf_token": token, "code": item.asset_tag, "js": "1"}, headers=EN)
     assert resp.status_code == 403
-    assert open_co(session, item) is not None
+    assert open_checkout(session, item) is not None
 
 
 # --- My items --------------------------------------------------------------------------------------------
@@ -746,8 +733,8 @@ def test_my_items_lists_due_times_overdue_and_returns(app, session, staff, colle
     form = re.search(rf'<form method="post" action="(/items/{overdue.asset_tag}/return)".*?</form>', text, re.S)
     resp = c.post(form.group(1), data={"csrf_token": csrf_from(form.group(0))}, headers=EN, follow_redirects=True)
     assert ("success", f"{overdue.asset_tag} is returned.") in flashes(resp)
-    assert open_co(session, overdue) is None
-    assert open_co(session, due_later).holder_id == staff.id
+    assert open_checkout(session, overdue) is None
+    assert open_checkout(session, due_later).holder_id == staff.id
     text = c.get("/my", headers=EN).get_data(as_text=True)
     assert overdue.asset_tag not in text and due_later.asset_tag in text
 
@@ -763,7 +750,7 @@ def test_my_items_shows_pending_requests(app, session, staff, make_item, approva
 def test_scan_page_needs_no_javascript(app, session, staff, make_item):
     """The scan page works without JavaScript: the forms are plain HTML posts."""
     item = make_item(data_class=DataClass.none)
-    page = client_for(app, staff).get(f"/S/{token_of(session, item)}", headers=EN).get_data(as_text=True)
+    page = client_for(app, staff).get(f"/S/{label_token(session, item)}", headers=EN).get_data(as_text=True)
     assert f'action="/items/{item.asset_tag}/checkout"' in page
     assert "<script" not in page
 
@@ -778,19 +765,19 @@ def test_scanner_takes_many_returns_in_a_row(app, session, make_user, make_item)
     c = client_for(app, desk)
     csrf = csrf_from(c.get("/desk/scanner").get_data(as_text=True))
     for it in things:
-        url = qr.label_url(_base(app), token_of(session, it))
+        url = qr.label_url(_base(app), label_token(session, it))
         resp = c.post("/desk/scanner", data={"csrf_token": csrf, "code": url, "js": "1"})
         assert resp.status_code == 200 and resp.get_json()["ok"] is True, it.asset_tag
     page = c.get("/desk/scanner")
     assert page.status_code == 200
     assert page.get_data(as_text=True).count('<li class="ok">') >= 20
-    assert all(open_co(session, it) is None for it in things)
+    assert all(open_checkout(session, it) is None for it in things)
 
 
-def test_after_the_day_end_the_default_due_is_midnight(app, session, staff, make_item, frozen):
+def test_after_the_day_end_the_default_due_is_midnight(app, session, staff, make_item, frozen_clock):
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
-    frozen["now"] = datetime(2026, 6, 1, 20, 30, tzinfo=TOKYO)
+    url = f"/S/{label_token(session, item)}"
+    frozen_clock["now"] = datetime(2026, 6, 1, 20, 30, tzinfo=TOKYO)
     c = client_for(app, staff)
     text = c.get(url, headers=EN).get_data(as_text=True)
     midnight = datetime(2026, 6, 2, 0, 0, tzinfo=TOKYO)
@@ -798,7 +785,7 @@ def test_after_the_day_end_the_default_due_is_midnight(app, session, staff, make
     assert f"<strong>{local_dt(midnight)}</strong>" in text
     page = take_out(c, url, item.asset_tag)  # the prefilled due needs no reason
     assert flashes(page)[0][0] == "success"
-    assert open_co(session, item).due_at == midnight
+    assert open_checkout(session, item).due_at == midnight
 
 
 def test_take_out_while_a_colleague_waits_for_approval_is_refused(app, session, staff, colleague, desk_user,
@@ -806,7 +793,7 @@ def test_take_out_while_a_colleague_waits_for_approval_is_refused(app, session, 
     """The scan page tells others that someone is waiting and offers no Take out; the server must agree,
     or the approval later fails and the new holder's scan page hides their Return button."""
     item = make_item(data_class=DataClass.none)
-    url = f"/S/{token_of(session, item)}"
+    url = f"/S/{label_token(session, item)}"
     other = client_for(app, colleague)
     stale = {"csrf_token": csrf_from(other.get(url, headers=EN).get_data(as_text=True)), "next": url}
     _request_long(app, session, staff, item)  # Hanako asks for an overnight check-out
@@ -816,4 +803,4 @@ def test_take_out_while_a_colleague_waits_for_approval_is_refused(app, session, 
     resp = other.post(f"/items/{item.asset_tag}/checkout", data=stale, headers=EN, follow_redirects=True)
     assert flashes(resp)[0][0] == "error"
     assert "Hanako Yamada" in flashes(resp)[0][1]
-    assert open_co(session, item) is None
+    assert open_checkout(session, item) is None

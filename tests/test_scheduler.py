@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date, time
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 
-from tests.conftest import make_app
+from tests.helpers import tokyo
 from tracker import clock, scheduler
 from tracker.custody import operations as custody
 from tracker.models import Flag, Sweep
-
-
-def tokyo(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 6, day, hour, minute, tzinfo=ZoneInfo("Asia/Tokyo")).astimezone(UTC)
-
-
-@pytest.fixture
-def other_app(db_url, tmp_path):
-    made = []
-
-    def make(**config):
-        app = make_app(db_url, tmp_path, **config)
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        app.extensions["tracker.engine"].dispose()
 
 
 def stop(sched) -> None:
@@ -43,7 +24,8 @@ def stop(sched) -> None:
 def test_build_creates_the_sweeps_with_explicit_ids_coalescing_and_hours_of_grace(app):
     sched = scheduler.build(app, blocking=False)
     jobs = {job.id: job for job in sched.get_jobs()}
-    assert set(jobs) == {"sweep-1900", "sweep-0000", "reminders", "deliver-notifications"}
+    assert set(jobs) == {"sweep-1900", "sweep-0000", "sweep-catch-up", "reminders", "deliver-notifications",
+                         "label-jobs"}
     for job_id in ("sweep-1900", "sweep-0000"):
         job = jobs[job_id]
         assert job.coalesce is True and job.max_instances == 1
@@ -56,9 +38,9 @@ def test_build_creates_the_sweeps_with_explicit_ids_coalescing_and_hours_of_grac
         assert job.coalesce is True and job.max_instances == 1
 
 
-def test_sweep_times_follow_the_settings(app, other_app):
+def test_sweep_times_follow_the_settings(app, new_app):
     assert scheduler.sweep_times(app) == [time(19, 0), time(0, 0)]  # the midnight late sweep is the default
-    app = other_app(DAY_END=time(18, 30), LATE_SWEEPS=[time(0, 0), time(2, 30), time(18, 30)])
+    app = new_app(DAY_END=time(18, 30), LATE_SWEEPS=[time(0, 0), time(2, 30), time(18, 30)])
     assert scheduler.sweep_times(app) == [time(18, 30), time(0, 0), time(2, 30)]
     ids = {job.id for job in scheduler.build(app, blocking=False).get_jobs()}
     assert {"sweep-1830", "sweep-0000", "sweep-0230"} <= ids
@@ -79,6 +61,7 @@ def test_a_second_scheduler_on_the_same_instance_refuses_to_start(app):
         stop(sched)
 
 
+@pytest.mark.postgres  # the catch-up sweep through the app's own sessions
 def test_start_after_downtime_sweeps_the_missed_day_end_once(app, session, make_user, make_item, monkeypatch):
     alice, item = make_user(), make_item()
     co = custody.check_out(session, tokyo(1, 10), item=item, holder=alice, actor=alice, due_at=tokyo(1, 19))
@@ -97,6 +80,7 @@ def test_start_after_downtime_sweeps_the_missed_day_end_once(app, session, make_
 # --- the command line --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.postgres  # the sweep through the command's own session
 def test_sweep_command_prints_the_count_and_the_flags(runner, session, make_user, make_item):
     alice, bob = make_user(), make_user()
     a, b, c = make_item(), make_item(), make_item()
@@ -117,6 +101,7 @@ def test_sweep_command_prints_the_count_and_the_flags(runner, session, make_user
     assert len(list(session.scalars(select(Flag)))) == 2
 
 
+@pytest.mark.postgres  # nothing written on a refused time
 def test_sweep_command_refuses_a_time_it_cannot_place(runner, session):
     for value, message in (("2026-06-01T19:00:00", "UTC offset"), ("tomorrow evening", "ISO 8601"),
                            ("2026-13-01T19:00:00+09:00", "ISO 8601")):

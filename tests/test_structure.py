@@ -56,7 +56,9 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
     return {m for m in found if m in known and m != name and not name.startswith(m + ".")}
 
 
-def _graph() -> dict[str, set[str]]:
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    """Which tracker modules each one imports; read once for the module's tests, which only look at it."""
     modules = _modules()
     return {name: _imports(name, path, set(modules)) for name, path in modules.items()}
 
@@ -66,15 +68,13 @@ def _area(module: str) -> str:
     return "__init__" if len(parts) == 1 else parts[1]
 
 
-def test_the_graph_sees_the_imports_it_must():
-    graph = _graph()
+def test_the_graph_sees_the_imports_it_must(graph):
     assert "tracker.custody.operations" in graph["tracker.custody.views"]
     assert "tracker.http" in graph["tracker.desk.views"]
     assert "tracker.models" in graph["tracker.audit"]
 
 
-def test_no_module_of_the_package_imports_itself_through_others():
-    graph = _graph()
+def test_no_module_of_the_package_imports_itself_through_others(graph):
     cycles = []
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -96,19 +96,19 @@ def test_no_module_of_the_package_imports_itself_through_others():
     assert cycles == []
 
 
-def test_every_module_has_a_place():
-    areas = {_area(m) for m in _graph()}
+def test_every_module_has_a_place(graph):
+    areas = {_area(m) for m in graph}
     assert areas <= CORE | set(FEATURES) | ENTRY, areas - (CORE | set(FEATURES) | ENTRY)
 
 
 @pytest.mark.parametrize("core", sorted(CORE))
-def test_the_core_imports_no_feature(core):
-    imported = {_area(m) for m in _graph().get(f"tracker.{core}", set())}
+def test_the_core_imports_no_feature(graph, core):
+    imported = {_area(m) for m in graph.get(f"tracker.{core}", set())}
     assert imported <= CORE, f"tracker.{core} imports {sorted(imported - CORE)}"
 
 
 @pytest.mark.parametrize("feature", sorted(FEATURES))
-def test_features_depend_one_way(feature):
+def test_features_depend_one_way(graph, feature):
     allowed = CORE | {feature} | FEATURES[feature]
-    imported = {_area(m) for name, deps in _graph().items() if _area(name) == feature for m in deps}
+    imported = {_area(m) for name, deps in graph.items() if _area(name) == feature for m in deps}
     assert imported <= allowed, f"tracker.{feature} imports {sorted(imported - allowed)}"

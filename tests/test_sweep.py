@@ -10,6 +10,7 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 
+from tests.helpers import tokyo
 from tracker import clock, scheduler
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
@@ -20,10 +21,7 @@ from tracker.notify import reminders
 TOKYO = Policy(timezone="Asia/Tokyo", day_end=time(19, 0))
 NEW_YORK = Policy(timezone="America/New_York", day_end=time(19, 0))
 
-
-def tokyo(day: int, hour: int, minute: int = 0, month: int = 6) -> datetime:
-    """A local time in Tokyo in 2026, as an aware UTC datetime."""
-    return datetime(2026, month, day, hour, minute, tzinfo=ZoneInfo("Asia/Tokyo")).astimezone(UTC)
+pytestmark = pytest.mark.postgres  # the sweep's SQL, its unique business date and two sweeps racing
 
 
 def out(session, item, holder, now, due_at=None, policy=None):
@@ -102,7 +100,7 @@ def test_a_bags_contents_go_with_the_bag_until_one_is_missing(session, make_user
     assert len(flags(session)) == 2
 
 
-def test_return_and_hand_over_resolve_the_open_flag(session, make_user, make_item):
+def test_a_return_resolves_the_open_flag_and_a_hand_over_moves_it(session, make_user, make_item):
     alice, bob, desk = make_user(), make_user(), make_user("security")
     laptop, usb = make_item(), make_item(Kind.usb)
     co1 = out(session, laptop, alice, tokyo(1, 9), due_at=tokyo(1, 17))
@@ -115,11 +113,12 @@ def test_return_and_hand_over_resolve_the_open_flag(session, make_user, make_ite
     assert (f1.status, f1.resolution, f1.closed_at, f1.closed_by_id) == (
         FlagStatus.resolved, "returned", tokyo(1, 20), desk.id)
 
-    custody.hand_over(session, tokyo(1, 20, 5), item=usb, to=bob, actor=alice)
+    new = custody.hand_over(session, tokyo(1, 20, 5), item=usb, to=bob, actor=alice)
     session.commit()
-    f2 = flag_of(session, co2)
-    assert (f2.status, f2.resolution) == (FlagStatus.resolved, "handed_over")
-    assert session.scalar(select(func.count(Flag.id)).where(Flag.status == FlagStatus.open)) == 0
+    assert flag_of(session, co2) is None  # the desk's case went with the item to Bob, still open
+    f2 = flag_of(session, new)
+    assert (f2.status, f2.resolution, f2.closed_at) == (FlagStatus.open, None, None)
+    assert session.scalar(select(func.count(Flag.id)).where(Flag.status == FlagStatus.open)) == 1
 
 
 def _race_two_sweeps(app, session, make_user, make_item, second_run):

@@ -95,7 +95,7 @@ def items_import(path, dry_run):
             s.rollback()
             _fail(err)
         s.commit()
-        click.echo(f"Imported {created} item(s).")
+        click.echo(f"Imported {len(created)} item(s).")
 
 
 @click.command("demo", help="Load demo data: items of every kind, a bag with three items, one user per role.")

@@ -152,15 +152,16 @@ def check(session: Session, text: str, encoding: str = "") -> Preview:
     return preview
 
 
-def run(session: Session, now: datetime, preview: Preview, actor: User | None, source: str | None = None) -> int:
-    """Import every row of a checked file or none, and say how many; raises ImportFailed on any error.
+def run(session: Session, now: datetime, preview: Preview, actor: User | None,
+        source: str | None = None) -> list[int]:
+    """Import every row of a checked file or none; the new items' ids. Raises ImportFailed on any error.
 
     The rows were checked before the write began (`check`, outside the write lock); what the register may have
     changed since (tags taken, bags) is checked again as they are written."""
     if not preview.ok:
         raise ImportFailed()
     try:
-        return len(items.create_many(session, now, [data for _, data in preview.rows], actor, source=source))
+        return items.create_many(session, now, [data for _, data in preview.rows], actor, source=source)
     except InvalidInput as err:  # checked just before in this transaction, so only a rule changed in between
         raise ImportFailed(N_("Nothing was imported: %(reason)s"),
                            reason=err.message % err.params if err.params else err.message) from None

@@ -92,7 +92,7 @@ def import_():
             created = csv_import.run(db(), now(), preview, actor(), source=client_address())
         if not done:
             return _preview_page(form, text, csv_import.check(db(), text), 400)
-        flash(gettext("%(n)d items were imported.", n=created), "success")
+        flash(gettext("%(n)d items were imported.", n=len(created)), "success")
         return redirect(url_for("admin_items.index"))
     if form.validate_on_submit():
         try:

@@ -1,0 +1,53 @@
+"""Migrations go down and up again on a database that holds data of every kind."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, select
+
+from tests.helpers import NOW
+from tracker import migrate
+from tracker.custody import found
+from tracker.custody import operations as custody
+from tracker.custody.policy import Policy
+from tracker.desk import flags, incidents, sweep
+from tracker.models import Item, LabelToken
+
+pytestmark = pytest.mark.postgres  # each database alters tables its own way
+
+
+@pytest.fixture
+def populated(session, make_user, make_item):
+    """A check-out, an approval request, a flag marked lost with its incident, a finder's scan and message."""
+    staff, desk = make_user(), make_user("security")
+    laptop, usb, folder, spare = make_item(), make_item("usb"), make_item("folder"), make_item()
+    for item in (laptop, usb):
+        custody.check_out(session, NOW, item=item, holder=staff, actor=staff, due_at=NOW + timedelta(hours=2),
+                          handling_ack=True)
+    custody.request_checkout(session, NOW, item=folder, holder=staff, due_at=NOW + timedelta(days=2), purpose="p",
+                             destination="d", reason="trip", policy=Policy(approval_required=True), handling_ack=True)
+    flagged = sweep.sweep(session, NOW + timedelta(hours=3), Policy()).flags
+    incident = flags.mark_lost(session, NOW + timedelta(hours=4), flagged[0], desk, "gone")
+    incidents.add_action(session, NOW + timedelta(hours=4), incident, desk, "called the station")
+    label = session.scalar(select(LabelToken).where(LabelToken.item_id == spare.id))
+    found.record_scan(session, NOW, label, "198.51.100.1")
+    found.leave_message(session, NOW, label, "found on a bench", "", "198.51.100.1")
+    session.commit()
+    session.close()
+
+
+def test_every_migration_goes_down_and_up_on_a_populated_database(app, populated, db_url):
+    cfg = migrate.alembic_config(db_url)
+    revisions = [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()]  # newest first
+    app.extensions["tracker.engine"].dispose()
+    try:
+        for target in [*revisions[1:], "base"]:
+            command.downgrade(cfg, target)
+    finally:
+        command.upgrade(cfg, "head")
+    with app.extensions["tracker.sessionmaker"]() as s:
+        assert s.scalar(select(func.count(Item.id))) == 0  # the first migration's downgrade dropped the register
