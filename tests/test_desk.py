@@ -22,6 +22,7 @@ from tests.helpers import (
     csrf_token,
     events,
     flashes,
+    label_token,
     later,
     local_dt,
     pdf_text,
@@ -29,7 +30,6 @@ from tests.helpers import (
     reread,
     tokyo,
 )
-from tracker import queries
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk import appi, flags
@@ -274,7 +274,7 @@ def test_found_item_scans_appear_on_the_board_at_once(app, session, dc, staff, m
     item = make_item(name="Lost laptop")
     out(session, item, staff)
     reread(session)
-    token = queries.current_label(session, item).token
+    token = label_token(session, item)
     before = dc.get("/desk/").get_data(as_text=True)
     assert "Found-item scans" not in before
     stranger = app.test_client()

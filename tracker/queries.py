@@ -37,10 +37,6 @@ def label_by_token(session: Session, token: str) -> LabelToken | None:
     return session.scalar(select(LabelToken).where(LabelToken.token == (token or "").strip().upper()))
 
 
-def current_label(session: Session, item: Item) -> LabelToken | None:
-    return session.scalar(select(LabelToken).where(LabelToken.item_id == item.id, LabelToken.replaced_at.is_(None)))
-
-
 def open_checkouts_of(session: Session, user: User) -> list[Checkout]:
     return list(session.scalars(
         select(Checkout).options(joinedload(Checkout.item))
