@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.helpers import PASSWORD, make_app
 from tracker import migrate
@@ -687,3 +687,44 @@ def test_take_out_and_return_without_javascript(phone, live_server):
     assert _badge(page) == "In"
     cos = live_server.checkouts(item)
     assert len(cos) == 1 and cos[0].returned_at is not None and cos[0].returned_by_id == staff.id
+
+
+# --- label files made by the scheduler -----------------------------------------------------------------------
+
+
+def test_label_file_progress_retry_and_download(browser, live_server, tmp_path):
+    """The page asks for a PDF, says it waits for the scheduler, and downloads it once made; a job whose maker
+    died is shown as such with Try again, which queues it and downloads it in the end."""
+    from tracker import jobs as scheduler_jobs
+    from tracker.labels import jobs as label_jobs
+    from tracker.models import LabelJob
+
+    admin = live_server.make_user("admin")
+    item = live_server.make_item(name="Label job laptop")
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900},
+                                  has_touch=True, accept_downloads=True, **ENGLISH)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        sign_in(page, admin.email)
+        page.goto(f"/admin/labels/?q={item.asset_tag}")
+        progress = page.locator("#label-progress")
+        with page.expect_download() as download:
+            page.locator("#label-form button[type=submit]:not([formaction])").first.click()
+            page.wait_for_function("() => document.querySelector('#label-progress span').textContent"
+                                   ".includes('Waiting for the scheduler')")
+            with live_server.session() as s:  # the scheduler died while making it
+                s.execute(update(LabelJob).values(status="running", heartbeat_at=_now() - label_jobs.STALE * 2))
+                s.commit()
+            progress.get_by_role("button", name="Try again").wait_for()
+            assert "stopped" in progress.inner_text()
+            _screenshot(page, "label-job-stalled.png", tmp_path)
+            progress.get_by_role("button", name="Try again").click()
+            page.wait_for_function("() => document.querySelector('#label-progress span').textContent"
+                                   ".includes('Waiting for the scheduler')")
+            assert scheduler_jobs.run_label_jobs(live_server.app) == 1  # the scheduler process makes it
+        path = tmp_path / "labels.pdf"
+        download.value.save_as(path)
+        assert path.read_bytes().startswith(b"%PDF")
+    finally:
+        context.close()
