@@ -674,7 +674,7 @@ def test_scanner_reads_a_photo_of_the_label(app, session, staff, desk_user, make
     ("blank", "No QR code could be read in the photo."),
     ("garbage", "Send a photo as JPEG, PNG, WebP or HEIC."),  # not an image: refused before decoding
     ("gif", "Send a photo as JPEG, PNG, WebP or HEIC."),  # an image, but not a photo format phones send
-    ("huge", "The photo is too large (at most 50 megapixels)."),  # refused from its header, never decoded
+    ("huge", "The photo is too large (at most 24 megapixels)."),  # a PNG: refused from its header, never decoded
 ])
 def test_scanner_photo_without_a_code(app, desk_user, payload, message):
     if payload == "blank":
@@ -683,7 +683,7 @@ def test_scanner_photo_without_a_code(app, desk_user, payload, message):
         buf = io.BytesIO()
         Image.new("L", (40, 30), 255).save(buf, "GIF")
         body = buf.getvalue()
-    elif payload == "huge":  # 10,000 × 6,000 pixels: a small file that would need 60 MB once decoded
+    elif payload == "huge":  # 10,000 × 6,000 pixels: a small file that would need 240 MB once decoded as colour
         buf = io.BytesIO()
         Image.new("1", (10_000, 6_000), 1).save(buf, "PNG")
         body = buf.getvalue()

@@ -34,7 +34,10 @@ def item_from_code(session: Session, code: str) -> Item:
 
 
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")  # what phones send; HEIF covers the iPhone's HEIC
-MAX_PIXELS = 50_000_000  # a 48-megapixel phone photo; anything larger is refused before it is decoded
+# Refused from the header, before decoding: a JPEG is decoded at an eighth of its size (draft mode), so a 48 MP
+# phone photo costs little; other formats decode whole (about 4 bytes a pixel), so they stop at 24 MP (~100 MB).
+MAX_PIXELS = {"JPEG": 50_000_000}
+MAX_PIXELS_OTHER = 24_000_000
 READ_SIZE = (1600, 1600)  # a label fills enough of a photo to be read at this size
 
 
@@ -50,12 +53,13 @@ def decode_photo(data: bytes) -> str | None:
         image = Image.open(io.BytesIO(data), formats=PHOTO_FORMATS)
     except (UnidentifiedImageError, OSError, ValueError):
         raise InvalidInput(N_("Send a photo as JPEG, PNG, WebP or HEIC.")) from None
-    if image.width * image.height > MAX_PIXELS:
-        raise InvalidInput(N_("The photo is too large (at most %(n)d megapixels)."), n=MAX_PIXELS // 1_000_000)
+    limit = MAX_PIXELS.get(image.format, MAX_PIXELS_OTHER)
+    if image.width * image.height > limit:
+        raise InvalidInput(N_("The photo is too large (at most %(n)d megapixels)."), n=limit // 1_000_000)
     try:
         image.draft("L", READ_SIZE)  # JPEG decodes straight to a smaller grey image
+        image.thumbnail(READ_SIZE)  # shrink first: turning it upright then copies a small image, not a big one
         image = ImageOps.exif_transpose(image)
-        image.thumbnail(READ_SIZE)
         results = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
     except (OSError, ValueError, Image.DecompressionBombError):  # a truncated or corrupt file
         raise InvalidInput(N_("The photo could not be read; take it again.")) from None
