@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from datetime import time
 
@@ -122,3 +123,20 @@ def test_a_stale_hand_over_page_is_refused_and_says_who_holds_it_now(app, sessio
     holder = session.scalar(select(Checkout.holder_id).where(Checkout.item_id == item.id,
                                                              Checkout.returned_at.is_(None)))
     assert holder == bob.id
+
+
+def test_a_sweep_while_postgresql_is_down_is_logged_and_runs_once_it_is_back(new_app, db_url, make_user, make_item,
+                                                                            session, caplog):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL server that does not answer")
+    staff = make_user()
+    item = make_item()
+    out(session, item, staff, tokyo(1, 9), due_at=tokyo(1, 18))
+    down = new_app(DATABASE_URL="postgresql+psycopg://tracker@127.0.0.1:1/tracker")  # nothing listens there
+    with caplog.at_level(logging.ERROR):
+        scheduler.guarded("sweep", lambda: jobs.run_sweep(down, tokyo(1, 19), only_if_missed=True))()
+    assert any("the database server cannot be reached" in r.getMessage() for r in caplog.records)
+    assert flag_of(session, item) is None
+    back = new_app()  # the server is back: the scheduler's next minute
+    result = jobs.run_sweep(back, tokyo(1, 19, 1), only_if_missed=True)
+    assert result is not None and [f.item_id for f in result.flags] == [item.id]
