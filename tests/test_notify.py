@@ -510,3 +510,21 @@ def test_a_slow_delivery_pass_never_lets_a_second_deliverer_send_the_same_messag
     assert delivery.deliver(maker, tokyo(1, 19, 30), app.config) == (2, 0)
     assert second == [(0, 0)]
     assert [p["text"] for p in hook.posts()] == ["m0", "m1"]
+
+
+def test_webhooks_go_out_before_e_mail_so_a_slow_mail_server_never_holds_up_the_chat(app, hook, monkeypatch):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port())  # nobody listens: the mail fails, later
+    maker = app.extensions["tracker.sessionmaker"]
+    with maker() as s:
+        for channel, recipient in (("email", "desk@example.com"), ("email", "staff@example.com"),
+                                   ("webhook", hook.url)):
+            s.add(Notification(channel=channel, recipient=recipient, subject="s", body=channel, created_at=NOW,
+                               attempts=0, next_attempt_at=NOW))
+        s.commit()
+    order = []
+    real_email, real_post = delivery.send_email, delivery.post_webhook
+    monkeypatch.setattr(delivery, "send_email", lambda *a: (order.append("email"), real_email(*a)))
+    monkeypatch.setattr(delivery, "post_webhook", lambda *a: (order.append("webhook"), real_post(*a)))
+    assert delivery.deliver(maker, NOW, app.config) == (1, 2)
+    assert order == ["webhook", "email", "email"]
+    assert delivery.SMTP_TIMEOUT <= 10 and delivery.WEBHOOK_TIMEOUT <= 5

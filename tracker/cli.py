@@ -145,7 +145,7 @@ def serve(app: Flask) -> None:
     try:
         scheduler.start(app, blocking=False)
         click.echo(f"Scheduler running: sweep at {', '.join(t.strftime('%H:%M') for t in scheduler.sweep_times(app))} "
-                   f"({app.config['TIMEZONE']}), reminders, notifications.")
+                   f"({app.config['TIMEZONE']}), reminders, notifications, label files.")
     except scheduler.AlreadyRunning as exc:
         click.echo(f"Scheduler not started here: {exc}.")
     click.echo(f"Open http://{host}:{port}/ and sign in (first admin: admin@example.com, password printed "
@@ -247,7 +247,7 @@ def init_app(app: Flask) -> None:
     def serve_cmd():
         serve(app)
 
-    @app.cli.command("scheduler", help="Run the scheduler (day-end sweep, reminders, notifications) in the "
+    @app.cli.command("scheduler", help="Run the scheduler (day-end sweep, reminders, notifications, label files) in the "
                                        "foreground.")
     def scheduler_cmd():
         run_scheduler(app)
