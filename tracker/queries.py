@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,8 +31,39 @@ def paginate(session: Session, stmt: Select, page: int, size: int = PAGE_SIZE) -
     return Page(rows=rows, page=page, pages=pages, total=total)
 
 
-def item_by_tag(session: Session, tag: str) -> Item | None:
-    return session.scalar(select(Item).where(Item.asset_tag == (tag or "").strip().upper()))
+# What a barcode scanner types with a Japanese IME on, or a person types on a phone: full-width letters and digits
+# (NFKC folds those), and the many dashes and the long-vowel mark where a hyphen was meant.
+_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−ー－ｰ"})
+_NUMBERED = re.compile(r"([A-Z]+)-?0*(\d{1,4})")
+
+
+def typed(text: str | None) -> str:
+    """Text as the scanner or keyboard meant it: half-width, plain hyphens, no spaces."""
+    return "".join(unicodedata.normalize("NFKC", text or "").translate(_DASHES).split())
+
+
+def tag_candidates(tag: str | None) -> list[str]:
+    """The asset tags a typed or scanned text may mean: as typed (upper case), then numbered the register's way
+    (USB-2, USB0002 and ＵＳＢ－２ all mean USB-0002)."""
+    text = typed(tag).upper()
+    candidates = [text] if text else []
+    numbered = _NUMBERED.fullmatch(text)
+    if numbered:
+        canonical = f"{numbered[1]}-{int(numbered[2]):04d}"
+        if canonical != text:
+            candidates.append(canonical)
+    return candidates
+
+
+def item_by_tag(session: Session, tag: str | None, exact: bool = False) -> Item | None:
+    """The item a typed or scanned asset tag names: exactly as typed first, else numbered the register's way.
+
+    `exact` (the register checking whether a tag is free) takes the tag only as written, upper case."""
+    candidates = [(tag or "").strip().upper()] if exact else tag_candidates(tag)
+    if not candidates:
+        return None
+    found = {i.asset_tag: i for i in session.scalars(select(Item).where(Item.asset_tag.in_(candidates)))}
+    return next((found[c] for c in candidates if c in found), None)
 
 
 def label_by_token(session: Session, token: str) -> LabelToken | None:

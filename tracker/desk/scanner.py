@@ -16,7 +16,7 @@ TOKEN_IN_URL = re.compile(r"/s/([A-Za-z2-7]{16,64})/?$", re.IGNORECASE)
 
 def item_from_code(session: Session, code: str) -> Item:
     """The item a scanned code or typed asset tag names, or raise InvalidInput."""
-    code = (code or "").strip()
+    code = queries.typed(code)  # a scanner typing with the Japanese IME on sends full-width text
     if len(code) > 300:
         raise InvalidInput(N_("That is not a label of this system."))
     match = TOKEN_IN_URL.search(code)

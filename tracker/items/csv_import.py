@@ -134,7 +134,7 @@ def check(session: Session, text: str, encoding: str = "") -> Preview:
                                                {"tag": data.asset_tag, "other": seen_tags[data.asset_tag]}))
                 continue
             seen_tags[data.asset_tag] = line
-            if item_by_tag(session, data.asset_tag) is not None:
+            if item_by_tag(session, data.asset_tag, exact=True) is not None:
                 preview.errors.append(RowError(line, N_("The asset tag %(tag)s is already in use."),
                                                {"tag": data.asset_tag}))
                 continue
@@ -143,7 +143,7 @@ def check(session: Session, text: str, encoding: str = "") -> Preview:
         preview.rows.append((line, data))
     for line, data in preview.rows:
         if data.bag_tag and data.bag_tag not in new_bags:
-            bag = item_by_tag(session, data.bag_tag)
+            bag = item_by_tag(session, data.bag_tag, exact=True)
             if bag is None or bag.kind != Kind.bag:
                 preview.errors.append(RowError(line, N_("There is no bag with the tag %(tag)s."), {"tag": data.bag_tag}))
     if not preview.rows and not preview.errors:

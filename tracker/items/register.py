@@ -166,7 +166,7 @@ def _check_bag(data: ItemData, bag_kind: Kind | None) -> None:
 def _resolve_bag(session: Session, data: ItemData, item: Item) -> Item | None:
     if not data.bag_tag:
         return None
-    bag = item_by_tag(session, data.bag_tag)
+    bag = item_by_tag(session, data.bag_tag, exact=True)
     _check_bag(data, bag.kind if bag is not None else None)
     if bag.id == item.id:
         raise InvalidInput(N_("A bag cannot be put inside a bag."))
@@ -225,7 +225,7 @@ def create_many(session: Session, now: datetime, rows: list[ItemData], actor: Us
 def update(session: Session, now: datetime, item: Item, data: ItemData, actor: User, source: str | None = None) -> Item:
     """Edit an item; the asset tag may change if the new one is free."""
     if data.asset_tag and data.asset_tag != item.asset_tag:
-        other = item_by_tag(session, data.asset_tag)
+        other = item_by_tag(session, data.asset_tag, exact=True)
         if other is not None:
             raise InvalidInput(N_("The asset tag %(tag)s is already in use."), tag=data.asset_tag)
     if data.kind != item.kind and item.kind == Kind.bag and item.contents:
