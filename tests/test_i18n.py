@@ -115,3 +115,23 @@ def test_the_users_language_setting_beats_the_browser(client, make_user, setting
     assert page.status_code == 200
     assert shown in html
     assert not_shown not in html
+
+
+def test_translations_are_compiled_when_the_app_starts_without_make(tmp_path):
+    """`flask --app app serve` or gunicorn straight from a checkout: no English page for a Japanese phone."""
+    import shutil
+
+    from tests.helpers import make_app
+    from tracker import migrate
+
+    folder = tmp_path / "translations"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "tracker" / "translations", folder)
+    for mo in folder.glob("*/LC_MESSAGES/messages.mo"):
+        mo.unlink()  # a fresh checkout: only the .po files
+    db = f"sqlite:///{tmp_path / 'tracker.db'}"
+    migrate.upgrade(db)
+    app = make_app(db, tmp_path, BABEL_TRANSLATION_DIRECTORIES=str(folder))
+    assert (folder / "ja" / "LC_MESSAGES" / "messages.mo").exists()
+    page = app.test_client().get("/login", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert "ログイン" in page
+    app.extensions["tracker.engine"].dispose()

@@ -78,9 +78,35 @@ def label(mapping: dict[str, str], value) -> str:
     return _gettext(mapping[key]) if key in mapping else str(key)
 
 
+def compile_catalogues(folder: str) -> list[str]:
+    """Compile each language's messages.po whose messages.mo is missing or older, so the app never falls back
+    to English silently however it is started (make, flask, gunicorn). Returns the languages compiled."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    compiled = []
+    for lang in LANGUAGES:
+        po = os.path.join(folder, lang, "LC_MESSAGES", "messages.po")
+        mo = po[:-2] + "mo"
+        if not os.path.exists(po) or (os.path.exists(mo) and os.path.getmtime(mo) >= os.path.getmtime(po)):
+            continue
+        try:
+            with open(po, "rb") as src:
+                catalog = read_po(src, locale=lang)
+            with open(mo + ".tmp", "wb") as out:
+                write_mo(out, catalog)
+            os.replace(mo + ".tmp", mo)
+        except OSError as err:
+            raise RuntimeError(f"The {lang} translations are not compiled and cannot be written here ({err}). "
+                               "Run `make translations` (pybabel compile -d tracker/translations) when installing.") from err
+        compiled.append(lang)
+    return compiled
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES",
                           os.path.join(os.path.dirname(os.path.abspath(__file__)), "translations"))
+    compile_catalogues(app.config["BABEL_TRANSLATION_DIRECTORIES"])
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
     app.config.setdefault("BABEL_DEFAULT_LOCALE", app.config.get("DEFAULT_LANGUAGE", "ja"))
     Babel(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
