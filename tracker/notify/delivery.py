@@ -17,6 +17,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.orm import sessionmaker
 
 from .. import clock
+from ..errors import N_
 from ..models import Notification
 
 BACKOFF = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6)]
@@ -62,6 +63,31 @@ def post_webhook(url: str, text: str) -> None:
     with urllib.request.urlopen(req, timeout=WEBHOOK_TIMEOUT) as resp:  # noqa: S310 - scheme checked above
         if resp.status >= 300:
             raise RuntimeError(f"webhook answered {resp.status}")
+
+
+# Why a message failed, in words a person understands; the technical detail stays beside it, folded.
+_REASONS = (
+    ("auth", N_("The mail server refused the user name or password (TRACKER_SMTP_USER, TRACKER_SMTP_PASSWORD).")),
+    ("refused", N_("The server refused the connection: check the host and port.")),
+    ("timed out", N_("The server did not answer in time.")),
+    ("timeout", N_("The server did not answer in time.")),
+    ("name or service not known", N_("The server's name could not be found: check the host name.")),
+    ("getaddrinfo", N_("The server's name could not be found: check the host name.")),
+    ("certificate", N_("The secure connection failed: the server's certificate was not trusted.")),
+    ("ssl", N_("The secure connection failed.")),
+    ("recipient", N_("The mail server refused the address.")),
+    ("webhook answered", N_("The chat service refused the message.")),
+    ("http error", N_("The chat service refused the message.")),
+    ("must start with", N_("The webhook address must start with https:// or http://.")),
+)
+
+
+def reason(error: str | None) -> str | None:
+    """The plain-words reason for a stored delivery error (a translatable N_ string), or None."""
+    if not error:
+        return None
+    lowered = error.lower()
+    return next((text for key, text in _REASONS if key in lowered), N_("Sending failed."))
 
 
 def deliver(make_session: sessionmaker, now: datetime, config: dict, limit: int = 50) -> tuple[int, int]:

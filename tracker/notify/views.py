@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from .. import queries
 from ..http import admin_only, attempt, db, get_or_404, now
 from ..i18n import gettext
 from ..models import Notification
+from . import delivery
 
 bp = Blueprint("admin_notifications", __name__, url_prefix="/admin/notifications")
 
@@ -23,7 +24,10 @@ def index():
     elif state == "pending":
         stmt = stmt.where(Notification.sent_at.is_(None), Notification.failed_at.is_(None))
     page = queries.paginate(db(), stmt.order_by(Notification.id.desc()), request.args.get("page", 1, type=int))
-    return render_template("admin_notifications/index.html", page=page, state=state)
+    cfg = current_app.config
+    setup = {"email": cfg.get("SMTP_HOST"), "desk": cfg.get("DESK_EMAILS"), "webhook": cfg.get("WEBHOOK_URL")}
+    return render_template("admin_notifications/index.html", page=page, state=state, setup=setup,
+                           reason=delivery.reason)
 
 
 @bp.post("/<int:notification_id>/retry")
