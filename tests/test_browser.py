@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import threading
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -726,5 +727,48 @@ def test_label_file_progress_retry_and_download(browser, live_server, tmp_path):
         path = tmp_path / "labels.pdf"
         download.value.save_as(path)
         assert path.read_bytes().startswith(b"%PDF")
+    finally:
+        context.close()
+
+
+# --- daily use: thumbs and walls -----------------------------------------------------------------------------
+
+
+def test_header_links_are_thumb_sized_and_sign_out_is_not_among_them(page, live_server):
+    staff = live_server.make_user("admin")
+    sign_in(page, staff.email)
+    page.goto("/my")
+    heights = page.eval_on_selector_all("header.top nav a", "els => els.map(e => e.getBoundingClientRect().height)")
+    assert heights and min(heights) >= 44, heights
+    assert page.locator("header.top").get_by_role("button", name="Sign out").count() == 0
+    page.locator("header.top nav a.account").click()
+    page.wait_for_url("**/account")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign out").click()
+    assert page.url.endswith("/login")
+
+
+def test_wall_badges_grow_with_the_text_and_board_buttons_keep_their_words(browser, live_server):
+    desk = live_server.make_user("security")
+    staff = live_server.make_user()
+    item = live_server.make_item(data_class=DataClass.sensitive)
+    live_server.check_out(staff, item)
+    with live_server.session() as s:  # make it overdue
+        s.execute(update(Checkout).where(Checkout.item_id == item.id).values(due_at=_now() - timedelta(hours=1)))
+        s.commit()
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1920, "height": 1080}, has_touch=True,
+                                  **ENGLISH)
+    context.set_default_timeout(TIMEOUT_MS)
+    wall = context.new_page()
+    try:
+        sign_in(wall, desk.email)
+        wall.goto("/desk/?wall=1")
+        body = float(wall.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)"))
+        sizes = wall.eval_on_selector_all("#board-rows .badge", "els => els.map(e => parseFloat(getComputedStyle(e).fontSize))")
+        assert sizes and min(sizes) >= 0.75 * body, (sizes, body)
+        wrapped = wall.eval_on_selector_all("#board-rows button, #board-rows a.button",
+                                            "els => els.filter(e => e.getClientRects().length > 1 || "
+                                            "e.scrollHeight > e.clientHeight + 2).map(e => e.textContent)")
+        assert wrapped == []
     finally:
         context.close()
