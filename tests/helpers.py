@@ -29,7 +29,8 @@ EN = {"Accept-Language": "en"}  # request headers of a browser that reads Englis
 
 # A message flashed by the app (base.html gives each a role); notices written into a page have none.
 _FLASH = re.compile(r'<p class="flash flash-(\w+)" role="\w+">(.*?)</p>', re.S)
-_CSRF = (re.compile(r'name="csrf_token"[^>]*value="([^"]+)"'), re.compile(r'value="([^"]+)"[^>]*name="csrf_token"'))
+_CSRF = (re.compile(r'name="csrf_token"[^>]*value="([^"]+)"'), re.compile(r'value="([^"]+)"[^>]*name="csrf_token"'),
+         re.compile(r'<meta name="csrf-token" content="([^"]+)"'))  # every signed-in page carries one
 
 
 # --- time --------------------------------------------------------------------------------------------------------
@@ -86,7 +87,7 @@ def make_app(db_url, tmp_path, **extra):
 
 
 def csrf_from(page: str) -> str:
-    match = _CSRF[0].search(page) or _CSRF[1].search(page)
+    match = _CSRF[0].search(page) or _CSRF[1].search(page) or _CSRF[2].search(page)
     assert match, "no CSRF token in page"
     return match.group(1)
 

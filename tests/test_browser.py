@@ -347,7 +347,8 @@ def test_japanese_user_sees_japanese_ui(page, phone, live_server):
         assert translated in page.locator("header nav").inner_text()
     sign_in_ja = _ja_msgstr("Sign in")
     if sign_in_ja:
-        tap_and_wait(page, page.locator("header nav form button"))  # sign out
+        page.goto("/account")
+        tap_and_wait(page, page.locator("form.signout button"))  # sign out, on the account page
         page.wait_for_url("**/login")
         # Signed out, the browser language decides; ask for Japanese this time.
         ja_page = phone(locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
