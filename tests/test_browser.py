@@ -773,3 +773,21 @@ def test_wall_badges_grow_with_the_text_and_board_buttons_keep_their_words(brows
         assert wrapped == []
     finally:
         context.close()
+
+
+def test_receiving_a_colleagues_item_asks_first(page, live_server):
+    desk = live_server.make_user("security")
+    staff = live_server.make_user(name="Hanako Yamada")
+    item = live_server.make_item(data_class=DataClass.none)
+    live_server.check_out(staff, item)
+    sign_in(page, desk.email)
+    page.goto(f"/items/{item.asset_tag}")
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.get_by_role("button", name="Receive return").click()
+    assert asked and item.asset_tag in asked[0] and "Hanako Yamada" in asked[0]
+    assert live_server.open_checkout(item) is not None  # dismissed: nothing changed
+    page.once("dialog", lambda d: d.accept())
+    with page.expect_navigation():
+        page.get_by_role("button", name="Receive return").click()
+    assert live_server.open_checkout(item) is None
