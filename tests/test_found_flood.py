@@ -80,3 +80,20 @@ def test_staff_cannot_clear_the_desks_reports(app, session, make_item, make_user
     assert post(staff, "/desk/found", {"item": [str(item.id)]}).status_code == 403
     reread(session)
     assert session.scalar(select(FoundReport.handled_at)) is None
+
+
+def test_a_finders_message_shows_on_the_items_own_row_of_the_board(app, session, make_item, make_user):
+    staff, desk = make_user(), make_user("security")
+    lost = make_item(name="Lost laptop")
+    from tracker.custody import operations as custody
+
+    custody.check_out(session, NOW, item=lost, holder=staff, actor=staff, due_at=NOW + timedelta(hours=8))
+    session.commit()
+    desk_client = client_for(app, desk)
+    stranger = app.test_client()
+    post(stranger, f"/S/{label_token(session, lost)}/found", {"message": "On the Yamanote line, call 090"},
+         page=f"/S/{label_token(session, lost)}")
+    board = desk_client.get("/desk/?fragment=1").get_data(as_text=True)  # what the refresh brings
+    row = board[board.index(f">{lost.asset_tag}</a>"):]
+    row = row[:row.index("</tr>")]
+    assert "Finder's message" in row and "On the Yamanote line, call 090" in row

@@ -43,6 +43,17 @@ def open_scans(session: Session, limit: int = LIST_LIMIT) -> list[ScannedLabel]:
     return [ScannedLabel(items[item_id], int(scans), first, last) for item_id, scans, first, last in rows]
 
 
+def by_item(session: Session, item_ids: list[int]) -> dict[int, list[FoundReport]]:
+    """Unhandled reports of these items, newest first: the board shows them on the item's own row."""
+    found: dict[int, list[FoundReport]] = {}
+    if item_ids:
+        for report in session.scalars(select(FoundReport).where(FoundReport.item_id.in_(item_ids),
+                                                                 FoundReport.handled_at.is_(None))
+                                       .order_by(FoundReport.last_at.desc())):
+            found.setdefault(report.item_id, []).append(report)
+    return found
+
+
 def handle(session: Session, now: datetime, reports: list[FoundReport], actor: User, note: str = "",
            source: str | None = None) -> int:
     """Mark reports handled with one note; those already handled are left as they were. Returns how many."""

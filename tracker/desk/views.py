@@ -34,6 +34,7 @@ def board():
     page = queries.paginate(s, stmt, request.args.get("page", 1, type=int), size=100)
     context = dict(page=page, now=moment, soon=moment + DUE_SOON, args=args,
                    flags=flags.board_flags_by_checkout(s, [co.id for co in page.rows]),
+                   found=found_reports.by_item(s, [co.item_id for co in page.rows]),
                    wall=request.args.get("wall") == "1", overdue=queries.overdue_count(s, moment),
                    sweep=sweep.status(s, moment, policy.from_config(current_app.config)))
     if request.args.get("fragment") == "1":
