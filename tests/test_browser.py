@@ -791,3 +791,31 @@ def test_receiving_a_colleagues_item_asks_first(page, live_server):
     with page.expect_navigation():
         page.get_by_role("button", name="Receive return").click()
     assert live_server.open_checkout(item) is None
+
+
+def test_the_wall_says_when_its_list_is_no_longer_up_to_date(browser, live_server):
+    """A refresh that fails shows 'connection lost'; an ended session shows 'sign in again'; never a silently
+    frozen table. The clock in the page is sped up so that the ten-second refresh comes at once."""
+    desk = live_server.make_user("security")
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1920, "height": 1080}, has_touch=True,
+                                  **ENGLISH)
+    context.set_default_timeout(TIMEOUT_MS)
+    wall = context.new_page()
+    try:
+        sign_in(wall, desk.email)
+        wall.clock.install()
+        wall.goto("/desk/?wall=1")
+        banner = wall.locator("#board-offline")
+        assert banner.is_hidden()
+        wall.route("**/desk/?fragment=1*", lambda route: route.abort())  # the network is gone
+        wall.clock.run_for(11_000)
+        banner.wait_for(state="visible")
+        assert "Connection lost" in banner.inner_text()
+        wall.unroute("**/desk/?fragment=1*")
+        with live_server.session() as s:  # the account's sessions end (signed out elsewhere, or disabled)
+            s.get(User, desk.id).session_token = "ended-" + os.urandom(8).hex()
+            s.commit()
+        wall.clock.run_for(11_000)
+        wall.wait_for_function("() => document.querySelector('#board-offline').textContent.includes('Sign in again')")
+    finally:
+        context.close()
