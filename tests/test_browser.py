@@ -819,3 +819,24 @@ def test_the_wall_says_when_its_list_is_no_longer_up_to_date(browser, live_serve
         wall.wait_for_function("() => document.querySelector('#board-offline').textContent.includes('Sign in again')")
     finally:
         context.close()
+
+
+def test_my_items_fit_a_phone_and_a_content_left_out_of_a_bag_says_what_to_do(page, live_server):
+    staff = live_server.make_user()
+    bag = live_server.make_item(Kind.bag, data_class=DataClass.none)
+    left = live_server.make_item(data_class=DataClass.none, name="顧客名簿フォルダ（営業第二部・大阪支店分）", bag=bag)
+    live_server.make_item(Kind.usb, data_class=DataClass.none, name="USBメモリ 32GB 暗号化済み", bag=bag)
+    live_server.check_out(staff, bag)
+    with live_server.session() as s:  # the bag came back with one content missing
+        custody.return_item(s, _now(), item=s.get(Item, bag.id), actor=s.get(User, staff.id), present=set())
+        s.commit()
+    sign_in(page, staff.email)
+    page.goto("/my")
+    _assert_fits_phone(page, "My items")
+    names = page.eval_on_selector_all(".card-name", "els => els.map(e => e.getBoundingClientRect().width)")
+    assert names and min(names) > 150, names  # never a column one character wide
+    card = page.locator(".card", has_text=left.asset_tag)
+    assert "Missing: the bag came back without it" in card.inner_text()
+    with page.expect_navigation():
+        card.get_by_role("button", name="Return").click()
+    assert live_server.open_checkout(left) is None

@@ -723,7 +723,7 @@ def test_my_items_lists_due_times_overdue_and_returns(app, session, staff, colle
     text = html.unescape(page.get_data(as_text=True))
     assert due_later.asset_tag in text and overdue.asset_tag in text
     assert someone_elses.asset_tag not in text
-    rows = {tag: row for row in re.findall(r"<tr>(.*?)</tr>", text, re.S)
+    rows = {tag: row for row in re.findall(r'<li class="card[^"]*">(.*?)</li>', text, re.S)
             for tag in (due_later.asset_tag, overdue.asset_tag) if tag in row}
     assert "Overdue" in rows[overdue.asset_tag] and local_dt(NOW - timedelta(hours=1)) in rows[overdue.asset_tag]
     assert "Overdue" not in rows[due_later.asset_tag] and local_dt(later(hours=9)) in rows[due_later.asset_tag]

@@ -232,5 +232,9 @@ def _report(done: attempt, message: str, already) -> None:
 @signed_in
 def mine():
     s = db()
-    return render_template("custody/mine.html", checkouts=queries.open_checkouts_of(s, current_user),
-                           requests=queries.pending_requests_of(s, current_user), now=now())
+    checkouts = queries.open_checkouts_of(s, current_user)
+    parents = {c.parent_id for c in checkouts if c.parent_id}
+    back = set(s.scalars(select(Checkout.id).where(Checkout.id.in_(parents), Checkout.returned_at.is_not(None))))
+    return render_template("custody/mine.html", checkouts=checkouts, now=now(),
+                           missing={c.id for c in checkouts if c.parent_id in back},
+                           requests=queries.pending_requests_of(s, current_user))
