@@ -312,7 +312,7 @@ def test_staff_finds_takes_out_and_returns(page, live_server):
 
     tap_and_wait(page, page.get_by_role("link", name="My items"))
     page.wait_for_url("**/my")
-    row = page.locator("tbody tr", has_text=item.asset_tag)
+    row = page.locator(".card", has_text=item.asset_tag)
     assert row.count() == 1
     tap_and_wait(page, row.get_by_role("button", name="Return"))
     page.wait_for_url(f"**/items/{item.asset_tag}")
@@ -581,7 +581,7 @@ def test_found_item_page_for_a_stranger(phone, live_server, tmp_path):
     desk = phone()
     sign_in(desk, security.email)
     desk.goto("/desk/")
-    row = desk.locator("tr", has_text=message)
+    row = desk.locator("form.found-reports tr", has_text=message)
     assert row.count() == 1
     assert item.asset_tag in row.inner_text()
     assert "090-0000-0000" in row.inner_text()

@@ -33,7 +33,7 @@ from tracker.items import register as items
 from tracker.labels import design, layouts, qr, render
 from tracker.models import Checkout, CheckoutRequest, DataClass, Event, FoundReport, Kind, RequestStatus
 
-_BUTTON = re.compile(r'<button type="submit" class="([^"]*)">(.*?)</button>', re.S)
+_BUTTON = re.compile(r'<button type="submit" class="([^"]*)"[^>]*>(.*?)</button>', re.S)
 
 pytestmark = pytest.mark.usefixtures("english", "frozen_clock")
 
