@@ -89,4 +89,3 @@ def test_a_job_that_fails_says_why_and_leaves_no_partial_file(app, session, make
     assert failed.status == "failed" and state["failed"] and state["error"] and failed.output is None
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "labels-*"))) == before
     assert any("label job" in r.getMessage() for r in caplog.records)
-    assert job.public_id

@@ -110,16 +110,24 @@ def next_asset_tag(session: Session, kind: Kind) -> str:
 
 
 class _TagNumbers:
-    """Numbers asset tags per kind from the highest in use, reading the register once (not once a row)."""
+    """Numbers asset tags per kind from the highest in use, reading the register once (not once a row), and only
+    when a row needs a number."""
 
     def __init__(self, session: Session, also_taken: set[str] | frozenset[str] = frozenset()):
-        self.highest: dict[str, int] = {}
-        for tag in [*session.scalars(select(Item.asset_tag)), *also_taken]:
+        self.session, self.also_taken = session, also_taken
+        self.highest: dict[str, int] | None = None
+
+    def _read(self) -> dict[str, int]:
+        highest: dict[str, int] = {}
+        for tag in [*self.session.scalars(select(Item.asset_tag)), *self.also_taken]:
             prefix, _, number = tag.rpartition("-")
             if number.isdigit() and prefix in _PREFIXES:
-                self.highest[prefix] = max(self.highest.get(prefix, 0), int(number))
+                highest[prefix] = max(highest.get(prefix, 0), int(number))
+        return highest
 
     def next(self, kind: Kind) -> str:
+        if self.highest is None:
+            self.highest = self._read()
         prefix = TAG_PREFIX[kind]
         self.highest[prefix] = self.highest.get(prefix, 0) + 1
         return f"{prefix}-{self.highest[prefix]:04d}"

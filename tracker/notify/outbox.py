@@ -54,15 +54,21 @@ def _desk_line(co: Checkout) -> str:
     return f"{_line(co)} — {co.holder.name} <{co.holder.email}>{phone}"
 
 
+def _by_holder(checkouts: list[Checkout]) -> dict[int, list[Checkout]]:
+    """One digest per person: their check-outs together, in the order given."""
+    grouped: dict[int, list[Checkout]] = defaultdict(list)
+    for co in checkouts:
+        grouped[co.holder_id].append(co)
+    return grouped
+
+
 def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], config: dict) -> int:
     """Queue the overdue digests for what a sweep flagged: one per holder, one to the desk, one webhook call."""
     if not checkouts:
         return 0
     count = 0
     email = bool(config.get("SMTP_HOST"))
-    by_holder: dict[int, list[Checkout]] = defaultdict(list)
-    for co in checkouts:
-        by_holder[co.holder_id].append(co)
+    by_holder = _by_holder(checkouts)
     default = config.get("DEFAULT_LANGUAGE", "ja")
     if email:
         for cos in by_holder.values():
@@ -94,9 +100,7 @@ def queue_reminders(session: Session, now: datetime, checkouts: list[Checkout], 
     """One reminder per holder for items due soon."""
     if not checkouts or not config.get("SMTP_HOST"):
         return 0
-    by_holder: dict[int, list[Checkout]] = defaultdict(list)
-    for co in checkouts:
-        by_holder[co.holder_id].append(co)
+    by_holder = _by_holder(checkouts)
     for cos in by_holder.values():
         holder = cos[0].holder
         with force_locale(holder.language or config.get("DEFAULT_LANGUAGE", "ja")):
