@@ -78,7 +78,7 @@ def test_a_job_that_fails_says_why_and_leaves_no_partial_file(app, session, make
     admin = make_user("admin")
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "labels-*")))
     # QL raster from an A4 sheet layout cannot be made: a real failure inside the maker.
-    job = jobs.queue(session, NOW, owner_id=admin.id, fmt="ql", ids=[make_item().id], layout=layouts.get("jp-24"),
+    jobs.queue(session, NOW, owner_id=admin.id, fmt="ql", ids=[make_item().id], layout=layouts.get("jp-24"),
                      start_at=1, opts=service.options_from(app.config), filename="l.bin",
                      mimetype="application/octet-stream")
     session.commit()
