@@ -45,9 +45,9 @@ def tokyo(day: int, hour: int, minute: int = 0, month: int = 6, year: int = 2026
     return datetime(year, month, day, hour, minute, tzinfo=TOKYO).astimezone(UTC)
 
 
-def local_dt(moment: datetime, fmt: str = "short") -> str:
-    """A time as the English pages show it (Babel's format in Tokyo time)."""
-    return format_datetime(moment, fmt, tzinfo=TOKYO, locale="en")
+def local_dt(moment: datetime, seconds: bool = False) -> str:
+    """A time as the English pages, PDFs, CSVs and mail show it, in Tokyo time: 2026-06-01 19:00."""
+    return format_datetime(moment, "yyyy-MM-dd HH:mm" + (":ss" if seconds else ""), tzinfo=TOKYO, locale="en")
 
 
 # --- apps and clients --------------------------------------------------------------------------------------------

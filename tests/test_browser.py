@@ -226,10 +226,8 @@ def _norm(text: str) -> str:
 
 
 def _local_short(live_server, when) -> str:
-    """A time as the pages show it to an English reader (Babel's short format in the site's zone)."""
-    from babel.dates import format_datetime
-
-    return _norm(format_datetime(when, "short", tzinfo=ZoneInfo(live_server.app.config["TIMEZONE"]), locale="en"))
+    """A time as the pages show it to an English reader, in the site's zone: 2026-06-01 19:00."""
+    return _norm(when.astimezone(ZoneInfo(live_server.app.config["TIMEZONE"])).strftime("%Y-%m-%d %H:%M"))
 
 
 def _screenshot(page, name: str, tmp_path: Path) -> Path:

@@ -607,9 +607,29 @@ def test_incident_pdf(session, dc, staff, make_item, desk, tmp_path):
     assert "<i>Osaka</i> & Co" in text
     assert "<script>alert(1)</script>" in text
     assert "Hanako Yamada" in text
+    assert f"Out since: {local_dt(NOW - timedelta(hours=5), seconds=False)}" in text  # 2026-06-01 05:00, year first
     # The web page escapes the same markup.
     page = dc.get(incident_url).get_data(as_text=True)
     assert "<b>Bold</b>" not in page and "&lt;b&gt;Bold&lt;/b&gt;" in page
+
+
+def test_one_date_format_per_language_on_pages_and_pdfs(session, app, staff, make_item, make_user, tmp_path):
+    """Japanese readers see 2026/06/01 19:00 everywhere, English readers 2026-06-01 19:00: never 6/1/26."""
+    officer = make_user("security", name="警備 太郎", language="ja")
+    item = make_item(name="顧客名簿PC", data_class=DataClass.sensitive, people_count=1500)
+    out(session, item, staff, out_at=tokyo(1, 5), due_at=tokyo(1, 9))
+    client = client_for(app, officer)
+    board = text_of(client.get("/desk/"))
+    assert "2026/06/01 09:00" in board and "6/1/26" not in board and "2026-06-01" not in board
+    flag = run_sweep(session).flags[0]
+    resp = post(client, f"/desk/flags/{flag.id}/lost", {"note": "紛失"}, page="/desk/")
+    incident_url = resp.headers["Location"].split("?")[0].rstrip("/")
+    post(client, f"{incident_url}/assess", {}, page=incident_url)
+    page = text_of(client.get(incident_url))
+    assert "2026/06/06" in page and "2026/07/01" in page and "2026-06" not in page
+    (tmp_path / "incident.pdf").write_bytes(client.get(incident_url + ".pdf").data)
+    text = pdf_text(tmp_path / "incident.pdf")
+    assert "2026/06/01 05:00" in text and "2026/06/06" in text and "2026-06" not in text
 
 
 # --- 5. an item's history -----------------------------------------------------------------------------------
@@ -697,6 +717,56 @@ def test_checkouts_csv(session, dc, make_user, make_item, desk):
     for row in body:
         for value in row:
             assert not value.startswith(("=", "+", "-", "@")), value
+
+
+def test_csv_values_speak_the_readers_language_and_tell_lost_and_handed_over(session, app, make_user, make_item,
+                                                                             staff):
+    """A Japanese desk officer's exports say ノートPC, 個人情報, 持ち出し中, 紛失 and 引継ぎ, not laptop/personal/out."""
+    officer = make_user("security", name="警備 太郎", language="ja")
+    suzuki = make_user(name="鈴木 一郎", language="ja")
+    kept = make_item(Kind.laptop, name="営業PC", data_class=DataClass.personal, encrypted=True)
+    lost = make_item(Kind.usb, name="顧客USB", data_class=DataClass.sensitive)
+    passed = make_item(Kind.folder, name="契約書フォルダ", data_class=DataClass.none)
+    out(session, kept, staff, out_at=tokyo(1, 9), due_at=tokyo(1, 20))
+    lost_co = out(session, lost, staff, out_at=tokyo(1, 9), due_at=tokyo(1, 11))
+    out(session, passed, staff, out_at=tokyo(1, 9), due_at=tokyo(1, 19))
+    custody.hand_over(session, tokyo(1, 10), item=passed, to=suzuki, actor=staff)
+    session.commit()
+    run_sweep(session, at=tokyo(1, 12))
+    flag = session.scalars(select(Flag).where(Flag.checkout_id == lost_co.id)).one()
+    flags.mark_lost(session, tokyo(1, 12), flag, officer, "電車に置き忘れ")
+    session.commit()
+    client = client_for(app, officer)
+
+    rows = _csv_rows(client.get("/desk/records/checkouts.csv?from=2026-06-01&to=2026-06-01"))
+    col = {h: i for i, h in enumerate(rows[0])}
+    assert {"種別", "名前", "個人情報", "所持者", "状態", "返却日時", "引き継ぎ先"} <= set(col), rows[0]
+    rows_by_tag: dict[str, list[list[str]]] = {}
+    for r in rows[1:]:
+        rows_by_tag.setdefault(r[0], []).append(r)
+    (k,) = rows_by_tag[kept.asset_tag]
+    assert (k[col["種別"]], k[col["個人情報"]], k[col["状態"]]) == ("ノートPC", "個人情報", "持ち出し中")
+    assert k[col["持ち出し日時"]] == "2026/06/01 09:00" and k[col["返却期限"]] == "2026/06/01 20:00"
+    (gone,) = rows_by_tag[lost.asset_tag]
+    assert (gone[col["種別"]], gone[col["個人情報"]], gone[col["状態"]]) == ("USBメモリ", "要配慮個人情報", "紛失")
+    first, second = sorted(rows_by_tag[passed.asset_tag], key=lambda r: r[col["持ち出し日時"]])
+    assert first[col["状態"]] == "引き継ぎ" and first[col["引き継ぎ先"]] == "鈴木 一郎"
+    assert first[col["返却日時"]] == "2026/06/01 10:00" and first[col["返却処理者"]] == ""
+    assert second[col["状態"]] == "持ち出し中" and second[col["所持者"]] == "鈴木 一郎"
+
+    rows = _csv_rows(client.get("/desk/records/register.csv"))
+    col = {h: i for i, h in enumerate(rows[0])}
+    by_tag = {r[0]: r for r in rows[1:]}
+    assert by_tag[kept.asset_tag][col["状態"]] == "持ち出し中" and by_tag[kept.asset_tag][col["暗号化済み"]] == "はい"
+    assert by_tag[lost.asset_tag][col["状態"]] == "紛失" and by_tag[lost.asset_tag][col["暗号化済み"]] == "いいえ"
+    assert by_tag[passed.asset_tag][col["所持者"]] == "鈴木 一郎"
+    home = make_item(Kind.bag, name="予備バッグ")
+    late = make_item(Kind.usb, name="期限切れUSB")
+    out(session, late, staff, out_at=tokyo(1, 8), due_at=tokyo(1, 9))
+    rows = _csv_rows(client.get("/desk/records/register.csv"))
+    by_tag = {r[0]: r for r in rows[1:]}
+    assert by_tag[home.asset_tag][col["状態"]] == "社内で保管中" and by_tag[home.asset_tag][col["種別"]] == "バッグ"
+    assert by_tag[late.asset_tag][col["状態"]] == "期限超過"
 
 
 @pytest.mark.parametrize("query", ["from=2026-06-10&to=2026-06-01", "from=2025-01-01&to=2026-06-01",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import Flask, current_app, request
-from flask_babel import Babel, format_datetime, get_locale, lazy_gettext
+from flask_babel import Babel, format_date, format_datetime, get_locale, lazy_gettext
 from flask_babel import gettext as _gettext
 from flask_login import current_user
 
@@ -33,6 +33,26 @@ EVENT_LABELS = {
 }
 
 
+# One way to write a date per language, the same on pages, PDFs, CSVs and mail: year first, never 12/1/26.
+DATE_PATTERNS = {"ja": "yyyy/MM/dd", "en": "yyyy-MM-dd"}
+
+
+def _date_pattern() -> str:
+    return DATE_PATTERNS.get(str(get_locale() or "ja"), DATE_PATTERNS["en"])
+
+
+def when(value: datetime | None, seconds: bool = False) -> str:
+    """A moment in the site's time zone as the reader writes it: 2026/12/01 19:00 (ja), 2026-12-01 19:00 (en)."""
+    if value is None:
+        return ""
+    return format_datetime(value, _date_pattern() + (" HH:mm:ss" if seconds else " HH:mm"))
+
+
+def day(value: date | None) -> str:
+    """A calendar date as the reader writes it: 2026/12/01 (ja), 2026-12-01 (en)."""
+    return format_date(value, _date_pattern()) if value else ""
+
+
 def gettext(message: str, **params) -> str:
     return _gettext(message, **params)
 
@@ -53,7 +73,7 @@ def describe(err: DomainError) -> str:
     params = {}
     for key, value in err.params.items():
         if isinstance(value, datetime):
-            value = format_datetime(value, "short")
+            value = when(value)
         elif key == "field" and isinstance(value, str):
             value = _gettext(value)
         params[key] = value
@@ -113,7 +133,10 @@ def init_app(app: Flask) -> None:
 
     @app.template_filter("dt")
     def _dt(value: datetime | None, fmt: str = "short") -> str:
-        return format_datetime(value, fmt) if value else ""
+        """`x|dt` to the minute, `x|dt('medium')` to the second."""
+        return when(value, seconds=fmt == "medium")
+
+    app.add_template_filter(day, "day")
 
     app.jinja_env.globals.update({
         "kind_label": lambda v: label(KIND_LABELS, v),
@@ -125,4 +148,4 @@ def init_app(app: Flask) -> None:
     })
 
 
-__all__ = ["gettext", "lazy_gettext", "describe", "init_app", "label"]
+__all__ = ["gettext", "lazy_gettext", "describe", "init_app", "label", "when", "day"]

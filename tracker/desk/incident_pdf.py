@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 
-from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from ..i18n import CLASS_LABELS, EVENT_LABELS, label
+from ..i18n import CLASS_LABELS, EVENT_LABELS, day, label, when
 from ..labels import fonts
 from ..labels.design import wrap
 
@@ -37,7 +36,7 @@ def render(ctx: dict, tz: str) -> bytes:
 
     yes, no = _("Yes"), _("No")
     line(_("Incident %(n)d: %(tag)s lost", n=incident.id, tag=incident.item.asset_tag), 16)
-    line(f"{_('Opened')}: {format_datetime(incident.opened_at, 'medium')} — {incident.opened_by.name}")
+    line(f"{_('Opened')}: {when(incident.opened_at)} — {incident.opened_by.name}")
     line("")
     line(_("What it held"), 12)
     line(f"{_('Name')}: {incident.item.name}")
@@ -47,7 +46,7 @@ def render(ctx: dict, tz: str) -> bytes:
     line("")
     line(_("Last known"), 12)
     line(f"{_('Held by')}: {incident.holder.name + ' <' + incident.holder.email + '>' if incident.holder else '-'}")
-    line(f"{_('Out since')}: {format_datetime(incident.last_known_at, 'medium') if incident.last_known_at else '-'}")
+    line(f"{_('Out since')}: {when(incident.last_known_at) if incident.last_known_at else '-'}")
     line(f"{_('Destination')}: {incident.last_known_place or '-'}")
     line("")
     line(_("Report to the Personal Information Protection Commission"), 12)
@@ -58,16 +57,16 @@ def render(ctx: dict, tz: str) -> bytes:
         line(f"[{'x' if value else ' '}] {text}")
     line(_("Report required") + ": " + (yes if duty.required else no))
     if duty.required:
-        line(_("Preliminary report: promptly, by %(date)s at the latest", date=format_date(duty.preliminary_by)))
-        line(_("Final report: by %(date)s", date=format_date(duty.final_by)))
+        line(_("Preliminary report: promptly, by %(date)s at the latest", date=day(duty.preliminary_by)))
+        line(_("Final report: by %(date)s", date=day(duty.final_by)))
     line("")
     line(_("Actions taken"), 12)
     for a in incident.actions:
-        line(f"{format_datetime(a.at, 'short')} {a.actor.name}: {a.text}")
+        line(f"{when(a.at)} {a.actor.name}: {a.text}")
     line("")
     line(_("Timeline"), 12)
     for e in ctx["timeline"]:
-        line(f"{format_datetime(e.at, 'short')} {label(EVENT_LABELS, e.action)}")
+        line(f"{when(e.at)} {label(EVENT_LABELS, e.action)}")
     c.showPage()
     c.save()
     return buf.getvalue()

@@ -8,10 +8,11 @@ from collections import defaultdict
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flask_babel import force_locale, format_datetime
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from ..i18n import when
 from ..models import Checkout, Notification
 
 
@@ -46,7 +47,7 @@ def chat_text(text: str, fmt: str) -> str:
 
 def _line(co: Checkout) -> str:
     where = f" → {co.destination}" if co.destination else ""
-    return f"- {co.item.asset_tag} ({co.item.name}) {_('Due back')}: {format_datetime(co.due_at, 'short')}{where}"
+    return f"- {co.item.asset_tag} ({co.item.name}) {_('Due back')}: {when(co.due_at)}{where}"
 
 
 def _desk_line(co: Checkout) -> str:

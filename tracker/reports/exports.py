@@ -1,4 +1,8 @@
-"""CSV records for auditors: check-outs in a date range and the media register, safe to open in Excel."""
+"""CSV records for auditors: check-outs in a date range and the media register, safe to open in Excel.
+
+Values are written in the reader's language like the headers (ノートPC, 個人情報, 持ち出し中, 紛失), times the way
+the pages show them; they are built inside the request, so the reader's language is known.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ import io
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
-from .. import clock
-from ..models import Checkout, Item
+from ..errors import N_
+from ..i18n import CLASS_LABELS, KIND_LABELS, gettext, label, when
+from ..models import Checkout, Flag, FlagStatus, Item, User
 
 BOM = "\ufeff"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -36,40 +41,63 @@ def _rows(header: list[str], rows: Iterator[list]) -> Iterator[str]:
         yield buf.getvalue()
 
 
-def _local(moment: datetime | None, tz: str) -> str:
-    return clock.local(moment, tz).strftime("%Y-%m-%d %H:%M") if moment else ""
+STATE_LABELS = {"in": N_("In the office"), "out": N_("Out"), "overdue": N_("Overdue"), "lost": N_("Lost"),
+                "returned": N_("Returned"), "handed_over": N_("Handed over")}
 
 
-def checkouts_csv(session: Session, start: datetime, end: datetime, tz: str, header: list[str]) -> Iterator[str]:
-    """Every check-out that started in [start, end), oldest first."""
+def _state(now: datetime, co: Checkout | None, lost: bool, handed_to: str | None = None) -> str:
+    if co is None:
+        return label(STATE_LABELS, "in")
+    if lost:
+        return label(STATE_LABELS, "lost")
+    if handed_to is not None:
+        return label(STATE_LABELS, "handed_over")
+    if co.returned_at is not None:
+        return label(STATE_LABELS, "returned")
+    return label(STATE_LABELS, "overdue" if co.due_at <= now else "out")
+
+
+def checkouts_csv(session: Session, now: datetime, start: datetime, end: datetime, header: list[str]) -> Iterator[str]:
+    """Every check-out that started in [start, end), oldest first, with how it ended: returned, handed over to whom
+    (the check-out that began the moment this one ended, held by someone else), still out, overdue or lost."""
+    successor, heir = aliased(Checkout), aliased(User)
+    lost = (select(Flag.id).where(Flag.checkout_id == Checkout.id, Flag.status == FlagStatus.lost)
+            .exists().label("lost"))
     # selectinload works batch by batch with yield_per, so a long period streams in bounded memory.
-    stmt = (select(Checkout).options(selectinload(Checkout.item), selectinload(Checkout.holder),
-                                     selectinload(Checkout.returned_by))
+    stmt = (select(Checkout, lost, heir.name)
+            .outerjoin(successor, and_(successor.item_id == Checkout.item_id, successor.out_at == Checkout.returned_at,
+                                       successor.holder_id != Checkout.holder_id))
+            .outerjoin(heir, heir.id == successor.holder_id)
+            .options(selectinload(Checkout.item), selectinload(Checkout.holder), selectinload(Checkout.returned_by))
             .where(Checkout.out_at >= start, Checkout.out_at < end).order_by(Checkout.out_at, Checkout.id)
             .execution_options(yield_per=500))
 
     def rows():
-        for co in session.scalars(stmt):
-            yield [co.item.asset_tag, co.item.kind.value, co.item.name, co.item.department or "",
-                   co.item.data_class.value, co.holder.name, co.holder.email, _local(co.out_at, tz),
-                   _local(co.due_at, tz), _local(co.returned_at, tz), co.returned_by.name if co.returned_by else "",
+        for co, is_lost, handed_to in session.execute(stmt):
+            yield [co.item.asset_tag, label(KIND_LABELS, co.item.kind), co.item.name, co.item.department or "",
+                   label(CLASS_LABELS, co.item.data_class), co.holder.name, co.holder.email, when(co.out_at),
+                   when(co.due_at), _state(now, co, is_lost, handed_to), when(co.returned_at),
+                   co.returned_by.name if co.returned_by and handed_to is None else "", handed_to or "",
                    co.purpose, co.destination, co.reason or ""]
 
     return _rows(header, rows())
 
 
-def register_csv(session: Session, tz: str, header: list[str]) -> Iterator[str]:
-    """The media register: every item in service and who holds it now."""
-    open_by_item = {co.item_id: (co.holder.name, co.holder.email, co.out_at, co.due_at) for co in session.scalars(
-        select(Checkout).options(joinedload(Checkout.holder)).where(Checkout.returned_at.is_(None)))}
+def register_csv(session: Session, now: datetime, header: list[str]) -> Iterator[str]:
+    """The media register: every item in service, whether it is in, out, overdue or lost, and who holds it."""
+    lost = (select(Flag.id).where(Flag.checkout_id == Checkout.id, Flag.status == FlagStatus.lost)
+            .exists().label("lost"))
+    open_by_item = {co.item_id: (co, is_lost) for co, is_lost in session.execute(
+        select(Checkout, lost).options(joinedload(Checkout.holder)).where(Checkout.returned_at.is_(None)))}
     stmt = select(Item).where(Item.retired_at.is_(None)).order_by(Item.asset_tag).execution_options(yield_per=500)
+    yes, no = gettext("Yes"), gettext("No")
 
     def rows():
         for item in session.scalars(stmt):
-            co = open_by_item.get(item.id)
-            yield [item.asset_tag, item.kind.value, item.name, item.serial or "", item.department or "",
-                   item.data_class.value, "yes" if item.encrypted else "no", item.people_count or "",
-                   "out" if co else "in", co[0] if co else "", co[1] if co else "",
-                   _local(co[2], tz) if co else "", _local(co[3], tz) if co else ""]
+            co, is_lost = open_by_item.get(item.id, (None, False))
+            yield [item.asset_tag, label(KIND_LABELS, item.kind), item.name, item.serial or "", item.department or "",
+                   label(CLASS_LABELS, item.data_class), yes if item.encrypted else no, item.people_count or "",
+                   _state(now, co, is_lost), co.holder.name if co else "", co.holder.email if co else "",
+                   when(co.out_at) if co else "", when(co.due_at) if co else ""]
 
     return _rows(header, rows())

@@ -97,9 +97,10 @@ def checkouts_csv():
         flash(gettext("The last day must be on or after the first, within a year."), "error")
         return redirect(url_for("reports.index"))
     header = [gettext("Asset tag"), gettext("Kind"), gettext("Name"), gettext("Department"), gettext("Personal data"),
-              gettext("Held by"), gettext("E-mail"), gettext("Out since"), gettext("Due back"), gettext("Returned"),
-              gettext("Returned by"), gettext("Purpose"), gettext("Destination"), gettext("Reason")]
-    chunks = exports.checkouts_csv(db(), _utc(start), _utc(end + timedelta(days=1)), _tz(), header)
+              gettext("Held by"), gettext("E-mail"), gettext("Out since"), gettext("Due back"), gettext("Status"),
+              gettext("Returned at"), gettext("Returned by"), gettext("Handed over to"), gettext("Purpose"),
+              gettext("Destination"), gettext("Reason")]
+    chunks = exports.checkouts_csv(db(), now(), _utc(start), _utc(end + timedelta(days=1)), header)
     return _csv(chunks, f"checkouts-{start}-{end}.csv")
 
 
@@ -110,7 +111,7 @@ def register_csv():
               gettext("Personal data"), gettext("Encrypted"), gettext("Number of people"), gettext("Status"),
               gettext("Held by"), gettext("E-mail"), gettext("Out since"), gettext("Due back")]
     stamp = clock.local(now(), _tz()).strftime("%Y%m%d-%H%M")
-    return _csv(exports.register_csv(db(), _tz(), header), f"media-register-{stamp}.csv")
+    return _csv(exports.register_csv(db(), now(), header), f"media-register-{stamp}.csv")
 
 
 @bp.get("/items/<tag>")
