@@ -18,6 +18,12 @@ $(VENV)/.runtime: requirements.txt requirements-fonts.txt | $(BIN)/python
 	$(BIN)/pip install -q --no-deps -r requirements-fonts.txt
 	touch $@
 
+# axe-core (npm) for the accessibility tests, injected into pages by tests/test_a11y.py.
+AXE := tests/a11y/node_modules/axe-core/axe.min.js
+$(AXE): tests/a11y/package.json tests/a11y/package-lock.json
+	npm ci --prefix tests/a11y --no-audit --no-fund --loglevel=error
+	touch $@
+
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
@@ -35,7 +41,7 @@ demo: $(VENV)/.runtime translations
 	$(BIN)/flask --app app demo
 
 ## Run the whole suite (SQLite, PostgreSQL when a server can be started, and a real browser).
-test: $(VENV)/.dev translations
+test: $(VENV)/.dev $(AXE) translations
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev
