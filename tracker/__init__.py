@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Application factory; `test_config` overrides the environment for tests."""
-    from . import cli, config, error_pages, http, i18n
+    from . import cli, config, error_pages, http, i18n, trail
     from .accounts import admin_views as admin_users
     from .accounts import sessions
     from .accounts import views as auth
@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["STAFF_SESSION_DAYS"])
 
     http.init_app(app)
+    trail.init_app(app)
     sessions.init_app(app)
     i18n.init_app(app)
     error_pages.init_app(app)

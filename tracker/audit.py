@@ -1,13 +1,27 @@
-"""The one function through which every audit event is written."""
+"""The one way audit events are written: appended to a hash chain, in the caller's transaction.
+
+Each event gets the next sequence number and `hash = SHA-256(previous hash + canonical content)`. Writers take
+the number from the one-row `audit_head` table, locked until their transaction ends (SELECT ... FOR UPDATE on
+PostgreSQL; SQLite writes one transaction at a time), so concurrent workers never fork the chain or reuse a
+number, and an event commits with its change or not at all. Events that commit are also handed to the
+shippers (a SIEM file or syslog: tracker.trail) after the commit.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import Event, Item, User
+from .models import AuditHead, Event, Item, User
+
+GENESIS = "0" * 64
+VERSION = 1  # of the canonical form; a new form would get a new number and keep verifying the old one
+_PENDING = "tracker.audit.pending"
 
 
 def record(
@@ -23,7 +37,8 @@ def record(
     **data,
 ) -> Event:
     """Append one event in the caller's transaction, so it commits with the change or not at all."""
-    event = _event(now, action, actor, item, checkout, subject, source, data)
+    (row,) = _chain(session, [_row(now, action, actor, item, checkout, subject, source, data)])
+    event = Event(**row)
     session.add(event)
     session.flush()
     return event
@@ -35,12 +50,38 @@ def record_many(session: Session, now: datetime, action: str, *, actor: User | N
     if not items:
         return
     session.flush()
-    session.execute(Event.__table__.insert(), [_row(now, action, actor, None, None, None, source, data) | {"item_id": item_id}
-                                    for item_id, data in items])
+    rows = _chain(session, [_row(now, action, actor, None, None, None, source, data) | {"item_id": item_id}
+                            for item_id, data in items])
+    session.execute(Event.__table__.insert(), rows)
 
 
-def _event(now, action, actor, item, checkout, subject, source, data) -> Event:
-    return Event(**_row(now, action, actor, item, checkout, subject, source, data))
+def canonical(row) -> str:
+    """The event's content as hashed: who, what, when (UTC, to the microsecond), from where, and its data
+    (before and after, where a change has them), as compact JSON with sorted keys. `row` is an Event or a dict."""
+    get = (lambda k: row[k]) if isinstance(row, dict) else (lambda k: getattr(row, k))
+    at = get("at").astimezone(UTC)
+    return json.dumps({
+        "v": VERSION, "seq": get("seq"), "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "action": get("action"),
+        "actor": get("actor_id"), "item": get("item_id"), "checkout": get("checkout_id"),
+        "subject": get("subject_user_id"), "source": get("source"), "data": get("data"),
+    }, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def digest(prev_hash: str, row) -> str:
+    return hashlib.sha256((prev_hash + "\n" + canonical(row)).encode("utf-8")).hexdigest()
+
+
+def _chain(session: Session, rows: list[dict]) -> list[dict]:
+    """Number and hash `rows` after the chain's current end, moving the end; the lock holds until commit."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    seq, prev = head.seq, head.hash
+    for row in rows:
+        seq += 1
+        row["seq"], row["prev_hash"] = seq, prev
+        row["hash"] = prev = digest(prev, row)
+    head.seq, head.hash = seq, prev
+    session.info.setdefault(_PENDING, []).extend(rows)
+    return rows
 
 
 def _row(now, action, actor, item, checkout, subject, source, data) -> dict:
@@ -54,3 +95,28 @@ def _row(now, action, actor, item, checkout, subject, source, data) -> dict:
         "source": source,
         "data": json.dumps(data, ensure_ascii=False, sort_keys=True, default=str),
     }
+
+
+# --- after commit: hand the committed events to the shippers ---------------------------------------------------
+
+SHIPPERS = "tracker.audit.shippers"  # key in a sessionmaker's `info`: the list of `ship(rows)` callables
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    """Each shipper gets the events of the committed transaction, in chain order; a failing shipper is logged
+    by its own code and never undoes the commit."""
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        for ship in session.info.get(SHIPPERS) or ():
+            ship(rows)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _after_soft_rollback(session: Session, previous_transaction) -> None:
+    session.info.pop(_PENDING, None)

@@ -11,7 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from . import clock, demo, jobs, migrate, scheduler
+from . import clock, demo, jobs, migrate, scheduler, trail
 from .accounts import users
 from .db import explain_failure
 from .errors import DomainError
@@ -32,6 +32,55 @@ def _fail(err: DomainError) -> None:
 db_cli = AppGroup("db", help="Database schema commands.")
 users_cli = AppGroup("users", help="Manage user accounts.")
 items_cli = AppGroup("items", help="Manage the item register.")
+audit_cli = AppGroup("audit", help="The audit trail: verify it, write a checkpoint, remove what is past retention. "
+                                   "No command edits or deletes a younger event.")
+
+
+@audit_cli.command("verify", help="Check the whole hash chain; with --checkpoint, also against checkpoints kept "
+                                  "outside the database. Prints OK with the count and head hash, or the first broken "
+                                  "event and why (exit status 1).")
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A checkpoint file (JSON lines of seq and hash), e.g. the daily file or lines kept from the mails.")
+def audit_verify(checkpoint_file):
+    try:
+        known = trail.read_checkpoints(checkpoint_file) if checkpoint_file else []
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    with _session() as s:
+        result = trail.verify(s, known)
+        trail.record_check(s, clock.now(), result)
+        s.commit()
+    click.echo(result.summary())
+    if known and result.ok:
+        click.echo(f"Checked against {len(known) - len(result.skipped)} checkpoint(s) from {checkpoint_file}"
+                   + (f"; {len(result.skipped)} older than the kept trail" if result.skipped else "") + ".")
+    if not result.ok:
+        sys.exit(1)
+
+
+@audit_cli.command("checkpoint", help="Verify, then append today's checkpoint (count and head hash) to "
+                                      "TRACKER_AUDIT_CHECKPOINT_FILE (or --file) and mail it to "
+                                      "TRACKER_AUDIT_CHECKPOINT_MAIL; the scheduler does this daily.")
+@click.option("--file", "path", default=None, help="Write here instead of TRACKER_AUDIT_CHECKPOINT_FILE.")
+def audit_checkpoint(path):
+    app = current_app._get_current_object()
+    result = jobs.run_audit_check(app, clock.now(), path)
+    click.echo(result.summary())
+    if not result.ok:
+        sys.exit(1)
+    click.echo(f"Checkpoint written to {path or app.config['AUDIT_CHECKPOINT_FILE']}.")
+
+
+@audit_cli.command("purge", help="Remove the events older than the retention period (TRACKER_AUDIT_RETENTION_YEARS, "
+                                 "default 5); the chain stays verifiable from the first kept event.")
+def audit_purge():
+    with _session() as s:
+        try:
+            removed = trail.purge(s, clock.now(), current_app.config["AUDIT_RETENTION_YEARS"])
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
+        s.commit()
+    click.echo(f"Removed {removed} event(s) older than {current_app.config['AUDIT_RETENTION_YEARS']:g} years.")
 
 
 @db_cli.command("upgrade", help="Bring the database schema up to date (Alembic migrations).")
@@ -239,7 +288,7 @@ def sweep_now(app: Flask, now_text: str | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (db_cli, users_cli, items_cli, demo_cmd, bootstrap_cmd, labels_cmd):
+    for command in (db_cli, users_cli, items_cli, audit_cli, demo_cmd, bootstrap_cmd, labels_cmd):
         app.cli.add_command(command)
 
     # These run the app itself (in threads, or for as long as the process lives), so they close over it.

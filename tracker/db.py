@@ -58,9 +58,10 @@ def explain_failure(err: Exception) -> str:
     return f"{why}: {text.splitlines()[0] if text else type(err).__name__}"
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for entry points that may write (POST requests, CLI, scheduler)."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, info: dict | None = None) -> sessionmaker[Session]:
+    """Sessions for entry points that may write (POST requests, CLI, scheduler); `info` is shared by each session
+    (the audit trail's shippers)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, info=info or {})
 
 
 def read_only(engine: Engine) -> Engine:

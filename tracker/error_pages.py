@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 
+from . import http
 from .errors import DomainError
 from .i18n import describe, gettext
+
+log = logging.getLogger(__name__)
+
+
+def _audit_refusal(err: DomainError | None, reason: str) -> None:
+    """Keep a refused request in the audit trail; the error page is shown even if that write fails."""
+    try:
+        http.record_aside(lambda s: http.record_refusal(s, err, reason))
+    except Exception:  # noqa: BLE001 - the page must still answer; the failure is logged with its cause
+        log.exception("a refused request (%s) could not be written to the audit trail", reason)
 
 
 def request_id() -> str:
@@ -38,6 +50,7 @@ def _page(code: int, title: str, text: str, **extra):
 def init_app(app: Flask) -> None:
     @app.errorhandler(403)
     def forbidden(_e):
+        _audit_refusal(None, "not permitted")
         return _page(403, gettext("Not allowed"), gettext("Your account is not permitted to open this page."))
 
     @app.errorhandler(404)
@@ -55,6 +68,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def refused(err: DomainError):
         # A rule's refusal that no view caught (a date out of range in an address, say): a translated 400.
+        _audit_refusal(err, "")
         return _page(400, gettext("That cannot be done"), describe(err))
 
     @app.errorhandler(CSRFError)

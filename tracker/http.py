@@ -19,7 +19,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import clock, i18n
+from . import audit, clock, i18n
 from .db import make_engine, make_sessionmaker, read_only
 from .errors import DomainError
 from .models import PRIVILEGED_ROLES, Role, User
@@ -48,6 +48,23 @@ def record_aside(write: Callable[[Session], object]) -> None:
 
 def now() -> datetime:
     return clock.now()
+
+
+def record_export(what: str, **details) -> None:
+    """A download of personal-data records (a CSV, a PDF) is an audit event: who took what, when, from where."""
+    who = actor()
+    record_aside(lambda s: audit.record(s, clock.now(), "export", actor=who, source=client_address(), export=what,
+                                        **details))
+
+
+def record_refusal(session: Session, err: DomainError | None, reason: str = "") -> None:
+    """A refused action is an audit event too: who tried what (the endpoint and method), from where, and why
+    (the message's id and its values, shortened), in the session's transaction."""
+    who = g.get("user") if current_user.is_authenticated else None
+    params = {k: str(v)[:200] for k, v in (err.params if err else {}).items()}
+    audit.record(session, clock.now(), "refused", actor=who, source=client_address(), endpoint=request.endpoint,
+                 method=request.method, path=request.path[:200], reason=reason or (err.message if err else ""),
+                 **({"params": params} if params else {}))
 
 
 def client_address() -> str:
@@ -138,7 +155,12 @@ class attempt:  # noqa: N801 - used as `with attempt() as done:`, like a functio
                 session.commit()
                 return False
             if isinstance(exc, DomainError):
-                session.commit() if self.keep_on_error else session.rollback()
+                if self.keep_on_error:
+                    session.commit()
+                else:
+                    session.rollback()
+                    record_refusal(session, exc)
+                    session.commit()
                 self.error = exc
                 if self.explain:
                     flash_error(exc)

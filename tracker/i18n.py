@@ -30,6 +30,7 @@ EVENT_LABELS = {
     "flagged": N_("Flagged overdue"), "flag_acknowledged": N_("Flag acknowledged"),
     "flag_resolved": N_("Flag resolved"), "item_lost": N_("Marked lost"), "incident_action": N_("Incident action"),
     "incident_assessed": N_("Incident assessed"), "incident_closed": N_("Incident closed"),
+    "refused": N_("Refused"), "export": N_("Exported"),
 }
 
 

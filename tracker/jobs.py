@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from flask import Flask
 
-from . import clock
+from . import clock, trail
 from .custody import policy
 from .desk import sweep
 from .labels import jobs as label_jobs
@@ -53,3 +54,25 @@ def run_label_jobs(app: Flask) -> int:
 def run_delivery(app: Flask, now: datetime) -> tuple[int, int]:
     with app.app_context():
         return delivery.deliver(app.extensions["tracker.sessionmaker"], now, app.config)
+
+
+def run_audit_check(app: Flask, now: datetime, checkpoint_file: str | None = None) -> trail.Result:
+    """Verify the whole trail against the checkpoints kept so far, keep the result for the desk, append today's
+    checkpoint to the file outside the database and queue it to the address kept elsewhere."""
+    path = checkpoint_file or app.config["AUDIT_CHECKPOINT_FILE"]
+    with app.app_context():
+        with app.extensions["tracker.read_sessionmaker"]() as s:
+            known = trail.read_checkpoints(path) if os.path.exists(path) else []
+            result = trail.verify(s, known)
+        with _session(app) as s:
+            trail.record_check(s, now, result)
+            cp = trail.head_checkpoint(s, now)
+            if app.config.get("AUDIT_CHECKPOINT_MAIL"):
+                outbox.queue_checkpoint(s, now, app.config["AUDIT_CHECKPOINT_MAIL"], cp.line(), result.ok,
+                                        result.summary())
+            s.commit()
+        if result.ok:
+            trail.append_checkpoint(path, cp)  # only a chain that verified becomes a reference
+        run_delivery(app, now)
+        return result
+

@@ -6,6 +6,7 @@ import enum
 from datetime import UTC, date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -186,11 +187,19 @@ class Checkout(Base):
 
 
 class Event(Base):
-    """One line of the audit trail; written only through tracker.audit.record."""
+    """One line of the audit trail; written only through tracker.audit.record.
+
+    Events form a hash chain: `seq` numbers them 1, 2, 3, ... with no gap, and `hash` is SHA-256 over the
+    previous event's hash and this event's canonical content (tracker.audit.canonical), so an edited, deleted,
+    inserted or reordered event breaks the chain from that point on (`flask audit verify`).
+    """
 
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     action: Mapped[str] = mapped_column(String(40), index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
@@ -202,6 +211,36 @@ class Event(Base):
 
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
     item: Mapped[Item | None] = relationship()
+
+
+class AuditHead(Base):
+    """The end of the audit chain, one row: writers lock it to take the next number, so the chain never forks.
+
+    `base_seq`/`base_hash` are where the kept trail starts: 0 and the genesis hash, or the last event removed
+    by the retention purge (events older than the retention period, never younger).
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+    base_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    base_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheck(Base):
+    """The result of one verification of the trail (`flask audit verify`, the daily job): what the desk sees."""
+
+    __tablename__ = "audit_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    head_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    head_hash: Mapped[str] = mapped_column(String(64), default="")
+    problem: Mapped[str] = mapped_column(Text, default="")
 
 
 class LoginAttempt(Base):

@@ -76,6 +76,10 @@ def build(app: Flask, blocking: bool) -> BlockingScheduler | BackgroundScheduler
                   id="deliver-notifications", misfire_grace_time=300, **defaults)
     sched.add_job(guarded("label files", lambda: jobs.run_label_jobs(app)), IntervalTrigger(seconds=2),
                   id="label-jobs", misfire_grace_time=60, **defaults)
+    check = app.config["AUDIT_CHECK_AT"]
+    sched.add_job(guarded("audit check", lambda: jobs.run_audit_check(app, clock.now())),
+                  CronTrigger(hour=check.hour, minute=check.minute, timezone=tz), id="audit-check",
+                  misfire_grace_time=3600, **defaults)
     return sched
 
 

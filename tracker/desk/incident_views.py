@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from .. import queries
 from ..custody import policy
-from ..http import actor, attempt, client_address, db, found_or_404, get_or_404, now, privileged
+from ..http import actor, attempt, client_address, db, found_or_404, get_or_404, now, privileged, record_export
 from ..i18n import gettext
 from ..models import Event, Incident
 from . import appi, incidents
@@ -90,5 +90,6 @@ def close(incident_id: int):
 def pdf(incident_id: int):
     incident = get_or_404(Incident, incident_id)
     data = render(_context(incident), current_app.config["TIMEZONE"])
+    record_export("incident.pdf", incident=incident.id)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
                      download_name=f"incident-{incident.id}-{incident.item.asset_tag}.pdf")

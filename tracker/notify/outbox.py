@@ -114,3 +114,14 @@ def queue_reminders(session: Session, now: datetime, checkouts: list[Checkout], 
 
 def _addresses(text: str) -> list[str]:
     return [a.strip() for a in (text or "").split(",") if a.strip()]
+
+
+def queue_checkpoint(session: Session, now: datetime, recipient: str, line: str, ok: bool, summary: str) -> None:
+    """The day's audit checkpoint, mailed to an address kept apart from this system (the one copy it cannot
+    rewrite). Plain text in English and Japanese: it is read by an auditor, and only the line matters."""
+    subject = f"[tracker] audit checkpoint {'OK' if ok else 'BROKEN'} / 監査証跡チェックポイント"
+    body = "\n".join([
+        "Keep this line: `flask --app app audit verify --checkpoint FILE` checks the trail against it.",
+        "この行を保管してください。照合には audit verify --checkpoint を使います。", "", line, "", summary])
+    _queue(session, now, "email", recipient, subject, body)
+

@@ -11,9 +11,9 @@ from flask import Blueprint, Response, current_app, flash, redirect, render_temp
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from .. import clock, queries
+from .. import clock, queries, trail
 from ..errors import N_, InvalidInput
-from ..http import db, found_or_404, now, privileged
+from ..http import db, found_or_404, now, privileged, record_export
 from ..i18n import gettext
 from ..models import Checkout, Event, Flag, Item
 from . import exports
@@ -74,7 +74,7 @@ def index():
     return render_template("reports/index.html", first=first, series=series, peak=peak,
                            departments=sorted(per_dept.items()), prev_month=prev_month, next_month=next_month,
                            today=clock.local(now(), _tz()).date(), only=only,
-                           all_departments=queries.departments(s))
+                           all_departments=queries.departments(s), audit_check=trail.last_check(s))
 
 
 def _csv(chunks, filename: str) -> Response:
@@ -101,7 +101,9 @@ def checkouts_csv():
               gettext("Returned at"), gettext("Returned by"), gettext("Handed over to"), gettext("Purpose"),
               gettext("Destination"), gettext("Reason")]
     chunks = exports.checkouts_csv(db(), now(), _utc(start), _utc(end + timedelta(days=1)), header)
-    return _csv(chunks, f"checkouts-{start}-{end}.csv")
+    resp = _csv(chunks, f"checkouts-{start}-{end}.csv")
+    record_export("checkouts.csv", first_day=start.isoformat(), last_day=end.isoformat())
+    return resp
 
 
 @bp.get("/register.csv")
@@ -111,7 +113,9 @@ def register_csv():
               gettext("Personal data"), gettext("Encrypted"), gettext("Number of people"), gettext("Status"),
               gettext("Held by"), gettext("E-mail"), gettext("Out since"), gettext("Due back")]
     stamp = clock.local(now(), _tz()).strftime("%Y%m%d-%H%M")
-    return _csv(exports.register_csv(db(), now(), header), f"media-register-{stamp}.csv")
+    resp = _csv(exports.register_csv(db(), now(), header), f"media-register-{stamp}.csv")
+    record_export("register.csv")
+    return resp
 
 
 @bp.get("/items/<tag>")
