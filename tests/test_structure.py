@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tracker"
-CORE = {"config", "db", "clock", "errors", "audit", "i18n", "models", "queries", "http", "text", "migrate",
+CORE = {"config", "db", "clock", "errors", "audit", "trail", "i18n", "models", "queries", "http", "text", "migrate",
         "error_pages"}
 # What each feature may import besides the core (desk → custody → items → core; labels print items).
 FEATURES = {
