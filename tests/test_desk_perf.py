@@ -135,3 +135,37 @@ def test_ten_thousand_open_checkouts(app, session, desk_client):
     last, page = board_statements(app, desk_client, "/desk/?page=100")
     assert last == ten and page.count('class="tag"') == 100
     assert "BULK-09999" in page  # due last
+
+
+def _waiting(session, make_item, requester, start: int, count: int) -> None:
+    """`count` labels with a finder's message, `count` scanned without one, and `count` requests to approve."""
+    from tracker.custody import found
+    from tracker.models import LabelToken
+
+    for n in range(start, start + count):
+        messaged, scanned, wanted = make_item(name=f"Found {n}"), make_item(name=f"Scanned {n}"), make_item()
+        labels = {t.item_id: t for t in session.scalars(select(LabelToken).where(
+            LabelToken.item_id.in_([messaged.id, scanned.id]), LabelToken.replaced_at.is_(None)))}
+        found.leave_message(session, NOW, labels[messaged.id], f"Message {n}", "", f"198.51.100.{n}")
+        found.record_scan(session, NOW, labels[scanned.id], f"203.0.113.{n}")
+        custody.request_checkout(session, NOW, item=wanted, holder=requester, due_at=NOW + timedelta(days=3),
+                                 purpose="Audit", destination="Osaka", reason=f"Reason {n}", policy=Policy(),
+                                 handling_ack=True)
+    session.commit()
+
+
+def test_the_refresh_brings_messages_and_requests_in_statements_that_do_not_grow(app, session, make_user,
+                                                                                  make_item, desk_client):
+    """What the board's refresh brings beside the list (finders' reports, approvals) costs a fixed number of
+    statements: one report and request, or thirty of each."""
+    holders = [make_user(name=f"Holder {n}", language="en") for n in range(3)]
+    add_overdue(session, holders, make_user("security"), 0, 10)
+    requester = make_user(name="Requester", language="en")
+    _waiting(session, make_item, requester, 0, 1)
+    one, part = board_statements(app, desk_client, "/desk/?fragment=1")
+    assert "Message 0" in part and "Reason 0" in part and part.count('data-kind="scan"') == 1
+    _waiting(session, make_item, requester, 1, 29)
+    thirty, part = board_statements(app, desk_client, "/desk/?fragment=1")
+    assert part.count('data-kind="message"') == 30 and part.count('data-kind="scan"') == 30
+    assert part.count('data-kind="approval"') == 30 and "Reason 29" in part
+    assert thirty == one

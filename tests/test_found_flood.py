@@ -97,3 +97,39 @@ def test_a_finders_message_shows_on_the_items_own_row_of_the_board(app, session,
     row = board[board.index(f">{lost.asset_tag}</a>"):]
     row = row[:row.index("</tr>")]
     assert "Finder's message" in row and "On the Yamanote line, call 090" in row
+
+
+def test_a_signed_in_staff_members_scan_is_not_an_alert(app, session, make_item, make_user):
+    """Staff scan labels all day (their own, a colleague's, an old label); none of it is a found-item alert."""
+    from tracker.items import register as items_mod
+
+    item, old = make_item(), make_item()
+    old_token = label_token(session, old)
+    items_mod.issue_label(session, NOW, old, None)
+    session.commit()
+    staff, desk = client_for(app, make_user()), client_for(app, make_user("security"))
+    assert staff.get(f"/S/{label_token(session, item)}", headers=EN).status_code == 200
+    assert staff.get(f"/S/{old_token}", headers=EN).status_code == 410
+    assert desk.get(f"/S/{label_token(session, item)}", headers=EN).status_code == 200
+    assert count(session, FoundReport) == 0 and events(session, "found_scan") == []
+    board = desk.get("/desk/", headers=EN).get_data(as_text=True)
+    assert "Found-item scans" not in board and 'data-kind="scan"' not in board
+
+
+def test_a_finder_who_scans_and_writes_is_one_entry_cleared_at_once(app, session, make_item, make_user):
+    item = make_item()
+    token = label_token(session, item)
+    desk = client_for(app, make_user("security"))
+    stranger = app.test_client()
+    post(stranger, f"/S/{token}/found", {"message": "Found it on the 8:12 train"}, page=f"/S/{token}")
+    stranger.get(f"/S/{token}", headers=EN)  # and scanned it again later
+    board = desk.get("/desk/?fragment=1", headers=EN).get_data(as_text=True)
+    side = board.split('data-part="board-side"', 1)[1]
+    assert side.count(f">{item.asset_tag}</a>") == 1 and 'data-kind="message"' in side
+    reread(session)
+    message = session.scalar(select(FoundReport).where(FoundReport.message.is_not(None)))
+    resp = post(desk, "/desk/found", {"report": [str(message.id)]}, page="/desk/", follow=True)
+    assert "2 report(s) marked handled." in resp.get_data(as_text=True)
+    reread(session)
+    assert count(session, FoundReport, FoundReport.handled_at.is_(None)) == 0
+    assert "Found-item scans" not in desk.get("/desk/", headers=EN).get_data(as_text=True)

@@ -177,11 +177,16 @@ def pending_requests_of(session: Session, user: User) -> list[CheckoutRequest]:
                                        CheckoutRequest.status == RequestStatus.pending)))
 
 
-def pending_requests(session: Session) -> list[CheckoutRequest]:
+def pending_requests(session: Session, limit: int | None = None) -> list[CheckoutRequest]:
     return list(session.scalars(select(CheckoutRequest)
                                 .options(joinedload(CheckoutRequest.item), joinedload(CheckoutRequest.requester))
                                 .where(CheckoutRequest.status == RequestStatus.pending)
-                                .order_by(CheckoutRequest.requested_at)))
+                                .order_by(CheckoutRequest.requested_at).limit(limit)))
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(select(func.count(CheckoutRequest.id))
+                          .where(CheckoutRequest.status == RequestStatus.pending)) or 0
 
 
 def current_tokens(session: Session, item_ids: list[int]) -> dict[int, str]:

@@ -13,7 +13,7 @@ from ..errors import N_, InvalidInput
 from ..http import actor, attempt, client_address, db, get_or_404, now, privileged
 from ..i18n import describe, gettext
 from ..models import CheckoutRequest, Flag, FoundReport, Incident, Kind
-from . import flags, found_reports, scanner, sweep
+from . import flags, found_reports, scanner, sweep, waiting
 from .forms import AcknowledgeForm, DecisionForm, FoundHandledForm, NoteForm, ResolveForm, ScannerForm
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -26,7 +26,8 @@ DUE_SOON = timedelta(hours=1)
 @bp.get("/")
 @privileged
 def board():
-    """What is out now: overdue first, then due soon, then the rest; the page refreshes its table itself."""
+    """What is out now: overdue first, then due soon, then the rest, with what else waits for the desk beside it;
+    the page refreshes all of it itself (`fragment=1`)."""
     moment = now()
     s = db()
     args = {k: (request.args.get(k) or "").strip()[:100] for k in BOARD_FILTERS}
@@ -36,12 +37,10 @@ def board():
                    flags=flags.board_flags_by_checkout(s, [co.id for co in page.rows]),
                    found=found_reports.by_item(s, [co.item_id for co in page.rows]),
                    wall=request.args.get("wall") == "1", overdue=queries.overdue_count(s, moment),
-                   sweep=sweep.status(s, moment, policy.from_config(current_app.config)))
+                   sweep=sweep.status(s, moment, policy.from_config(current_app.config)), waiting=waiting.waiting(s))
     if request.args.get("fragment") == "1":
-        return render_template("desk/_board_rows.html", **context)
-    return render_template("desk/board.html", requests=queries.pending_requests(s),
-                           messages=found_reports.open_messages(s), scans=found_reports.open_scans(s),
-                           handled_form=FoundHandledForm(), departments=queries.departments(s), **context)
+        return render_template("desk/_board_live.html", **context)
+    return render_template("desk/board.html", departments=queries.departments(s), **context)
 
 
 def _new_due(raw: str | None) -> datetime | None:
@@ -126,7 +125,8 @@ def handle_found(report_id: int):
     report = get_or_404(FoundReport, report_id)
     form = NoteForm()
     with attempt():
-        found_reports.handle(db(), now(), [report], actor(), form.note.data, source=client_address())
+        found_reports.handle(db(), now(), found_reports.unhandled(db(), [report.id], []), actor(), form.note.data,
+                             source=client_address())
     return redirect(url_for("desk.board"), 303)
 
 
