@@ -170,6 +170,17 @@ def test_a_due_time_in_the_past_is_refused_at_the_due_field(app, session, staff,
     _nothing_saved(session, item)
 
 
+def test_a_due_date_the_system_cannot_use_is_refused_at_the_due_field(app, session, staff, make_item):
+    item = make_item(data_class=DataClass.none)
+    url = f"/S/{label_token(session, item)}"
+    resp = _send(client_for(app, staff), url, item.asset_tag, EN, destination="Kobe", due="0001-01-01T00:00")
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert "outside the dates this system can use" in _message_for(page, "due")
+    assert _attr(_input(page, "destination"), "value") == "Kobe"
+    _nothing_saved(session, item)
+
+
 def test_a_reason_too_long_is_refused_at_the_reason(app, session, staff, make_item):
     item = make_item(data_class=DataClass.none)
     url = f"/S/{label_token(session, item)}"

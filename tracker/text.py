@@ -12,5 +12,6 @@ def clean(value: str | None, field: str, limit: int, required: bool = False, abo
     if required and not text:
         raise InvalidInput(N_("%(field)s is required."), field=field, about=about)
     if len(text) > limit:
-        raise InvalidInput(N_("%(field)s is too long (at most %(limit)d characters)."), field=field, limit=limit, about=about)
+        raise InvalidInput(N_("%(field)s is too long (at most %(limit)d characters)."), field=field, limit=limit,
+                           about=about)
     return text

@@ -179,19 +179,20 @@ def _about_a_field(error: DomainError | None) -> bool:
 def checkout(tag: str):
     it = _item_or_404(tag)
     form = _checkout_form()
-    if not form.validate():
-        return _refused(it, form)
-    me = holder = actor()
-    if current_user.privileged and form.holder.data and form.holder.data != str(me.id):
-        holder = db().get(User, int(form.holder.data)) if form.holder.data.isdigit() else None
-        if holder is None:
-            abort(400)
+    valid = form.validate()
     pol = _policy()
     try:
         due = clock.from_local(form.due.data, pol.timezone) if form.due.data else pol.default_due(now())
     except InvalidInput as err:  # a date with no UTC value (year 1)
         err.about = "due_at"
         return _refused(it, form, err)
+    if not valid:
+        return _refused(it, form, due=due)
+    me = holder = actor()
+    if current_user.privileged and form.holder.data and form.holder.data != str(me.id):
+        holder = db().get(User, int(form.holder.data)) if form.holder.data.isdigit() else None
+        if holder is None:
+            abort(400)
     args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
                 reason=form.reason.data or "", policy=pol, source=client_address(),
                 handling_ack=form.rules_ack.data)
