@@ -143,6 +143,21 @@ def test_a_take_out_without_the_rules_tick_keeps_everything_and_says_so_at_the_t
     _nothing_saved(session, item)
 
 
+@pytest.mark.parametrize("approval", [False, True], ids=["plain", "approval"])
+def test_a_missing_reason_and_a_missing_tick_are_both_said_at_once(app, session, staff, make_item, approval):
+    """Both pieces missing: each message at its own field in one go, so the person fixes both at once."""
+    app.config["APPROVAL_REQUIRED"] = approval
+    item = make_item(data_class=DataClass.personal)
+    url = f"/S/{label_token(session, item)}"
+    resp = _send(client_for(app, staff), url, item.asset_tag, JA, destination="株式会社ABC 大阪支店", due=TOMORROW)
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert _message_for(page, "reason") == "日をまたぐ持ち出しには、理由と返却期限が必要です。"
+    assert _message_for(page, "rules_ack") == "個人情報の取り扱いルールを読んだことを確認してください。"
+    assert _attr(_input(page, "destination"), "value") == "株式会社ABC 大阪支店"
+    _nothing_saved(session, item)
+
+
 def test_a_refused_request_for_approval_keeps_everything_too(app, session, staff, make_item):
     """Where the desk approves overnight take-outs, a missing tick is refused the same way, and nothing waits."""
     app.config["APPROVAL_REQUIRED"] = True
@@ -274,3 +289,26 @@ def test_a_hand_over_recorded_with_the_previous_holders_destination_is_not_offer
     assert _attr(_input(page, "destination"), "value") in (None, "")
     assert _attr(_input(page, "purpose"), "value") in (None, "")
     assert _summary(page) == "Purpose, destination, due time"
+
+
+# --- the rule behind it ------------------------------------------------------------------------------------------
+
+
+def test_the_rule_names_every_missing_piece_and_the_field_of_each(session, make_user, make_item):
+    from tracker.custody.policy import Policy
+    from tracker.errors import HandlingAckRequired, Incomplete, InvalidInput, ReasonRequired
+
+    alice, item = make_user(), make_item(data_class=DataClass.personal)
+    overnight = datetime(2026, 6, 2, 12, 0, tzinfo=TOKYO)
+    with pytest.raises(Incomplete) as refused:
+        custody.check_out(session, NOW, item=item, holder=alice, actor=alice, due_at=overnight, policy=Policy())
+    assert [type(e) for e in refused.value.errors] == [ReasonRequired, HandlingAckRequired]
+    assert [e.about for e in refused.value.errors] == ["reason", "handling_ack"]
+    with pytest.raises(InvalidInput) as past:
+        custody.check_out(session, NOW, item=item, holder=alice, actor=alice, due_at=NOW - timedelta(minutes=1))
+    assert past.value.about == "due_at"
+    with pytest.raises(InvalidInput) as long_text:
+        custody.check_out(session, NOW, item=item, holder=alice, actor=alice, due_at=overnight, destination="d" * 201)
+    assert long_text.value.about == "destination"
+    session.rollback()
+    assert custody.open_checkout(session, item) is None

@@ -66,5 +66,15 @@ class HandlingAckRequired(DomainError):
     about = "handling_ack"
 
 
+class Incomplete(DomainError):
+    """Several pieces are missing at once (the reason and the rules tick): one refusal per piece in `errors`,
+    so a form can mark each; said on its own, it reads as the first of them."""
+
+    def __init__(self, errors: list[DomainError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.message, about=first.about, **first.params)
+
+
 class ApprovalRequired(DomainError):
     message = N_("Overnight or longer check-outs must be approved by the security desk first.")

@@ -20,8 +20,10 @@ from ..errors import (
     AlreadyOut,
     ApprovalRequired,
     ChangedHands,
+    DomainError,
     HandlingAckRequired,
     InBagOut,
+    Incomplete,
     InvalidInput,
     NotOut,
     NotPermitted,
@@ -129,13 +131,9 @@ def check_out(
         raise InvalidInput(N_("The due time must be in the future."), about="due_at")
     item = _lock(session, item)
     if policy is not None:
-        if policy.is_long(now, due_at):
-            if not reason:
-                raise ReasonRequired()
-            if policy.approval_required and not approved and not actor.privileged:
-                raise ApprovalRequired()
-        if not handling_ack and any(policy.needs_handling_ack(session, now, it) for it in [item, *_contents(item)]):
-            raise HandlingAckRequired()
+        _refuse_if_incomplete(session, now, policy, item, policy.is_long(now, due_at), reason, handling_ack)
+        if policy.is_long(now, due_at) and policy.approval_required and not approved and not actor.privileged:
+            raise ApprovalRequired()
     if not approved:
         waiting = pending_request(session, item)
         if waiting is not None and waiting.requester_id != holder.id:
@@ -175,6 +173,21 @@ def check_out(
     return co
 
 
+def _refuse_if_incomplete(session: Session, now: datetime, policy: Policy, item: Item, long: bool, reason: str,
+                          handling_ack: bool) -> None:
+    """Refuse a take-out that lacks the reason a long one needs or the tick the handling rules ask for, naming
+    every missing piece at once (the person then fixes both in one go)."""
+    missing: list[DomainError] = []
+    if long and not (reason or "").strip():
+        missing.append(ReasonRequired())
+    if not handling_ack and any(policy.needs_handling_ack(session, now, it) for it in [item, *_contents(item)]):
+        missing.append(HandlingAckRequired())
+    if len(missing) == 1:
+        raise missing[0]
+    if missing:
+        raise Incomplete(missing)
+
+
 def pending_request(session: Session, item: Item) -> CheckoutRequest | None:
     return session.scalar(select(CheckoutRequest).where(CheckoutRequest.item_id == item.id,
                                                         CheckoutRequest.status == RequestStatus.pending))
@@ -188,10 +201,7 @@ def request_checkout(session: Session, now: datetime, *, item: Item, holder: Use
     if item.retired:
         raise Retired(asset_tag=item.asset_tag)
     _refuse_if_out(session, item)
-    if not handling_ack and any(policy.needs_handling_ack(session, now, it) for it in [item, *_contents(item)]):
-        raise HandlingAckRequired()
-    if not reason.strip():
-        raise ReasonRequired()
+    _refuse_if_incomplete(session, now, policy, item, True, reason, handling_ack)
     if due_at <= now:
         raise InvalidInput(N_("The due time must be in the future."), about="due_at")
     existing = pending_request(session, item)

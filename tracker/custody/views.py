@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import audit, clock, queries
-from ..errors import AlreadyOut, ApprovalRequired, DomainError, InvalidInput
+from ..errors import AlreadyOut, ApprovalRequired, DomainError, Incomplete, InvalidInput
 from ..http import (
     actor,
     attempt,
@@ -160,9 +160,9 @@ _FIELD_OF = {"purpose": "purpose", "destination": "destination", "due_at": "due"
 
 def _refused(it: Item, form: CheckoutForm, error: DomainError | None = None, due: datetime | None = None):
     """The page again as the person filled it in, each message next to its field (and said at the top): 400."""
-    if error is not None:
-        field = form[_FIELD_OF[error.about]]
-        field.errors = [*field.errors, describe(error)]
+    for part in (error.errors if isinstance(error, Incomplete) else [error] if error is not None else []):
+        field = form[_FIELD_OF[part.about]]
+        field.errors = [*field.errors, describe(part)]
     for errors in form.errors.values():
         for e in errors:
             flash(str(e), "error")
