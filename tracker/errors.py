@@ -10,11 +10,14 @@ def N_(message: str) -> str:
 
 class DomainError(Exception):
     message = N_("The action could not be completed.")
+    about: str | None = None  # the rule's argument that is wrong or missing, so a form can mark that field
 
-    def __init__(self, message: str | None = None, **params):
+    def __init__(self, message: str | None = None, *, about: str | None = None, **params):
         self.params = params
         if message is not None:
             self.message = message
+        if about is not None:
+            self.about = about
         super().__init__(self.message % params if params else self.message)
 
 
@@ -55,10 +58,22 @@ class InvalidInput(DomainError):
 
 class ReasonRequired(DomainError):
     message = N_("Overnight or longer check-outs need a reason and a due time.")
+    about = "reason"
 
 
 class HandlingAckRequired(DomainError):
     message = N_("Please confirm that you have read the handling rules for personal data.")
+    about = "handling_ack"
+
+
+class Incomplete(DomainError):
+    """Several pieces are missing at once (the reason and the rules tick): one refusal per piece in `errors`,
+    so a form can mark each; said on its own, it reads as the first of them."""
+
+    def __init__(self, errors: list[DomainError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.message, about=first.about, **first.params)
 
 
 class ApprovalRequired(DomainError):

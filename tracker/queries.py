@@ -78,6 +78,16 @@ def open_checkouts_of(session: Session, user: User) -> list[Checkout]:
     ))
 
 
+def last_own_checkout(session: Session, user: User) -> Checkout | None:
+    """The person's last take-out of their own, whose purpose and destination their next take-out offers again.
+    A bag's contents and hand-overs to them are left out: a hand-over's purpose and destination (before they
+    were left empty) were the previous holder's."""
+    handed_over = exists().where(Event.checkout_id == Checkout.id, Event.action == "handover")
+    return session.scalar(select(Checkout).where(Checkout.holder_id == user.id, Checkout.parent_id.is_(None),
+                                                 ~handed_over)
+                          .order_by(Checkout.out_at.desc(), Checkout.id.desc()).limit(1))
+
+
 def open_checkouts_by_item(session: Session, item_ids: list[int]) -> dict[int, Checkout]:
     """Open check-outs keyed by item id, in one query (no query per row)."""
     if not item_ids:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from .errors import N_, InvalidInput
 
 
-def clean(value: str | None, field: str, limit: int, required: bool = False) -> str:
-    """The trimmed text, or InvalidInput naming `field` (a translatable N_ string) and the limit."""
+def clean(value: str | None, field: str, limit: int, required: bool = False, about: str | None = None) -> str:
+    """The trimmed text, or InvalidInput naming `field` (a translatable N_ string) and the limit;
+    `about` names the rule's argument, for a form to mark (see errors.DomainError.about)."""
     text = (value if isinstance(value, str) else "" if value is None else str(value)).strip()
     if required and not text:
-        raise InvalidInput(N_("%(field)s is required."), field=field)
+        raise InvalidInput(N_("%(field)s is required."), field=field, about=about)
     if len(text) > limit:
-        raise InvalidInput(N_("%(field)s is too long (at most %(limit)d characters)."), field=field, limit=limit)
+        raise InvalidInput(N_("%(field)s is too long (at most %(limit)d characters)."), field=field, limit=limit,
+                           about=about)
     return text

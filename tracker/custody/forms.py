@@ -22,7 +22,8 @@ class CheckoutForm(FlaskForm):
     destination = StringField(_l("Destination"), validators=[Optional(), Length(max=200)])
     due = DateTimeLocalField(_l("Due back"), validators=[Optional()], format="%Y-%m-%dT%H:%M")
     holder = SelectField(_l("For"), choices=[], validators=[Optional()])
-    reason = StringField()  # overnight or longer: the rules say when it is needed and how long it may be
+    # Overnight or longer: the rules say when it is needed and how long it may be.
+    reason = StringField(_l("Reason for keeping it overnight or longer"), validators=[Optional(), Length(max=200)])
     rules_ack = BooleanField()  # the handling rules were read (asked at the first take-out of the day)
 
 

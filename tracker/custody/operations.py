@@ -20,8 +20,10 @@ from ..errors import (
     AlreadyOut,
     ApprovalRequired,
     ChangedHands,
+    DomainError,
     HandlingAckRequired,
     InBagOut,
+    Incomplete,
     InvalidInput,
     NotOut,
     NotPermitted,
@@ -61,8 +63,8 @@ def _lock(session: Session, item: Item) -> Item:
     ).one()
 
 
-def _clean(value: str | None, label: str) -> str:
-    return text.clean(value, label, TEXT_LIMIT)
+def _clean(value: str | None, label: str, about: str | None = None) -> str:
+    return text.clean(value, label, TEXT_LIMIT, about=about)
 
 
 def _already_out(co: Checkout) -> AlreadyOut:
@@ -122,20 +124,16 @@ def check_out(
         raise NotPermitted()
     if not holder.active:
         raise NotPermitted(N_("%(name)s's account is disabled."), name=holder.name)
-    purpose = _clean(purpose, N_("Purpose"))
-    destination = _clean(destination, N_("Destination"))
-    reason = _clean(reason, N_("Reason"))
+    purpose = _clean(purpose, N_("Purpose"), "purpose")
+    destination = _clean(destination, N_("Destination"), "destination")
+    reason = _clean(reason, N_("Reason"), "reason")
     if due_at <= now:
-        raise InvalidInput(N_("The due time must be in the future."))
+        raise InvalidInput(N_("The due time must be in the future."), about="due_at")
     item = _lock(session, item)
     if policy is not None:
-        if policy.is_long(now, due_at):
-            if not reason:
-                raise ReasonRequired()
-            if policy.approval_required and not approved and not actor.privileged:
-                raise ApprovalRequired()
-        if not handling_ack and any(policy.needs_handling_ack(session, now, it) for it in [item, *_contents(item)]):
-            raise HandlingAckRequired()
+        _refuse_if_incomplete(session, now, policy, item, policy.is_long(now, due_at), reason, handling_ack)
+        if policy.is_long(now, due_at) and policy.approval_required and not approved and not actor.privileged:
+            raise ApprovalRequired()
     if not approved:
         waiting = pending_request(session, item)
         if waiting is not None and waiting.requester_id != holder.id:
@@ -175,6 +173,21 @@ def check_out(
     return co
 
 
+def _refuse_if_incomplete(session: Session, now: datetime, policy: Policy, item: Item, long: bool, reason: str,
+                          handling_ack: bool) -> None:
+    """Refuse a take-out that lacks the reason a long one needs or the tick the handling rules ask for, naming
+    every missing piece at once (the person then fixes both in one go)."""
+    missing: list[DomainError] = []
+    if long and not (reason or "").strip():
+        missing.append(ReasonRequired())
+    if not handling_ack and any(policy.needs_handling_ack(session, now, it) for it in [item, *_contents(item)]):
+        missing.append(HandlingAckRequired())
+    if len(missing) == 1:
+        raise missing[0]
+    if missing:
+        raise Incomplete(missing)
+
+
 def pending_request(session: Session, item: Item) -> CheckoutRequest | None:
     return session.scalar(select(CheckoutRequest).where(CheckoutRequest.item_id == item.id,
                                                         CheckoutRequest.status == RequestStatus.pending))
@@ -188,12 +201,9 @@ def request_checkout(session: Session, now: datetime, *, item: Item, holder: Use
     if item.retired:
         raise Retired(asset_tag=item.asset_tag)
     _refuse_if_out(session, item)
-    if not handling_ack and any(policy.needs_handling_ack(session, now, it) for it in [item, *_contents(item)]):
-        raise HandlingAckRequired()
-    if not reason.strip():
-        raise ReasonRequired()
+    _refuse_if_incomplete(session, now, policy, item, True, reason, handling_ack)
     if due_at <= now:
-        raise InvalidInput(N_("The due time must be in the future."))
+        raise InvalidInput(N_("The due time must be in the future."), about="due_at")
     existing = pending_request(session, item)
     if existing is not None:
         if existing.requester_id == holder.id:
@@ -201,8 +211,9 @@ def request_checkout(session: Session, now: datetime, *, item: Item, holder: Use
         raise InvalidInput(N_("%(name)s is already waiting for approval to take %(asset_tag)s out."),
                            name=existing.requester.name, asset_tag=item.asset_tag)
     req = CheckoutRequest(item_id=item.id, requester_id=holder.id, requested_at=now, due_at=due_at,
-                          purpose=_clean(purpose, N_("Purpose")), destination=_clean(destination, N_("Destination")),
-                          reason=_clean(reason, N_("Reason")), status=RequestStatus.pending)
+                          purpose=_clean(purpose, N_("Purpose"), "purpose"),
+                          destination=_clean(destination, N_("Destination"), "destination"),
+                          reason=_clean(reason, N_("Reason"), "reason"), status=RequestStatus.pending)
     try:
         with session.begin_nested():
             session.add(req)
@@ -301,7 +312,8 @@ def hand_over(
     shown_checkout_id: int | None = None,
     source: str | None = None,
 ) -> Checkout:
-    """Move custody of an out item (and what is in it) from its holder to `to`, keeping the due time.
+    """Move custody of an out item (and what is in it) from its holder to `to`, keeping the due time (but not
+    the previous holder's purpose and destination).
 
     `shown_checkout_id` is the check-out the person saw on their page: if the item changed hands since, the
     hand-over is refused and they are told who holds it now. A flag on the check-out moves to the new one.
@@ -323,9 +335,10 @@ def hand_over(
     session.flush()
 
     def successor(old: Checkout, parent: Checkout | None) -> Checkout:
+        # The purpose and destination were the previous holder's: the new holder's are not known, so they are
+        # left empty rather than carried on (and offered again at the new holder's next take-out).
         return Checkout(item=old.item, item_id=old.item_id, holder=to, holder_id=to.id,
-                        parent_id=parent.id if parent else None, out_at=now, due_at=old.due_at,
-                        purpose=old.purpose, destination=old.destination)
+                        parent_id=parent.id if parent else None, out_at=now, due_at=old.due_at)
 
     new = successor(co, None)
     _insert(session, new)

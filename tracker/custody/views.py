@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from .. import audit, clock, queries
-from ..errors import AlreadyOut, ApprovalRequired
+from ..errors import AlreadyOut, ApprovalRequired, DomainError, Incomplete, InvalidInput
 from ..http import (
     actor,
     attempt,
@@ -18,9 +20,10 @@ from ..http import (
     found_or_404,
     now,
     record_aside,
+    safe_next,
     signed_in,
 )
-from ..i18n import gettext, handling_rules
+from ..i18n import describe, gettext, handling_rules
 from ..models import Checkout, Item, Kind, LabelToken, User
 from . import found, policy
 from . import operations as custody
@@ -45,18 +48,18 @@ def _checkout_form() -> CheckoutForm:
 
 
 def _prefill(form: CheckoutForm) -> None:
-    """Purpose and destination from the person's last check-out; due at today's day end."""
+    """Purpose and destination from the person's last own take-out (never a hand-over); due at today's day end."""
     due = _policy().default_due(now())
     form.due.data = clock.local(due, current_app.config["TIMEZONE"]).replace(tzinfo=None)
-    last = db().scalar(select(Checkout).where(Checkout.holder_id == current_user.id, Checkout.parent_id.is_(None))
-                       .order_by(Checkout.out_at.desc()).limit(1))
+    last = queries.last_own_checkout(db(), current_user)
     if last is not None:
         form.purpose.data, form.destination.data = last.purpose, last.destination
     if current_user.privileged:
         form.holder.data = str(current_user.id)
 
 
-def _render_item(it: Item, here: str):
+def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: datetime | None = None):
+    """The item's page; with `form`, the take-out form as the person sent it (refused), its details open."""
     s = db()
     moment = now()
     co = custody.open_checkout(s, it)
@@ -66,15 +69,17 @@ def _render_item(it: Item, here: str):
     content_status = queries.open_checkouts_by_item(s, [c.id for c in contents])
     pending = custody.pending_request(s, it)
     tokens = queries.current_tokens(s, [c.id for c in contents]) if contents and co is not None else {}
-    form = _checkout_form()
-    _prefill(form)
+    refused = form is not None
+    if form is None:
+        form = _checkout_form()
+        _prefill(form)
     pol = _policy()
     return render_template(
         "custody/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent, contents=contents,
-        content_status=content_status, form=form, pending=pending, here=here, now=moment, tokens=tokens,
-        needs_ack=co is None and any(pol.needs_handling_ack(s, moment, x) for x in [it, *contents]),
+        content_status=content_status, form=form, refused=refused, pending=pending, here=here, now=moment,
+        tokens=tokens, needs_ack=co is None and any(pol.needs_handling_ack(s, moment, x) for x in [it, *contents]),
         rules=handling_rules(),
-        default_due=pol.default_due(moment), approval_required=pol.approval_required,
+        default_due=due or pol.default_due(moment), approval_required=pol.approval_required,
         others=queries.active_users(s) if current_user.privileged and co is not None else [],
         history=queries.item_events(s, it) if current_user.privileged else [])
 
@@ -148,41 +153,68 @@ def _back(it: Item):
     return back("custody.item", 303, tag=it.asset_tag)
 
 
+# The take-out form's field for each argument of the rules that a refusal can be about.
+_FIELD_OF = {"purpose": "purpose", "destination": "destination", "due_at": "due", "reason": "reason",
+             "handling_ack": "rules_ack"}
+
+
+def _refused(it: Item, form: CheckoutForm, error: DomainError | None = None, due: datetime | None = None):
+    """The page again as the person filled it in, each message next to its field (and said at the top): 400."""
+    for part in (error.errors if isinstance(error, Incomplete) else [error] if error is not None else []):
+        field = form[_FIELD_OF[part.about]]
+        field.errors = [*field.errors, describe(part)]
+    for errors in form.errors.values():
+        for e in errors:
+            flash(str(e), "error")
+    here = safe_next(request.form.get("next")) or url_for("custody.item", tag=it.asset_tag)
+    return _render_item(it, here, form=form, due=due), 400
+
+
+def _about_a_field(error: DomainError | None) -> bool:
+    return error is not None and error.about in _FIELD_OF
+
+
 @bp.post("/items/<tag>/checkout")
 @signed_in
 def checkout(tag: str):
     it = _item_or_404(tag)
     form = _checkout_form()
-    if not form.validate():
-        for errors in form.errors.values():
-            for e in errors:
-                flash(str(e), "error")
-        return _back(it)
+    valid = form.validate()
+    pol = _policy()
+    try:
+        due = clock.from_local(form.due.data, pol.timezone) if form.due.data else pol.default_due(now())
+    except InvalidInput as err:  # a date with no UTC value (year 1)
+        err.about = "due_at"
+        return _refused(it, form, err)
+    if not valid:
+        return _refused(it, form, due=due)
     me = holder = actor()
     if current_user.privileged and form.holder.data and form.holder.data != str(me.id):
         holder = db().get(User, int(form.holder.data)) if form.holder.data.isdigit() else None
         if holder is None:
             abort(400)
-    pol = _policy()
-    # A date with no UTC value is a DomainError: the translated 400 page (see error_pages).
-    due = clock.from_local(form.due.data, pol.timezone) if form.due.data else pol.default_due(now())
     args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
                 reason=form.reason.data or "", policy=pol, source=client_address(),
                 handling_ack=form.rules_ack.data)
     with attempt(explain=False) as done:
         custody.check_out(db(), now(), holder=holder, actor=me, **args)
+    error = done.error
     if done:
         flash(gettext("%(tag)s is checked out to %(name)s.", tag=it.asset_tag, name=holder.name), "success")
-    elif isinstance(done.error, ApprovalRequired):
-        with attempt() as requested:
+    elif isinstance(error, ApprovalRequired):
+        with attempt(explain=False) as requested:
             custody.request_checkout(db(), now(), holder=holder, **args)
+        error = requested.error
         if requested:
             flash(gettext("Sent to the security desk for approval. Wait here: this page shows the answer."), "info")
-    elif isinstance(done.error, AlreadyOut) and done.error.holder_id == holder.id:
+    elif isinstance(error, AlreadyOut) and error.holder_id == holder.id:
         # A double tap or a resubmitted form: it is already done.
         flash(gettext("%(tag)s is already checked out to you.", tag=it.asset_tag), "info")
-    else:
-        flash_error(done.error)
+        error = None
+    if _about_a_field(error):  # something the person left out or mistyped: keep what they entered
+        return _refused(it, form, error, due)
+    if error is not None:
+        flash_error(error)
     return _back(it)
 
 
