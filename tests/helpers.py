@@ -170,10 +170,13 @@ def count(session, model, *where) -> int:
     return session.scalar(select(func.count(model.id)).where(*where))
 
 
-def events(session, action=None, item=None) -> list:
-    """The audit events committed so far, oldest first; only `action` or only `item`'s if given."""
+def events(session, action=None, item=None, refusals=False) -> list:
+    """The audit events committed so far, oldest first; only `action` or only `item`'s if given. Refusals (a
+    refused request is an event too) only when asked for, so "nothing changed" reads as before."""
     reread(session)
     stmt = select(Event).order_by(Event.id)
+    if not refusals and action != "refused":
+        stmt = stmt.where(Event.action != "refused")
     if action:
         stmt = stmt.where(Event.action == action)
     if item is not None:

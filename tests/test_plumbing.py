@@ -9,14 +9,14 @@ from datetime import timedelta
 import pytest
 
 from tests.helpers import client_for, count, csrf_token, events, sign_in
+from tracker import audit
 from tracker.errors import N_, InvalidInput
 from tracker.http import attempt, db, now
-from tracker.models import Checkout, Event
+from tracker.models import Checkout
 
 
 def _write_event(action: str) -> None:
-    db().add(Event(at=now(), action=action, data="{}"))
-    db().flush()
+    audit.record(db(), now(), action)
 
 
 def test_an_unexpected_error_shows_a_translated_page_saves_nothing_and_is_logged_with_its_id(app, session, caplog):

@@ -153,7 +153,7 @@ def snapshot(session) -> tuple:
     """Everything a refused request must leave alone."""
     fresh(session)
     return (
-        session.scalar(select(func.count(Event.id))),
+        session.scalar(select(func.count(Event.id)).where(Event.action != "refused")),
         sorted(session.execute(select(Checkout.id, Checkout.holder_id, Checkout.returned_at)).all()),
         sorted(session.execute(select(User.id, User.name, User.role, User.active, User.phone, User.password_hash,
                                       User.session_token, User.must_change_password)).all()),

@@ -24,7 +24,7 @@ def stop(sched) -> None:
 def test_build_creates_the_sweeps_with_explicit_ids_coalescing_and_hours_of_grace(app):
     sched = scheduler.build(app, blocking=False)
     jobs = {job.id: job for job in sched.get_jobs()}
-    assert set(jobs) == {"sweep-1900", "sweep-0000", "sweep-catch-up", "reminders", "deliver-notifications",
+    assert set(jobs) == {"sweep-1900", "sweep-0000", "sweep-catch-up", "reminders", "deliver-notifications", "audit-check",
                          "label-jobs"}
     for job_id in ("sweep-1900", "sweep-0000"):
         job = jobs[job_id]
