@@ -39,6 +39,7 @@ from tracker.items import register as items_mod
 from tracker.models import DataClass, Kind
 
 users.HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing for tests only
+pytest_plugins = ["tests.browser"]  # the browser tests' live server, browser and phone fixtures
 _counter = itertools.count(1)
 
 

@@ -16,15 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from tests.browser import ENGLISH, PHONE, TIMEOUT_MS, _now
 from tests.helpers import PASSWORD
-from tests.test_browser import (  # noqa: F401  (fixtures)
-    ENGLISH,
-    PHONE,
-    TIMEOUT_MS,
-    _now,
-    browser,
-    live_server,
-)
 from tracker.custody import found
 from tracker.desk import flags
 from tracker.desk.sweep import sweep

@@ -10,16 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from tests import test_browser
-from tests.test_browser import ENGLISH, TIMEOUT_MS, _now, _seq, sign_in, sync_api
+from tests.browser import ENGLISH, TIMEOUT_MS, _now, _seq, sign_in, sync_api
 from tracker.custody import found
 from tracker.custody import operations as custody
 from tracker.models import Checkout, DataClass, Item, Kind, LabelToken, User
 
 pytestmark = pytest.mark.browser
 
-# The browser tests' fixtures, shared with tests/test_browser.py (a server and a browser per module).
-browser, live_server = test_browser.browser, test_browser.live_server
 
 JAPANESE = {"locale": "ja-JP", "extra_http_headers": {"Accept-Language": "ja"}}
 DESK = {"width": 1440, "height": 900}

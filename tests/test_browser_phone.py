@@ -10,9 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests import test_browser as shared
-from tests.helpers import PASSWORD
-from tests.test_browser import (
+from tests.browser import (
     _assert_fits_phone,
     _badge,
     _flash_text,
@@ -22,13 +20,12 @@ from tests.test_browser import (
     sync_api,
     tap_and_wait,
 )
+from tests.helpers import PASSWORD
 from tracker import clock
 from tracker.custody import operations as custody
 from tracker.models import DataClass, Item, Kind, User
 
 pytestmark = pytest.mark.browser
-# The browser, the live server and the phone-sized pages of tests/test_browser.py (fixtures found by their names).
-browser, live_server, phone, page = shared.browser, shared.live_server, shared.phone, shared.page
 
 expect = sync_api.expect
 JA = {"locale": "ja-JP", "extra_http_headers": {"Accept-Language": "ja"}}
