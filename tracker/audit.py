@@ -47,12 +47,21 @@ def record(
 def record_many(session: Session, now: datetime, action: str, *, actor: User | None, source: str | None,
                 items: list[tuple[int, dict]]) -> None:
     """One event per item (its id and data) in one statement, for a change made to many items at once."""
-    if not items:
+    record_rows(session, now, action, actor=actor, source=source,
+                rows=[{"item_id": item_id, "data": data} for item_id, data in items])
+
+
+def record_rows(session: Session, now: datetime, action: str, *, actor: User | None, source: str | None,
+                rows: list[dict]) -> None:
+    """One event per row in one statement; a row gives `data` and any of item_id, checkout_id, subject_user_id
+    (ids, for a set-based change that never loaded the objects)."""
+    if not rows:
         return
     session.flush()
-    rows = _chain(session, [_row(now, action, actor, None, None, None, source, data) | {"item_id": item_id}
-                            for item_id, data in items])
-    session.execute(Event.__table__.insert(), rows)
+    chained = _chain(session, [_row(now, action, actor, None, None, None, source, r.get("data", {}))
+                               | {k: r[k] for k in ("item_id", "checkout_id", "subject_user_id") if k in r}
+                               for r in rows])
+    session.execute(Event.__table__.insert(), chained)
 
 
 def canonical(row) -> str:

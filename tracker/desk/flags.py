@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, joinedload
 
 from .. import audit, text
 from ..custody import operations as custody
 from ..errors import N_, InvalidInput
-from ..models import Checkout, Flag, FlagStatus, Incident, Sweep, User
+from ..models import Checkout, Flag, FlagStatus, Incident, Sweep, User, UTCDateTime
 from . import incidents
 from .common import clean_note, desk_only
 
@@ -20,19 +20,42 @@ OPEN = (FlagStatus.open, FlagStatus.acknowledged)
 BOARD = (*OPEN, FlagStatus.lost)  # what the board shows while the item is still out
 
 
-def raise_flag(session: Session, now: datetime, co: Checkout, sweep: Sweep) -> Flag | None:
-    """Flag one overdue check-out for the sweep of `sweep`'s business date; None if another sweep just did."""
-    flag = Flag(checkout_id=co.id, item_id=co.item_id, sweep_id=sweep.id, created_at=now, status=FlagStatus.open)
-    try:
-        with session.begin_nested():
-            session.add(flag)
-            session.flush()
-    except IntegrityError:
-        return None  # the unique check-out id: one flag per check-out, whoever sweeps
-    flag.checkout = co
-    audit.record(session, now, "flagged", item=co.item, checkout=co, subject=co.holder, source="sweep",
-                 due_at=co.due_at.isoformat(), business_date=sweep.business_date.isoformat())
-    return flag
+CHUNK = 1000  # ids per IN (...) list
+
+
+def raise_flags(session: Session, now: datetime, sweep: Sweep, where) -> list[int]:
+    """Flag every open check-out matching `where` that has no flag yet, in one INSERT ... SELECT; another sweep
+    racing this one is settled by the unique check-out id (ON CONFLICT DO NOTHING), so each is flagged once.
+    The events follow in one chained insert. Returns the new flags' ids in due order; `load` makes objects."""
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert
+    candidates = select(Checkout.id, Checkout.item_id, literal(sweep.id), literal(now, UTCDateTime()),
+                        literal(FlagStatus.open.value)).where(*where)
+    stmt = (insert(Flag).from_select(["checkout_id", "item_id", "sweep_id", "created_at", "status"], candidates)
+            .on_conflict_do_nothing(index_elements=["checkout_id"]).returning(Flag.id))
+    ids = list(session.scalars(stmt))
+    rows = []
+    for start in range(0, len(ids), CHUNK):
+        rows += session.execute(select(Flag.id, Flag.checkout_id, Flag.item_id, Checkout.holder_id, Checkout.due_at)
+                                .join(Checkout, Checkout.id == Flag.checkout_id)
+                                .where(Flag.id.in_(ids[start:start + CHUNK]))).all()
+    rows.sort(key=lambda r: (r.due_at, r.checkout_id))
+    day = sweep.business_date.isoformat()
+    audit.record_rows(session, now, "flagged", actor=None, source="sweep", rows=[
+        {"item_id": r.item_id, "checkout_id": r.checkout_id, "subject_user_id": r.holder_id,
+         "data": {"due_at": r.due_at.isoformat(), "business_date": day}} for r in rows])
+    return [r.id for r in rows]
+
+
+def load(session: Session, ids: list[int]) -> list[Flag]:
+    """The flags with their check-out, item and holder (for the digests), in the order of `ids`."""
+    found: dict[int, Flag] = {}
+    for start in range(0, len(ids), CHUNK):
+        found.update((f.id, f) for f in session.scalars(
+            select(Flag).options(joinedload(Flag.checkout).joinedload(Checkout.item),
+                                 joinedload(Flag.checkout).joinedload(Checkout.holder))
+            .where(Flag.id.in_(ids[start:start + CHUNK]))))
+    return [found[i] for i in ids]
 
 
 @custody.checkout_ended.connect

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from .. import clock
 from ..custody.policy import Policy
@@ -19,8 +20,14 @@ from . import flags
 @dataclass
 class SweepResult:
     business_date: date
-    flags: list[Flag] = field(default_factory=list)
+    flag_ids: list[int] = field(default_factory=list)  # the flags this run raised, in due order
     first_run: bool = True
+    session: Session | None = field(default=None, repr=False)
+
+    @cached_property
+    def flags(self) -> list[Flag]:
+        """The raised flags as objects with their check-out, item and holder, loaded when first asked for."""
+        return flags.load(self.session, self.flag_ids) if self.flag_ids else []
 
 
 def last_day_end(now: datetime, policy: Policy) -> datetime:
@@ -67,24 +74,19 @@ def _count_run(session: Session, row: Sweep, now: datetime) -> None:
                     .values(runs=Sweep.runs + 1, last_run_at=now).execution_options(synchronize_session=False))
 
 
-def overdue_unflagged(now: datetime):
+def overdue_unflagged(now: datetime) -> tuple:
     """Open check-outs due at or before `now` without a flag; a bag's contents go with the bag."""
-    return (select(Checkout).options(joinedload(Checkout.item), joinedload(Checkout.holder))
-            .where(Checkout.returned_at.is_(None), Checkout.due_at <= now,
-                   ~exists().where(Flag.checkout_id == Checkout.id), not_inside_an_open_bag())
-            .order_by(Checkout.due_at, Checkout.id))
+    return (Checkout.returned_at.is_(None), Checkout.due_at <= now,
+            ~exists().where(Flag.checkout_id == Checkout.id), not_inside_an_open_bag())
 
 
 def sweep(session: Session, now: datetime, policy: Policy) -> SweepResult:
-    """Flag every open check-out due at or before `now` that has no flag yet; only flushes."""
+    """Flag every open check-out due at or before `now` that has no flag yet, set-based; only flushes."""
     row, first = _sweep_row(session, now, business_date(now, policy))
-    result = SweepResult(business_date=row.business_date, first_run=first)
-    for co in session.scalars(overdue_unflagged(now)).unique():
-        flag = flags.raise_flag(session, now, co, row)
-        if flag is not None:
-            result.flags.append(flag)
-    if result.flags:
-        session.execute(update(Sweep).where(Sweep.id == row.id).values(flagged=Sweep.flagged + len(result.flags))
+    ids = flags.raise_flags(session, now, row, overdue_unflagged(now))
+    result = SweepResult(business_date=row.business_date, flag_ids=ids, first_run=first, session=session)
+    if ids:
+        session.execute(update(Sweep).where(Sweep.id == row.id).values(flagged=Sweep.flagged + len(ids))
                         .execution_options(synchronize_session=False))
     session.flush()
     session.expire(row)
