@@ -279,7 +279,7 @@ def test_smallest_labels_scan_through_a_phone_camera(name, base):
     img = draw(data, layout)
     plan = design.plan(data, layout.label_w, layout.label_h)
     n = len(plan.modules)
-    module_px = int(plan.qr[2] * PX_PER_MM // (n + 4))  # as render_png puts modules on whole dots
+    module_px = int(plan.qr[2] * PX_PER_MM // (n + 2 * plan.quiet))  # as render_png puts modules on whole dots
     assert module_px >= 5, "the code is too small to survive a phone's view"
     failed = []
     for what, params in CAMERA.items():
@@ -360,7 +360,8 @@ def test_markup_prints_literally_in_the_pdf(tmp_path):
 
 LONG_TEXTS = {
     "name": ["W" * 200, "営業部第一課" * 30, "山田 花子", "<b>" * 40, "A " * 100, "ー" * 60, "「」" * 50],
-    "finder": ["", FINDER, FINDER * 5, "W" * 500, "。" * 100, "ab " * 300, "W" * 3 + "」" * 60, "x" * 3],
+    "finder": ["", FINDER, FINDER * 5, "W" * 500, "。" * 100, "ab " * 300, "W" * 3 + "」" * 60, "x" * 3,
+               "QRコード" * 40, "読み取る " * 60],
     "tag": ["LT-0001", "W" * 32, "M" * 32, "BG-0001-" + "9" * 24],
 }
 
@@ -404,6 +405,56 @@ def test_long_text_is_shortened_with_an_ellipsis(name):
     assert name_line.endswith("…") and len(name_line) < 120
     finder_lines = [t for t in texts if t.startswith("W")]
     assert finder_lines and finder_lines[-1].endswith("…")
+
+
+WORDS = ["QRコード", "拾得", "読み取る", "お近く", "交番", "お届け", "ください", "03-1234-5678", "USBメモリ",
+         "ノートPC", "scan", "please", "station", "情報システム部"]
+WRAP_TEXTS = [FINDER, "落とし物です。QRコードを読み取ってください。", "拾得者の方は 03-1234-5678 までお電話ください",
+              "USBメモリ・ノートPCを拾われた方はQRコードを読み取ってください",
+              "If found, please scan the QR code or call 03-1234-5678, or take it to the nearest police station.",
+              "情報システム部 " * 8, FINDER * 3]
+
+
+def _split_words(lines: list[str], text: str) -> list[str]:
+    """Words of WORDS that a line break (or a cut with an ellipsis) falls inside."""
+    flat = " ".join(text.split())
+    broken, at = [], 0
+    for line in lines:
+        body = line.removesuffix("…")
+        at = flat.index(body, at) + len(body) if body else at
+        for word in WORDS:
+            for k in range(1, len(word)):
+                if flat[:at].endswith(word[:k]) and flat[at:].lstrip().startswith(word[k:]):
+                    broken.append(f"{line!r} ends inside {word}")
+    return broken
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_label_text_never_breaks_inside_a_word(name):
+    """The finder's line wraps between words and Japanese phrases (QRコード stays whole) on every layout, and
+    what does not fit ends with an ellipsis after a whole word; nothing overflows the label."""
+    layout = LAYOUTS[name]
+    url = qr.label_url(LONG_BASE, token(6))
+    for text in WRAP_TEXTS:
+        for data_class, name_shown in (("none", None), ("sensitive", "営業部第一課 山田 花子" * 3)):
+            data = design.LabelData(url, "LT-0001", data_class, text, name_shown)
+            plan = design.plan(data, layout.label_w, layout.label_h)
+            finder = plan.texts[1 if data_class == "none" else 3:]  # after the tag (and the mark and the name)
+            lines = [t[3] for t in finder]
+            assert lines, (name, text)
+            assert _split_words(lines, text) == [], (name, text, lines)
+            assert all(not line.endswith("…") for line in lines[:-1]), lines
+            for x, _y, size, line, _inv in finder:
+                assert fonts.width(line, size) * design.PT + x <= layout.label_w + 1e-9, (name, line)
+
+
+def test_wrap_keeps_words_whole_and_cuts_at_a_word_with_an_ellipsis():
+    assert design.wrap("拾得された方はQRコードを読み取るか、お近くの交番へお届けください", 6, 26, 3) == [
+        "拾得された方は", "QRコードを読み取るか、", "お近くの交番へ…"]
+    assert design.wrap("please scan the QR code", 6, 14, 3) == ["please scan", "the QR code"]
+    assert design.wrap("落とし物です。QRコードを読み取ってください。", 6, 14, 3) == ["落とし", "物です。", "QRコードを…"]
+    assert design.wrap("W" * 200, 6, 10, 3) == [design.fit("W" * 200, 6, 10)]  # one word wider than a line: cut
+    assert _split_words(["拾得された方はQ", "Rコード"], "拾得された方はQRコード") == ["'拾得された方はQ' ends inside QRコード"]
 
 
 def test_fit_and_wrap_rules():

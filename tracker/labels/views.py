@@ -100,12 +100,12 @@ def _svg_pages(stmt, layout, start_at, opts):
 
 
 def _qr_path(plan: design.Plan) -> str:
-    qx, qy, side = plan.qr
-    module = side / (len(plan.modules) + 4)
+    qx, qy, _side = plan.qr
+    module, q = plan.module, plan.quiet
     parts = []
     for r, row in enumerate(plan.modules):
         for start, length in render.module_runs(row):
-            parts.append(f"M{qx + (start + 2) * module:.3f} {qy + (r + 2) * module:.3f}"
+            parts.append(f"M{qx + (start + q) * module:.3f} {qy + (r + q) * module:.3f}"
                          f"h{length * module:.3f}v{module:.3f}h{-length * module:.3f}z")
     return "".join(parts)
 
