@@ -12,6 +12,7 @@ from tests.helpers import pdf_text
 from tests.test_browser import (  # noqa: F401
     ENGLISH,
     TIMEOUT_MS,
+    _screenshot,
     browser,
     live_server,
     sign_in,
@@ -69,6 +70,7 @@ def test_ticks_survive_paging_the_button_counts_and_the_file_holds_only_the_tick
     page.get_by_label("Layout").select_option("jp-65")
     page.get_by_label("Start at label").fill("64")
     assert button.inner_text() == "Download 3 labels: 2 × sheet of 65"  # 64 and 65 on one sheet, one on the next
+    _screenshot(page, "labels-ticked-count.png", tmp_path)
 
     with page.expect_navigation():  # back to page 1: its ticks are still there, and the layout chosen
         page.get_by_role("button", name="Previous").click()

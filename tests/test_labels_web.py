@@ -571,6 +571,7 @@ def test_labels_all_to_pdf(app, runner, session, admin, three, tmp_path):
     page = rasterise(pdf.read_bytes(), tmp_path, top_mm=sheet.top + sheet.pitch_y)[0]
     assert [decode(slot_image(page, sheet, s)) for s in range(3)] == [
         [url_of(app, session, three[0])], [url_of(app, session, three[1])], []]  # retired items are left out
+    assert [_printed_at(session, i) is not None for i in three] == [True, True, False]
 
 
 def test_labels_tag_to_png_and_ql(app, runner, session, three, tmp_path):
@@ -672,6 +673,7 @@ def test_send_to_the_network_printer(app, admin_client, session, three, printer)
     assert_ql_raster(printer.received[0])
     shown = flashes(admin_client.get("/admin/labels/"))
     assert ("success", "3 labels were sent to the printer.") in shown
+    assert all(_printed_at(session, item) is not None for item in three)  # sent to the printer: printed
 
 
 def test_send_with_the_cli(app, runner, session, three, printer):
