@@ -18,6 +18,7 @@ import zxingcpp
 from PIL import Image, ImageChops, ImageEnhance, ImageFilter
 from sqlalchemy import select
 
+from tests import camera
 from tests.helpers import need_poppler, pdf_text
 from tracker.errors import InvalidInput
 from tracker.items import register as items
@@ -279,7 +280,7 @@ def test_smallest_labels_scan_through_a_phone_camera(name, base):
     img = draw(data, layout)
     plan = design.plan(data, layout.label_w, layout.label_h)
     n = len(plan.modules)
-    module_px = int(plan.qr[2] * PX_PER_MM // (n + 4))  # as render_png puts modules on whole dots
+    module_px = int(plan.qr[2] * PX_PER_MM // (n + 2 * plan.quiet))  # as render_png puts modules on whole dots
     assert module_px >= 5, "the code is too small to survive a phone's view"
     failed = []
     for what, params in CAMERA.items():
@@ -287,6 +288,78 @@ def test_smallest_labels_scan_through_a_phone_camera(name, base):
         if decode(seen) != [url]:
             failed.append(what)
     assert failed == [], f"{name}: did not scan when {failed}"
+
+
+def _symbol_box_px(plan: design.Plan, dpi: int = DPI) -> tuple[int, int, int, int, int]:
+    """Where render_png puts the symbol (modules on whole dots): left, top, right, bottom, dots a module."""
+    scale = dpi / 25.4
+    qx, qy, side = plan.qr
+    n, q = len(plan.modules), plan.quiet
+    module_px = int(side * scale // (n + 2 * q))
+    slack = (round(side * scale) - module_px * (n + 2 * q)) // 2
+    x0, y0 = round(qx * scale) + slack + q * module_px, round(qy * scale) + slack + q * module_px
+    return x0, y0, x0 + n * module_px, y0 + n * module_px, module_px
+
+
+@pytest.mark.parametrize("base", [BASE, LONG_BASE], ids=["short", "long"])
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_the_code_keeps_four_modules_clear_to_the_text_and_the_labels_edge(name, base):
+    """ISO/IEC 18004's quiet zone: 4 modules of white around the symbol, on the label (its edge meets a black lid
+    or a coloured drive), and the asset tag and the mark start after it; in the PDF's geometry and the PNG's dots."""
+    layout = LAYOUTS[name]
+    data = label(qr.label_url(base, token(9)), tag="W" * 12)
+    plan = design.plan(data, layout.label_w, layout.label_h)
+    m, n = plan.module, len(plan.modules)
+    left, top = plan.qr[0] + plan.quiet * m, plan.qr[1] + plan.quiet * m
+    right, bottom = left + n * m, top + n * m
+    eps = 1e-9
+    assert min(left, top, layout.label_h - bottom) >= 4 * m - eps, (name, left / m, top / m)
+    for x, _y, _size, _text, _inv in plan.texts:
+        assert x - right >= 4 * m - eps, (name, (x - right) / m)
+    for bx, *_ in plan.boxes:
+        assert bx - right >= 4 * m - eps, (name, (bx - right) / m)
+    img = render.render_png(data, layout.label_w, layout.label_h).convert("L")
+    x0, y0, x1, y1, px = _symbol_box_px(plan)
+    zone = x1 + 4 * px  # the symbol's columns and its quiet zone on the right
+    clear = [img.crop((0, 0, x0, img.height)), img.crop((0, 0, zone, y0)), img.crop((0, y1, zone, img.height)),
+             img.crop((x1, 0, zone, img.height))]
+    assert all(part.getextrema()[0] == 255 for part in clear), name
+    assert x0 >= 4 * px and y0 >= 4 * px and img.height - y1 >= 4 * px, (name, x0 / px, y0 / px)
+
+
+CAMERA_SHOTS = 24  # photos per surface; each is one seed of camera.Shot, the same for the label and the reference
+
+
+@pytest.mark.parametrize("name", ["jp-65", "ql-29x90"])
+def test_smallest_labels_on_a_dark_or_coloured_surface_read_as_well_as_the_symbol_alone(name):
+    """A label on a black laptop lid or a coloured USB drive, photographed downscaled, out of focus, tilted, in dim
+    light, scratched and JPEG-compressed, reads as often as the same symbol printed alone with the standard's
+    quiet zone on white paper, by zxing-cpp and by OpenCV alike."""
+    camera.need_opencv()
+    layout = LAYOUTS[name]
+    url = qr.label_url(LONG_BASE, token(4))  # the denser code of a long BASE_URL
+    data = label(url)
+    plan = design.plan(data, layout.label_w, layout.label_h)
+    img = draw(data, layout)
+    if isinstance(layout, Printer) and layout.rotate:
+        img = img.rotate(-90, expand=True)  # as it sits on the item: the design's way up
+    module_px = _symbol_box_px(plan, layout.dpi if isinstance(layout, Printer) else DPI)[4]
+    alone = camera.symbol_alone(plan.modules, module_px)
+    shots = [camera.Shot.draw(seed) for seed in range(CAMERA_SHOTS)]
+    results = {}
+    for decoder, read in camera.DECODERS.items():
+        reference = sum(read(camera.photograph(alone, camera.SURFACES["white paper"], shot, seed)) == [url]
+                        for seed, shot in enumerate(shots))
+        for surface, colour in camera.SURFACES.items():
+            reads = sum(read(camera.photograph(img, colour, shot, seed)) == [url] for seed, shot in enumerate(shots))
+            results[(decoder, surface)] = (reads, reference)
+    slack = CAMERA_SHOTS // 8  # a sample this size varies by a few photos either way
+    worse = {k: v for k, v in results.items() if v[0] < v[1] - slack}
+    assert worse == {}, f"{name}: reads (label, symbol alone) of {CAMERA_SHOTS}: {results}"
+    for (decoder, surface), (reads, _) in results.items():  # the surface around the label costs nothing
+        assert reads >= results[(decoder, "white paper")][0] - slack, (decoder, surface, results)
+    zxing_reads = [reads for (decoder, _), (reads, _) in results.items() if decoder == "zxing-cpp"]
+    assert min(zxing_reads) >= CAMERA_SHOTS * 3 // 4, results  # the phone's decoder reads most photos
 
 
 # --- 4. fonts -----------------------------------------------------------------------------------------------------
@@ -360,7 +433,8 @@ def test_markup_prints_literally_in_the_pdf(tmp_path):
 
 LONG_TEXTS = {
     "name": ["W" * 200, "営業部第一課" * 30, "山田 花子", "<b>" * 40, "A " * 100, "ー" * 60, "「」" * 50],
-    "finder": ["", FINDER, FINDER * 5, "W" * 500, "。" * 100, "ab " * 300, "W" * 3 + "」" * 60, "x" * 3],
+    "finder": ["", FINDER, FINDER * 5, "W" * 500, "。" * 100, "ab " * 300, "W" * 3 + "」" * 60, "x" * 3,
+               "QRコード" * 40, "読み取る " * 60],
     "tag": ["LT-0001", "W" * 32, "M" * 32, "BG-0001-" + "9" * 24],
 }
 
@@ -404,6 +478,56 @@ def test_long_text_is_shortened_with_an_ellipsis(name):
     assert name_line.endswith("…") and len(name_line) < 120
     finder_lines = [t for t in texts if t.startswith("W")]
     assert finder_lines and finder_lines[-1].endswith("…")
+
+
+WORDS = ["QRコード", "拾得", "読み取る", "お近く", "交番", "お届け", "ください", "03-1234-5678", "USBメモリ",
+         "ノートPC", "scan", "please", "station", "情報", "システム"]
+WRAP_TEXTS = [FINDER, "落とし物です。QRコードを読み取ってください。", "拾得者の方は 03-1234-5678 までお電話ください",
+              "USBメモリ・ノートPCを拾われた方はQRコードを読み取ってください",
+              "If found, please scan the QR code or call 03-1234-5678, or take it to the nearest police station.",
+              "情報システム部 " * 8, FINDER * 3]
+
+
+def _split_words(lines: list[str], text: str) -> list[str]:
+    """Words of WORDS that a line break (or a cut with an ellipsis) falls inside."""
+    flat = " ".join(text.split())
+    broken, at = [], 0
+    for line in lines:
+        body = line.removesuffix("…")
+        at = flat.index(body, at) + len(body) if body else at
+        for word in WORDS:
+            for k in range(1, len(word)):
+                if flat[:at].endswith(word[:k]) and flat[at:].lstrip().startswith(word[k:]):
+                    broken.append(f"{line!r} ends inside {word}")
+    return broken
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_label_text_never_breaks_inside_a_word(name):
+    """The finder's line wraps between words and Japanese phrases (QRコード stays whole) on every layout, and
+    what does not fit ends with an ellipsis after a whole word; nothing overflows the label."""
+    layout = LAYOUTS[name]
+    url = qr.label_url(LONG_BASE, token(6))
+    for text in WRAP_TEXTS:
+        for data_class, name_shown in (("none", None), ("sensitive", "営業部第一課 山田 花子" * 3)):
+            data = design.LabelData(url, "LT-0001", data_class, text, name_shown)
+            plan = design.plan(data, layout.label_w, layout.label_h)
+            finder = plan.texts[1 if data_class == "none" else 3:]  # after the tag (and the mark and the name)
+            lines = [t[3] for t in finder]
+            assert lines, (name, text)
+            assert _split_words(lines, text) == [], (name, text, lines)
+            assert all(not line.endswith("…") for line in lines[:-1]), lines
+            for x, _y, size, line, _inv in finder:
+                assert fonts.width(line, size) * design.PT + x <= layout.label_w + 1e-9, (name, line)
+
+
+def test_wrap_keeps_words_whole_and_cuts_at_a_word_with_an_ellipsis():
+    assert design.wrap("拾得された方はQRコードを読み取るか、お近くの交番へお届けください", 6, 26, 3) == [
+        "拾得された方は", "QRコードを読み取るか、", "お近くの交番へ…"]
+    assert design.wrap("please scan the QR code", 6, 14, 3) == ["please scan", "the QR code"]
+    assert design.wrap("落とし物です。QRコードを読み取ってください。", 6, 14, 3) == ["落とし", "物です。", "QRコードを…"]
+    assert design.wrap("W" * 200, 6, 10, 3) == [design.fit("W" * 200, 6, 10)]  # one word wider than a line: cut
+    assert _split_words(["拾得された方はQ", "Rコード"], "拾得された方はQRコード") == ["'拾得された方はQ' ends inside QRコード"]
 
 
 def test_fit_and_wrap_rules():

@@ -81,6 +81,112 @@ def test_index_lists_items_and_layouts(admin_client, three):
     assert three[0].asset_tag in filtered and three[1].asset_tag not in filtered
 
 
+# --- choosing what to print: ticks, the count on the button, when each label was last printed ------------------------
+
+
+def _zip_names(resp) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(resp.data)) as zf:
+        return sorted(zf.namelist())
+
+
+def _button(page: str) -> str:
+    match = re.search(r'<button type="submit" id="label-download".*?>(.*?)</button>', page, re.S)
+    return " ".join(match[1].split())
+
+
+def test_ticking_items_prints_only_those_whatever_else_the_form_says(admin_client, three):
+    """The old form sent select=all with the ticks (its radio started on "every item"): the ticks now decide."""
+    resp = download(admin_client, select="all", id=str(three[1].id), layout="jp-44", format="zip")
+    assert _zip_names(resp) == [f"{three[1].asset_tag}.png"]
+    everything = download(admin_client, select=None, layout="jp-44", format="zip")  # nothing ticked: all that match
+    assert _zip_names(everything) == sorted(f"{i.asset_tag}.png" for i in three)
+
+
+def test_ticks_and_the_layout_come_along_to_the_next_page(admin_client, make_item):
+    items_ = [make_item(name=f"Paged {n:02d}") for n in range(queries.PAGE_SIZE + 3)]
+    first, last = items_[0], items_[-1]  # on page 1 and on page 2
+    page2 = admin_client.get(f"/admin/labels/?id={first.id}&id={last.id}&page=2&layout=jp-65&start_at=7"
+                             "&format=pdf").get_data(as_text=True)
+    assert f'<input type="hidden" name="id" value="{first.id}">' in page2  # ticked on page 1, kept
+    assert re.search(rf'name="id" value="{last.id}"[^>]*checked', page2)  # ticked here, shown ticked
+    assert re.search(r'<option value="jp-65"[^>]*selected', page2) and 'name="start_at" value="7"' in page2
+    assert "Only the ticked items are printed (2)." in page2
+    # Paging is part of the same form (a GET), so whatever is ticked travels with it.
+    assert re.search(r'<button type="submit" class="link" name="page" value="1" formmethod="get"', page2)
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("layout=jp-65&format=pdf", "Download 12 labels: 1 × sheet of 65"),
+    ("layout=jp-65&format=pdf&start_at=60", "Download 12 labels: 2 × sheet of 65"),
+    ("layout=jp-24&format=pdf&start_at=24", "Download 12 labels: 2 × sheet of 24"),
+    ("layout=jp-24&format=zip", "Download 12 labels, one image each"),
+    ("layout=ql-62&format=ql", "Download 12 labels, one image each"),
+    ("layout=jp-24&format=png", "Download 1 labels, one image each"),
+    ("", "Download 12 labels: 1 × sheet of 24"),  # the first visit: the default layout, a PDF
+])
+def test_the_button_says_how_many_labels_and_sheets_before_anything_is_made(admin_client, make_item, query,
+                                                                            expected):
+    picked = [make_item(name=f"Counted {n}") for n in range(14)][:12]
+    ticks = "&".join(f"id={i.id}" for i in picked)
+    page = admin_client.get(f"/admin/labels/?{ticks}&{query}").get_data(as_text=True)
+    assert _button(page) == expected
+    assert "<span>Only the ticked items are printed (12).</span>" in page
+
+
+def test_with_nothing_ticked_the_count_is_every_match(admin_client, three):
+    page = admin_client.get("/admin/labels/?layout=jp-65").get_data(as_text=True)
+    assert _button(page) == "Download 3 labels: 1 × sheet of 65"
+    assert "every item that matches is printed (3)" in page
+
+
+def test_print_view_says_labels_and_sheets(admin_client, three):
+    page = admin_client.get("/admin/labels/print?layout=jp-24&start_at=23").get_data(as_text=True)
+    assert "3 labels: 2 × sheet of 24" in page
+
+
+def _printed_at(session, item):
+    reread(session)
+    return session.scalar(select(LabelToken.printed_at).where(LabelToken.item_id == item.id,
+                                                              LabelToken.replaced_at.is_(None)))
+
+
+def _rows(page: str) -> dict[str, str]:
+    """Asset tag -> the Last printed cell of each row in the list."""
+    return {tag: " ".join(re.sub(r"<[^>]+>", " ", cell).split()) for tag, cell in
+            re.findall(r'<td class="tag">([^<]+)</td>.*?<td class="opt">[^<]*</td>\s*<td>(.*?)</td></tr>', page, re.S)}
+
+
+def test_each_file_records_when_its_labels_were_printed_and_never_printed_finds_the_rest(
+        app, admin_client, session, admin, three, frozen_clock):
+    tags = [i.asset_tag for i in three]
+    assert set(_rows(admin_client.get("/admin/labels/").get_data(as_text=True)).values()) == {"Never"}
+    assert download(admin_client, id=str(three[0].id), format="pdf").status_code == 200
+    assert _printed_at(session, three[0]) == NOW and _printed_at(session, three[1]) is None
+    rows = _rows(admin_client.get("/admin/labels/").get_data(as_text=True))
+    assert rows[tags[0]] != "Never" and rows[tags[1]] == rows[tags[2]] == "Never"
+    never = admin_client.get("/admin/labels/?printed=never").get_data(as_text=True)
+    assert list(_rows(never)) == tags[1:]
+    assert "every item that matches is printed (2)" in never
+    # Downloading "every item that matches" with the filter on prints exactly the two, and marks them.
+    resp = download(admin_client, printed="never", layout="jp-44", format="zip")
+    assert _zip_names(resp) == sorted(f"{t}.png" for t in tags[1:])
+    assert list(_rows(admin_client.get("/admin/labels/?printed=never").get_data(as_text=True))) == []
+    # A reissued label has not been printed yet.
+    reread(session)
+    items.issue_label(session, NOW, session.get(Item, three[0].id), admin)
+    session.commit()
+    assert list(_rows(admin_client.get("/admin/labels/?printed=never").get_data(as_text=True))) == tags[:1]
+
+
+def test_a_label_job_marks_its_labels_printed_when_the_file_is_made(app, admin_client, session, three):
+    resp = download(admin_client, id=[str(three[0].id), str(three[2].id)], layout="jp-65", format="pdf", **{"async": "1"})
+    assert resp.status_code == 200
+    assert _printed_at(session, three[0]) is None  # asked for, not made yet
+    assert scheduler_jobs.run_label_jobs(app) == 1
+    assert _printed_at(session, three[0]) is not None and _printed_at(session, three[2]) is not None
+    assert _printed_at(session, three[1]) is None
+
+
 # --- downloads -----------------------------------------------------------------------------------------------------
 
 
@@ -465,6 +571,7 @@ def test_labels_all_to_pdf(app, runner, session, admin, three, tmp_path):
     page = rasterise(pdf.read_bytes(), tmp_path, top_mm=sheet.top + sheet.pitch_y)[0]
     assert [decode(slot_image(page, sheet, s)) for s in range(3)] == [
         [url_of(app, session, three[0])], [url_of(app, session, three[1])], []]  # retired items are left out
+    assert [_printed_at(session, i) is not None for i in three] == [True, True, False]
 
 
 def test_labels_tag_to_png_and_ql(app, runner, session, three, tmp_path):
@@ -566,6 +673,7 @@ def test_send_to_the_network_printer(app, admin_client, session, three, printer)
     assert_ql_raster(printer.received[0])
     shown = flashes(admin_client.get("/admin/labels/"))
     assert ("success", "3 labels were sent to the printer.") in shown
+    assert all(_printed_at(session, item) is not None for item in three)  # sent to the printer: printed
 
 
 def test_send_with_the_cli(app, runner, session, three, printer):

@@ -247,6 +247,8 @@ def labels_cmd(layout_name, tags, all_items, out_dir, fmt, start_at, show_name, 
                 raise click.ClickException("--send needs a Brother QL layout and TRACKER_LABEL_PRINTER")
             raster = render.ql_raster(list(data), layout, cfg["LABEL_PRINTER_MODEL"])
             render.send_to_printer(raster, cfg["LABEL_PRINTER"], cfg["LABEL_PRINTER_MODEL"])
+            service.mark_printed(s, clock.now(), s.scalars(select(stmt.subquery().c.id)).all())
+            s.commit()
             click.echo(f"Sent {len(raster)} bytes to {cfg['LABEL_PRINTER']}.")
             return
         try:
@@ -254,6 +256,8 @@ def labels_cmd(layout_name, tags, all_items, out_dir, fmt, start_at, show_name, 
                                           progress=lambda n: click.echo(f"  {n} labels", err=True))
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+        service.mark_printed(s, clock.now(), s.scalars(select(stmt.subquery().c.id)).all())
+        s.commit()
     for path in written:
         click.echo(path)
 

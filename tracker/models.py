@@ -148,6 +148,7 @@ class LabelToken(Base):
     token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last put into a label file or sent to print
 
     item: Mapped[Item] = relationship()
 

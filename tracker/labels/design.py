@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from . import fonts, qr
@@ -28,11 +31,20 @@ class Plan:
     height: float
     qr: tuple[float, float, float] = (0, 0, 0)  # x, y, side (quiet zone included)
     modules: list[list[bool]] = field(default_factory=list)
+    quiet: int = 2  # modules of white around the symbol, inside `qr`'s side
+
+    @property
+    def module(self) -> float:
+        """One module's side in millimetres."""
+        return self.qr[2] / (len(self.modules) + 2 * self.quiet)
     texts: list[tuple[float, float, float, str, bool]] = field(default_factory=list)  # x, baseline y, size pt, text, inverted
     boxes: list[tuple[float, float, float, float]] = field(default_factory=list)  # filled x, y, w, h
 
 
 PT = 25.4 / 72  # millimetres per point
+QUIET = 4  # modules of white on every side of the code, all on the label: ISO/IEC 18004 asks for 4
+EDGE = 0.0  # mm kept clear between the quiet zone and the label's edge (measured: a margin here costs a dot a module)
+QR_SHARE = 0.56  # of the label's width at most for the code with its quiet zone; the text has the rest
 
 
 def fit(text: str, size: float, max_width_mm: float) -> str:
@@ -45,24 +57,91 @@ def fit(text: str, size: float, max_width_mm: float) -> str:
     return text + ELLIPSIS if text else ""
 
 
+@functools.cache
+def _phrases():
+    import budoux
+
+    return budoux.load_default_japanese_parser()
+
+
+def words(text: str) -> list[str]:
+    """The pieces a line may break between: Japanese phrases (BudouX), and words at spaces (each keeps its
+    trailing space); a piece that must not start a line (closing punctuation) stays with the one before."""
+    pieces: list[str] = []
+    for phrase in _phrases().parse(" ".join(text.split())):
+        for word in re.findall(r"\S+\s*|\s+", phrase):
+            if pieces and (word[0] in NO_LINE_START or word.isspace()):
+                pieces[-1] += word
+            else:
+                pieces.append(word)
+    return pieces
+
+
+def _kind(ch: str) -> str:
+    """Letters, digits and katakana make words together (QRコード, ノートPC); kanji, hiragana and punctuation differ."""
+    if ch.isspace() or (ch in NO_LINE_START and ch != "ー") or ch in "・、,":
+        return "end"
+    name = unicodedata.name(ch, "")
+    if name.startswith("HIRAGANA"):
+        return "hiragana"
+    if "CJK UNIFIED" in name or ch in "々〆":
+        return "kanji"
+    return "word"
+
+
+def _smaller(piece: str) -> list[str]:
+    """A phrase wider than a line, split where a word of one kind ends; hiragana stays with what it follows
+    (QRコードを, 読み), punctuation with what it ends."""
+    parts: list[str] = []
+    kinds: list[str] = []
+    for ch in piece:
+        kind = _kind(ch)
+        if parts and (kind == "end" or (kinds[-1] != "end" and kind in ("hiragana", kinds[-1]))):
+            parts[-1] += ch
+            kinds[-1] = kind
+        else:
+            parts.append(ch)
+            kinds.append(kind)
+    return parts
+
+
+def _last_line(lines: list[str], line: list[str], rest: list[str], fits, size: float, width: float) -> list[str]:
+    """End with an ellipsis after the whole words that fit, else after the line before; cut a word only when
+    it alone is wider than the line."""
+    kept = line[:]
+    while kept and not fits("".join(kept).rstrip() + ELLIPSIS):
+        kept.pop()  # whole words go, so the ellipsis never follows half a word
+    if not kept:
+        kept = _smaller((line or rest)[0])[:-1]
+        while kept and not fits("".join(kept).rstrip() + ELLIPSIS):
+            kept.pop()
+    if kept:
+        return [*lines, "".join(kept).rstrip() + ELLIPSIS]
+    if lines and fits(lines[-1] + ELLIPSIS):
+        return [*lines[:-1], lines[-1] + ELLIPSIS]
+    return [*lines, fit("".join(line + rest), size, width)]
+
+
 def wrap(text: str, size: float, max_width_mm: float, max_lines: int) -> list[str]:
-    """Break by characters (Japanese has no spaces); the last line gets an ellipsis if text remains."""
-    text = " ".join(text.split())
+    """Break between words and Japanese phrases, never inside one; text left over (or a word wider than a line)
+    is cut with an ellipsis on the last line it reaches."""
+
+    def fits(line: str) -> bool:
+        return fonts.width(line.rstrip(), size) * PT <= max_width_mm
+
+    pieces = words(text)
     lines: list[str] = []
-    while text and len(lines) < max_lines:
-        if len(lines) == max_lines - 1:
-            lines.append(fit(text, size, max_width_mm))
+    while pieces and len(lines) < max_lines:
+        line: list[str] = []
+        while pieces and fits("".join(line) + pieces[0]):
+            line.append(pieces.pop(0))
+        if not line and len(_smaller(pieces[0])) > 1:  # a phrase wider than a line: its words, then
+            pieces[:1] = _smaller(pieces[0])
+            continue
+        if pieces and (len(lines) == max_lines - 1 or not line):  # more than fits: the last line, shortened
+            lines = _last_line(lines, line, pieces, fits, size, max_width_mm)
             break
-        cut = len(text)
-        while cut > 1 and fonts.width(text[:cut], size) * PT > max_width_mm:
-            cut -= 1
-        space = text.rfind(" ", 0, cut)
-        if cut < len(text) and space > cut // 2 and text[:cut].isascii():
-            cut = space
-        while 1 < cut < len(text) and text[cut] in NO_LINE_START:
-            cut -= 1  # keep closing punctuation off the start of a line
-        lines.append(text[:cut].strip())
-        text = text[cut:].strip()
+        lines.append("".join(line).rstrip())
     return lines
 
 
@@ -77,17 +156,15 @@ def plan(data: LabelData, width: float, height: float) -> Plan:
     """Lay out QR on the left, then asset tag, personal-data mark, finder line and (if asked) the name."""
     p = Plan(width=width, height=height)
     pad = max(1.0, min(width, height) * 0.05)
-    modules = qr.matrix(data.url)
-    quiet = 2  # modules of white border; the label edge adds more
-    side = min(height - 2 * pad, width * 0.5)
-    p.qr = (pad, (height - side) / 2, side)
-    p.modules = modules
-    module = side / (len(modules) + 2 * quiet)
-    x = pad + side + pad * 0.5
+    side = min(height - 2 * EDGE, width * QR_SHARE)  # the quiet zone is inside: text and edge stay clear
+    edge = (height - side) / 2
+    p.qr = (edge, edge, side)
+    p.modules, p.quiet = qr.matrix(data.url), QUIET
+    x = edge + side + pad * 0.3
     text_w = width - x - pad
     inner_h = height - 2 * pad
     # Budget the height: tag 34 %, mark 18 %, finder the rest.
-    y = pad + module * quiet * 0.5
+    y = pad
     tag_size = _tag_size(data.asset_tag, text_w, inner_h * 0.30)
     y += tag_size * PT * 0.9
     p.texts.append((x, y, tag_size, fit(data.asset_tag, tag_size, text_w), False))

@@ -93,8 +93,8 @@ def run_next(make_session: sessionmaker, make_read_session: sessionmaker, clock:
         with make_read_session() as s:  # rendering reads; the database stays free for everyone else
             make_file(s, fmt, params, path, progress, printer_model)
         with open(path, "rb") as fh:
-            _report(make_session, candidate, status="done", output=fh.read(), done=len(params["ids"]),
-                    heartbeat_at=clock(), finished_at=clock())
+            _report(make_session, candidate, printed=params["ids"], status="done", output=fh.read(),
+                    done=len(params["ids"]), heartbeat_at=clock(), finished_at=clock())
     except Exception as exc:  # shown to the owner, who can retry; logged in full
         log.exception("label job %s failed", candidate)
         _report(make_session, candidate, status="failed", error=str(exc)[:200], finished_at=clock())
@@ -103,8 +103,11 @@ def run_next(make_session: sessionmaker, make_read_session: sessionmaker, clock:
     return True
 
 
-def _report(make_session: sessionmaker, job_id: int, **values) -> None:
+def _report(make_session: sessionmaker, job_id: int, printed: list[int] | None = None, **values) -> None:
+    """Update the job; a finished file also marks its labels as printed, in the same transaction."""
     with make_session() as s:
+        if printed:
+            service.mark_printed(s, values["finished_at"], printed)
         s.execute(update(LabelJob).where(LabelJob.id == job_id).values(**values)
                   .execution_options(synchronize_session=False))
         s.commit()

@@ -37,14 +37,13 @@ def _draw_pdf_label(c: pdfcanvas.Canvas, plan: design.Plan, ox: float, oy: float
     def Y(mm: float) -> float:
         return (page_h - oy - mm) * MM
 
-    qx, qy, side = plan.qr
-    n = len(plan.modules)
-    module = side / (n + 4)
+    qx, qy, _side = plan.qr
+    module, q = plan.module, plan.quiet
     path = c.beginPath()
     for r, row in enumerate(plan.modules):
         for start, length in module_runs(row):
-            x = qx + (start + 2) * module
-            y = qy + (r + 2) * module
+            x = qx + (start + q) * module
+            y = qy + (r + q) * module
             path.rect(X(x), Y(y + module), length * module * MM, module * MM)
     c.setFillGray(0)
     c.drawPath(path, stroke=0, fill=1)
@@ -114,10 +113,11 @@ def render_png(data: design.LabelData, width_mm: float, height_mm: float, dpi: i
     draw = ImageDraw.Draw(img)
     qx, qy, side = plan.qr
     n = len(plan.modules)
-    module_px = max(1, int(side * scale // (n + 4)))
-    qr_px = module_px * (n + 4)
-    x0 = round(qx * scale) + (round(side * scale) - qr_px) // 2 + 2 * module_px
-    y0 = round(qy * scale) + (round(side * scale) - qr_px) // 2 + 2 * module_px
+    q = plan.quiet
+    module_px = max(1, int(side * scale // (n + 2 * q)))
+    qr_px = module_px * (n + 2 * q)
+    x0 = round(qx * scale) + (round(side * scale) - qr_px) // 2 + q * module_px
+    y0 = round(qy * scale) + (round(side * scale) - qr_px) // 2 + q * module_px
     for r, row in enumerate(plan.modules):
         for start, length in module_runs(row):
             draw.rectangle([x0 + start * module_px, y0 + r * module_px,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_, exists, select, update
 from sqlalchemy.orm import Session
 
 from ..models import Item, LabelToken
@@ -42,6 +44,35 @@ def label_data(session: Session, stmt: Select, opts: LabelOptions, batch: int = 
         yield LabelData(url=label_url(opts.base_url, token), asset_tag=item.asset_tag,
                         data_class=item.data_class.value, finder_text=opts.finder_text,
                         name=item.name if opts.show_name else None)
+
+
+def mark_printed(session: Session, now: datetime, item_ids: Iterable[int]) -> None:
+    """Remember that the items' current labels went into a label file (or to the printer) at `now`."""
+    ids = list(item_ids)
+    for start in range(0, len(ids), 1000):
+        session.execute(update(LabelToken).where(LabelToken.item_id.in_(ids[start:start + 1000]),
+                                                 LabelToken.replaced_at.is_(None))
+                        .values(printed_at=now).execution_options(synchronize_session=False))
+
+
+def never_printed(stmt: Select) -> Select:
+    """Only the items whose current label has never gone into a label file (new items, reissued labels)."""
+    return stmt.where(exists().where(LabelToken.item_id == Item.id, LabelToken.replaced_at.is_(None),
+                                     LabelToken.printed_at.is_(None)))
+
+
+def printed_at(session: Session, item_ids: list[int]) -> dict[int, datetime | None]:
+    """When each item's current label was last printed (None: never)."""
+    rows = session.execute(select(LabelToken.item_id, LabelToken.printed_at)
+                           .where(LabelToken.item_id.in_(item_ids), LabelToken.replaced_at.is_(None)))
+    return {item_id: when for item_id, when in rows}
+
+
+def sheets_needed(count: int, layout: Sheet | Printer, start_at: int = 1) -> int:
+    """How many sheets `count` labels take from the `start_at`-th free label of the first sheet (0 for a printer)."""
+    if not isinstance(layout, Sheet) or count <= 0:
+        return 0
+    return math.ceil((start_at - 1 + count) / layout.per_page)
 
 
 def ids_stmt(ids: list[int]) -> Select:

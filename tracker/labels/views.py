@@ -20,23 +20,34 @@ from .design import PT
 
 bp = Blueprint("admin_labels", __name__, url_prefix="/admin/labels")
 
-FILTERS = ("q", "kind", "status", "data_class", "department")
+FILTERS = ("q", "kind", "status", "data_class", "department", "printed")
 CUSTOM_FIELDS = ("page_w", "page_h", "label_w", "label_h", "cols", "rows", "left", "top", "pitch_x", "pitch_y")
 PRINT_VIEW_LIMIT = 1000
+MAX_TICKED = 10_000
 
 
 def _filters(source) -> dict:
     return {k: (source.get(k) or "").strip()[:100] for k in FILTERS}
 
 
+def _items_stmt(filters: dict):
+    """The register's items that match the filters, with "never printed" on top of the shared ones."""
+    stmt = queries.items_stmt(**{k: v for k, v in filters.items() if k != "printed"})
+    return service.never_printed(stmt) if filters.get("printed") == "never" else stmt
+
+
+def _ticked(source) -> list[int]:
+    return list(dict.fromkeys(int(v) for v in source.getlist("id") if v.isdigit()))[:MAX_TICKED]
+
+
 def _selection(source):
-    """The items to print: every item matching the filters, or the ticked ones."""
-    if source.get("select") == "all":
-        return queries.items_stmt(**_filters(source))
-    ids = [int(v) for v in source.getlist("id") if v.isdigit()][:10_000]
-    if not ids:
+    """The items to print: the ticked ones when any are ticked, else every item that matches the filters."""
+    ids = _ticked(source)
+    if ids:
+        return service.ids_stmt(ids)
+    if source.get("select") == "picked":
         raise InvalidInput(N_("Pick at least one item, or choose every item that matches."))
-    return service.ids_stmt(ids)
+    return _items_stmt(_filters(source))
 
 
 def _layout(source):
@@ -69,16 +80,37 @@ def _count(stmt) -> int:
     return db().scalar(select(func.count()).select_from(service.with_tokens(stmt).order_by(None).subquery())) or 0
 
 
+def _outcome(source, count: int) -> dict:
+    """What the chosen file will hold, said on the button before anything is made: labels, and sheets for a PDF."""
+    fmt = source.get("format") or "pdf"
+    try:
+        layout = _layout(source)
+        start_at = _start_at(source, layout)
+    except DomainError:
+        layout, start_at = None, 1
+    labels = min(count, 1) if fmt == "png" else count
+    sheet = fmt == "pdf" and isinstance(layout, layouts.Sheet)
+    return {"labels": labels, "on_sheets": sheet, "sheets": service.sheets_needed(labels, layout, start_at) if sheet
+            else 0, "per_page": layout.per_page if sheet else 0}
+
+
 @bp.get("/")
 @admin_only
 def index():
     s = db()
     args = _filters(request.args)
-    page = queries.paginate(s, queries.items_stmt(**args), request.args.get("page", 1, type=int))
+    page = queries.paginate(s, _items_stmt(args), request.args.get("page", 1, type=int))
+    ticked = _ticked(request.args)
+    count = _count(service.ids_stmt(ticked)) if ticked else page.total
+    on_page = {item.id for item in page.rows}
     return render_template("admin_labels/index.html", page=page, args=args, layouts=layouts.LAYOUTS.values(),
-                           departments=queries.departments(s), default_layout=layouts.DEFAULT_LAYOUT,
-                           printer=current_app.config.get("LABEL_PRINTER"), custom_fields=CUSTOM_FIELDS,
-                           show_name=current_app.config.get("LABEL_SHOW_NAME"))
+                           departments=queries.departments(s), printer=current_app.config.get("LABEL_PRINTER"),
+                           custom_fields=CUSTOM_FIELDS, chosen=request.args,
+                           filters_set={k: v for k, v in args.items() if v}, ticked=set(ticked),
+                           ticked_elsewhere=[i for i in ticked if i not in on_page], outcome=_outcome(request.args, count),
+                           printed=service.printed_at(s, list(on_page)), default_layout=layouts.DEFAULT_LAYOUT,
+                           show_name=request.args.get("show_name") == "1" if "layout" in request.args
+                           else current_app.config.get("LABEL_SHOW_NAME"))
 
 
 def _svg_pages(stmt, layout, start_at, opts):
@@ -100,12 +132,12 @@ def _svg_pages(stmt, layout, start_at, opts):
 
 
 def _qr_path(plan: design.Plan) -> str:
-    qx, qy, side = plan.qr
-    module = side / (len(plan.modules) + 4)
+    qx, qy, _side = plan.qr
+    module, q = plan.module, plan.quiet
     parts = []
     for r, row in enumerate(plan.modules):
         for start, length in render.module_runs(row):
-            parts.append(f"M{qx + (start + 2) * module:.3f} {qy + (r + 2) * module:.3f}"
+            parts.append(f"M{qx + (start + q) * module:.3f} {qy + (r + q) * module:.3f}"
                          f"h{length * module:.3f}v{module:.3f}h{-length * module:.3f}z")
     return "".join(parts)
 
@@ -122,7 +154,7 @@ def print_view():
     total = _count(stmt)
     sheet, pages = _svg_pages(stmt, layout, start_at, _opts(request.args))
     return render_template("admin_labels/print.html", sheet=sheet, pages=pages, total=total, PT=PT,
-                           limit=PRINT_VIEW_LIMIT, layout=layout)
+                           limit=PRINT_VIEW_LIMIT, layout=layout, sheets=service.sheets_needed(total, layout, start_at))
 
 
 @bp.get("/preview/<tag>.png")
@@ -178,6 +210,7 @@ def download():
         data = next(service.label_data(s, service.ids_stmt(ids[:1]), opts))
         img = (render.printer_png(data, layout) if isinstance(layout, layouts.Printer)
                else render.render_png(data, layout.label_w, layout.label_h))
+        _printed(ids[:1])
         return send_file(io.BytesIO(render.png_bytes(img)), mimetype=mimetype, as_attachment=True,
                          download_name=f"{data.asset_tag}.png")
     if form.get("async") == "1":  # the page polls; the scheduler process makes the file
@@ -190,7 +223,14 @@ def download():
         jobs.make_file(db(), fmt, jobs.params_for(ids, layout, start_at, opts), tmp.name, lambda n: None,
                        current_app.config["LABEL_PRINTER_MODEL"])
         buf = io.BytesIO(tmp.read())
+    _printed(ids)
     return send_file(buf, mimetype=mimetype, as_attachment=True, download_name=filename)
+
+
+def _printed(ids: list[int]) -> None:
+    """The labels of a file handed out are printed as of now (the list shows when, and "never printed")."""
+    with attempt(explain=False):
+        service.mark_printed(db(), now(), ids)
 
 
 def _job_links(public_id: str) -> dict:
@@ -239,13 +279,15 @@ def send():
     except DomainError as err:
         flash_error(err)
         return redirect(url_for("admin_labels.index"), 303)
-    data = list(service.label_data(db(), stmt.limit(200), _opts(request.form)))
+    stmt = stmt.limit(200)
+    data = list(service.label_data(db(), stmt, _opts(request.form)))
     try:
         render.send_to_printer(render.ql_raster(data, layout, cfg["LABEL_PRINTER_MODEL"]), cfg["LABEL_PRINTER"])
     except Exception as exc:  # the printer is a device on the network: say what went wrong
         current_app.logger.warning("label printer failed: %r", exc)
         flash(gettext("The printer did not accept the labels: %(reason)s", reason=str(exc)[:200]), "error")
         return redirect(url_for("admin_labels.index"), 303)
+    _printed([i for (i,) in db().execute(select(stmt.subquery().c.id))])
     flash(gettext("%(n)d labels were sent to the printer.", n=len(data)), "success")
     return redirect(url_for("admin_labels.index"), 303)
 
