@@ -8,15 +8,8 @@ import re
 import pytest
 from sqlalchemy import select
 
+from tests.browser import ENGLISH, TIMEOUT_MS, _screenshot, sign_in
 from tests.helpers import pdf_text
-from tests.test_browser import (  # noqa: F401
-    ENGLISH,
-    TIMEOUT_MS,
-    _screenshot,
-    browser,
-    live_server,
-    sign_in,
-)
 from tracker import queries
 from tracker.models import Item, LabelToken
 

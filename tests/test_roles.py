@@ -104,9 +104,9 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("admin_items.import_", "GET"): ({}, admin_only(200)),
     ("admin_items.import_", "POST"): ({}, admin_only(200)),  # no file: the upload page again
     ("admin_labels.index", "GET"): ({}, admin_only(200)),
-    ("admin_labels.print_view", "GET"): ({}, admin_only(to("/admin/labels/"))),  # nothing picked: back
+    ("admin_labels.print_view", "GET"): ({}, admin_only(200)),  # nothing ticked: every item that matches
     ("admin_labels.preview", "GET"): ({}, admin_only(200)),
-    ("admin_labels.download", "POST"): ({}, admin_only(to("/admin/labels/"))),  # nothing picked: back
+    ("admin_labels.download", "POST"): ({}, admin_only(200)),  # nothing ticked: every item that matches
     ("admin_labels.send", "POST"): ({}, admin_only(to("/admin/labels/"))),  # no printer: back
     ("admin_labels.job_status", "GET"): ({}, admin_only(404)),  # no such job
     ("admin_labels.job_file", "GET"): ({}, admin_only(404)),
