@@ -111,16 +111,24 @@ def case(name: str, url: str) -> dict:
     engine = create_engine(url)
     with Session(engine) as s:  # warm the connection and the tables' pages alike for both cases
         s.execute(text("SELECT count(*) FROM checkouts WHERE returned_at IS NULL")).scalar()
+
+    def run(s: Session) -> int:
+        if name == "product":
+            return len(sweep.sweep(s, NOW, Policy()).flag_ids)
+        now = NOW.replace(tzinfo=None)
+        for sql in BASELINE_SQL[engine.dialect.name]:
+            s.execute(text(sql), {"now": now})
+        return s.execute(text("SELECT count(*) FROM flags")).scalar()
+
+    # A scheduler runs for days: time the second sweep of the process (statements compiled and cached, pages
+    # read), after a first one rolled back; the baseline is treated alike.
+    with Session(engine) as s:
+        run(s)
+        s.rollback()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     with Session(engine) as s:
-        if name == "product":
-            flagged = len(sweep.sweep(s, NOW, Policy()).flag_ids)
-        else:
-            now = NOW.replace(tzinfo=None)
-            for sql in BASELINE_SQL[engine.dialect.name]:
-                s.execute(text(sql), {"now": now})
-            flagged = s.execute(text("SELECT count(*) FROM flags")).scalar()
+        flagged = run(s)
         s.commit()
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

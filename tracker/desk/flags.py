@@ -34,17 +34,18 @@ def raise_flags(session: Session, now: datetime, sweep: Sweep, where) -> list[in
     stmt = (insert(Flag).from_select(["checkout_id", "item_id", "sweep_id", "created_at", "status"], candidates)
             .on_conflict_do_nothing(index_elements=["checkout_id"]).returning(Flag.id))
     ids = list(session.scalars(stmt))
-    rows = []
+    rows: list[tuple] = []  # (flag id, check-out id, item id, holder id, due); plain tuples read fastest
     for start in range(0, len(ids), CHUNK):
-        rows += session.execute(select(Flag.id, Flag.checkout_id, Flag.item_id, Checkout.holder_id, Checkout.due_at)
-                                .join(Checkout, Checkout.id == Flag.checkout_id)
-                                .where(Flag.id.in_(ids[start:start + CHUNK]))).all()
-    rows.sort(key=lambda r: (r.due_at, r.checkout_id))
+        rows += map(tuple, session.execute(
+            select(Flag.id, Flag.checkout_id, Flag.item_id, Checkout.holder_id, Checkout.due_at)
+            .join(Checkout, Checkout.id == Flag.checkout_id).where(Flag.id.in_(ids[start:start + CHUNK]))))
+    rows.sort(key=lambda r: (r[4], r[1]))
     day = sweep.business_date.isoformat()
     audit.record_rows(session, now, "flagged", actor=None, source="sweep", rows=[
-        {"item_id": r.item_id, "checkout_id": r.checkout_id, "subject_user_id": r.holder_id,
-         "data": {"due_at": r.due_at.isoformat(), "business_date": day}} for r in rows])
-    return [r.id for r in rows]
+        {"item_id": item_id, "checkout_id": checkout_id, "subject_user_id": holder_id,
+         "data": {"due_at": due.isoformat(), "business_date": day}}
+        for _, checkout_id, item_id, holder_id, due in rows])
+    return [r[0] for r in rows]
 
 
 def load(session: Session, ids: list[int]) -> list[Flag]:
