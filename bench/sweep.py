@@ -73,7 +73,7 @@ BASELINE_SQL = {
         "INSERT INTO sweeps (business_date, started_at, last_run_at, runs, flagged) "
         "VALUES ('2026-05-31', :now, :now, 1, 0)",
         "INSERT INTO flags (checkout_id, item_id, sweep_id, created_at, status) "
-        "SELECT c.id, c.item_id, 1, :now, 'open' FROM checkouts c WHERE c.returned_at IS NULL AND c.due_at <= :now "
+        "SELECT c.id, c.item_id, (SELECT id FROM sweeps WHERE business_date = '2026-05-31'), :now, 'open' FROM checkouts c WHERE c.returned_at IS NULL AND c.due_at <= :now "
         "AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.checkout_id = c.id) AND (c.parent_id IS NULL OR NOT EXISTS "
         "(SELECT 1 FROM checkouts p WHERE p.id = c.parent_id AND p.returned_at IS NULL)) "
         "ORDER BY c.due_at, c.id ON CONFLICT (checkout_id) DO NOTHING",
@@ -87,7 +87,7 @@ BASELINE_SQL = {
         "INSERT INTO sweeps (business_date, started_at, last_run_at, runs, flagged) "
         "VALUES ('2026-05-31', :now, :now, 1, 0)",
         "INSERT INTO flags (checkout_id, item_id, sweep_id, created_at, status) "
-        "SELECT c.id, c.item_id, 1, :now, 'open' FROM checkouts c WHERE c.returned_at IS NULL AND c.due_at <= :now "
+        "SELECT c.id, c.item_id, (SELECT id FROM sweeps WHERE business_date = '2026-05-31'), :now, 'open' FROM checkouts c WHERE c.returned_at IS NULL AND c.due_at <= :now "
         "AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.checkout_id = c.id) AND (c.parent_id IS NULL OR NOT EXISTS "
         "(SELECT 1 FROM checkouts p WHERE p.id = c.parent_id AND p.returned_at IS NULL)) "
         "ORDER BY c.due_at, c.id ON CONFLICT (checkout_id) DO NOTHING",
@@ -138,8 +138,9 @@ def case(name: str, url: str) -> dict:
 
 
 def _run(name: str, url: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--case", name, "--url", url], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, "--case", name, "--url", url], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"case {name} failed:\n{out.stderr}")
     return json.loads(out.stdout)
 
 
