@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import subprocess
 import sys
 from datetime import datetime
 
@@ -11,7 +14,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from . import clock, demo, jobs, migrate, scheduler, trail
+from . import ROOT, clock, demo, jobs, migrate, scheduler, trail
 from .accounts import users
 from .db import explain_failure
 from .errors import DomainError
@@ -181,26 +184,84 @@ def bootstrap(app: Flask) -> None:
     click.echo(f"  password: {password}  (one-time; you must change it at first sign-in)")
 
 
-def serve(app: Flask) -> None:
-    """Set up the database, start the scheduler beside the app, and serve it locally."""
-    from werkzeug.serving import run_simple
-
+def serve(app: Flask, dev: bool = False) -> None:
+    """Set up the database, then serve: gunicorn's workers and one scheduler process, each its own process, until
+    Ctrl+C stops them all; with `dev`, Flask's development server with the scheduler in a thread."""
     try:
         bootstrap(app)
     except (OperationalError, OSError) as err:  # serve what can be read; every change says it was not recorded
         click.echo(f"The database cannot be set up or written: {explain_failure(err)}. Serving anyway: pages "
                    "that only read work; changes are refused with a message until it is fixed.", err=True)
     host, port = app.config["HOST"], app.config["PORT"]
-    try:
-        scheduler.start(app, blocking=False)
-        click.echo(f"Scheduler running: sweep at {', '.join(t.strftime('%H:%M') for t in scheduler.sweep_times(app))} "
-                   f"({app.config['TIMEZONE']}), reminders, notifications, label files.")
-    except scheduler.AlreadyRunning as exc:
-        click.echo(f"Scheduler not started here: {exc}.")
+    times = ", ".join(t.strftime("%H:%M") for t in scheduler.sweep_times(app))
+    if dev:
+        _serve_dev(app, host, port, times)
+        return
+    workers = app.config["WORKERS"]
+    commands = {
+        "scheduler": [sys.executable, "-m", "flask", "--app", "app", "scheduler"],
+        "web": [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}",
+                "--chdir", ROOT, "--access-logfile", "-", "--graceful-timeout", "10", "app:app"],
+    }
+    click.echo(f"Serving with gunicorn ({workers} worker(s)) and one scheduler process: sweep at {times} "
+               f"({app.config['TIMEZONE']}), reminders, notifications, label files.")
+    _say_where(host, port)
+    sys.exit(supervise(commands, cwd=ROOT))
+
+
+def _say_where(host: str, port: int) -> None:
     click.echo(f"Open http://{host}:{port}/ and sign in (first admin: admin@example.com, password printed "
                "when it was created; `flask --app app users create` adds more).")
     click.echo("Press Ctrl+C to stop.")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _serve_dev(app: Flask, host: str, port: int, times: str) -> None:
+    from werkzeug.serving import run_simple
+
+    sched = scheduler.start(app, blocking=False)
+    click.echo(f"Development server (not for production). Scheduler running in this process: sweep at {times} "
+               f"({app.config['TIMEZONE']}), reminders, notifications, label files.")
+    _say_where(host, port)
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        scheduler.stop(sched)
+
+
+def _interrupt(_signum, _frame) -> None:
+    """SIGTERM (systemd, kill) stops the supervised processes as Ctrl+C does."""
+    raise KeyboardInterrupt
+
+
+def supervise(commands: dict[str, list[str]], cwd: str | None = None, stop_after: float = 15.0) -> int:
+    """Start each command as a process and wait; when one ends, or on Ctrl+C (SIGINT) or SIGTERM, stop the others
+    (SIGTERM, then SIGKILL after `stop_after` seconds). The exit status is the first ended process's, or 0."""
+    procs = {name: subprocess.Popen(cmd, cwd=cwd) for name, cmd in commands.items()}  # noqa: S603 - our commands
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    status = 0
+    try:
+        while True:
+            ended = [(name, p.returncode) for name, p in procs.items() if p.poll() is not None]
+            if ended:
+                name, status = ended[0]
+                click.echo(f"The {name} process stopped (status {status}); stopping the rest.", err=True)
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):  # wake up twice a second to look at all
+                next(iter(procs.values())).wait(timeout=0.5)
+    except KeyboardInterrupt:
+        status = 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(timeout=stop_after)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return status
 
 
 @click.command("labels", help="Write label files: PDF sheets, a PNG per label, or Brother QL raster.")
@@ -259,15 +320,17 @@ def labels_cmd(layout_name, tags, all_items, out_dir, fmt, start_at, show_name, 
 
 
 def run_scheduler(app: Flask) -> None:
-    """The scheduler in the foreground, until Ctrl+C."""
+    """The scheduler in the foreground, until Ctrl+C (or SIGTERM)."""
     click.echo(f"Scheduler: sweep at {', '.join(t.strftime('%H:%M') for t in scheduler.sweep_times(app))} "
-               f"({app.config['TIMEZONE']}); Ctrl+C to stop.")
+               f"({app.config['TIMEZONE']}); the one holding the database lease runs the jobs, any other stands by "
+               "and takes over when it stops; Ctrl+C to stop.")
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         scheduler.start(app, blocking=True)
-    except scheduler.AlreadyRunning as exc:
-        raise click.ClickException(str(exc)) from None
     except (KeyboardInterrupt, SystemExit):
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def sweep_now(app: Flask, now_text: str | None) -> None:
@@ -292,9 +355,12 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(command)
 
     # These run the app itself (in threads, or for as long as the process lives), so they close over it.
-    @app.cli.command("serve", help="Set up the database and serve the app locally (TRACKER_HOST, TRACKER_PORT).")
-    def serve_cmd():
-        serve(app)
+    @app.cli.command("serve", help="Set up the database, then serve with gunicorn (TRACKER_WORKERS workers on "
+                                   "TRACKER_HOST:TRACKER_PORT) and one scheduler process, until Ctrl+C.")
+    @click.option("--dev", is_flag=True, help="Flask's development server with the scheduler in a thread instead "
+                                              "(never in production).")
+    def serve_cmd(dev):
+        serve(app, dev)
 
     @app.cli.command("scheduler", help="Run the scheduler (day-end sweep, reminders, notifications, label files) in the "
                                        "foreground.")
