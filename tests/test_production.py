@@ -76,6 +76,10 @@ def test_serve_runs_gunicorn_and_one_scheduler_and_ctrl_c_stops_everything(tmp_p
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=30) as resp:
             assert resp.status == 200
             assert resp.headers["Server"].startswith("gunicorn")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
+            page = resp.read().decode()  # the workers' latencies added up, and the database's figures
+            assert 'tracker_request_duration_seconds_count{endpoint="auth.login",method="GET",status="200"}' in page
+            assert "tracker_checkouts_open 0.0" in page
         kids = _children(proc.pid)
         assert len([c for c in kids if c[1].endswith(" scheduler ")]) == 1, kids
         assert len([c for c in kids if "gunicorn" in c[1]]) == 1, kids

@@ -22,6 +22,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .items import views as admin_items
     from .labels import views as admin_labels
     from .notify import views as admin_notifications
+    from .ops import views as ops
     from .reports import views as reports
 
     instance = (test_config or {}).get("INSTANCE_PATH") or config.instance_path(os.path.join(ROOT, "instance"))
@@ -36,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     sessions.init_app(app)
     i18n.init_app(app)
     error_pages.init_app(app)
+    ops.init_app(app)
     for module in (auth, custody, desk, incidents, reports, admin_items, admin_users, admin_labels,
                    admin_notifications):
         app.register_blueprint(module.bp)

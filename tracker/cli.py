@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from datetime import datetime
 
 import click
@@ -206,7 +209,13 @@ def serve(app: Flask, dev: bool = False) -> None:
     click.echo(f"Serving with gunicorn ({workers} worker(s)) and one scheduler process: sweep at {times} "
                f"({app.config['TIMEZONE']}), reminders, notifications, label files.")
     _say_where(host, port)
-    sys.exit(supervise(commands, cwd=ROOT))
+    # /metrics adds up the request latencies of every worker through files in this folder (prometheus_client).
+    metrics_dir = tempfile.mkdtemp(prefix="tracker-metrics-")
+    try:
+        status = supervise(commands, cwd=ROOT, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir})
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    sys.exit(status)
 
 
 def _say_where(host: str, port: int) -> None:
@@ -233,10 +242,11 @@ def _interrupt(_signum, _frame) -> None:
     raise KeyboardInterrupt
 
 
-def supervise(commands: dict[str, list[str]], cwd: str | None = None, stop_after: float = 15.0) -> int:
+def supervise(commands: dict[str, list[str]], cwd: str | None = None, env: dict | None = None,
+              stop_after: float = 15.0) -> int:
     """Start each command as a process and wait; when one ends, or on Ctrl+C (SIGINT) or SIGTERM, stop the others
     (SIGTERM, then SIGKILL after `stop_after` seconds). The exit status is the first ended process's, or 0."""
-    procs = {name: subprocess.Popen(cmd, cwd=cwd) for name, cmd in commands.items()}  # noqa: S603 - our commands
+    procs = {name: subprocess.Popen(cmd, cwd=cwd, env=env) for name, cmd in commands.items()}  # noqa: S603 - our commands
     previous = signal.signal(signal.SIGTERM, _interrupt)
     status = 0
     try:

@@ -137,6 +137,7 @@ def load(instance_path: str) -> dict:
         "HOST": env_str("HOST", "127.0.0.1"),
         "PORT": env_int("PORT", 5000),
         "WORKERS": env_int("WORKERS", 4),
+        "METRICS_TOKEN": env_optional("METRICS_TOKEN"),
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
