@@ -30,6 +30,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(config.load(app.instance_path))
     if test_config:
         app.config.update(test_config)
+        if "SECRET_KEY" in test_config:
+            app.config["SECRET_KEY_FROM_INSTANCE"] = False
+    config.check_shared(app.config)
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["STAFF_SESSION_DAYS"])
 
     http.init_app(app)
