@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from .i18n import describe
 from .items import csv_import
 from .labels import layouts, render, service
 from .models import LANGUAGES, Item
+from .ops import backup as ops_backup
 
 
 def _session():
@@ -360,8 +362,22 @@ def sweep_now(app: Flask, now_text: str | None) -> None:
         click.echo(f"  {co.item.asset_tag}  {co.holder.email}  due {co.due_at.isoformat()}")
 
 
+@click.command("backup", help="Copy the live database to DEST (a file, or a folder for a dated file): SQLite through "
+                             "its online backup API while the app runs, PostgreSQL through pg_dump (custom format; "
+                             "restore with pg_restore). The copy holds personal data: it is written readable by its "
+                             "owner only.")
+@click.argument("dest", type=click.Path(file_okay=True, dir_okay=True, writable=True))
+@with_appcontext
+def backup_cmd(dest):
+    try:
+        path = ops_backup.backup(current_app.config["DATABASE_URL"], dest, clock.now())
+    except (ops_backup.BackupError, sqlite3.Error, OSError) as err:
+        raise click.ClickException(f"No backup written: {err}") from None
+    click.echo(f"Backup written to {path}.")
+
+
 def init_app(app: Flask) -> None:
-    for command in (db_cli, users_cli, items_cli, audit_cli, demo_cmd, bootstrap_cmd, labels_cmd):
+    for command in (db_cli, users_cli, items_cli, audit_cli, demo_cmd, bootstrap_cmd, labels_cmd, backup_cmd):
         app.cli.add_command(command)
 
     # These run the app itself (in threads, or for as long as the process lives), so they close over it.
