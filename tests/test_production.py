@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,49 +13,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from tests.helpers import free_port
+from tests.helpers import Output, children, free_port
 from tracker.models import SchedulerLease
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _children(pid: int) -> list[tuple[int, str]]:
-    """The processes whose parent is `pid`, with their command lines (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append((int(entry.name), cmdline))
-    return found
-
-
-class Output:
-    """The lines a process prints, read in a thread so a test can wait for one with a deadline."""
-
-    def __init__(self, proc: subprocess.Popen):
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
-
-    def _read(self, stream) -> None:
-        for line in stream:
-            self.lines.put(line)
-
-    def wait_for(self, text: str, timeout: float = 60) -> str:
-        while True:
-            try:
-                line = self.lines.get(timeout=timeout)
-            except queue.Empty:
-                raise AssertionError(f"{text!r} not printed within {timeout}s; got:\n{''.join(self.seen)}") from None
-            self.seen.append(line)
-            if text in line:
-                return line
 
 
 def test_serve_runs_gunicorn_and_one_scheduler_and_ctrl_c_stops_everything(tmp_path):
@@ -80,7 +39,7 @@ def test_serve_runs_gunicorn_and_one_scheduler_and_ctrl_c_stops_everything(tmp_p
             page = resp.read().decode()  # the workers' latencies added up, and the database's figures
             assert 'tracker_request_duration_seconds_count{endpoint="auth.login",method="GET",status="200"}' in page
             assert "tracker_checkouts_open 0.0" in page
-        kids = _children(proc.pid)
+        kids = children(proc.pid)
         assert len([c for c in kids if c[1].endswith(" scheduler ")]) == 1, kids
         assert len([c for c in kids if "gunicorn" in c[1]]) == 1, kids
         out.wait_for("holds the lease")
