@@ -10,6 +10,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -59,3 +60,33 @@ def test_serve_runs_gunicorn_and_one_scheduler_and_ctrl_c_stops_everything(tmp_p
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         proc.stdout.close()
+
+
+def test_serve_starts_gunicorn_with_the_workers_and_address_and_one_scheduler(app, runner, monkeypatch):
+    from tracker import cli
+
+    started = {}
+    monkeypatch.setattr(cli, "supervise", lambda commands, **kw: started.update(commands) or 0)
+    app.config.update(WORKERS=3, HOST="0.0.0.0", PORT=8123)  # noqa: S104 - only given to a fake
+    result = runner.invoke(args=["serve"])
+    assert result.exit_code == 0, result.output
+    assert set(started) == {"web", "scheduler"}
+    web = started["web"]
+    assert web[1:3] == ["-m", "gunicorn"] and web[-1] == "app:app"
+    assert web[web.index("--workers") + 1] == "3" and web[web.index("--bind") + 1] == "0.0.0.0:8123"
+    assert started["scheduler"][-1] == "scheduler"
+    assert "Open http://0.0.0.0:8123/" in result.output and "development" not in result.output
+
+
+def test_serve_dev_runs_flasks_development_server_only_when_asked(app, runner, monkeypatch):
+    import werkzeug.serving
+
+    from tracker import cli
+
+    served = []
+    monkeypatch.setattr(werkzeug.serving, "run_simple", lambda host, port, wsgi, **kw: served.append((host, port)))
+    monkeypatch.setattr(cli, "supervise", lambda *a, **kw: pytest.fail("gunicorn started with --dev"))
+    result = runner.invoke(args=["serve", "--dev"])
+    assert result.exit_code == 0, result.output
+    assert served == [("127.0.0.1", app.config["PORT"])]
+    assert "Development server (not for production)" in result.output

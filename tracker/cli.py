@@ -240,7 +240,10 @@ def _serve_dev(app: Flask, host: str, port: int, times: str) -> None:
 
 
 def _interrupt(_signum, _frame) -> None:
-    """SIGTERM (systemd, kill) stops the supervised processes as Ctrl+C does."""
+    """SIGTERM (systemd, kill) stops as Ctrl+C does; a second signal (Ctrl+C reaches every process of the terminal,
+    then the supervisor sends SIGTERM) is ignored, so the clean-up it started is not cut short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -249,7 +252,7 @@ def supervise(commands: dict[str, list[str]], cwd: str | None = None, env: dict 
     """Start each command as a process and wait; when one ends, or on Ctrl+C (SIGINT) or SIGTERM, stop the others
     (SIGTERM, then SIGKILL after `stop_after` seconds). The exit status is the first ended process's, or 0."""
     procs = {name: subprocess.Popen(cmd, cwd=cwd, env=env) for name, cmd in commands.items()}  # noqa: S603 - our commands
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, _interrupt), signal.signal(signal.SIGINT, _interrupt)
     status = 0
     try:
         while True:
@@ -263,7 +266,6 @@ def supervise(commands: dict[str, list[str]], cwd: str | None = None, env: dict 
     except KeyboardInterrupt:
         status = 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
         for p in procs.values():
             if p.poll() is None:
                 p.terminate()
@@ -273,6 +275,8 @@ def supervise(commands: dict[str, list[str]], cwd: str | None = None, env: dict 
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
     return status
 
 
@@ -336,13 +340,14 @@ def run_scheduler(app: Flask) -> None:
     click.echo(f"Scheduler: sweep at {', '.join(t.strftime('%H:%M') for t in scheduler.sweep_times(app))} "
                f"({app.config['TIMEZONE']}); the one holding the database lease runs the jobs, any other stands by "
                "and takes over when it stops; Ctrl+C to stop.")
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, _interrupt), signal.signal(signal.SIGINT, _interrupt)
     try:
         scheduler.start(app, blocking=True)
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
 
 
 def sweep_now(app: Flask, now_text: str | None) -> None:

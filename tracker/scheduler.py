@@ -60,8 +60,7 @@ class Leader:
         return held
 
     def release(self) -> None:
-        if not self.held:
-            return
+        """Give the lease up if this process holds it (asked even when not sure: a renewal may have been cut short)."""
         self.held = False
         try:
             with self.app.extensions["tracker.sessionmaker"]() as s:
@@ -133,16 +132,21 @@ def guarded(name: str, job: Callable[[], object], leader: Leader | None = None) 
 def start(app: Flask, blocking: bool):
     """Claim the lease (or stand by), sweep once if a day end was missed while no scheduler ran, then run the jobs."""
     leader = Leader(app)
-    if leader.renew():
-        guarded("sweep", lambda: jobs.run_sweep(app, clock.now(), only_if_missed=True))()
-    sched = build(app, blocking, leader)
-    _leaders[id(sched)] = leader
-    sched.add_listener(lambda event: _release(sched), EVENT_SCHEDULER_SHUTDOWN)
+    sched = None
     try:
+        if leader.renew():
+            guarded("sweep", lambda: jobs.run_sweep(app, clock.now(), only_if_missed=True))()
+        sched = build(app, blocking, leader)
+        _leaders[id(sched)] = leader
+        sched.add_listener(lambda event: _release(sched), EVENT_SCHEDULER_SHUTDOWN)
         sched.start()
-    except BaseException:
-        _release(sched)
+    except BaseException:  # Ctrl+C or SIGTERM at any point: give the lease up on the way out
+        if sched is not None:
+            _leaders.pop(id(sched), None)
+        leader.release()
         raise
+    if blocking:  # shut down from a job or another thread
+        _release(sched)
     return sched
 
 
