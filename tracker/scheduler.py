@@ -15,6 +15,7 @@ import secrets
 import socket
 from collections.abc import Callable
 from datetime import time, timedelta
+from time import monotonic
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -42,7 +43,14 @@ class Leader:
     def __init__(self, app: Flask):
         self.app = app
         self.holder = f"{socket.gethostname()[:120]}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.held = False
+        self._held = False
+        self._until = 0.0  # monotonic time after which a lease not renewed since may belong to another
+
+    @property
+    def held(self) -> bool:
+        """Held and renewed recently enough: a process that was paused past its lease runs nothing until it has
+        renewed (another may have taken over meanwhile)."""
+        return self._held and monotonic() < self._until
 
     def renew(self) -> bool:
         """Take or renew the lease; on a database failure this process stops running jobs until it can renew."""
@@ -53,15 +61,17 @@ class Leader:
         except (OperationalError, OSError) as err:
             log.error("scheduler: the lease could not be renewed, %s; jobs wait until it can", explain_failure(err))
             held = False
-        if held != self.held:
+        if held != self._held:
             log.warning("scheduler %s: %s", self.holder, "holds the lease and runs the jobs" if held
                         else "does not hold the lease; standing by")
-        self.held = held
+        self._held = held
+        if held:
+            self._until = monotonic() + (LEASE_TTL - RENEW_EVERY).total_seconds()
         return held
 
     def release(self) -> None:
         """Give the lease up if this process holds it (asked even when not sure: a renewal may have been cut short)."""
-        self.held = False
+        self._held = False
         try:
             with self.app.extensions["tracker.sessionmaker"]() as s:
                 lease.give_up(s, clock.now(), LEASE_NAME, self.holder)
