@@ -4,10 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+WORKERS ?= 4
 export TRACKER_HOST := $(HOST)
 export TRACKER_PORT := $(PORT)
+export TRACKER_WORKERS := $(WORKERS)
 
-.PHONY: run demo test test-sqlite lint translations extract-messages bench clean
+.PHONY: run run-dev demo test test-sqlite lint translations extract-messages bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +33,14 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 translations: $(VENV)/.runtime
 	$(BIN)/pybabel compile -d tracker/translations >/dev/null
 
-## Start the app with its scheduler on http://$(HOST):$(PORT) (migrates and creates a first admin if needed).
+## Start the app on http://$(HOST):$(PORT): gunicorn ($(WORKERS) workers) and one scheduler process, until Ctrl+C
+## (migrates and creates a first admin if needed).
 run: $(VENV)/.runtime translations
 	$(BIN)/flask --app app serve
+
+## The same with Flask's development server (one process, the scheduler in a thread): for working on the code only.
+run-dev: $(VENV)/.runtime translations
+	$(BIN)/flask --app app serve --dev
 
 ## Load demo data (items of every kind, a bag, one user per role) into the local database.
 demo: $(VENV)/.runtime translations

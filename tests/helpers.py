@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import html
 import os
+import queue
 import re
 import shutil
 import socket
 import subprocess
+import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -146,6 +149,45 @@ def pdf_text(path) -> str:
     """The text of a PDF file, laid out as on the page (pdftotext -layout)."""
     exe = need_poppler("pdftotext")
     return subprocess.run([exe, "-layout", str(path), "-"], check=True, capture_output=True, timeout=60).stdout.decode()
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """The processes whose parent is `pid`, with their command lines (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+class Output:
+    """The lines a process prints, read in a thread so a test can wait for one with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"{text!r} not printed within {timeout}s; got:\n{''.join(self.seen)}") from None
+            self.seen.append(line)
+            if text in line:
+                return line
 
 
 def free_port() -> int:

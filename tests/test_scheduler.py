@@ -15,7 +15,7 @@ from tracker.models import Flag, Sweep
 
 
 def stop(sched) -> None:
-    scheduler.stop(sched)  # gives up the lock file too, so the next test starts clean
+    scheduler.stop(sched)  # gives up the lease too, so the next scheduler takes over at once
 
 
 # --- the jobs ----------------------------------------------------------------------------------------------------
@@ -25,7 +25,7 @@ def test_build_creates_the_sweeps_with_explicit_ids_coalescing_and_hours_of_grac
     sched = scheduler.build(app, blocking=False)
     jobs = {job.id: job for job in sched.get_jobs()}
     assert set(jobs) == {"sweep-1900", "sweep-0000", "sweep-catch-up", "reminders", "deliver-notifications", "audit-check",
-                         "label-jobs"}
+                         "label-jobs"}  # and "lease" when built with a leader
     for job_id in ("sweep-1900", "sweep-0000"):
         job = jobs[job_id]
         assert job.coalesce is True and job.max_instances == 1
@@ -51,14 +51,53 @@ def test_sweep_times_follow_the_settings(app, new_app):
 # --- the process -------------------------------------------------------------------------------------------------
 
 
-def test_a_second_scheduler_on_the_same_instance_refuses_to_start(app):
+@pytest.mark.postgres  # the lease's conditional updates on both databases
+def test_of_two_schedulers_on_one_database_exactly_one_runs_jobs_and_the_other_takes_over(
+        app, new_app, session, make_user, make_item, monkeypatch):
+    alice, item = make_user(), make_item()
+    custody.check_out(session, tokyo(1, 10), item=item, holder=alice, actor=alice, due_at=tokyo(1, 18))
+    session.commit()
+    other = new_app(INSTANCE_PATH=str(app.instance_path) + "-host-b")  # another host: its own instance folder
+    moment = [tokyo(1, 19)]
+    monkeypatch.setattr(clock, "now", lambda: moment[0])
+    first, second = scheduler.Leader(app), scheduler.Leader(other)
+    assert first.renew() is True and second.renew() is False
+    scheds = [scheduler.build(app, blocking=False, leader=first), scheduler.build(other, blocking=False, leader=second)]
+    for sched in scheds:  # both fire their 19:00 sweep and every other job
+        for job in sched.get_jobs():
+            if job.id != "sweep-0000":
+                job.func()
+    session.rollback()
+    assert [(s.business_date, s.runs) for s in session.scalars(select(Sweep))] == [(date(2026, 6, 1), 1)]
+    assert len(list(session.scalars(select(Flag)))) == 1
+
+    # The holder stops: the other takes over at its next renewal; the first, back, stands by.
+    first.release()
+    assert second.renew() is True and first.renew() is False
+    # The new holder dies without giving up the lease: it is taken over once it has expired, not before.
+    moment[0] += scheduler.LEASE_TTL / 2
+    assert first.renew() is False
+    moment[0] += scheduler.LEASE_TTL
+    assert first.renew() is True and second.renew() is False
+    moment[0] = tokyo(2, 0)
+    for sched in reversed(scheds):
+        for job in sched.get_jobs():
+            if job.id != "sweep-1900":
+                job.func()
+    session.rollback()
+    assert [(s.business_date, s.runs) for s in session.scalars(select(Sweep))] == [(date(2026, 6, 1), 2)]
+
+
+def test_a_started_scheduler_holds_the_lease_and_gives_it_up_when_stopped(app, new_app):
     sched = scheduler.start(app, blocking=False)
+    standby = scheduler.start(new_app(), blocking=False)
     try:
-        assert sched.running
-        with pytest.raises(scheduler.AlreadyRunning):
-            scheduler.start(app, blocking=False)
-    finally:
+        assert sched.running and standby.running
+        assert scheduler.leader_of(sched).held and not scheduler.leader_of(standby).held
         stop(sched)
+        assert scheduler.leader_of(standby).renew() is True
+    finally:
+        stop(standby)
 
 
 @pytest.mark.postgres  # the catch-up sweep through the app's own sessions

@@ -19,6 +19,7 @@ FEATURES = {
     "reports": set(),
     "labels": {"items"},
     "desk": {"custody", "items", "labels"},
+    "ops": {"desk", "custody", "notify"},  # running in production: the scheduler's lease, health, metrics, backups
 }
 # Entry points that put the features together: the app factory, the CLI, the scheduler and its jobs, demo data.
 ENTRY = {"__init__", "cli", "jobs", "scheduler", "demo"}

@@ -22,6 +22,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .items import views as admin_items
     from .labels import views as admin_labels
     from .notify import views as admin_notifications
+    from .ops import views as ops
     from .reports import views as reports
 
     instance = (test_config or {}).get("INSTANCE_PATH") or config.instance_path(os.path.join(ROOT, "instance"))
@@ -29,6 +30,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(config.load(app.instance_path))
     if test_config:
         app.config.update(test_config)
+        if "SECRET_KEY" in test_config:
+            app.config["SECRET_KEY_FROM_INSTANCE"] = False
+    config.check_shared(app.config)
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["STAFF_SESSION_DAYS"])
 
     http.init_app(app)
@@ -36,6 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     sessions.init_app(app)
     i18n.init_app(app)
     error_pages.init_app(app)
+    ops.init_app(app)
     for module in (auth, custody, desk, incidents, reports, admin_items, admin_users, admin_labels,
                    admin_notifications):
         app.register_blueprint(module.bp)

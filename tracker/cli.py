@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
 import sys
+import tempfile
 from datetime import datetime
 
 import click
@@ -11,7 +18,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from . import clock, demo, jobs, migrate, scheduler, trail
+from . import ROOT, clock, demo, jobs, migrate, scheduler, trail
 from .accounts import users
 from .db import explain_failure
 from .errors import DomainError
@@ -19,6 +26,7 @@ from .i18n import describe
 from .items import csv_import
 from .labels import layouts, render, service
 from .models import LANGUAGES, Item
+from .ops import backup as ops_backup
 
 
 def _session():
@@ -181,26 +189,95 @@ def bootstrap(app: Flask) -> None:
     click.echo(f"  password: {password}  (one-time; you must change it at first sign-in)")
 
 
-def serve(app: Flask) -> None:
-    """Set up the database, start the scheduler beside the app, and serve it locally."""
-    from werkzeug.serving import run_simple
-
+def serve(app: Flask, dev: bool = False) -> None:
+    """Set up the database, then serve: gunicorn's workers and one scheduler process, each its own process, until
+    Ctrl+C stops them all; with `dev`, Flask's development server with the scheduler in a thread."""
     try:
         bootstrap(app)
     except (OperationalError, OSError) as err:  # serve what can be read; every change says it was not recorded
         click.echo(f"The database cannot be set up or written: {explain_failure(err)}. Serving anyway: pages "
                    "that only read work; changes are refused with a message until it is fixed.", err=True)
     host, port = app.config["HOST"], app.config["PORT"]
+    times = ", ".join(t.strftime("%H:%M") for t in scheduler.sweep_times(app))
+    if dev:
+        _serve_dev(app, host, port, times)
+        return
+    workers = app.config["WORKERS"]
+    commands = {
+        "scheduler": [sys.executable, "-m", "flask", "--app", "app", "scheduler"],
+        "web": [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}",
+                "--chdir", ROOT, "--access-logfile", "-", "--graceful-timeout", "10", "app:app"],
+    }
+    click.echo(f"Serving with gunicorn ({workers} worker(s)) and one scheduler process: sweep at {times} "
+               f"({app.config['TIMEZONE']}), reminders, notifications, label files.")
+    _say_where(host, port)
+    # /metrics adds up the request latencies of every worker through files in this folder (prometheus_client).
+    metrics_dir = tempfile.mkdtemp(prefix="tracker-metrics-")
     try:
-        scheduler.start(app, blocking=False)
-        click.echo(f"Scheduler running: sweep at {', '.join(t.strftime('%H:%M') for t in scheduler.sweep_times(app))} "
-                   f"({app.config['TIMEZONE']}), reminders, notifications, label files.")
-    except scheduler.AlreadyRunning as exc:
-        click.echo(f"Scheduler not started here: {exc}.")
+        status = supervise(commands, cwd=ROOT, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir})
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    sys.exit(status)
+
+
+def _say_where(host: str, port: int) -> None:
     click.echo(f"Open http://{host}:{port}/ and sign in (first admin: admin@example.com, password printed "
                "when it was created; `flask --app app users create` adds more).")
     click.echo("Press Ctrl+C to stop.")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _serve_dev(app: Flask, host: str, port: int, times: str) -> None:
+    from werkzeug.serving import run_simple
+
+    sched = scheduler.start(app, blocking=False)
+    click.echo(f"Development server (not for production). Scheduler running in this process: sweep at {times} "
+               f"({app.config['TIMEZONE']}), reminders, notifications, label files.")
+    _say_where(host, port)
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        scheduler.stop(sched)
+
+
+def _interrupt(_signum, _frame) -> None:
+    """SIGTERM (systemd, kill) stops as Ctrl+C does; a second signal (Ctrl+C reaches every process of the terminal,
+    then the supervisor sends SIGTERM) is ignored, so the clean-up it started is not cut short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def supervise(commands: dict[str, list[str]], cwd: str | None = None, env: dict | None = None,
+              stop_after: float = 15.0) -> int:
+    """Start each command as a process and wait; when one ends, or on Ctrl+C (SIGINT) or SIGTERM, stop the others
+    (SIGTERM, then SIGKILL after `stop_after` seconds). The exit status is the first ended process's, or 0."""
+    procs = {name: subprocess.Popen(cmd, cwd=cwd, env=env) for name, cmd in commands.items()}  # noqa: S603 - our commands
+    previous = signal.signal(signal.SIGTERM, _interrupt), signal.signal(signal.SIGINT, _interrupt)
+    status = 0
+    try:
+        while True:
+            ended = [(name, p.returncode) for name, p in procs.items() if p.poll() is not None]
+            if ended:
+                name, status = ended[0]
+                click.echo(f"The {name} process stopped (status {status}); stopping the rest.", err=True)
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):  # wake up twice a second to look at all
+                next(iter(procs.values())).wait(timeout=0.5)
+    except KeyboardInterrupt:
+        status = 0
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(timeout=stop_after)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+    return status
 
 
 @click.command("labels", help="Write label files: PDF sheets, a PNG per label, or Brother QL raster.")
@@ -263,15 +340,18 @@ def labels_cmd(layout_name, tags, all_items, out_dir, fmt, start_at, show_name, 
 
 
 def run_scheduler(app: Flask) -> None:
-    """The scheduler in the foreground, until Ctrl+C."""
+    """The scheduler in the foreground, until Ctrl+C (or SIGTERM)."""
     click.echo(f"Scheduler: sweep at {', '.join(t.strftime('%H:%M') for t in scheduler.sweep_times(app))} "
-               f"({app.config['TIMEZONE']}); Ctrl+C to stop.")
+               f"({app.config['TIMEZONE']}); the one holding the database lease runs the jobs, any other stands by "
+               "and takes over when it stops; Ctrl+C to stop.")
+    previous = signal.signal(signal.SIGTERM, _interrupt), signal.signal(signal.SIGINT, _interrupt)
     try:
         scheduler.start(app, blocking=True)
-    except scheduler.AlreadyRunning as exc:
-        raise click.ClickException(str(exc)) from None
     except (KeyboardInterrupt, SystemExit):
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
 
 
 def sweep_now(app: Flask, now_text: str | None) -> None:
@@ -291,14 +371,31 @@ def sweep_now(app: Flask, now_text: str | None) -> None:
         click.echo(f"  {co.item.asset_tag}  {co.holder.email}  due {co.due_at.isoformat()}")
 
 
+@click.command("backup", help="Copy the live database to DEST (a file, or a folder for a dated file): SQLite through "
+                             "its online backup API while the app runs, PostgreSQL through pg_dump (custom format; "
+                             "restore with pg_restore). The copy holds personal data: it is written readable by its "
+                             "owner only.")
+@click.argument("dest", type=click.Path(file_okay=True, dir_okay=True, writable=True))
+@with_appcontext
+def backup_cmd(dest):
+    try:
+        path = ops_backup.backup(current_app.config["DATABASE_URL"], dest, clock.now())
+    except (ops_backup.BackupError, sqlite3.Error, OSError) as err:
+        raise click.ClickException(f"No backup written: {err}") from None
+    click.echo(f"Backup written to {path}.")
+
+
 def init_app(app: Flask) -> None:
-    for command in (db_cli, users_cli, items_cli, audit_cli, demo_cmd, bootstrap_cmd, labels_cmd):
+    for command in (db_cli, users_cli, items_cli, audit_cli, demo_cmd, bootstrap_cmd, labels_cmd, backup_cmd):
         app.cli.add_command(command)
 
     # These run the app itself (in threads, or for as long as the process lives), so they close over it.
-    @app.cli.command("serve", help="Set up the database and serve the app locally (TRACKER_HOST, TRACKER_PORT).")
-    def serve_cmd():
-        serve(app)
+    @app.cli.command("serve", help="Set up the database, then serve with gunicorn (TRACKER_WORKERS workers on "
+                                   "TRACKER_HOST:TRACKER_PORT) and one scheduler process, until Ctrl+C.")
+    @click.option("--dev", is_flag=True, help="Flask's development server with the scheduler in a thread instead "
+                                              "(never in production).")
+    def serve_cmd(dev):
+        serve(app, dev)
 
     @app.cli.command("scheduler", help="Run the scheduler (day-end sweep, reminders, notifications, label files) in the "
                                        "foreground.")

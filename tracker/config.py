@@ -71,7 +71,7 @@ def instance_path(default: str) -> str:
 
 
 def _secret_key(instance: Path) -> str:
-    """Use TRACKER_SECRET_KEY, else one generated once and kept in instance/."""
+    """Use TRACKER_SECRET_KEY, else one generated once and kept in instance/ (one host only: see check_shared)."""
     given = env_str("SECRET_KEY")
     if given:
         return given
@@ -84,6 +84,14 @@ def _secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
+def check_shared(config: dict) -> None:
+    """Several hosts share a PostgreSQL database, and a session signed on one must be accepted on every other: they
+    must all sign with the same TRACKER_SECRET_KEY, never with a key each generated into its own instance folder."""
+    if not config["DATABASE_URL"].startswith("sqlite") and config.get("SECRET_KEY_FROM_INSTANCE"):
+        raise ValueError(f"{PREFIX}SECRET_KEY must be set (the same on every host) when the database is shared: "
+                         f"generate one with  python -c 'import secrets; print(secrets.token_hex(32))'")
+
+
 def load(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     instance = Path(instance_path)
@@ -94,6 +102,7 @@ def load(instance_path: str) -> dict:
     return {
         "DATABASE_URL": env_str("DATABASE_URL", f"sqlite:///{instance / 'tracker.db'}"),
         "SECRET_KEY": _secret_key(instance),
+        "SECRET_KEY_FROM_INSTANCE": not env_str("SECRET_KEY"),
         "DB_BUSY_SECONDS": env_float("DB_BUSY_SECONDS", 10.0),
         "BASE_URL": base_url,
         "TIMEZONE": timezone,
@@ -136,6 +145,8 @@ def load(instance_path: str) -> dict:
         "AUDIT_SYSLOG": env_optional("AUDIT_SYSLOG"),
         "HOST": env_str("HOST", "127.0.0.1"),
         "PORT": env_int("PORT", 5000),
+        "WORKERS": env_int("WORKERS", 4),
+        "METRICS_TOKEN": env_optional("METRICS_TOKEN"),
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timedelta
 
 from flask import Flask
@@ -23,9 +24,11 @@ def run_sweep(app: Flask, now: datetime, only_if_missed: bool = False) -> sweep.
     with app.app_context():
         pol = policy.from_config(app.config)
         with _session(app) as s:
+            started = time.monotonic()
             result = sweep.sweep_if_missed(s, now, pol) if only_if_missed else sweep.sweep(s, now, pol)
             if result is not None:
                 outbox.queue_overdue(s, now, [f.checkout for f in result.flags], app.config)
+                sweep.record_duration(s, result, time.monotonic() - started)
             s.commit()
         run_delivery(app, now)
         return result

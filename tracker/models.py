@@ -11,6 +11,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -348,6 +349,18 @@ class Sweep(Base):
     last_run_at: Mapped[datetime] = mapped_column(UTCDateTime)
     runs: Mapped[int] = mapped_column(Integer, default=1)
     flagged: Mapped[int] = mapped_column(Integer, default=0)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)  # of the last run, for /metrics
+
+
+class SchedulerLease(Base):
+    """Who runs the scheduler's jobs: one holder across every host, renewed while it lives, taken over once expired."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class FlagStatus(str, enum.Enum):

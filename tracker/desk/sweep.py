@@ -103,6 +103,12 @@ def sweep_if_missed(session: Session, now: datetime, policy: Policy) -> SweepRes
     return sweep(session, now, policy)
 
 
+def record_duration(session: Session, result: SweepResult, seconds: float) -> None:
+    """How long the run took (flagging and queueing the notices), kept for /metrics."""
+    session.execute(update(Sweep).where(Sweep.business_date == result.business_date)
+                    .values(duration_seconds=round(seconds, 3)).execution_options(synchronize_session=False))
+
+
 @dataclass
 class SweepStatus:
     last_run_at: datetime | None  # the latest sweep that ran, if any

@@ -1,0 +1,1 @@
+"""Running the app in production: the scheduler's lease, health and metrics, backups."""
