@@ -61,6 +61,7 @@ extract-messages: $(VENV)/.dev
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-## Label throughput (1,000 and 10,000 labels as PDF) and peak memory against bare QR generation.
-bench: $(VENV)/.runtime
+## Benchmarks, as ratios in one run: labels (PDF against bare QR) and the sweep (against hand-written SQL).
+bench: $(VENV)/.dev
 	$(BIN)/python bench/labels.py
+	$(BIN)/python bench/sweep.py

@@ -20,7 +20,7 @@ BASE = "https://track.example.com"
 
 
 def _labels(n: int):
-    from tracker.items import new_token
+    from tracker.items.register import new_token
     from tracker.labels.design import LabelData
     from tracker.labels.qr import label_url
 
@@ -64,6 +64,10 @@ def main() -> None:
               f"{r['max_rss_mb']:>8.1f} {r['max_rss_mb'] - idle['max_rss_mb']:>14.1f}")
     growth = (rows[2]["max_rss_mb"] - idle["max_rss_mb"]) / max(0.1, rows[1]["max_rss_mb"] - idle["max_rss_mb"])
     print(f"memory above idle, 10,000 labels vs 1,000: x{growth:.2f} (flat is about 1)")
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "labels.json"), "w") as out:
+        json.dump({"idle": idle, "cases": rows, "memory_growth": growth}, out, indent=1)
 
 
 if __name__ == "__main__":

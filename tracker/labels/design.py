@@ -21,6 +21,7 @@ class LabelData:
     data_class: str = "none"
     finder_text: str = ""
     name: str | None = None
+    modules: list[list[bool]] | None = None  # the QR code, when made ahead for a batch (qr.matrices)
 
 
 @dataclass
@@ -159,7 +160,7 @@ def plan(data: LabelData, width: float, height: float) -> Plan:
     side = min(height - 2 * EDGE, width * QR_SHARE)  # the quiet zone is inside: text and edge stay clear
     edge = (height - side) / 2
     p.qr = (edge, edge, side)
-    p.modules, p.quiet = qr.matrix(data.url), QUIET
+    p.modules, p.quiet = data.modules or qr.matrix(data.url), QUIET
     x = edge + side + pad * 0.3
     text_w = width - x - pad
     inner_h = height - 2 * pad

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Iterable, Iterator
@@ -12,7 +13,7 @@ from sqlalchemy import Select, and_, exists, select, update
 from sqlalchemy.orm import Session
 
 from ..models import Item, LabelToken
-from . import render
+from . import qr, render
 from .design import LabelData
 from .layouts import Printer, Sheet
 from .qr import label_url
@@ -92,20 +93,24 @@ def write_files(labels: Iterator[LabelData], layout: Sheet | Printer, out_dir: s
             raise ValueError("PDF output needs a sheet layout")
         part = 0
         done = 0
-        while True:
-            chunk = _take(labels, CHUNK)
-            if not chunk and part:
-                break
-            part += 1
-            path = os.path.join(out_dir, f"labels-{layout.name}-{part:03d}.pdf")
-            with open(path, "wb") as fh:
-                render.write_pdf(chunk, layout, fh, start_at=start_at if part == 1 else 1)
-            written.append(path)
-            done += len(chunk)
-            if progress:
-                progress(done)
-            if len(chunk) < CHUNK:
-                break
+        with qr.Maker() as maker:
+            while True:
+                chunk = _take(labels, CHUNK)
+                if not chunk and part:
+                    break
+                codes = maker.matrices([d.url for d in chunk])
+                chunk = [dataclasses.replace(d, modules=m) for d, m in zip(chunk, codes, strict=True)]
+                part += 1
+                path = os.path.join(out_dir, f"labels-{layout.name}-{part:03d}.pdf")
+                with open(path, "wb") as fh:
+                    render.write_pdf(chunk, layout, fh, start_at=start_at if part == 1 else 1)
+                written.append(path)
+                done += len(chunk)
+                if progress:
+                    progress(done)
+                if len(chunk) < CHUNK:
+                    break
+                del chunk, codes  # one batch of codes in memory at a time
         return written
     for n, data in enumerate(labels, 1):
         if fmt == "png":
