@@ -72,6 +72,8 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
                                    signed_in(to(ITEM))),
     ("custody.return_", "POST"): ({}, signed_in(to(ITEM))),  # not out: an error on the item page
     ("custody.handover", "POST"): ({"to": "me"}, signed_in(to(ITEM))),  # not out: an error on the item page
+    # Not waiting for an inspection: an error on the item page.
+    ("custody.inspection", "POST"): ({"erasure_method": "format"}, desk_only(to(ITEM))),
     ("desk.board", "GET"): ({}, desk_only(200)),
     ("desk.flag_page", "GET"): ({}, desk_only(404)),  # ids that do not exist: the role check comes first
     ("desk.acknowledge", "POST"): ({}, desk_only(404)),

@@ -32,7 +32,7 @@ KIND_WORDS = {"ノートpc": "laptop", "ノートパソコン": "laptop", "pc": 
               "書類": "folder", "書類フォルダ": "folder", "ファイル": "folder", "バッグ": "bag", "かばん": "bag",
               "鞄": "bag", "その他": "other"}
 CLASS_WORDS = {"なし": "none", "無": "none", "個人情報": "personal", "あり": "personal", "要配慮": "sensitive",
-               "要配慮個人情報": "sensitive"}
+               "要配慮個人情報": "sensitive", "特定個人情報": "my_number", "マイナンバー": "my_number"}
 MAX_ROWS = 10_000
 
 
