@@ -103,6 +103,7 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("admin_items.edit", "GET"): ({}, admin_only(200)),
     ("admin_items.edit", "POST"): ({}, admin_only(400)),
     ("admin_items.retire", "POST"): ({}, admin_only(to(ITEM))),
+    ("admin_items.dispose", "POST"): ({}, admin_only(to(ITEM))),  # no method chosen: an error on the item page
     ("admin_items.import_", "GET"): ({}, admin_only(200)),
     ("admin_items.import_", "POST"): ({}, admin_only(200)),  # no file: the upload page again
     ("admin_labels.index", "GET"): ({}, admin_only(200)),

@@ -24,7 +24,7 @@ from ..http import (
     safe_next,
     signed_in,
 )
-from ..i18n import describe, gettext, handling_rules
+from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules
 from ..models import Checkout, Item, Kind, LabelToken, User
 from . import found, policy
 from . import operations as custody
@@ -86,7 +86,8 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         others=queries.active_users(s) if current_user.privileged and co is not None else [],
         history=queries.item_events(s, it) if current_user.privileged else [],
         needs_erasure=co is not None and any(pol.needs_erasure(x) for x in returning),
-        erasure_methods=custody.ERASURE_METHODS, inspection=custody.awaiting_inspection(s, it))
+        erasure_methods=custody.ERASURE_METHODS, inspection=custody.awaiting_inspection(s, it),
+        disposal_methods=tuple(DISPOSAL_METHOD_LABELS))
 
 
 @bp.get("/items/<tag>")

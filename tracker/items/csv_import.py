@@ -25,6 +25,8 @@ HEADERS = {
     "encrypted": "encrypted", "暗号化": "encrypted",
     "people_count": "people_count", "人数": "people_count", "件数": "people_count",
     "notes": "notes", "備考": "notes",
+    "encryption_method": "encryption_method", "暗号化方式": "encryption_method", "暗号化方法": "encryption_method",
+    "storage_place": "storage_place", "保管場所": "storage_place",
     "bag": "bag", "バッグ": "bag", "収納バッグ": "bag",
 }
 REQUIRED = ("kind", "name")
