@@ -94,6 +94,8 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("reports.index", "GET"): ({}, desk_only(200)),
     ("reports.checkouts_csv", "GET"): ({}, desk_only(to("/desk/records/"))),  # no dates given: back
     ("reports.register_csv", "GET"): ({}, desk_only(200)),
+    ("reports.ledger_file", "GET"): ({}, desk_only(200)),
+    ("reports.media_register", "GET"): ({}, desk_only(200)),
     ("reports.history", "GET"): ({}, desk_only(200)),
     ("admin_notifications.index", "GET"): ({}, admin_only(200)),
     ("admin_notifications.retry", "POST"): ({}, admin_only(404)),
@@ -168,7 +170,7 @@ def snapshot(session) -> tuple:
 def url_of(app, endpoint: str, w) -> str:
     values = {"tag": w.item.asset_tag, "user_id": w.other.id, "token": w.label.token, "filename": "app.css",
               "job_id": "0" * 32, "flag_id": 999999, "request_id": 999999, "report_id": 999999,
-              "notification_id": 999999, "incident_id": 999999}
+              "notification_id": 999999, "incident_id": 999999, "fmt": "csv"}
     with app.test_request_context():
         rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
         return url_for(endpoint, **{k: v for k, v in values.items() if k in rule.arguments})
