@@ -83,8 +83,8 @@ def chain_ends(session: Session, start: datetime | None = None, end: datetime | 
 
 def _encryption(item: Item) -> str:
     if not item.encrypted:
-        return gettext("No")
-    return gettext("Yes") + (f" ({item.encryption_method})" if item.encryption_method else "")
+        return gettext("not encrypted")
+    return gettext("encrypted") + (f" ({item.encryption_method})" if item.encryption_method else "")
 
 
 def _erasure(co: Checkout) -> list[str]:
@@ -104,8 +104,8 @@ def _erasure(co: Checkout) -> list[str]:
 
 def ledger_header(with_names: bool) -> list[str]:
     return [gettext("Take-out number"), gettext("Asset tag"), gettext("Kind"),
-            *([gettext("Name")] if with_names else []), gettext("Personal data"), gettext("Number of people"),
-            gettext("Encrypted"), gettext("Held by"), gettext("Department"), gettext("Purpose"),
+            *([gettext("Item name")] if with_names else []), gettext("Personal data class"),
+            gettext("Number of people"), gettext("Encryption"), gettext("Holder's name"), gettext("Department"), gettext("Purpose"),
             gettext("Destination"), gettext("Approved by"), gettext("Approved at"), gettext("Taken out at"),
             gettext("Due back"), gettext("Returned at"), gettext("Return checked by"), gettext("Hand-over"),
             gettext("Erasure checked at"), gettext("Erasure method"), gettext("Erasure checked by"),
@@ -168,8 +168,8 @@ def ledger_rows(session: Session, now: datetime, start: datetime, end: datetime,
 
 
 def register_header() -> list[str]:
-    return [gettext("Asset tag"), gettext("Kind"), gettext("Name"), gettext("Serial number"),
-            gettext("Department"), gettext("Personal data"), gettext("Number of people"), gettext("Encrypted"),
+    return [gettext("Asset tag"), gettext("Kind"), gettext("Item name"), gettext("Serial number"),
+            gettext("Department"), gettext("Personal data class"), gettext("Number of people"), gettext("Encryption"),
             gettext("Storage place"), gettext("Registered at"), gettext("Registered by"), gettext("Status"),
             gettext("Held by"), gettext("Disposed at"), gettext("Disposal method"), gettext("Disposed by"),
             gettext("Disposal contractor"), gettext("Certificate number")]
