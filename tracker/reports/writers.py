@@ -101,9 +101,11 @@ def _wrap(text: str, size: float, width: float) -> list[str]:
     for ch in " ".join(text.split()):
         w = _char_width(ch, size)
         if line and used + w > width:
-            lines.append(line)
-            line, used = "", 0.0
-            if ch == " ":
+            space = line.rfind(" ")
+            carry = line[space + 1:] if space > len(line) // 2 and ch != " " and line[space + 1:].isascii() else ""
+            lines.append(line[: len(line) - len(carry)].rstrip())
+            line, used = carry, sum(_char_width(c, size) for c in carry)
+            if ch == " " and not line:
                 continue
         line += ch
         used += w
@@ -143,7 +145,7 @@ def to_pdf(table: Table) -> bytes:
     if not table.rows:
         line("-", 9)
     for row in table.rows:
-        head = "  ".join(str(v) for v in row[: table.lead] if v not in (None, ""))
+        head = "  ".join([f"{table.header[0]} {row[0]}", *(str(v) for v in row[1: table.lead] if v not in (None, ""))])
         rest = " / ".join(f"{h}: {v}" for h, v in zip(table.header[table.lead:], row[table.lead:], strict=True)
                           if v not in (None, ""))
         y[0] -= 3
