@@ -193,3 +193,20 @@ def test_the_returns_scanner_leaves_a_drive_for_inspection(app, session, staff, 
     assert _last_checkout(session, usb).erasure == Erasure.pending
     page = dc.get(f"/items/{usb.asset_tag}").get_data(as_text=True)
     assert "Record the return inspection" in page
+
+
+def test_my_items_open_the_page_for_a_drive_and_the_board_leaves_it_for_inspection(app, session, staff, desk,
+                                                                                   make_item):
+    usb, laptop = make_item(Kind.usb), make_item()
+    _out(session, usb, staff)
+    _out(session, laptop, staff)
+    mine = client_for(app, staff).get("/my").get_data(as_text=True)
+    assert f'action="/items/{laptop.asset_tag}/return"' in mine  # one tap
+    assert f'action="/items/{usb.asset_tag}/return"' not in mine  # the page that asks about erasure
+    assert f'href="/items/{usb.asset_tag}"' in mine
+    dc = client_for(app, desk)
+    board = dc.get("/desk/").get_data(as_text=True)
+    assert '<input type="hidden" name="erasure" value="pending">' in board  # "Receive return" on the board
+    post(dc, f"/items/{usb.asset_tag}/return", {"next": "/desk/", "erasure": "pending"}, page="/desk/")
+    assert open_checkout(session, usb) is None
+    assert _last_checkout(session, usb).erasure == Erasure.pending

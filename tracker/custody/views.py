@@ -293,4 +293,6 @@ def mine():
     back = set(s.scalars(select(Checkout.id).where(Checkout.id.in_(parents), Checkout.returned_at.is_not(None))))
     return render_template("custody/mine.html", checkouts=checkouts, now=now(),
                            missing={c.id for c in checkouts if c.parent_id in back},
+                           # Their return asks what became of the data: on the item's page, not in one tap.
+                           erasure={c.id for c in checkouts if _policy().needs_erasure(c.item)},
                            requests=queries.pending_requests_of(s, current_user))
