@@ -193,6 +193,10 @@ def test_the_returns_scanner_leaves_a_drive_for_inspection(app, session, staff, 
     assert _last_checkout(session, usb).erasure == Erasure.pending
     page = dc.get(f"/items/{usb.asset_tag}").get_data(as_text=True)
     assert "Record the return inspection" in page
+    scanner = dc.get("/desk/scanner").get_data(as_text=True)  # the desk's list of what waits for it
+    assert "Waiting for return inspection" in scanner and f'href="/items/{usb.asset_tag}"' in scanner
+    post(dc, f"/items/{usb.asset_tag}/inspection", {"erasure_method": "nothing_found"})
+    assert f'href="/items/{usb.asset_tag}"' not in dc.get("/desk/scanner").get_data(as_text=True)
 
 
 def test_my_items_open_the_page_for_a_drive_and_the_board_leaves_it_for_inspection(app, session, staff, desk,

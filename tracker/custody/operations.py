@@ -112,6 +112,12 @@ def awaiting_inspection(session: Session, item: Item) -> Checkout | None:
                           .order_by(Checkout.id.desc()).limit(1))
 
 
+def waiting_for_inspection(session: Session, limit: int = 200) -> list[Checkout]:
+    """The returns whose erasure the desk has still to inspect, oldest first (each item waits until it is done)."""
+    return list(session.scalars(select(Checkout).where(Checkout.erasure == Erasure.pending)
+                                .order_by(Checkout.returned_at, Checkout.id).limit(limit)))
+
+
 def _refuse_if_unusable(session: Session, item: Item) -> None:
     """A disposed item never goes out; one waiting for its return inspection waits until the desk has done it."""
     if item.disposed:

@@ -196,4 +196,5 @@ def scanner_page():
         if request.accept_mimetypes.best == "application/json" or form.js.data == "1":
             return jsonify(result)
         return redirect(url_for("desk.scanner"), 303)
-    return render_template("desk/scanner.html", history=history)
+    return render_template("desk/scanner.html", history=history,
+                           inspections=custody.waiting_for_inspection(db()))
