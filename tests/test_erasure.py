@@ -214,3 +214,15 @@ def test_my_items_open_the_page_for_a_drive_and_the_board_leaves_it_for_inspecti
     post(dc, f"/items/{usb.asset_tag}/return", {"next": "/desk/", "erasure": "pending"}, page="/desk/")
     assert open_checkout(session, usb) is None
     assert _last_checkout(session, usb).erasure == Erasure.pending
+
+
+def test_a_flag_resolved_as_returned_leaves_the_drive_for_inspection(session, staff, desk, make_item):
+    from tracker.desk import flags, sweep
+
+    usb = make_item(Kind.usb)
+    _out(session, usb, staff)
+    flag = sweep.sweep(session, later(hours=10), Policy()).flags[0]
+    flags.resolve(session, later(hours=11), flag, desk, "returned")
+    session.commit()
+    co = _last_checkout(session, usb)
+    assert (co.returned_by_id, co.erasure) == (desk.id, Erasure.pending)
