@@ -3,6 +3,7 @@ storage place) to disposal (廃棄: when, how, who, the contractor's certificate
 
 from __future__ import annotations
 
+import csv
 import io
 
 import pytest
@@ -144,3 +145,31 @@ def test_the_media_register_holds_each_items_life(app, session, admin, admin_c, 
     assert "Department: Sales" in notes
     head = events(session)[-2]  # the last event before the export's own
     assert f"#{head.seq} {head.hash}" in notes[-2]
+
+
+def test_the_register_as_csv_and_pdf_in_japanese(app, session, admin, make_user, make_item, tmp_path):
+    from tests.helpers import pdf_text
+
+    desk = make_user("security", language="ja")
+    usb = make_item(Kind.usb, name="=cmd|' /C calc'!A0", department="総務部", data_class=DataClass.my_number)
+    register.dispose(session, later(days=1), usb, admin, method="destroyed")
+    session.commit()
+    c = client_for(app, desk)
+    resp = c.get("/desk/records/media-register.csv")
+    assert resp.data.startswith(b"\xef\xbb\xbf")
+    text = resp.data.decode("utf-8-sig")
+    text.encode("cp932")  # survives Excel's "save as CSV (Shift_JIS)"
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][:6] == ["管理番号", "種別", "名称", "シリアル番号", "部署", "個人情報の区分"]
+    line = dict(zip(rows[0], rows[1], strict=True))
+    assert (line["名称"], line["個人情報の区分"], line["状態"], line["廃棄方法"], line["廃棄担当者"]) == (
+        "'=cmd|' /C calc'!A0", "特定個人情報（マイナンバー）", "廃棄済み", "物理破壊（破砕・裁断）", "Admin Boss")
+    head = events(session)[-2]
+    assert rows[-2] == [f"監査証跡：出力時点の最新イベント #{head.seq} {head.hash}"]
+    (tmp_path / "register.pdf").write_bytes(c.get("/desk/records/media-register.pdf").data)
+    pdf = pdf_text(tmp_path / "register.pdf")
+    assert "媒体管理台帳" in pdf and usb.asset_tag in pdf and "物理破壊" in pdf
+    head = events(session)[-2]  # the head when the PDF was made
+    *_, chain, verify, _page = [ln.strip() for ln in pdf.splitlines() if ln.strip()]  # the page number is last
+    assert chain == f"監査証跡：出力時点の最新イベント #{head.seq} {head.hash}"
+    assert verify == "照合方法：flask --app app audit verify"

@@ -53,7 +53,11 @@ class ChainEnds:
     last_hash: str
     head: bool  # no event in the range: both ends are the head at the time of the export
 
-    def lines(self) -> list[str]:
+    def lines(self, period: bool = True) -> list[str]:
+        if not period:
+            return [gettext("Audit trail at export: last event #%(seq)d %(hash)s", seq=self.last_seq,
+                            hash=self.last_hash),
+                    gettext("Check it with: flask --app app audit verify")]
         if self.head:
             return [gettext("Audit trail: no event in this period; the trail's last event at export: #%(seq)d %(hash)s",
                             seq=self.last_seq, hash=self.last_hash),

@@ -176,7 +176,7 @@ def media_register(fmt: str):
         title=gettext("Media register"), header=ledger.register_header(), rows=rows, lead=3,
         notes=[gettext("Department: %(name)s", name=department) if department else gettext("All departments"),
                gettext("%(n)d items", n=len(rows)), _exported_line()],
-        chain=ends.lines())
+        chain=ends.lines(period=False))
     stamp = clock.local(now(), _tz()).strftime("%Y%m%d-%H%M")
     resp = _download(table, fmt, f"media-register-{stamp}")
     record_export(f"media-register.{fmt}", department=department, rows=len(rows), **ends.data())
