@@ -141,6 +141,7 @@ def test_bag_return_reports_missing_which_stay_out(session, make_user, make_item
                            make_item(Kind.folder, bag=bag))
     out(session, bag, alice)
     session.commit()
+    # The USB drive is not back, so there is no erasure to state yet.
     result = custody.return_item(session, later(hours=3), item=bag, actor=alice, present={laptop.id, folder.id})
     session.commit()
     assert [i.asset_tag for i in result.missing] == [usb.asset_tag]
@@ -151,7 +152,7 @@ def test_bag_return_reports_missing_which_stay_out(session, make_user, make_item
     assert still is not None and still.holder_id == alice.id
     assert events(session, "missing_on_return")[-1].item_id == usb.id
     # The missing item can be returned on its own once found.
-    custody.return_item(session, later(hours=4), item=usb, actor=alice)
+    custody.return_item(session, later(hours=4), item=usb, actor=alice, erasure="nothing_written")
     session.commit()
     assert custody.open_checkout(session, usb) is None
 
@@ -178,7 +179,7 @@ def test_hand_over_of_bag_moves_contents(session, make_user, make_item):
     custody.hand_over(session, NOW, item=bag, to=bob, actor=alice)
     session.commit()
     assert custody.open_checkout(session, usb).holder_id == bob.id
-    custody.return_item(session, NOW, item=bag, actor=bob)
+    custody.return_item(session, NOW, item=bag, actor=bob, erasure="erased", erasure_method="format")
     session.commit()
     assert custody.open_checkout(session, usb) is None
 

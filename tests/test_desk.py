@@ -902,6 +902,8 @@ ROUTES = {
     "records": ("GET", "/desk/records/", {}),
     "checkouts_csv": ("GET", "/desk/records/checkouts.csv?from=2026-06-01&to=2026-06-30", {}),
     "register_csv": ("GET", "/desk/records/register.csv", {}),
+    "ledger": ("GET", "/desk/records/ledger.{fmt}?month=2026-06", {}),
+    "media_register": ("GET", "/desk/records/media-register.{fmt}", {}),
     "history": ("GET", "/desk/records/items/{tag}", {}),
     "scanner": ("GET", "/desk/scanner", {}),
     "scanner_post": ("POST", "/desk/scanner", {"code": "{scanned_tag}"}),
@@ -913,7 +915,7 @@ ROUTES = {
 
 def _url(w, template: str) -> str:
     return template.format(flag=w.flag.id, incident=w.incident.id, incident_flag=w.incident.flag_id,
-                           tag=w.overdue.asset_tag,
+                           tag=w.overdue.asset_tag, fmt="xlsx",
                            request=w.request.id, report=w.report.id, scanned_tag=w.scanned.asset_tag)
 
 
@@ -964,14 +966,14 @@ EXPECTED = {
     "incident_assess": ("/desk/incidents/", "incident_assessed"),
     "incident_close": ("/desk/incidents/", "incident_closed"), "incident_pdf": 200, "incident_by_flag": 200,
     "records": 200,
-    "checkouts_csv": 200, "register_csv": 200, "history": 200, "scanner": 200,
+    "checkouts_csv": 200, "register_csv": 200, "ledger": 200, "media_register": 200, "history": 200, "scanner": 200,
     "scanner_post": ("/desk/scanner", "return"), "decide": ("/desk/", "checkout_approved"),
     "found": ("/desk/", "found_handled"),
     "found_many": ("/desk/", "found_handled"),
 }
 
 
-EXPORTS = {"checkouts_csv", "register_csv", "incident_pdf"}
+EXPORTS = {"checkouts_csv", "register_csv", "ledger", "media_register", "incident_pdf"}
 
 
 @pytest.mark.parametrize("role", ["security", "admin"])

@@ -75,6 +75,8 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
                                    signed_in(to(ITEM))),
     ("custody.return_", "POST"): ({}, signed_in(to(ITEM))),  # not out: an error on the item page
     ("custody.handover", "POST"): ({"to": "me"}, signed_in(to(ITEM))),  # not out: an error on the item page
+    # Not waiting for an inspection: an error on the item page.
+    ("custody.inspection", "POST"): ({"erasure_method": "format"}, desk_only(to(ITEM))),
     ("desk.board", "GET"): ({}, desk_only(200)),
     ("desk.flag_page", "GET"): ({}, desk_only(404)),  # ids that do not exist: the role check comes first
     ("desk.acknowledge", "POST"): ({}, desk_only(404)),
@@ -95,6 +97,8 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("reports.index", "GET"): ({}, desk_only(200)),
     ("reports.checkouts_csv", "GET"): ({}, desk_only(to("/desk/records/"))),  # no dates given: back
     ("reports.register_csv", "GET"): ({}, desk_only(200)),
+    ("reports.ledger_file", "GET"): ({}, desk_only(200)),
+    ("reports.media_register", "GET"): ({}, desk_only(200)),
     ("reports.history", "GET"): ({}, desk_only(200)),
     ("admin_notifications.index", "GET"): ({}, admin_only(200)),
     ("admin_notifications.retry", "POST"): ({}, admin_only(404)),
@@ -104,6 +108,7 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("admin_items.edit", "GET"): ({}, admin_only(200)),
     ("admin_items.edit", "POST"): ({}, admin_only(400)),
     ("admin_items.retire", "POST"): ({}, admin_only(to(ITEM))),
+    ("admin_items.dispose", "POST"): ({}, admin_only(to(ITEM))),  # no method chosen: an error on the item page
     ("admin_items.import_", "GET"): ({}, admin_only(200)),
     ("admin_items.import_", "POST"): ({}, admin_only(200)),  # no file: the upload page again
     ("admin_labels.index", "GET"): ({}, admin_only(200)),
@@ -168,7 +173,7 @@ def snapshot(session) -> tuple:
 def url_of(app, endpoint: str, w) -> str:
     values = {"tag": w.item.asset_tag, "user_id": w.other.id, "token": w.label.token, "filename": "app.css",
               "job_id": "0" * 32, "flag_id": 999999, "request_id": 999999, "report_id": 999999,
-              "notification_id": 999999, "incident_id": 999999}
+              "notification_id": 999999, "incident_id": 999999, "fmt": "csv"}
     with app.test_request_context():
         rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
         return url_for(endpoint, **{k: v for k, v in values.items() if k in rule.arguments})

@@ -16,7 +16,7 @@ FEATURES = {
     "accounts": set(),
     "custody": set(),
     "notify": set(),
-    "reports": set(),
+    "reports": {"labels"},  # the PDF records print with the label font
     "labels": {"items"},
     "desk": {"custody", "items", "labels"},
     "ops": {"desk", "custody", "notify"},  # running in production: the scheduler's lease, health, metrics, backups

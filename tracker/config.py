@@ -66,6 +66,25 @@ def parse_times(text: str, name: str) -> list[time]:
     return [parse_time(part, name) for part in text.split(",") if part.strip()]
 
 
+# Erasure is confirmed at return (消去確認) for these kind:class pairs; `*` stands for any, `none` turns it off.
+DEFAULT_ERASURE_ON_RETURN = "usb:personal,usb:sensitive,usb:my_number"
+
+
+def parse_kind_classes(text: str, name: str) -> frozenset[tuple[str, str]]:
+    """`usb:personal,*:my_number` as pairs, each part a kind or data class of the models (or `*`)."""
+    from .models import DataClass, Kind
+
+    pairs = set()
+    for part in (p.strip().lower() for p in text.split(",")):
+        if not part or part == "none":
+            continue
+        kind, _, data_class = part.partition(":")
+        if kind not in {"*", *(k.value for k in Kind)} or data_class not in {"*", *(c.value for c in DataClass)}:
+            raise ValueError(f"TRACKER_{name}: {part!r} is not kind:class (such as usb:personal, *:my_number)")
+        pairs.add((kind, data_class))
+    return frozenset(pairs)
+
+
 def instance_path(default: str) -> str:
     return env_str("INSTANCE_PATH", default)
 
@@ -129,6 +148,8 @@ def load(instance_path: str) -> dict:
         "WEBHOOK_URL": env_optional("WEBHOOK_URL"),
         "WEBHOOK_FORMAT": env_str("WEBHOOK_FORMAT", "auto"),
         "APPROVAL_REQUIRED": env_bool("APPROVAL_REQUIRED"),
+        "ERASURE_ON_RETURN": parse_kind_classes(env_str("ERASURE_ON_RETURN", DEFAULT_ERASURE_ON_RETURN),
+                                                "ERASURE_ON_RETURN"),
         "COMPANY_NAME": env_str("COMPANY_NAME"),
         "FOUND_HOTLINE": env_str("FOUND_HOTLINE"),
         "HANDLING_RULES_JA": env_str("HANDLING_RULES_JA"),

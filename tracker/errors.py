@@ -48,6 +48,21 @@ class Retired(DomainError):
     message = N_("%(asset_tag)s is retired and cannot be checked out.")
 
 
+class Disposed(DomainError):
+    message = N_("%(asset_tag)s was disposed of and cannot be checked out.")
+
+
+class AwaitingInspection(DomainError):
+    message = N_("%(asset_tag)s is waiting for the security desk's return inspection (erasure check) and cannot go "
+                 "out until it is done.")
+
+
+class ErasureRequired(DomainError):
+    message = N_("Say whether the data on it was erased, nothing was written to it, or leave it for the security "
+                 "desk's inspection.")
+    about = "erasure"
+
+
 class NotPermitted(DomainError):
     message = N_("You are not permitted to do that.")
 

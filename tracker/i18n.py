@@ -16,7 +16,16 @@ from .models import LANGUAGES
 KIND_LABELS = {"laptop": N_("Laptop"), "usb": N_("USB drive"), "folder": N_("Document folder"),
                "bag": N_("Bag"), "other": N_("Other")}
 CLASS_LABELS = {"none": N_("No personal data"), "personal": N_("Personal data"),
-                "sensitive": N_("Sensitive personal data")}
+                "sensitive": N_("Sensitive personal data"), "my_number": N_("My Number (specific personal information)")}
+# Erasure at return (消去確認): what was said, and how it was done.
+ERASURE_LABELS = {"erased": N_("Erased"), "nothing_written": N_("Nothing was written to it"),
+                  "pending": N_("Waiting for return inspection"), "inspected": N_("Inspected by the desk")}
+ERASURE_METHOD_LABELS = {"overwrite": N_("Overwritten with erasure software"), "format": N_("Formatted"),
+                         "delete": N_("Files deleted"), "key_destroyed": N_("Encryption key destroyed"),
+                         "nothing_found": N_("Checked: nothing on it")}
+DISPOSAL_METHOD_LABELS = {"destroyed": N_("Physically destroyed (shredded or crushed)"),
+                          "degaussed": N_("Degaussed"), "overwritten": N_("Overwritten, then scrapped"),
+                          "contractor": N_("Handed to a disposal contractor")}
 ROLE_LABELS = {"staff": N_("Staff"), "security": N_("Security desk"), "admin": N_("Admin")}
 LANGUAGE_LABELS = {"ja": "日本語", "en": "English"}  # one per code in models.LANGUAGES
 EVENT_LABELS = {
@@ -30,7 +39,8 @@ EVENT_LABELS = {
     "flagged": N_("Flagged overdue"), "flag_acknowledged": N_("Flag acknowledged"),
     "flag_resolved": N_("Flag resolved"), "item_lost": N_("Marked lost"), "incident_action": N_("Incident action"),
     "incident_assessed": N_("Incident assessed"), "incident_closed": N_("Incident closed"),
-    "refused": N_("Refused"), "export": N_("Exported"),
+    "refused": N_("Refused"), "export": N_("Exported"), "erasure_inspected": N_("Return inspection done"),
+    "item_disposed": N_("Disposed of"),
 }
 
 
@@ -144,6 +154,9 @@ def init_app(app: Flask) -> None:
         "class_label": lambda v: label(CLASS_LABELS, v),
         "role_label": lambda v: label(ROLE_LABELS, v),
         "event_label": lambda v: label(EVENT_LABELS, v),
+        "erasure_label": lambda v: label(ERASURE_LABELS, v),
+        "erasure_method_label": lambda v: label(ERASURE_METHOD_LABELS, v),
+        "disposal_method_label": lambda v: label(DISPOSAL_METHOD_LABELS, v),
         "LANGUAGE_LABELS": LANGUAGE_LABELS,
         "current_locale": lambda: str(get_locale() or "ja"),
     })

@@ -71,6 +71,16 @@ class DataClass(str, enum.Enum):
     none = "none"
     personal = "personal"
     sensitive = "sensitive"
+    my_number = "my_number"  # 特定個人情報: the most sensitive class, with its own reporting rules
+
+
+class Erasure(str, enum.Enum):
+    """What was said of the data on a returned item whose kind and class call for erasure (消去確認)."""
+
+    erased = "erased"  # the returner (or the desk) states it was erased, and how
+    nothing_written = "nothing_written"  # the returner states nothing was written to it
+    pending = "pending"  # waiting for the desk's return inspection; the item cannot go out meanwhile
+    inspected = "inspected"  # the desk inspected it (and erased what was on it), and how
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -129,13 +139,29 @@ class Item(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The media register (媒体管理台帳): who registered it, how it is encrypted, where it is kept when in.
+    registered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    encryption_method: Mapped[str | None] = mapped_column(String(100))
+    storage_place: Mapped[str | None] = mapped_column(String(100))
+    # Disposal (廃棄): the end of its life; a disposed item is also retired and never goes out again.
+    disposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disposal_method: Mapped[str | None] = mapped_column(String(100))
+    disposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    disposal_contractor: Mapped[str | None] = mapped_column(String(200))
+    disposal_certificate: Mapped[str | None] = mapped_column(String(100))
 
     bag: Mapped[Item | None] = relationship(remote_side=[id], back_populates="contents")
+    registered_by: Mapped[User | None] = relationship(foreign_keys=[registered_by_id])
+    disposed_by: Mapped[User | None] = relationship(foreign_keys=[disposed_by_id])
     contents: Mapped[list[Item]] = relationship(back_populates="bag", order_by="Item.asset_tag")
 
     @property
     def retired(self) -> bool:
         return self.retired_at is not None
+
+    @property
+    def disposed(self) -> bool:
+        return self.disposed_at is not None
 
     def __repr__(self) -> str:
         return f"<Item {self.asset_tag}>"
@@ -182,10 +208,16 @@ class Checkout(Base):
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Erasure confirmed at return (消去確認), for the kinds and classes that call for it; unset otherwise.
+    erasure: Mapped[Erasure | None] = mapped_column(_enum(Erasure, "erasure"))
+    erasure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    erasure_method: Mapped[str | None] = mapped_column(String(100))
+    erasure_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     item: Mapped[Item] = relationship()
     holder: Mapped[User] = relationship(foreign_keys=[holder_id])
     returned_by: Mapped[User | None] = relationship(foreign_keys=[returned_by_id])
+    erasure_by: Mapped[User | None] = relationship(foreign_keys=[erasure_by_id])
 
 
 class Event(Base):

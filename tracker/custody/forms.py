@@ -30,12 +30,20 @@ class CheckoutForm(FlaskForm):
 class ReturnForm(FlaskForm):
     confirm_contents = BooleanField()  # a bag: only the ticked contents came back
     present = SelectMultipleField(coerce=str, validate_choice=False)  # ids of the contents that came back
+    erasure = StringField()  # erased, nothing_written or pending (leave it for the desk's inspection)
+    erasure_method = StringField()  # how it was erased (operations.ERASURE_METHODS)
 
     def present_ids(self) -> set[int] | None:
         """The contents confirmed back, or None when the return confirms everything."""
         if not self.confirm_contents.data:
             return None
         return {int(v) for v in self.present.data or [] if v.isdigit()}
+
+
+class InspectionForm(FlaskForm):
+    """The desk's return inspection of an item whose erasure was left to it."""
+
+    erasure_method = StringField()
 
 
 class HandoverForm(FlaskForm):

@@ -19,8 +19,11 @@ from ..errors import (
     N_,
     AlreadyOut,
     ApprovalRequired,
+    AwaitingInspection,
     ChangedHands,
+    Disposed,
     DomainError,
+    ErasureRequired,
     HandlingAckRequired,
     InBagOut,
     Incomplete,
@@ -30,7 +33,7 @@ from ..errors import (
     ReasonRequired,
     Retired,
 )
-from ..models import Checkout, CheckoutRequest, Item, RequestStatus, User
+from ..models import Checkout, CheckoutRequest, Erasure, Item, RequestStatus, User
 from .policy import Policy
 
 TEXT_LIMIT = 200
@@ -99,6 +102,31 @@ def _contents(item: Item) -> list[Item]:
     return [c for c in item.contents if not c.retired]
 
 
+# How data is erased, at return or at the desk's inspection (消去確認); the labels are in tracker.i18n.
+ERASURE_METHODS = ("overwrite", "format", "delete", "key_destroyed", "nothing_found")
+
+
+def awaiting_inspection(session: Session, item: Item) -> Checkout | None:
+    """The returned check-out of `item` whose erasure the desk has still to inspect, if any."""
+    return session.scalar(select(Checkout).where(Checkout.item_id == item.id, Checkout.erasure == Erasure.pending)
+                          .order_by(Checkout.id.desc()).limit(1))
+
+
+def waiting_for_inspection(session: Session, limit: int = 200) -> list[Checkout]:
+    """The returns whose erasure the desk has still to inspect, oldest first (each item waits until it is done)."""
+    return list(session.scalars(select(Checkout).where(Checkout.erasure == Erasure.pending)
+                                .order_by(Checkout.returned_at, Checkout.id).limit(limit)))
+
+
+def _refuse_if_unusable(session: Session, item: Item) -> None:
+    """A disposed item never goes out; one waiting for its return inspection waits until the desk has done it."""
+    if item.disposed:
+        raise Disposed(asset_tag=item.asset_tag)
+    for it in [item, *_contents(item)]:
+        if awaiting_inspection(session, it) is not None:
+            raise AwaitingInspection(asset_tag=it.asset_tag)
+
+
 def check_out(
     session: Session,
     now: datetime,
@@ -139,6 +167,7 @@ def check_out(
         if waiting is not None and waiting.requester_id != holder.id:
             raise InvalidInput(N_("%(name)s is waiting for approval to take %(asset_tag)s out."),
                                name=waiting.requester.name, asset_tag=item.asset_tag)
+    _refuse_if_unusable(session, item)
     if item.retired:
         raise Retired(asset_tag=item.asset_tag)
     _refuse_if_out(session, item)
@@ -198,6 +227,7 @@ def request_checkout(session: Session, now: datetime, *, item: Item, holder: Use
                      source: str | None = None) -> CheckoutRequest:
     """Ask the desk to approve a long check-out; the item stays in until it is approved."""
     item = _lock(session, item)
+    _refuse_if_unusable(session, item)
     if item.retired:
         raise Retired(asset_tag=item.asset_tag)
     _refuse_if_out(session, item)
@@ -265,6 +295,23 @@ def _open_for_action(session: Session, item: Item) -> Checkout:
     return co
 
 
+def _erasure_statement(erasure: str | None, method: str | None) -> tuple[Erasure | None, str | None]:
+    """The returner's statement as the rules store it, or InvalidInput: erased needs a method."""
+    if not erasure:
+        return None, None
+    try:
+        how = Erasure(erasure)
+    except ValueError:
+        raise ErasureRequired() from None
+    if how == Erasure.inspected:
+        raise ErasureRequired()
+    if how == Erasure.erased:
+        if method not in ERASURE_METHODS:
+            raise InvalidInput(N_("Choose how the data was erased."), about="erasure")
+        return how, method
+    return how, None
+
+
 def return_item(
     session: Session,
     now: datetime,
@@ -272,24 +319,45 @@ def return_item(
     item: Item,
     actor: User,
     present: set[int] | None = None,
+    erasure: str | None = None,
+    erasure_method: str | None = None,
+    policy: Policy | None = None,
     source: str | None = None,
 ) -> ReturnResult:
     """Close the open check-out; for a bag, contents not confirmed `present` stay out as missing.
 
-    `present` holds the ids of the bag's contents that were confirmed; None confirms them all.
+    `present` holds the ids of the bag's contents that were confirmed; None confirms them all. Where the policy
+    asks for erasure at return (a USB drive with personal data, by default), `erasure` says what became of the
+    data on each such item coming back: `erased` (with `erasure_method`), `nothing_written`, or `pending` (left
+    for the desk's return inspection, until which the item cannot go out again).
     """
+    rules = policy or Policy()
+    how, method = _erasure_statement(erasure, erasure_method)
     item = _lock(session, item)
     co = _open_for_action(session, item)
     if actor.id != co.holder_id and not actor.privileged:
         raise NotPermitted()
     result = ReturnResult(checkout=co)
-    for child in _children(session, co):
+    children = _children(session, co)
+    back = [co, *(c for c in children if present is None or c.item_id in present)]
+    needing = [c for c in back if rules.needs_erasure(c.item)]
+    if needing and how is None:
+        raise ErasureRequired()
+    for c in needing:
+        c.erasure = how
+        if how != Erasure.pending:
+            c.erasure_at, c.erasure_method, c.erasure_by_id = now, method, actor.id
+
+    def erasure_data(c: Checkout) -> dict:
+        return {"erasure": c.erasure.value, "erasure_method": c.erasure_method or ""} if c.erasure else {}
+
+    for child in children:
         if present is None or child.item_id in present:
             child.returned_at, child.returned_by_id = now, actor.id
             checkout_ended.send(session, now=now, checkout=child, actor=actor, how="returned")
             result.returned.append(child.item)
             audit.record(session, now, "return", actor=actor, item=child.item, checkout=child,
-                         subject=child.holder, source=source, bag=item.asset_tag)
+                         subject=child.holder, source=source, bag=item.asset_tag, **erasure_data(child))
         else:
             result.missing.append(child.item)
             audit.record(session, now, "missing_on_return", actor=actor, item=child.item, checkout=child,
@@ -298,8 +366,27 @@ def return_item(
     checkout_ended.send(session, now=now, checkout=co, actor=actor, how="returned")
     session.flush()
     audit.record(session, now, "return", actor=actor, item=item, checkout=co, subject=co.holder, source=source,
-                 returned=[i.asset_tag for i in result.returned], missing=[i.asset_tag for i in result.missing])
+                 returned=[i.asset_tag for i in result.returned], missing=[i.asset_tag for i in result.missing],
+                 **erasure_data(co))
     return result
+
+
+def inspect_erasure(session: Session, now: datetime, *, item: Item, actor: User, method: str,
+                    source: str | None = None) -> Checkout:
+    """The desk's return inspection: it checked the item (and erased what was on it); the item may go out again."""
+    if not actor.privileged:
+        raise NotPermitted()
+    item = _lock(session, item)
+    co = awaiting_inspection(session, item)
+    if co is None:
+        raise InvalidInput(N_("%(asset_tag)s is not waiting for a return inspection."), asset_tag=item.asset_tag)
+    if method not in ERASURE_METHODS:
+        raise InvalidInput(N_("Choose how the data was erased."), about="erasure")
+    co.erasure, co.erasure_at, co.erasure_method, co.erasure_by_id = Erasure.inspected, now, method, actor.id
+    session.flush()
+    audit.record(session, now, "erasure_inspected", actor=actor, item=item, checkout=co, subject=co.holder,
+                 source=source, erasure_method=method)
+    return co
 
 
 def hand_over(

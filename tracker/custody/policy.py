@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import clock
+from ..config import DEFAULT_ERASURE_ON_RETURN, parse_kind_classes
 from ..models import Checkout, DataClass, Item
 
 
@@ -19,6 +20,13 @@ class Policy:
     day_end: time = time(19, 0)
     approval_required: bool = False  # long check-outs wait for the security desk
     late_sweeps: tuple[time, ...] = ()  # sweeps after the day end, for after-hours check-outs
+    # (kind, data class) pairs whose return needs an erasure statement or the desk's inspection; "*" is any.
+    erasure_on_return: frozenset[tuple[str, str]] = parse_kind_classes(DEFAULT_ERASURE_ON_RETURN, "ERASURE_ON_RETURN")
+
+    def needs_erasure(self, item: Item) -> bool:
+        """Whether returning `item` must say what became of its data (消去確認)."""
+        return any(kind in ("*", item.kind.value) and data_class in ("*", item.data_class.value)
+                   for kind, data_class in self.erasure_on_return)
 
     def default_due(self, now: datetime) -> datetime:
         return clock.default_due(now, self.timezone, self.day_end)
@@ -44,4 +52,5 @@ class Policy:
 def from_config(config: dict) -> Policy:
     return Policy(timezone=config["TIMEZONE"], day_end=config["DAY_END"],
                   approval_required=bool(config.get("APPROVAL_REQUIRED")),
-                  late_sweeps=tuple(config.get("LATE_SWEEPS") or ()))
+                  late_sweeps=tuple(config.get("LATE_SWEEPS") or ()),
+                  erasure_on_return=config.get("ERASURE_ON_RETURN", Policy.erasure_on_return))

@@ -19,15 +19,16 @@ from ..http import (
     flash_error,
     found_or_404,
     now,
+    privileged,
     record_aside,
     safe_next,
     signed_in,
 )
-from ..i18n import describe, gettext, handling_rules
+from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules
 from ..models import Checkout, Item, Kind, LabelToken, User
 from . import found, policy
 from . import operations as custody
-from .forms import CheckoutForm, FoundMessageForm, HandoverForm, ReturnForm
+from .forms import CheckoutForm, FoundMessageForm, HandoverForm, InspectionForm, ReturnForm
 
 bp = Blueprint("custody", __name__)
 
@@ -74,6 +75,8 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         form = _checkout_form()
         _prefill(form)
     pol = _policy()
+    returning = [it, *(c for c in contents if co is not None and getattr(content_status.get(c.id), "parent_id", None)
+                       == co.id)]
     return render_template(
         "custody/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent, contents=contents,
         content_status=content_status, form=form, refused=refused, pending=pending, here=here, now=moment,
@@ -81,7 +84,10 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         rules=handling_rules(),
         default_due=due or pol.default_due(moment), approval_required=pol.approval_required,
         others=queries.active_users(s) if current_user.privileged and co is not None else [],
-        history=queries.item_events(s, it) if current_user.privileged else [])
+        history=queries.item_events(s, it) if current_user.privileged else [],
+        needs_erasure=co is not None and any(pol.needs_erasure(x) for x in returning),
+        erasure_methods=custody.ERASURE_METHODS, inspection=custody.awaiting_inspection(s, it),
+        disposal_methods=tuple(DISPOSAL_METHOD_LABELS))
 
 
 @bp.get("/items/<tag>")
@@ -222,13 +228,31 @@ def checkout(tag: str):
 @signed_in
 def return_(tag: str):
     it = _item_or_404(tag)
-    present = ReturnForm().present_ids() if it.kind == Kind.bag else None
+    form = ReturnForm()
+    present = form.present_ids() if it.kind == Kind.bag else None
     with attempt(explain=False) as done:
-        result = custody.return_item(db(), now(), item=it, actor=actor(), present=present, source=client_address())
+        result = custody.return_item(db(), now(), item=it, actor=actor(), present=present, policy=_policy(),
+                                     erasure=form.erasure.data or None, erasure_method=form.erasure_method.data or None,
+                                     source=client_address())
     _report(done, gettext("%(tag)s is returned.", tag=it.asset_tag),
             already=lambda: custody.open_checkout(db(), it) is None)
     if done and result.missing:
         flash(gettext("Missing, still out: %(tags)s", tags=", ".join(i.asset_tag for i in result.missing)), "error")
+    return _back(it)
+
+
+@bp.post("/items/<tag>/inspection")
+@privileged
+def inspection(tag: str):
+    """The desk's return inspection (消去確認) of an item whose returner left the erasure to it."""
+    it = _item_or_404(tag)
+    form = InspectionForm()
+    with attempt() as done:
+        custody.inspect_erasure(db(), now(), item=it, actor=actor(), method=form.erasure_method.data or "",
+                                source=client_address())
+    if done:
+        flash(gettext("The return inspection of %(tag)s is recorded; it may go out again.", tag=it.asset_tag),
+              "success")
     return _back(it)
 
 
@@ -269,4 +293,6 @@ def mine():
     back = set(s.scalars(select(Checkout.id).where(Checkout.id.in_(parents), Checkout.returned_at.is_not(None))))
     return render_template("custody/mine.html", checkouts=checkouts, now=now(),
                            missing={c.id for c in checkouts if c.parent_id in back},
+                           # Their return asks what became of the data: on the item's page, not in one tap.
+                           erasure={c.id for c in checkouts if _policy().needs_erasure(c.item)},
                            requests=queries.pending_requests_of(s, current_user))

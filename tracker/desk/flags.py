@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from .. import audit, text
 from ..custody import operations as custody
+from ..custody.policy import Policy
 from ..errors import N_, InvalidInput
 from ..models import Checkout, Flag, FlagStatus, Incident, Sweep, User, UTCDateTime
 from . import incidents
@@ -100,14 +101,17 @@ def acknowledge(session: Session, now: datetime, flag: Flag, actor: User, note: 
 
 
 def resolve(session: Session, now: datetime, flag: Flag, actor: User, how: str, confirmed_by: str = "",
-            note: str = "", source: str | None = None) -> Flag:
-    """Close the flag: the item came back (returned now) or someone confirmed it is safe."""
+            note: str = "", source: str | None = None, policy: Policy | None = None) -> Flag:
+    """Close the flag: the item came back (returned now) or someone confirmed it is safe.
+
+    An item coming back that needs its erasure confirmed waits for the desk's return inspection."""
     desk_only(actor)
     _open(flag)
     note = clean_note(note)
     if how == "returned":
         if flag.checkout.returned_at is None:
-            custody.return_item(session, now, item=flag.item, actor=actor, source=source)
+            custody.return_item(session, now, item=flag.item, actor=actor, source=source, erasure="pending",
+                                policy=policy)
         flag.status, flag.resolution = FlagStatus.resolved, "returned"
     elif how == "confirmed_safe":
         confirmed_by = text.clean(confirmed_by, N_("Confirmed by"), 200)

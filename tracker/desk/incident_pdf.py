@@ -50,7 +50,9 @@ def render(ctx: dict, tz: str) -> bytes:
     line(f"{_('Destination')}: {incident.last_known_place or '-'}")
     line("")
     line(_("Report to the Personal Information Protection Commission"), 12)
-    for text, value in ((_("Sensitive personal data"), duty.sensitive), (_("More than 1,000 people"), duty.over_1000),
+    for text, value in ((_("Sensitive personal data"), duty.sensitive),
+                        (_("My Number (specific personal information)"), duty.my_number),
+                        (_("More than 1,000 people"), duty.over_1000),
                         (_("Risk of financial harm"), duty.financial_harm),
                         (_("Possibly for a wrongful purpose"), duty.wrongful_purpose),
                         (_("Properly encrypted (may be exempt)"), incident.properly_encrypted)):
@@ -59,6 +61,15 @@ def render(ctx: dict, tz: str) -> bytes:
     if duty.required:
         line(_("Preliminary report: promptly, by %(date)s at the latest", date=day(duty.preliminary_by)))
         line(_("Final report: by %(date)s", date=day(duty.final_by)))
+    if duty.my_number:
+        line(_("My Number is involved: the report follows the My Number Act's own rules and report form, which asks "
+               "first whether My Number is included."))
+    if duty.notify_individuals:
+        line(_("Notice to the individuals (本人通知)"), 12)
+        line(_("Promptly, as soon as the situation allows: tell each person the overview, which data, the cause, the "
+               "risk of secondary harm and anything else useful to them."))
+        line(_("Where notice is impractical (for example, no contact details): an alternative measure instead, such "
+               "as a public announcement with a point of contact for enquiries."))
     line("")
     line(_("Actions taken"), 12)
     for a in incident.actions:

@@ -82,7 +82,7 @@ def acknowledge(flag_id: int):
 def resolve(flag_id: int):
     return _flag_action(flag_id, ResolveForm, lambda flag, form: flags.resolve(
         db(), now(), flag, actor(), form.how.data, confirmed_by=form.confirmed_by.data, note=form.note.data,
-        source=client_address()), N_("%(tag)s: resolved."))
+        source=client_address(), policy=policy.from_config(current_app.config)), N_("%(tag)s: resolved."))
 
 
 @bp.post("/flags/<int:flag_id>/lost")
@@ -160,7 +160,9 @@ def _receive(code: str) -> dict:
         else:
             co = custody.open_checkout(db(), item)
             holder = co.holder.name if co is not None else ""
-            custody.return_item(db(), now(), item=item, actor=actor(), source=client_address())
+            # Received in bulk: an item whose erasure must be confirmed waits for the desk's return inspection.
+            custody.return_item(db(), now(), item=item, actor=actor(), source=client_address(), erasure="pending",
+                                policy=policy.from_config(current_app.config))
     if not done:
         return {"ok": False, "tag": "", "message": describe(done.error)}
     if bag is not None:
@@ -194,4 +196,5 @@ def scanner_page():
         if request.accept_mimetypes.best == "application/json" or form.js.data == "1":
             return jsonify(result)
         return redirect(url_for("desk.scanner"), 303)
-    return render_template("desk/scanner.html", history=history)
+    return render_template("desk/scanner.html", history=history,
+                           inspections=custody.waiting_for_inspection(db()))

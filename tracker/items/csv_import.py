@@ -25,6 +25,8 @@ HEADERS = {
     "encrypted": "encrypted", "暗号化": "encrypted",
     "people_count": "people_count", "人数": "people_count", "件数": "people_count",
     "notes": "notes", "備考": "notes",
+    "encryption_method": "encryption_method", "暗号化方式": "encryption_method", "暗号化方法": "encryption_method",
+    "storage_place": "storage_place", "保管場所": "storage_place",
     "bag": "bag", "バッグ": "bag", "収納バッグ": "bag",
 }
 REQUIRED = ("kind", "name")
@@ -32,7 +34,7 @@ KIND_WORDS = {"ノートpc": "laptop", "ノートパソコン": "laptop", "pc": 
               "書類": "folder", "書類フォルダ": "folder", "ファイル": "folder", "バッグ": "bag", "かばん": "bag",
               "鞄": "bag", "その他": "other"}
 CLASS_WORDS = {"なし": "none", "無": "none", "個人情報": "personal", "あり": "personal", "要配慮": "sensitive",
-               "要配慮個人情報": "sensitive"}
+               "要配慮個人情報": "sensitive", "特定個人情報": "my_number", "マイナンバー": "my_number"}
 MAX_ROWS = 10_000
 
 

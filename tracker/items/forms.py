@@ -7,9 +7,10 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from ..i18n import CLASS_LABELS, KIND_LABELS, label
+from ..i18n import CLASS_LABELS, DISPOSAL_METHOD_LABELS, KIND_LABELS, label
 from ..i18n import lazy_gettext as _l
 from ..models import DataClass, Kind
+from .register import DISPOSAL_METHODS
 
 
 class ItemForm(FlaskForm):
@@ -26,6 +27,10 @@ class ItemForm(FlaskForm):
     bag = StringField(_l("Bag"), validators=[Optional(), Length(max=32)],
                       description=_l("Asset tag of the bag it is kept in, if any."))
     notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=2000)])
+    encryption_method = StringField(_l("Encryption method"), validators=[Optional(), Length(max=100)],
+                                    description=_l("For example BitLocker (XTS-AES 256), a hardware-encrypted drive."))
+    storage_place = StringField(_l("Storage place"), validators=[Optional(), Length(max=100)],
+                                description=_l("Where it is kept when in, for example cabinet B-2 (locked)."))
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -36,7 +41,7 @@ class ItemForm(FlaskForm):
         """The raw values, as `register.validate` and the CSV import take them."""
         return {name: (getattr(self, name).data if getattr(self, name).data is not None else "")
                 for name in ("asset_tag", "kind", "name", "serial", "department", "data_class", "encrypted",
-                             "people_count", "notes", "bag")}
+                             "people_count", "notes", "bag", "encryption_method", "storage_place")}
 
 
 class ImportForm(FlaskForm):
@@ -48,3 +53,15 @@ class ImportConfirmForm(FlaskForm):
 
     text = HiddenField()
     confirm = HiddenField()
+
+
+class DisposeForm(FlaskForm):
+    """Disposal (廃棄): how, and the contractor's certificate when a contractor did it."""
+
+    method = SelectField(_l("How it was disposed of"), choices=[], validate_choice=False)
+    contractor = StringField(_l("Disposal contractor"), validators=[Optional(), Length(max=200)])
+    certificate = StringField(_l("Certificate number"), validators=[Optional(), Length(max=100)])
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.method.choices = [("", _l("Choose"))] + [(m, label(DISPOSAL_METHOD_LABELS, m)) for m in DISPOSAL_METHODS]

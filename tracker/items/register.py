@@ -18,7 +18,8 @@ from ..queries import item_by_tag
 
 TAG_PREFIX = {Kind.laptop: "LT", Kind.usb: "USB", Kind.folder: "DF", Kind.bag: "BG", Kind.other: "OT"}
 TAG_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
-LIMITS = {"asset_tag": 32, "name": 200, "serial": 100, "department": 100, "notes": 2000}
+LIMITS = {"asset_tag": 32, "name": 200, "serial": 100, "department": 100, "notes": 2000, "encryption_method": 100,
+          "storage_place": 100, "disposal_contractor": 200, "disposal_certificate": 100}
 FIELD_LABELS = {
     "asset_tag": N_("Asset tag"),
     "kind": N_("Kind"),
@@ -30,7 +31,13 @@ FIELD_LABELS = {
     "people_count": N_("Number of people"),
     "notes": N_("Notes"),
     "bag": N_("Bag"),
+    "encryption_method": N_("Encryption method"),
+    "storage_place": N_("Storage place"),
+    "disposal_contractor": N_("Disposal contractor"),
+    "disposal_certificate": N_("Certificate number"),
 }
+# How an item is disposed of (廃棄); the labels are in tracker.i18n.
+DISPOSAL_METHODS = ("destroyed", "degaussed", "overwritten", "contractor")
 
 
 @dataclass
@@ -47,6 +54,8 @@ class ItemData:
     people_count: int | None = None
     notes: str | None = None
     bag_tag: str | None = None
+    encryption_method: str | None = None
+    storage_place: str | None = None
 
 
 def _text(values: dict, key: str, required: bool = False) -> str | None:
@@ -101,6 +110,8 @@ def validate(values: dict) -> ItemData:
         people_count=people,
         notes=_text(values, "notes"),
         bag_tag=bag_tag,
+        encryption_method=_text(values, "encryption_method"),
+        storage_place=_text(values, "storage_place"),
     )
 
 
@@ -216,7 +227,9 @@ def create_many(session: Session, now: datetime, rows: list[ItemData], actor: Us
             values.append({"asset_tag": tag, "kind": data.kind, "name": data.name, "serial": data.serial,
                            "department": data.department, "data_class": data.data_class,
                            "encrypted": data.encrypted, "people_count": data.people_count, "notes": data.notes,
-                           "bag_id": bag_id, "created_at": now, "updated_at": now})
+                           "bag_id": bag_id, "created_at": now, "updated_at": now,
+                           "encryption_method": data.encryption_method, "storage_place": data.storage_place,
+                           "registered_by_id": actor.id if actor else None})
         if not values:
             continue
         made = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), values).all()
@@ -244,6 +257,7 @@ def update(session: Session, now: datetime, item: Item, data: ItemData, actor: U
     item.kind, item.name, item.serial, item.department = data.kind, data.name, data.serial, data.department
     item.data_class, item.encrypted, item.people_count = data.data_class, data.encrypted, data.people_count
     item.notes, item.bag_id, item.updated_at = data.notes, (bag.id if bag else None), now
+    item.encryption_method, item.storage_place = data.encryption_method, data.storage_place
     session.flush()
     audit.record(session, now, "item_updated", actor=actor, item=item, source=source, before=before)
     return item
@@ -261,4 +275,33 @@ def retire(session: Session, now: datetime, item: Item, actor: User, source: str
     item.updated_at = now
     session.flush()
     audit.record(session, now, "item_retired", actor=actor, item=item, source=source)
+    return item
+
+
+def dispose(session: Session, now: datetime, item: Item, actor: User, *, method: str, contractor: str = "",
+            certificate: str = "", source: str | None = None) -> Item:
+    """The end of an item's life (廃棄): how, by whom, and the contractor's certificate when a contractor did it.
+
+    A disposed item is retired too, so it never goes out again, and its label says it was disposed of."""
+    if item.disposed:
+        raise InvalidInput(N_("%(tag)s was already disposed of."), tag=item.asset_tag)
+    if session.scalar(select(Checkout.id).where(Checkout.item_id == item.id, Checkout.returned_at.is_(None))):
+        raise InvalidInput(N_("%(tag)s is out; it must be returned before it can be disposed of."), tag=item.asset_tag)
+    if method not in DISPOSAL_METHODS:
+        raise InvalidInput(N_("Choose how the item was disposed of."), about="disposal_method")
+    values = {"disposal_contractor": contractor, "disposal_certificate": certificate}
+    contractor = _text(values, "disposal_contractor")
+    certificate = _text(values, "disposal_certificate")
+    if method == "contractor" and not (contractor and certificate):
+        raise InvalidInput(N_("Give the disposal contractor and the number of their certificate."),
+                           about="disposal_certificate")
+    for content in item.contents:
+        content.bag_id = None
+    item.disposed_at, item.disposal_method, item.disposed_by_id = now, method, actor.id
+    item.disposal_contractor, item.disposal_certificate = contractor, certificate
+    item.retired_at = item.retired_at or now
+    item.updated_at = now
+    session.flush()
+    audit.record(session, now, "item_disposed", actor=actor, item=item, source=source, method=method,
+                 contractor=contractor or "", certificate=certificate or "")
     return item

@@ -11,7 +11,7 @@ from ..i18n import describe, gettext
 from ..models import Item
 from . import csv_import
 from . import register as items
-from .forms import ImportConfirmForm, ImportForm, ItemForm
+from .forms import DisposeForm, ImportConfirmForm, ImportForm, ItemForm
 
 bp = Blueprint("admin_items", __name__, url_prefix="/admin/items")
 
@@ -71,6 +71,20 @@ def retire(tag: str):
         items.retire(db(), now(), item, actor(), source=client_address())
     if done:
         flash(gettext("%(tag)s is retired.", tag=item.asset_tag), "success")
+    return redirect(url_for("custody.item", tag=item.asset_tag), 303)
+
+
+@bp.post("/<tag>/dispose")
+@admin_only
+def dispose(tag: str):
+    """Record the item's disposal (廃棄), from the admin part of its page."""
+    item = _item(tag)
+    form = DisposeForm()
+    with attempt() as done:
+        items.dispose(db(), now(), item, actor(), method=form.method.data or "", contractor=form.contractor.data or "",
+                      certificate=form.certificate.data or "", source=client_address())
+    if done:
+        flash(gettext("%(tag)s is recorded as disposed of.", tag=item.asset_tag), "success")
     return redirect(url_for("custody.item", tag=item.asset_tag), 303)
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from . import fonts, qr
 
 ELLIPSIS = "…"
-MARKS = {"personal": ("個人情報あり", "個人情報"), "sensitive": ("要配慮個人情報", "要配慮")}
+MARKS = {"personal": ("個人情報あり", "個人情報"), "sensitive": ("要配慮個人情報", "要配慮"),
+         "my_number": ("特定個人情報", "特定個人情報")}
 NO_LINE_START = set("。、，．・：；？！）」』】〉》ー…")
 
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import calendar
+import io
 import re
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from .. import clock, queries, trail
 from ..errors import N_, InvalidInput
-from ..http import db, found_or_404, now, privileged, record_export
-from ..i18n import gettext
+from ..http import actor, db, found_or_404, now, privileged, record_export
+from ..i18n import day, describe, gettext, when
 from ..models import Checkout, Event, Flag, Item
-from . import exports
+from . import exports, ledger, writers
 
 bp = Blueprint("reports", __name__, url_prefix="/desk/records")
 
@@ -115,6 +116,70 @@ def register_csv():
     stamp = clock.local(now(), _tz()).strftime("%Y%m%d-%H%M")
     resp = _csv(exports.register_csv(db(), now(), header), f"media-register-{stamp}.csv")
     record_export("register.csv")
+    return resp
+
+
+def _department() -> str:
+    return (request.args.get("department") or "").strip()[:100]
+
+
+def _download(table: writers.Table, fmt: str, name: str):
+    data = writers.WRITERS[fmt](table)
+    return send_file(io.BytesIO(data), mimetype=writers.MIMETYPES[fmt], as_attachment=True,
+                     download_name=f"{name}.{fmt}")
+
+
+def _exported_line() -> str:
+    return gettext("Exported %(when)s by %(name)s", when=when(now()), name=actor().name)
+
+
+@bp.get("/ledger.<fmt>")
+@privileged
+def ledger_file(fmt: str):
+    """The take-out ledger (持ち出し管理台帳) of a month, for one department or all, as CSV, .xlsx or PDF."""
+    if fmt not in writers.WRITERS:
+        abort(404)
+    try:
+        first = _month(request.args.get("month"))
+    except InvalidInput as err:
+        flash(describe(err), "error")
+        return redirect(url_for("reports.index"))
+    days = calendar.monthrange(first.year, first.month)[1]
+    start, end = _utc(first), _utc(first + timedelta(days=days))
+    department, with_names = _department(), request.args.get("names") == "1"
+    s = db()
+    rows = ledger.ledger_rows(s, now(), start, end, department or None, with_names)
+    ends = ledger.chain_ends(s, start, end)
+    table = writers.Table(
+        title=gettext("Take-out ledger"), header=ledger.ledger_header(with_names), rows=rows, lead=4,
+        notes=[gettext("Period: %(first)s to %(last)s", first=day(first), last=day(first + timedelta(days=days - 1))),
+               gettext("Department: %(name)s", name=department) if department else gettext("All departments"),
+               gettext("%(n)d take-outs", n=len(rows)), _exported_line()],
+        chain=ends.lines())
+    resp = _download(table, fmt, f"take-out-ledger-{first:%Y-%m}")
+    record_export(f"ledger.{fmt}", month=f"{first:%Y-%m}", department=department, names=with_names, rows=len(rows),
+                  **ends.data())
+    return resp
+
+
+@bp.get("/media-register.<fmt>")
+@privileged
+def media_register(fmt: str):
+    """The media register (媒体管理台帳): every item with its life up to disposal, as CSV, .xlsx or PDF."""
+    if fmt not in writers.WRITERS:
+        abort(404)
+    department = _department()
+    s = db()
+    rows = ledger.register_rows(s, now(), department or None)
+    ends = ledger.chain_ends(s)
+    table = writers.Table(
+        title=gettext("Media register"), header=ledger.register_header(), rows=rows, lead=3,
+        notes=[gettext("Department: %(name)s", name=department) if department else gettext("All departments"),
+               gettext("%(n)d items", n=len(rows)), _exported_line()],
+        chain=ends.lines(period=False))
+    stamp = clock.local(now(), _tz()).strftime("%Y%m%d-%H%M")
+    resp = _download(table, fmt, f"media-register-{stamp}")
+    record_export(f"media-register.{fmt}", department=department, rows=len(rows), **ends.data())
     return resp
 
 
