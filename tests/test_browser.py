@@ -106,7 +106,11 @@ def test_staff_finds_takes_out_and_returns(page, live_server):
     page.wait_for_url("**/my")
     row = page.locator(".card", has_text=item.asset_tag)
     assert row.count() == 1
-    tap_and_wait(page, row.get_by_role("button", name="Return"))
+    # A USB drive with personal data is returned with a word on its erasure: the card opens its page to ask.
+    assert row.get_by_role("button", name="Return").count() == 0
+    tap_and_wait(page, row.get_by_role("link", name="Open"))
+    page.get_by_label("Nothing was written to it").check()
+    tap_and_wait(page, page.get_by_role("button", name="Return", exact=True))
     page.wait_for_url(f"**/items/{item.asset_tag}")
     assert f"{item.asset_tag} is returned." in _flash_text(page)
     assert _badge(page) == "In"
@@ -240,7 +244,8 @@ def test_return_from_scan_page(page, live_server):
     page.goto(url)
     assert _badge(page) == "Out"
     assert page.get_by_role("button", name="Take over").count() == 0  # it is mine
-    tap_and_wait(page, page.get_by_role("button", name="Return", exact=True))  # the one tap
+    page.get_by_label("Nothing was written to it").check()  # a USB drive with personal data: say so
+    tap_and_wait(page, page.get_by_role("button", name="Return", exact=True))
     assert page.url == url
     assert f"{item.asset_tag} is returned." in _flash_text(page)
     assert _badge(page) == "In"
@@ -301,6 +306,7 @@ def test_bag_returned_with_an_item_missing(page, live_server):
     for c in contents:
         if c is not missing:
             page.locator(f"input[name=present][data-tag='{c.asset_tag}']").check()
+    page.get_by_label("Nothing was written to it").check()  # the bag holds a USB drive with personal data
     tap_and_wait(page, page.get_by_role("button", name="Return", exact=True))
     assert page.url == url
     flashes = _flash_text(page)
