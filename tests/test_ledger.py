@@ -165,7 +165,9 @@ def test_the_pdf_prints_every_take_out_and_ends_with_the_hashes(app, session, mo
     assert "Take-out ledger" in text and "Period: 2026-06-01 to 2026-06-30" in text
     for tag in (month["usb"].asset_tag, month["laptop"].asset_tag, month["folder"].asset_tag):
         assert tag in text
-    assert "山田 花子" in text and HYPERLINK in " ".join(text.split())
+    assert "山田 花子" in text
+    # Printed as written (a table cell may wrap it): the start of the formula text and its end, nothing added.
+    assert '=HYPERLINK("http://evil.' in text and '","x")' in text and "'=HYPERLINK" not in text
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     assert lines[-2].startswith(f"Audit trail, last event of the period: #{last.seq} ")
     assert last.hash[:40] in "".join(lines[-2:]).replace(" ", "")

@@ -6,13 +6,17 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from functools import lru_cache
+from xml.sax.saxutils import escape
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from reportlab.lib.pagesizes import A4, landscape
-from reportlab.pdfgen import canvas
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A3, A4, landscape
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, TableStyle
+from reportlab.platypus import Table as Platypus
 
 from ..labels import fonts
 from .exports import BOM, FORMULA_START, cell
@@ -87,78 +91,78 @@ def to_xlsx(table: Table) -> bytes:
     return out.getvalue()
 
 
-MARGIN = 12 / 25.4 * 72  # points
+MARGIN = 10 * mm
+CELL_SIZE = 6.5  # points: a ledger of 23 columns fits A3 landscape, as the paper ones do
+CELL_PAD = 2.0  # points each side inside a cell
+MAX_COLUMN = 48 * mm
 
 
-@lru_cache(maxsize=4096)
-def _char_width(ch: str, size: float) -> float:
-    return fonts.width(ch, size)
+def _text(value) -> str:
+    return "" if value is None else str(value)
 
 
-def _wrap(text: str, size: float, width: float) -> list[str]:
-    """Break by characters (Japanese has no spaces) to fit `width` points; every character is kept."""
-    lines, line, used = [], "", 0.0
-    for ch in " ".join(text.split()):
-        w = _char_width(ch, size)
-        if line and used + w > width:
-            space = line.rfind(" ")
-            carry = line[space + 1:] if space > len(line) // 2 and ch != " " and line[space + 1:].isascii() else ""
-            lines.append(line[: len(line) - len(carry)].rstrip())
-            line, used = carry, sum(_char_width(c, size) for c in carry)
-            if ch == " " and not line:
-                continue
-        line += ch
-        used += w
-    if line or not lines:
-        lines.append(line)
-    return lines
+def _unbreakable(text: str) -> float:
+    """The widest piece a column must hold without a break: a tag, a date, a time (Latin words stay whole;
+    Japanese may break between any two characters, so a few of them are enough)."""
+    pieces = [w if w.isascii() else w[:4] for w in text.split()] or [""]
+    return max(fonts.width(w, CELL_SIZE) for w in pieces)
+
+
+def _column_widths(table: Table, available: float) -> list[float]:
+    """Every column at least as wide as its widest unbreakable piece, the rest of the width shared out by how
+    much more each column's longest text would like (up to MAX_COLUMN)."""
+    floor, want = [], []
+    for i, head in enumerate(table.header):
+        texts = [head, *(_text(r[i]) for r in table.rows)]
+        least = min(30 * mm, max(8 * mm, max(_unbreakable(t) for t in texts) + 2 * CELL_PAD + 1))
+        floor.append(least)
+        want.append(max(least, min(MAX_COLUMN, max(fonts.width(t, CELL_SIZE) for t in texts) + 2 * CELL_PAD + 1)))
+    if sum(floor) >= available:
+        return [w * available / sum(floor) for w in floor]
+    spare, wish = available - sum(floor), sum(w - f for w, f in zip(want, floor, strict=True))
+    if wish <= spare:  # everything fits on one line: share what is left in proportion
+        return [w * available / sum(want) for w in want]
+    return [f + (w - f) * spare / wish for w, f in zip(want, floor, strict=True)]
 
 
 def to_pdf(table: Table) -> bytes:
-    """Landscape A4: the title, then one block per row (its first columns on one line, the rest as name: value),
-    then the notes; the audit trail's hashes are the last lines. drawString prints markup literally."""
+    """A grid like the paper ledger: landscape (A3 when there are many columns), the header repeated on every page,
+    every cell wrapped inside its column (Japanese breaks between characters), the notes above and the audit
+    trail's hashes as the last lines. Cells are escaped: markup in a name or destination prints as written."""
     font = fonts.register()
+    page = landscape(A3 if len(table.header) > 12 else A4)
+    # Latin text breaks between words; Japanese between any two characters.
+    latin = ParagraphStyle("latin", fontName=font, fontSize=CELL_SIZE, leading=CELL_SIZE * 1.25)
+    cjk = ParagraphStyle("cjk", parent=latin, wordWrap="CJK")
+
+    def cell(value) -> Paragraph:
+        text = _text(value)
+        return Paragraph(escape(text), latin if text.isascii() else cjk)
+
+    note = ParagraphStyle("note", fontName=font, fontSize=9, leading=12, wordWrap="CJK")
+    title = ParagraphStyle("title", fontName=font, fontSize=15, leading=20)
+    widths = _column_widths(table, page[0] - 2 * MARGIN)
+    grid = [[cell(h) for h in table.header]]
+    grid += [[cell(v) for v in row] for row in table.rows] or [[cell("-")] + [""] * (len(table.header) - 1)]
+    body = Platypus(grid, colWidths=widths, repeatRows=1)
+    body.setStyle(TableStyle([
+        ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#8a8f96")),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8ebef")),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), CELL_PAD), ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PAD),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+    ]))
+    story = [Paragraph(escape(table.title), title), *(Paragraph(escape(n), note) for n in table.notes),
+             Spacer(0, 4 * mm), body, Spacer(0, 4 * mm), *(Paragraph(escape(c), note) for c in table.chain)]
+
+    def number(canvas, doc) -> None:
+        canvas.setFont(font, 7)
+        canvas.drawRightString(page[0] - MARGIN, MARGIN / 2, f"{table.title}  {doc.page}")
+
     buf = io.BytesIO()
-    page = landscape(A4)
-    c = canvas.Canvas(buf, pagesize=page)
-    c.setTitle(table.title)
-    width = page[0] - 2 * MARGIN
-    y = [page[1] - MARGIN]
-    pages = [1]
-
-    def line(text: str, size: float = 8.0, indent: float = 0.0, gap: float = 1.3) -> None:
-        for part in _wrap(text, size, width - indent):
-            if y[0] < MARGIN + size:
-                c.setFont(font, 7)
-                c.drawRightString(page[0] - MARGIN, MARGIN / 2, f"{table.title}  {pages[0]}")
-                c.showPage()
-                pages[0] += 1
-                y[0] = page[1] - MARGIN
-            c.setFont(font, size)
-            c.drawString(MARGIN + indent, y[0], part)
-            y[0] -= size * gap
-
-    line(table.title, 14)
-    for note in table.notes:
-        line(note, 9)
-    y[0] -= 6
-    if not table.rows:
-        line("-", 9)
-    for row in table.rows:
-        head = "  ".join([f"{table.header[0]} {row[0]}", *(str(v) for v in row[1: table.lead] if v not in (None, ""))])
-        rest = " / ".join(f"{h}: {v}" for h, v in zip(table.header[table.lead:], row[table.lead:], strict=True)
-                          if v not in (None, ""))
-        y[0] -= 3
-        line(head, 9)
-        if rest:
-            line(rest, 7.5, indent=12)
-    y[0] -= 6
-    for note in table.chain:
-        line(note, 8)
-    c.setFont(font, 7)
-    c.drawRightString(page[0] - MARGIN, MARGIN / 2, f"{table.title}  {pages[0]}")
-    c.showPage()
-    c.save()
+    doc = SimpleDocTemplate(buf, pagesize=page, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+                            bottomMargin=MARGIN, title=table.title)
+    doc.build(story, onFirstPage=number, onLaterPages=number)
     return buf.getvalue()
 
 
