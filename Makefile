@@ -52,7 +52,7 @@ test: $(VENV)/.dev $(AXE) translations
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check tracker tests app.py migrations
+	$(BIN)/ruff check tracker tests bench app.py migrations
 
 extract-messages: $(VENV)/.dev
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _l -o tracker/translations/messages.pot .

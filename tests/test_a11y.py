@@ -154,51 +154,44 @@ def _rgb(css: str) -> tuple[float, ...]:
     return tuple(float(v) for v in inside.replace("/", ",").replace(" ", ",").split(",") if v)
 
 
-def test_every_badge_meets_4_5_to_1_and_focus_is_visible(browser, live_server, world):
+@pytest.fixture
+def board(browser, live_server, world):
+    """The desk's board at desk size, in English, signed in."""
     context = browser.new_context(base_url=live_server.url, **DESK, **ENGLISH)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
-    try:
-        sign_in(page, world["desk"].email)
-        page.goto("/desk/")
-        badges = page.locator(".badge")
-        assert badges.count() >= 2  # overdue and sensitive, at least
-        classes = set()
-        for i in range(badges.count()):
-            badge = badges.nth(i)
-            colour, background, cls = badge.evaluate(
-                "el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor, el.className]")
-            ratio = _contrast(_rgb(colour), _rgb(background))
-            assert ratio >= 4.5, f"{cls}: {colour} on {background} is {ratio:.2f}:1"
-            classes.add(cls)
-        # Every control shows where the keyboard is: a link, a button, a field.
-        for selector in ("main a", "main button", "input, select, textarea"):
-            target = page.locator(selector).first
-            target.focus()
-            page.keyboard.press("Shift+Tab")
-            page.keyboard.press("Tab")
-            outline = page.evaluate("""() => { const s = getComputedStyle(document.activeElement);
-                return [s.outlineStyle, parseFloat(s.outlineWidth), s.boxShadow]; }""")
-            assert (outline[0] != "none" and outline[1] >= 2) or outline[2] != "none", (selector, outline)
-    finally:
-        context.close()
+    sign_in(page, world["desk"].email)
+    page.goto("/desk/")
+    yield page
+    context.close()
 
 
-def test_the_board_starts_with_a_skip_link_to_the_overdue_list(browser, live_server, world):
-    context = browser.new_context(base_url=live_server.url, **DESK, **ENGLISH)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    try:
-        sign_in(page, world["desk"].email)
-        page.goto("/desk/")
+def test_every_badge_meets_4_5_to_1_and_focus_is_visible(board):
+    page = board
+    badges = page.locator(".badge")
+    assert badges.count() >= 2  # overdue and sensitive, at least
+    for i in range(badges.count()):
+        colour, background, cls = badges.nth(i).evaluate(
+            "el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor, el.className]")
+        ratio = _contrast(_rgb(colour), _rgb(background))
+        assert ratio >= 4.5, f"{cls}: {colour} on {background} is {ratio:.2f}:1"
+    # Every control shows where the keyboard is: a link, a button, a field.
+    for selector in ("main a", "main button", "input, select, textarea"):
+        page.locator(selector).first.focus()
+        page.keyboard.press("Shift+Tab")
         page.keyboard.press("Tab")
-        focused = page.evaluate("() => [document.activeElement.textContent.trim(), document.activeElement.hash]")
-        assert focused[0] == "Skip to the overdue list", focused
-        box = page.locator(":focus").bounding_box()
-        assert box and box["y"] >= 0 and box["height"] >= 20  # shown when focused, not left off-screen
-        page.keyboard.press("Enter")
-        target = page.locator(focused[1])
-        assert world["late"].asset_tag in target.inner_text()
-        assert page.evaluate("() => document.activeElement.id") == focused[1][1:]
-    finally:
-        context.close()
+        outline = page.evaluate("""() => { const s = getComputedStyle(document.activeElement);
+            return [s.outlineStyle, parseFloat(s.outlineWidth), s.boxShadow]; }""")
+        assert (outline[0] != "none" and outline[1] >= 2) or outline[2] != "none", (selector, outline)
+
+
+def test_the_board_starts_with_a_skip_link_to_the_overdue_list(board, world):
+    page = board
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => [document.activeElement.textContent.trim(), document.activeElement.hash]")
+    assert focused[0] == "Skip to the overdue list", focused
+    box = page.locator(":focus").bounding_box()
+    assert box and box["y"] >= 0 and box["height"] >= 20  # shown when focused, not left off-screen
+    page.keyboard.press("Enter")
+    assert world["late"].asset_tag in page.locator(focused[1]).inner_text()
+    assert page.evaluate("() => document.activeElement.id") == focused[1][1:]
