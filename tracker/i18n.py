@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from datetime import date, datetime
 
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app, request
 from flask_babel import Babel, format_date, format_datetime, get_locale, lazy_gettext
 from flask_babel import gettext as _gettext
 from flask_login import current_user
+from werkzeug.utils import cached_property
 
 from .errors import N_, DomainError
 from .models import LANGUAGES
@@ -134,7 +136,23 @@ def compile_catalogues(folder: str) -> list[str]:
     return compiled
 
 
+@functools.cache
+def _wtforms_messages(locale: str):
+    """WTForms' own messages for a locale, read once per process (Flask-WTF would read the file per request)."""
+    from babel import support
+    from wtforms.i18n import messages_path
+
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+class _Request(Request):
+    @cached_property
+    def wtforms_translations(self):  # Flask-WTF asks the request for these before it loads them itself
+        return _wtforms_messages(str(get_locale()))
+
+
 def init_app(app: Flask) -> None:
+    app.request_class = type("Request", (_Request, app.request_class), {})
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES",
                           os.path.join(os.path.dirname(os.path.abspath(__file__)), "translations"))
     compile_catalogues(app.config["BABEL_TRANSLATION_DIRECTORIES"])
