@@ -78,7 +78,7 @@ def prepare(url: str, people: int, items: int) -> list[dict]:
 LUA = r"""
 local data = %(data)s
 local mode = "%(mode)s"
-local counter = 0
+local counter = -1  -- wrk asks for one request per thread before it starts, and may never send it
 local mine = {}
 local threads = {}
 function setup(thread)
@@ -94,13 +94,15 @@ function init(args)
 end
 local bad = 0
 function request()
+  local first = counter < 0
+  if first then counter = 0 end
   local i = counter %% #mine + 1
   local round = math.floor(counter / #mine)
-  counter = counter + 1
+  if not first then counter = counter + 1 end
   local d = mine[i]
   local headers = {["Cookie"] = "session=" .. d.cookie, ["User-Agent"] = "%(ua)s",
                    ["Accept-Language"] = "en"}
-  if mode == "scan" then
+  if mode == "scan" or (first and mode == "takeout") then
     return wrk.format("GET", "/S/" .. d.label, headers)
   elseif mode == "bare-page" then
     return wrk.format("GET", "/page", headers)
@@ -140,6 +142,25 @@ def wrk(port: int, mode: str, data: list[dict], seconds: int, connections: int, 
             "bad_status": bad_status, "errors": errors}
 
 
+def _outcomes(url: str) -> dict:
+    """What the take-out/return POSTs did: the check-outs and returns recorded, and any refusal (there should be
+    none: each item has its own holder and no two requests in flight touch the same item)."""
+    from sqlalchemy import create_engine, func, select
+
+    from tracker.models import Event
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        counts = dict(conn.execute(select(Event.action, func.count()).where(
+            Event.action.in_(("checkout", "return", "refused"))).group_by(Event.action)).all())
+        why = [data for (data,) in conn.execute(select(Event.data).where(Event.action == "refused"))]
+    engine.dispose()
+    if why:
+        print("refused:", *why[-3:], sep="\n  ", file=sys.stderr)
+    return {"checkouts": counts.get("checkout", 0), "returns": counts.get("return", 0),
+            "refused": counts.get("refused", 0)}
+
+
 class Gunicorn:
     def __init__(self, target: str, env: dict, pythonpath: str = ROOT):
         self.port = free_port()
@@ -169,7 +190,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--people", type=int, default=200)
-    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--items", type=int, default=800)
     parser.add_argument("--only", help="comma-separated cases (scan,bare-page,takeout,bare-write)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -207,8 +228,14 @@ def main() -> None:
             try:
                 g.wait(path)
                 for case in todo:
-                    wrk(g.port, case, data, 2, args.connections)  # warm-up: workers' caches, connections
-                    results[case] = wrk(g.port, case, data, args.seconds, args.connections)
+                    # Warm-up (workers' caches, connections); take-outs warm up on the first half of the items
+                    # and are measured on the other half, all of them in at the start.
+                    half = len(data) // 2 if case == "takeout" else 0
+                    wrk(g.port, case, data[:half] or data, 2, args.connections)
+                    before = _outcomes(app_url) if case == "takeout" else {}
+                    results[case] = wrk(g.port, case, data[half:], args.seconds, args.connections)
+                    if case == "takeout":
+                        results[case].update({k: v - before[k] for k, v in _outcomes(app_url).items()})
             finally:
                 g.stop()
     finally:
@@ -228,6 +255,9 @@ def main() -> None:
             r["ratio"] = ratio
         print(f"{case:<12}{r['per_s']:>9.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['bad_status'] + r['errors']:>6}"
               f"{'' if ratio is None else f'{ratio:>7.0%}':>8}")
+    if "takeout" in results:
+        t = results["takeout"]
+        print(f"take-out/return recorded: {t['checkouts']} check-outs, {t['returns']} returns, {t['refused']} refused")
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     name = "requests-postgres.json" if args.postgres else "requests.json"
     with open(os.path.join(ROOT, "bench", "results", name), "w") as f:
