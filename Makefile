@@ -61,7 +61,12 @@ extract-messages: $(VENV)/.dev
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-## Benchmarks, as ratios in one run: labels (PDF against bare QR) and the sweep (against hand-written SQL).
+## Benchmarks, as ratios in one run: labels (PDF against bare QR), the sweep (against hand-written SQL), requests
+## through gunicorn (against a bare Flask app; needs wrk), the desk board and the CSV import (against their targets).
 bench: $(VENV)/.dev
 	$(BIN)/python bench/labels.py
 	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/requests.py
+	$(BIN)/python bench/requests.py --postgres
+	$(BIN)/python bench/board.py
+	$(BIN)/python bench/csv_import.py

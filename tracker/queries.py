@@ -67,7 +67,8 @@ def item_by_tag(session: Session, tag: str | None, exact: bool = False) -> Item 
 
 
 def label_by_token(session: Session, token: str) -> LabelToken | None:
-    return session.scalar(select(LabelToken).where(LabelToken.token == (token or "").strip().upper()))
+    return session.scalar(select(LabelToken).options(joinedload(LabelToken.item))
+                          .where(LabelToken.token == (token or "").strip().upper()))
 
 
 def open_checkouts_of(session: Session, user: User) -> list[Checkout]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from blinker import Namespace
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,9 +60,12 @@ def open_checkout(session: Session, item: Item) -> Checkout | None:
 
 
 def _lock(session: Session, item: Item) -> Item:
-    """Lock the item's row (PostgreSQL) so two phones on one item queue; SQLite already serialises."""
+    """Lock the item's row (PostgreSQL) so two phones on one item queue; SQLite already serialises.
+    The row is read once, locked: its id comes from the identity map (reading `item.id` of an object expired by
+    the request's read snapshot ending would load it first, unlocked)."""
+    ident = inspect(item).identity
     return session.scalars(
-        select(Item).where(Item.id == item.id).with_for_update().execution_options(populate_existing=True)
+        select(Item).where(Item.id == (ident[0] if ident else item.id)).with_for_update().execution_options(populate_existing=True)
     ).one()
 
 

@@ -7,11 +7,11 @@ import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import N_, DomainError, InvalidInput
-from ..models import Kind, User
-from ..queries import item_by_tag
+from ..models import Item, Kind, User
 from . import register as items
 
 # Accepted headers (English or Japanese) mapped to the register's fields.
@@ -124,19 +124,22 @@ def check(session: Session, text: str, encoding: str = "") -> Preview:
         preview.errors.append(RowError(reader.line_num, N_("The file is not valid CSV: %(reason)s"),
                                        {"reason": str(exc)}))
         return preview
+    checked = []
     for line, values in rows:
         try:
-            data = items.validate(values)
+            checked.append((line, items.validate(values)))
         except InvalidInput as err:
             preview.errors.append(RowError(line, err.message, err.params))
-            continue
+    # The register's items each row names (its own tag, its bag), read in a few queries, not one per row.
+    named = _items_by_tag(session, {t for _, d in checked for t in (d.asset_tag, d.bag_tag) if t})
+    for line, data in checked:
         if data.asset_tag:
             if data.asset_tag in seen_tags:
                 preview.errors.append(RowError(line, N_("The asset tag %(tag)s also appears on line %(other)d."),
                                                {"tag": data.asset_tag, "other": seen_tags[data.asset_tag]}))
                 continue
             seen_tags[data.asset_tag] = line
-            if item_by_tag(session, data.asset_tag, exact=True) is not None:
+            if named.get(_exact(data.asset_tag)) is not None:
                 preview.errors.append(RowError(line, N_("The asset tag %(tag)s is already in use."),
                                                {"tag": data.asset_tag}))
                 continue
@@ -145,13 +148,26 @@ def check(session: Session, text: str, encoding: str = "") -> Preview:
         preview.rows.append((line, data))
     for line, data in preview.rows:
         if data.bag_tag and data.bag_tag not in new_bags:
-            bag = item_by_tag(session, data.bag_tag, exact=True)
+            bag = named.get(_exact(data.bag_tag))
             if bag is None or bag.kind != Kind.bag:
                 preview.errors.append(RowError(line, N_("There is no bag with the tag %(tag)s."), {"tag": data.bag_tag}))
     if not preview.rows and not preview.errors:
         preview.errors.append(RowError(2, N_("The file has no rows to import.")))
     preview.errors.sort(key=lambda e: e.line)
     return preview
+
+
+def _exact(tag: str) -> str:
+    return tag.strip().upper()  # as queries.item_by_tag(exact=True) reads a tag
+
+
+def _items_by_tag(session: Session, tags: set[str]) -> dict[str, Item]:
+    wanted = sorted({_exact(t) for t in tags})
+    found: dict[str, Item] = {}
+    for start in range(0, len(wanted), 500):  # within every database's limit on bound parameters
+        found.update((i.asset_tag, i) for i in session.scalars(
+            select(Item).where(Item.asset_tag.in_(wanted[start:start + 500]))))
+    return found
 
 
 def run(session: Session, now: datetime, preview: Preview, actor: User | None,

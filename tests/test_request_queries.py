@@ -1,0 +1,97 @@
+"""The phone's busiest requests send a fixed number of statements: the scan page and the take-out / return
+POSTs do not grow with the register, the person's history or anyone else's."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event
+
+from tests.helpers import EN, NOW, client_for, csrf_from, label_token, open_checkout, reread
+from tracker.custody import operations as custody
+from tracker.models import DataClass
+
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("english", "frozen_clock")]
+
+
+@contextmanager
+def counting(app):
+    """The SQL statements sent to the database while the block runs."""
+    engine = app.extensions["tracker.engine"]
+    seen: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def add_history(session, people, make_item, rounds: int) -> None:
+    """More items, each taken out and returned by every person `rounds` times, a few still out."""
+    reread(session)  # after the client's requests: write from a fresh snapshot
+    for n in range(10):
+        item = make_item(data_class=DataClass.none)
+        for r in range(rounds):
+            for p in people:
+                when = NOW - timedelta(days=r + 1, hours=len(people)) + timedelta(minutes=5 * p.id)
+                custody.check_out(session, when, item=item, holder=p, actor=p, due_at=when + timedelta(hours=1),
+                                  purpose=f"Visit {r}", destination="Client")
+                custody.return_item(session, when + timedelta(minutes=1), item=item, actor=p)
+        if n % 3 == 0:
+            custody.check_out(session, NOW - timedelta(hours=1), item=item, holder=people[0], actor=people[0],
+                              due_at=NOW + timedelta(hours=2), purpose="Audit", destination="Osaka")
+    session.commit()
+
+
+def scan_statements(app, client, url) -> tuple[int, str]:
+    client.get(url, headers=EN)  # warm-up: the pool, the compiled-statement cache
+    with counting(app) as seen:
+        page = client.get(url, headers=EN)
+    assert page.status_code == 200
+    return len(seen), page.get_data(as_text=True)
+
+
+def test_the_scan_page_sends_the_same_statements_however_much_history(app, session, make_user, make_item):
+    me, other = make_user(name="Hanako Yamada", language="en"), make_user(name="Taro Suzuki", language="en")
+    item = make_item(data_class=DataClass.none)
+    url = f"/S/{label_token(session, item)}"
+    client = client_for(app, me)
+    before, page = scan_statements(app, client, url)
+    assert item.asset_tag in page and "Take out" in page
+    add_history(session, [me, other], make_item, rounds=5)
+    after, page = scan_statements(app, client, url)
+    assert after == before, "the scan page's statements grew with the history"
+    assert 'value="Audit"' in page  # still prefilled from the person's last take-out
+    assert before <= 7  # BEGIN, the user, the label with its item, its check-out, request, inspection, last take-out
+
+
+def test_take_out_and_return_send_the_same_statements_however_much_history(app, session, make_user, make_item):
+    me, other = make_user(name="Hanako Yamada", language="en"), make_user(name="Taro Suzuki", language="en")
+    first, second = make_item(data_class=DataClass.none), make_item(data_class=DataClass.none)
+    client = client_for(app, me)
+    token = csrf_from(client.get(f"/S/{label_token(session, first)}", headers=EN).get_data(as_text=True))
+
+    def statements(item, action) -> int:
+        url = f"/items/{item.asset_tag}/{action}"
+        with counting(app) as seen:
+            resp = client.post(url, data={"csrf_token": token}, headers=EN)
+        assert resp.status_code == 303
+        return len(seen)
+
+    statements(first, "checkout")  # warm-up
+    statements(first, "return")
+    out, back = statements(first, "checkout"), statements(first, "return")
+    add_history(session, [me, other], make_item, rounds=5)
+    assert statements(second, "checkout") == out
+    reread(session)
+    assert open_checkout(session, second).holder_id == me.id
+    assert statements(second, "return") == back
+    reread(session)
+    assert open_checkout(session, second) is None
+    assert out <= 16 and back <= 13  # on SQLite, counting BEGIN and the savepoint
