@@ -24,12 +24,12 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 def measure(url: str, pages: int) -> dict:
     from flask import session
     from sqlalchemy import event, func, select
-
     from sweep import NOW
+
     from tracker import create_app
     from tracker.accounts import sessions, users
-    from tracker.desk.sweep import sweep
     from tracker.custody.policy import Policy
+    from tracker.desk.sweep import sweep
     from tracker.models import Checkout
 
     folder = tempfile.mkdtemp()

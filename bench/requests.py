@@ -128,9 +128,8 @@ def lua_table(data: list[dict]) -> str:
 
 
 def wrk(port: int, mode: str, data: list[dict], seconds: int, connections: int, threads: int = 2) -> dict:
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(LUA % {"data": lua_table(data), "mode": mode, "threads": threads, "ua": UA})
-    script.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA % {"data": lua_table(data), "mode": mode, "threads": threads, "ua": UA})
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s",
                           "-s", script.name, f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True)
     os.unlink(script.name)
