@@ -19,7 +19,9 @@ class ItemForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=[])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     serial = StringField(_l("Serial number"), validators=[Optional(), Length(max=100)])
-    department = StringField(_l("Department"), validators=[Optional(), Length(max=100)])
+    # Chosen from the department records; the register refuses an id that is none (validate_choice would
+    # say so in WTForms' words, the rule says it in ours).
+    department = SelectField(_l("Department"), choices=[], validate_choice=False)
     data_class = SelectField(_l("Personal data"), choices=[])
     encrypted = BooleanField(_l("Encrypted"))
     people_count = IntegerField(_l("Number of people"), validators=[Optional(), NumberRange(min=0, max=100_000_000)],
@@ -32,16 +34,19 @@ class ItemForm(FlaskForm):
     storage_place = StringField(_l("Storage place"), validators=[Optional(), Length(max=100)],
                                 description=_l("Where it is kept when in, for example cabinet B-2 (locked)."))
 
-    def __init__(self, *a, **kw):
+    def __init__(self, *a, departments: list[tuple[int, str]] = (), **kw):
         super().__init__(*a, **kw)
+        self.department.choices = [("", _l("No department"))] + [(str(i), name) for i, name in departments]
         self.kind.choices = [(k.value, label(KIND_LABELS, k)) for k in Kind]
         self.data_class.choices = [(c.value, label(CLASS_LABELS, c)) for c in DataClass]
 
     def values(self) -> dict:
         """The raw values, as `register.validate` and the CSV import take them."""
-        return {name: (getattr(self, name).data if getattr(self, name).data is not None else "")
-                for name in ("asset_tag", "kind", "name", "serial", "department", "data_class", "encrypted",
-                             "people_count", "notes", "bag", "encryption_method", "storage_place")}
+        values = {name: (getattr(self, name).data if getattr(self, name).data is not None else "")
+                  for name in ("asset_tag", "kind", "name", "serial", "data_class", "encrypted",
+                               "people_count", "notes", "bag", "encryption_method", "storage_place")}
+        values["department_id"] = self.department.data or ""
+        return values
 
 
 class ImportForm(FlaskForm):
