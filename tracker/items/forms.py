@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..i18n import CLASS_LABELS, DISPOSAL_METHOD_LABELS, KIND_LABELS, label
@@ -70,3 +78,18 @@ class DisposeForm(FlaskForm):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.method.choices = [("", _l("Choose"))] + [(m, label(DISPOSAL_METHOD_LABELS, m)) for m in DISPOSAL_METHODS]
+
+
+class DepartmentForm(FlaskForm):
+    """A department: its name, the department it belongs to, and its managers; `departments` checks them."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    parent = SelectField(_l("Part of"), choices=[], validate_choice=False,
+                         description=_l("The department it belongs to, if any."))
+    managers = SelectMultipleField(_l("Managers"), choices=[], validate_choice=False, coerce=str,
+                                   description=_l("They approve take-outs where the rules ask for a manager."))
+
+    def __init__(self, *a, parents: list[tuple[int, str]] = (), users: list[tuple[int, str]] = (), **kw):
+        super().__init__(*a, **kw)
+        self.parent.choices = [("", _l("None (top level)"))] + [(str(i), name) for i, name in parents]
+        self.managers.choices = [(str(i), name) for i, name in users]
