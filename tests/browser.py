@@ -25,7 +25,7 @@ from tracker.accounts import users
 from tracker.custody import operations as custody
 from tracker.custody import policy as policy_mod
 from tracker.items import register as items_mod
-from tracker.models import Checkout, DataClass, Item, Kind, LabelToken, User
+from tracker.models import Checkout, DataClass, Department, Item, Kind, LabelToken, User
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -81,9 +81,13 @@ class LiveServer:
     def make_item(self, kind=Kind.laptop, name=None, data_class=DataClass.personal, bag: Item | None = None,
                   **kw) -> Item:
         with self.session() as s:
+            if kw.get("department") and s.scalar(select(Department.id).where(Department.name == kw["department"])) is None:
+                s.add(Department(name=kw["department"], created_at=_now()))  # departments are records
+                s.flush()
             data = items_mod.ItemData(kind=kind, name=name or f"Browser {kind.value} {next(_seq)}",
                                       data_class=data_class, bag_tag=bag.asset_tag if bag is not None else None, **kw)
             item = items_mod.create(s, _now(), data, actor=None)
+            _ = item.dept  # loaded, so item.department reads after the session ends
             s.commit()
             return item
 

@@ -26,7 +26,7 @@ import os
 import shutil
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
@@ -35,8 +35,9 @@ from tests.pgserver import PgServer, find_bindir
 from tracker import migrate
 from tracker.accounts import users
 from tracker.audit import GENESIS
+from tracker.items import departments
 from tracker.items import register as items_mod
-from tracker.models import DataClass, Kind
+from tracker.models import DataClass, Department, Kind
 
 users.HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing for tests only
 pytest_plugins = ["tests.browser"]  # the browser tests' live server, browser and phone fixtures
@@ -226,11 +227,27 @@ def make_item(session):
 
     def make(kind=Kind.laptop, name=None, bag=None, data_class=DataClass.personal, **kw):
         kind = Kind(kind)
+        if kw.get("department") and session.scalar(select(Department.id).where(Department.name == kw["department"])) is None:
+            session.add(Department(name=kw["department"], created_at=NOW))  # departments are records now
+            session.flush()
         data = items_mod.ItemData(kind=kind, name=name or f"{kind.value} {next(_counter)}", data_class=data_class,
                                   bag_tag=bag.asset_tag if bag is not None else None, **kw)
         item = items_mod.create(session, NOW, data, actor=None)
         session.commit()
         return item
+
+    return make
+
+
+@pytest.fixture
+def make_department(session):
+    """Create and commit a department (through the rules); returns the Department."""
+
+    def make(name, parent=None, managers=()):
+        dept = departments.create(session, NOW, name=name, parent_id=parent.id if parent else None,
+                                  manager_ids=[u.id for u in managers], actor=None)
+        session.commit()
+        return dept
 
     return make
 

@@ -99,7 +99,9 @@ GOOD = ("管理番号,種別,名称,部署,個人情報,バッグ\n"
 
 
 @pytest.fixture
-def good_file(tmp_path):
+def good_file(tmp_path, make_department):
+    make_department("営業部")
+    make_department("人事部")
     path = tmp_path / "items.csv"
     path.write_bytes(GOOD.encode("cp932"))
     return path

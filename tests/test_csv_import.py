@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from tests.helpers import NOW, count, csrf_from, sign_in
 from tracker.errors import InvalidInput
 from tracker.items import csv_import
-from tracker.models import DataClass, Event, Item, Kind, LabelToken
+from tracker.models import DataClass, Department, Event, Item, Kind, LabelToken
 
 JAPANESE = (
     "管理番号,種別,名称,部署,個人情報,暗号化,人数,備考\r\n"
@@ -24,6 +24,12 @@ JAPANESE = (
     "USB-0101,USBメモリ,人事USBメモリ,人事部,要配慮,いいえ,30,\r\n"
     ",書類,顧客書類フォルダ,経理部,なし,,,\r\n"
 )
+
+
+@pytest.fixture(autouse=True)
+def departments_in_use(make_department):
+    """The departments the files name exist as records (an unknown name is an error, see below)."""
+    return {name: make_department(name) for name in ("営業部", "人事部", "経理部", "Sales")}
 
 
 def by_tag(session, tag):
@@ -406,3 +412,34 @@ def test_staff_cannot_import(client, make_user, session):
                                                     "text": "kind,name\nusb,x\n"})
     assert resp.status_code == 403
     assert count(session, Item) == 0
+
+
+# --- departments are records --------------------------------------------------------------------------------------
+
+@pytest.mark.postgres
+def test_department_names_map_to_records_after_trimming_and_nfkc(session, make_department, departments_in_use):
+    make_department("R&D 2課")
+    text = "kind,name,department\nlaptop,Trimmed,  営業部 \nusb,Full width,Ｒ＆Ｄ　２課\n"
+    preview, created = import_bytes(session, text.encode())
+    assert errors_of(preview) == []
+    assert [(i.name, i.department) for i in created] == [("Trimmed", "営業部"), ("Full width", "R&D 2課")]
+    assert created[0].department_id == departments_in_use["営業部"].id
+    assert count(session, Department) == 5  # no department was made by the import
+
+
+@pytest.mark.postgres
+def test_an_unknown_department_is_an_error_on_its_line_and_nothing_is_imported(session):
+    before, depts = count(session, Item), count(session, Department)
+    text = "kind,name,department\nlaptop,Fine,営業部\nlaptop,Typo,営業部部\nusb,None given,\n"
+    preview, created = import_bytes(session, text.encode())
+    assert errors_of(preview) == [(3, "There is no department called 営業部部.")]
+    assert created == []
+    assert (count(session, Item), count(session, Department)) == (before, depts)
+
+
+def test_upload_names_the_unknown_department_in_the_preview(admin_client, session):
+    before = count(session, Item)
+    page = upload(admin_client, "kind,name,部署\nlaptop,Typo,営業\n".encode()).get_data(as_text=True)
+    assert (2, "There is no department called 営業.") in error_rows(page)
+    assert "Import 1 items" not in page
+    assert count(session, Item) == before

@@ -14,8 +14,9 @@ from tests.helpers import NOW, client_for
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk.sweep import sweep
+from tracker.items import departments
 from tracker.items import register as items_mod
-from tracker.models import Checkout, DataClass, Flag, FlagStatus, Item, Kind, Role, User
+from tracker.models import Checkout, DataClass, Department, Flag, FlagStatus, Item, Kind, Role, User
 
 KINDS = [Kind.laptop, Kind.usb, Kind.folder, Kind.other]
 CLASSES = [DataClass.none, DataClass.personal, DataClass.sensitive]
@@ -59,8 +60,19 @@ def summary(page: str) -> str:
     return html.unescape(page.split('class="board-summary"', 1)[1].split("</p>", 1)[0])
 
 
+def department_ids(session) -> dict[str | None, int | None]:
+    """The departments the items are spread over, as records (made once)."""
+    ids: dict[str | None, int | None] = {None: None}
+    for name in filter(None, DEPARTMENTS):
+        ids[name] = session.scalar(select(Department.id).where(Department.name == name))
+        if ids[name] is None:
+            ids[name] = departments.create(session, NOW, name=name, actor=None).id
+    return ids
+
+
 def add_overdue(session, holders, actor, start: int, count: int) -> None:
     """`count` overdue check-outs through the rules, in one transaction, then flagged by the sweep."""
+    department_ids(session)
     for n in range(start, start + count):
         item = items_mod.create(session, NOW - timedelta(days=1), items_mod.ItemData(
             kind=KINDS[n % len(KINDS)], name=f"Item {n}", data_class=CLASSES[n % len(CLASSES)],
@@ -92,10 +104,11 @@ def test_statements_per_board_page_do_not_grow_with_rows(app, session, make_user
 def _bulk(session, start: int, count: int, holder_ids: list[int]) -> None:
     """Items, open check-outs (every other one overdue) and flags for the overdue ones, inserted in bulk."""
     stamp = NOW - timedelta(days=30)
+    dept_ids = department_ids(session)
     session.execute(insert(Item), [
         {"asset_tag": f"BULK-{n:05d}", "kind": KINDS[n % len(KINDS)], "name": f"Bulk item {n}",
          "data_class": CLASSES[n % len(CLASSES)], "encrypted": n % 2 == 0,
-         "department": DEPARTMENTS[n % len(DEPARTMENTS)], "created_at": stamp, "updated_at": stamp}
+         "department_id": dept_ids[DEPARTMENTS[n % len(DEPARTMENTS)]], "created_at": stamp, "updated_at": stamp}
         for n in range(start, start + count)])
     ids = dict(session.execute(select(Item.asset_tag, Item.id).where(
         Item.asset_tag.in_([f"BULK-{n:05d}" for n in range(start, start + count)]))).all())

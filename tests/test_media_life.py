@@ -23,10 +23,12 @@ def admin_c(app, admin):
     return client_for(app, admin)
 
 
-def test_registering_records_who_the_encryption_method_and_the_storage_place(session, admin, admin_c):
+def test_registering_records_who_the_encryption_method_and_the_storage_place(session, admin, admin_c,
+                                                                           make_department):
+    hr = make_department("HR")
     resp = post(admin_c, "/admin/items/new", {"kind": "usb", "name": "Payroll stick", "data_class": "my_number",
                                               "encrypted": "y", "encryption_method": "AES-256 hardware",
-                                              "storage_place": "Cabinet B-2 (locked)", "department": "HR"})
+                                              "storage_place": "Cabinet B-2 (locked)", "department": str(hr.id)})
     assert resp.status_code == 302
     reread(session)
     item = session.query(Item).filter_by(name="Payroll stick").one()

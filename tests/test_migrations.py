@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.helpers import NOW
 from tracker import migrate
@@ -15,7 +15,7 @@ from tracker.custody import found
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk import flags, incidents, sweep
-from tracker.models import Item, LabelToken
+from tracker.models import Department, Item, LabelToken
 
 pytestmark = pytest.mark.postgres  # each database alters tables its own way
 
@@ -51,3 +51,26 @@ def test_every_migration_goes_down_and_up_on_a_populated_database(app, populated
         command.upgrade(cfg, "head")
     with app.extensions["tracker.sessionmaker"]() as s:
         assert s.scalar(select(func.count(Item.id))) == 0  # the first migration's downgrade dropped the register
+
+
+def test_free_text_departments_become_records_and_come_back_on_downgrade(app, session, make_item, db_url):
+    sales, sales2, hr, none = (make_item(department="営業部"), make_item(department="営業部"), make_item(department="HR"),
+                               make_item())
+    session.close()
+    cfg = migrate.alembic_config(db_url)
+    script = ScriptDirectory.from_config(cfg)
+    made = next(r for r in script.walk_revisions() if r.doc.startswith("departments as records"))
+    engine = app.extensions["tracker.engine"]
+    engine.dispose()
+    command.downgrade(cfg, made.down_revision)
+    with engine.begin() as conn:
+        assert dict(conn.execute(text("SELECT asset_tag, department FROM items")).all()) == {
+            sales.asset_tag: "営業部", sales2.asset_tag: "営業部", hr.asset_tag: "HR", none.asset_tag: None}
+        # free text as people typed it: a full-width spelling and a trailing space are the same department
+        conn.execute(text("UPDATE items SET department = 'ＨＲ ' WHERE asset_tag = :tag"), {"tag": sales2.asset_tag})
+    engine.dispose()
+    command.upgrade(cfg, "head")
+    with app.extensions["tracker.sessionmaker"]() as s:
+        assert s.scalars(select(Department.name).order_by(Department.name)).all() == ["HR", "営業部"]
+        by_tag = {i.asset_tag: i.department for i in s.scalars(select(Item))}
+        assert by_tag == {sales.asset_tag: "営業部", sales2.asset_tag: "HR", hr.asset_tag: "HR", none.asset_tag: None}

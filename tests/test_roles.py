@@ -14,7 +14,7 @@ from tests.helpers import NOW, csrf_token, flashes, later, open_checkout
 from tests.helpers import client_for as browser
 from tests.helpers import reread as fresh
 from tracker.custody import operations as custody
-from tracker.models import Checkout, Event, Item, LabelToken, User
+from tracker.models import Checkout, Department, Event, Item, LabelToken, User
 
 ROLES = ("anonymous", "staff", "security", "admin")
 NOT_PERMITTED = "You are not permitted to do that."
@@ -120,6 +120,11 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("admin_labels.job_file", "GET"): ({}, admin_only(404)),
     ("admin_labels.job_retry", "POST"): ({}, admin_only(404)),
     ("admin_labels.reissue", "POST"): ({}, admin_only(to(ITEM))),
+    ("admin_departments.index", "GET"): ({}, admin_only(200)),
+    ("admin_departments.new", "GET"): ({}, admin_only(200)),
+    ("admin_departments.new", "POST"): ({}, admin_only(400)),  # a name is required
+    ("admin_departments.edit", "GET"): ({}, admin_only(200)),
+    ("admin_departments.edit", "POST"): ({}, admin_only(400)),
     ("admin_users.index", "GET"): ({}, admin_only(200)),
     ("admin_users.new", "GET"): ({}, admin_only(200)),
     ("admin_users.new", "POST"): ({}, admin_only(400)),
@@ -141,12 +146,13 @@ def _routes(app) -> set[tuple[str, str]]:
 
 
 @pytest.fixture
-def world(app, session, make_user, make_item):
+def world(app, session, make_user, make_item, make_department):
     staff, other = make_user("staff", name="Alice"), make_user("staff", name="Bob")
     security, admin = make_user("security", name="Desk"), make_user("admin", name="Admin")
     item = make_item()
+    dept = make_department("Sales")
     label = session.scalar(select(LabelToken).where(LabelToken.item_id == item.id))
-    return SimpleNamespace(staff=staff, other=other, security=security, admin=admin, item=item, label=label,
+    return SimpleNamespace(staff=staff, other=other, security=security, admin=admin, item=item, label=label, dept=dept,
                            users={"staff": staff, "security": security, "admin": admin})
 
 
@@ -167,11 +173,12 @@ def snapshot(session) -> tuple:
                                       User.session_token, User.must_change_password)).all()),
         sorted(session.execute(select(Item.id, Item.asset_tag, Item.name, Item.retired_at)).all()),
         sorted(session.execute(select(LabelToken.id, LabelToken.replaced_at)).all()),
+        sorted(session.execute(select(Department.id, Department.name, Department.parent_id)).all()),
     )
 
 
 def url_of(app, endpoint: str, w) -> str:
-    values = {"tag": w.item.asset_tag, "user_id": w.other.id, "token": w.label.token, "filename": "app.css",
+    values = {"tag": w.item.asset_tag, "user_id": w.other.id, "dept_id": w.dept.id, "token": w.label.token, "filename": "app.css",
               "job_id": "0" * 32, "flag_id": 999999, "request_id": 999999, "report_id": 999999,
               "notification_id": 999999, "incident_id": 999999, "fmt": "csv"}
     with app.test_request_context():

@@ -19,6 +19,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .custody import views as custody
     from .desk import incident_views as incidents
     from .desk import views as desk
+    from .items import department_views as admin_departments
     from .items import views as admin_items
     from .labels import views as admin_labels
     from .notify import views as admin_notifications
@@ -42,7 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     error_pages.init_app(app)
     ops.init_app(app)
     for module in (auth, custody, desk, incidents, reports, admin_items, admin_users, admin_labels,
-                   admin_notifications):
+                   admin_notifications, admin_departments):
         app.register_blueprint(module.bp)
     cli.init_app(app)
     return app

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from .accounts import users
+from .items import departments
 from .items import register as items
 from .models import DataClass, Kind
 
@@ -35,6 +36,8 @@ def load(session: Session, now: datetime) -> list[tuple[str, str, str]]:
         users.create(session, now, email=email, name=name, role=role, password=password, actor=None,
                      must_change_password=False, source="demo")
         created.append((email, role, password))
+    for name in DEPARTMENTS:
+        departments.create(session, now, name=name, actor=None, source="demo")
     classes = [DataClass.none, DataClass.personal, DataClass.sensitive]
     made: dict[Kind, list] = {}
     for kind in Kind:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     Date,
     DateTime,
     Enum,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
     text,
@@ -102,6 +104,9 @@ class User(Base):
     # Rotated to end every session of the user at once (logout, password change, disabling).
     session_token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+
+    dept: Mapped[Department | None] = relationship(foreign_keys=[department_id])
 
     # What Flask-Login asks of a user object; plain attributes, so the model imports nothing from Flask.
     is_authenticated = True
@@ -122,6 +127,31 @@ class User(Base):
         return f"<User {self.email} {self.role.value}>"
 
 
+# A department's managers (上長), who approve take-outs where the rules say so.
+department_managers = Table(
+    "department_managers", Base.metadata,
+    Column("department_id", ForeignKey("departments.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Department(Base):
+    """A department as a record, chosen from a list on items and users (no more free-text typos)."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    parent: Mapped[Department | None] = relationship(remote_side=[id])
+    managers: Mapped[list[User]] = relationship(secondary=department_managers, order_by="User.name")
+
+    def __repr__(self) -> str:
+        return f"<Department {self.name}>"
+
+
 class Item(Base):
     __tablename__ = "items"
 
@@ -130,7 +160,7 @@ class Item(Base):
     kind: Mapped[Kind] = mapped_column(_enum(Kind, "kind"))
     name: Mapped[str] = mapped_column(String(200))
     serial: Mapped[str | None] = mapped_column(String(100))
-    department: Mapped[str | None] = mapped_column(String(100), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
     data_class: Mapped[DataClass] = mapped_column(_enum(DataClass, "data_class"), default=DataClass.none)
     encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
     people_count: Mapped[int | None] = mapped_column(Integer)
@@ -154,6 +184,12 @@ class Item(Base):
     registered_by: Mapped[User | None] = relationship(foreign_keys=[registered_by_id])
     disposed_by: Mapped[User | None] = relationship(foreign_keys=[disposed_by_id])
     contents: Mapped[list[Item]] = relationship(back_populates="bag", order_by="Item.asset_tag")
+    dept: Mapped[Department | None] = relationship()
+
+    @property
+    def department(self) -> str | None:
+        """The department's name, as the lists, exports and ledgers show it."""
+        return self.dept.name if self.dept is not None else None
 
     @property
     def retired(self) -> bool:

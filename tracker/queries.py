@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
-from .models import Checkout, CheckoutRequest, DataClass, Event, Item, Kind, LabelToken, RequestStatus, User
+from .models import Checkout, CheckoutRequest, DataClass, Department, Event, Item, Kind, LabelToken, RequestStatus, User
 
 PAGE_SIZE = 50
 
@@ -123,8 +123,13 @@ def _item_filters(stmt: Select, kind: str, data_class: str, department: str) -> 
     if data_class in DataClass.__members__:
         stmt = stmt.where(Item.data_class == DataClass(data_class))
     if department:
-        stmt = stmt.where(Item.department == department)
+        stmt = stmt.where(in_department(department))
     return stmt
+
+
+def in_department(name: str):
+    """The item belongs to the department of that name (filters and records keep naming departments)."""
+    return Item.department_id.in_(select(Department.id).where(Department.name == name))
 
 
 def not_inside_an_open_bag():
@@ -151,7 +156,8 @@ def contains(text: str, *columns):
 def items_stmt(q: str = "", kind: str = "", status: str = "", data_class: str = "", department: str = "") -> Select:
     stmt = select(Item)
     if q:
-        stmt = stmt.where(contains(q, Item.asset_tag, Item.name, Item.serial, Item.department))
+        stmt = stmt.where(or_(contains(q, Item.asset_tag, Item.name, Item.serial),
+                              Item.department_id.in_(select(Department.id).where(contains(q, Department.name)))))
     stmt = _item_filters(stmt, kind, data_class, department)
     is_out = exists().where(and_(Checkout.item_id == Item.id, Checkout.returned_at.is_(None)))
     if status == "out":
@@ -166,8 +172,13 @@ def items_stmt(q: str = "", kind: str = "", status: str = "", data_class: str = 
 
 
 def departments(session: Session) -> list[str]:
-    return [d for d in session.scalars(select(Item.department).where(Item.department.is_not(None))
-                                       .distinct().order_by(Item.department)) if d]
+    """Every department's name, for the filters' choices."""
+    return list(session.scalars(select(Department.name).order_by(Department.name)))
+
+
+def department_choices(session: Session) -> list[tuple[int, str]]:
+    """Every department's id and name, for the item and user forms' lists."""
+    return [(i, n) for i, n in session.execute(select(Department.id, Department.name).order_by(Department.name))]
 
 
 def item_events(session: Session, item: Item, limit: int = 200) -> list[Event]:

@@ -25,13 +25,13 @@ def index():
 @bp.route("/new", methods=["GET", "POST"])
 @admin_only
 def new():
-    form = UserForm()
+    form = UserForm(departments=queries.department_choices(db()))
     if form.validate_on_submit():
         password = users.generate_password()
         with attempt() as done:
             user = users.create(db(), now(), email=form.email.data, name=form.name.data, role=form.role.data,
                                 password=password, language=form.language.data or None, phone=form.phone.data,
-                                actor=actor(), source=client_address())
+                                department_id=form.department.data, actor=actor(), source=client_address())
         if done:
             return render_template("admin_users/password.html", user=user, password=password)
     return render_template("admin_users/form.html", form=form, user=None), (400 if request.method == "POST" else 200)
@@ -41,16 +41,17 @@ def new():
 @admin_only
 def edit(user_id: int):
     user = get_or_404(User, user_id)
-    form = UserForm(obj=user if request.method == "GET" else None)
+    form = UserForm(obj=user if request.method == "GET" else None, departments=queries.department_choices(db()))
     if request.method == "GET":
         form.role.data, form.language.data = user.role.value, user.language or ""
+        form.department.data = str(user.department_id or "")
     else:
         form.email.data = user.email  # the e-mail is the sign-in name and is not edited here
     if form.validate_on_submit():
         with attempt() as done:
             users.update(db(), now(), user, name=form.name.data, role=form.role.data,
                          language=form.language.data or None, phone=form.phone.data, actor=actor(),
-                         source=client_address())
+                         source=client_address(), department_id=form.department.data or "")
         if done:
             flash(gettext("%(name)s is saved.", name=user.name), "success")
             return redirect(url_for("admin_users.index"))

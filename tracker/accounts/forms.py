@@ -43,7 +43,9 @@ class UserForm(AccountForm):
     email = StringField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
     role = SelectField(_l("Role"), choices=[])
+    department = SelectField(_l("Department"), choices=[], validate_choice=False)  # `users` refuses unknown ids
 
-    def __init__(self, *a, **kw):
+    def __init__(self, *a, departments: list[tuple[int, str]] = (), **kw):
         super().__init__(*a, **kw)
         self.role.choices = [(r.value, label(ROLE_LABELS, r)) for r in Role]
+        self.department.choices = [("", _l("No department"))] + [(str(i), name) for i, name in departments]

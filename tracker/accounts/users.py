@@ -13,7 +13,7 @@ from zxcvbn import zxcvbn
 
 from .. import audit, text
 from ..errors import N_, InvalidInput
-from ..models import LANGUAGES, Role, User
+from ..models import LANGUAGES, Department, Role, User
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,190}\.[^@\s<>\"']{2,}$")
 MIN_PASSWORD = 10
@@ -92,6 +92,17 @@ def find_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == (email or "").strip().lower()))
 
 
+def _department(session: Session, raw) -> Department | None:
+    """The department chosen from the list by its id, None for none; an id that is no department is refused."""
+    raw = str(raw if raw is not None else "").strip()
+    if not raw:
+        return None
+    found = session.get(Department, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    if found is None:
+        raise InvalidInput(N_("Choose a department from the list."), about="department")
+    return found
+
+
 def create(
     session: Session,
     now: datetime,
@@ -105,18 +116,21 @@ def create(
     phone: str | None = None,
     must_change_password: bool = True,
     source: str | None = None,
+    department_id: str | int | None = None,
 ) -> User:
     """Add a user; new accounts change their password at first sign-in unless told otherwise."""
     email = normalise_email(email)
     if find_by_email(session, email) is not None:
         raise InvalidInput(N_("A user with that e-mail address already exists."))
     check_password_rules(password, email, name)
-    user = User(email=email, name=_name(name), role=_role(role), language=_language(language), phone=_phone(phone),
+    dept = _department(session, department_id)
+    user = User(dept=dept, email=email, name=_name(name), role=_role(role), language=_language(language), phone=_phone(phone),
                 active=True, password_hash=hash_password(password), must_change_password=must_change_password,
                 session_token=secrets.token_urlsafe(32), created_at=now)
     session.add(user)
     session.flush()
-    audit.record(session, now, "user_created", actor=actor, subject=user, source=source, email=email, role=user.role.value)
+    audit.record(session, now, "user_created", actor=actor, subject=user, source=source, email=email, role=user.role.value,
+                 department_id=user.department_id)
     return user
 
 
@@ -126,14 +140,18 @@ def end_sessions(user: User) -> None:
 
 
 def update(session: Session, now: datetime, user: User, *, name: str, role: str | Role, language: str | None,
-           phone: str | None, actor: User, source: str | None = None) -> User:
+           phone: str | None, actor: User, source: str | None = None,
+           department_id: str | int | None = None) -> User:
+    """Edit an account; `department_id` None keeps the department, "" clears it (the form sends one or the other)."""
     new_role = _role(role)
+    dept = _department(session, department_id) if department_id is not None else user.dept
     if user.id == actor.id and new_role != user.role:
         raise InvalidInput(N_("You cannot change your own role."))
-    before = {"name": user.name, "role": user.role.value}
+    before = {"name": user.name, "role": user.role.value, "department_id": user.department_id}
     if new_role != user.role:
         end_sessions(user)
     user.name, user.role, user.language, user.phone = _name(name), new_role, _language(language), _phone(phone)
+    user.dept = dept
     session.flush()
     audit.record(session, now, "user_updated", actor=actor, subject=user, source=source, before=before)
     return user

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import N_, DomainError, InvalidInput
 from ..models import Item, Kind, User
+from . import departments
 from . import register as items
 
 # Accepted headers (English or Japanese) mapped to the register's fields.
@@ -151,6 +152,11 @@ def check(session: Session, text: str, encoding: str = "") -> Preview:
             bag = named.get(_exact(data.bag_tag))
             if bag is None or bag.kind != Kind.bag:
                 preview.errors.append(RowError(line, N_("There is no bag with the tag %(tag)s."), {"tag": data.bag_tag}))
+    known = departments.by_name(session) if any(data.department for _, data in preview.rows) else {}
+    for line, data in preview.rows:  # departments are records: a name that is none is an error, not a new one
+        if data.department and data.department not in known:
+            preview.errors.append(RowError(line, N_("There is no department called %(name)s."),
+                                           {"name": data.department}))
     if not preview.rows and not preview.errors:
         preview.errors.append(RowError(2, N_("The file has no rows to import.")))
     preview.errors.sort(key=lambda e: e.line)

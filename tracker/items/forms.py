@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..i18n import CLASS_LABELS, DISPOSAL_METHOD_LABELS, KIND_LABELS, label
@@ -19,7 +27,9 @@ class ItemForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=[])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     serial = StringField(_l("Serial number"), validators=[Optional(), Length(max=100)])
-    department = StringField(_l("Department"), validators=[Optional(), Length(max=100)])
+    # Chosen from the department records; the register refuses an id that is none (validate_choice would
+    # say so in WTForms' words, the rule says it in ours).
+    department = SelectField(_l("Department"), choices=[], validate_choice=False)
     data_class = SelectField(_l("Personal data"), choices=[])
     encrypted = BooleanField(_l("Encrypted"))
     people_count = IntegerField(_l("Number of people"), validators=[Optional(), NumberRange(min=0, max=100_000_000)],
@@ -32,16 +42,19 @@ class ItemForm(FlaskForm):
     storage_place = StringField(_l("Storage place"), validators=[Optional(), Length(max=100)],
                                 description=_l("Where it is kept when in, for example cabinet B-2 (locked)."))
 
-    def __init__(self, *a, **kw):
+    def __init__(self, *a, departments: list[tuple[int, str]] = (), **kw):
         super().__init__(*a, **kw)
+        self.department.choices = [("", _l("No department"))] + [(str(i), name) for i, name in departments]
         self.kind.choices = [(k.value, label(KIND_LABELS, k)) for k in Kind]
         self.data_class.choices = [(c.value, label(CLASS_LABELS, c)) for c in DataClass]
 
     def values(self) -> dict:
         """The raw values, as `register.validate` and the CSV import take them."""
-        return {name: (getattr(self, name).data if getattr(self, name).data is not None else "")
-                for name in ("asset_tag", "kind", "name", "serial", "department", "data_class", "encrypted",
-                             "people_count", "notes", "bag", "encryption_method", "storage_place")}
+        values = {name: (getattr(self, name).data if getattr(self, name).data is not None else "")
+                  for name in ("asset_tag", "kind", "name", "serial", "data_class", "encrypted",
+                               "people_count", "notes", "bag", "encryption_method", "storage_place")}
+        values["department_id"] = self.department.data or ""
+        return values
 
 
 class ImportForm(FlaskForm):
@@ -65,3 +78,18 @@ class DisposeForm(FlaskForm):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.method.choices = [("", _l("Choose"))] + [(m, label(DISPOSAL_METHOD_LABELS, m)) for m in DISPOSAL_METHODS]
+
+
+class DepartmentForm(FlaskForm):
+    """A department: its name, the department it belongs to, and its managers; `departments` checks them."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    parent = SelectField(_l("Part of"), choices=[], validate_choice=False,
+                         description=_l("The department it belongs to, if any."))
+    managers = SelectMultipleField(_l("Managers"), choices=[], validate_choice=False, coerce=str,
+                                   description=_l("They approve take-outs where the rules ask for a manager."))
+
+    def __init__(self, *a, parents: list[tuple[int, str]] = (), users: list[tuple[int, str]] = (), **kw):
+        super().__init__(*a, **kw)
+        self.parent.choices = [("", _l("None (top level)"))] + [(str(i), name) for i, name in parents]
+        self.managers.choices = [(str(i), name) for i, name in users]

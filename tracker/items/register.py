@@ -15,6 +15,7 @@ from .. import audit, text
 from ..errors import N_, InvalidInput
 from ..models import Checkout, DataClass, Item, Kind, LabelToken, User
 from ..queries import item_by_tag
+from . import departments
 
 TAG_PREFIX = {Kind.laptop: "LT", Kind.usb: "USB", Kind.folder: "DF", Kind.bag: "BG", Kind.other: "OT"}
 TAG_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
@@ -48,7 +49,8 @@ class ItemData:
     name: str
     asset_tag: str | None = None
     serial: str | None = None
-    department: str | None = None
+    department: str | None = None  # by name (the CSV import), exactly after NFKC and trimming
+    department_id: str | None = None  # or chosen from the list (the form); either must name a department
     data_class: DataClass = DataClass.none
     encrypted: bool = False
     people_count: int | None = None
@@ -104,7 +106,8 @@ def validate(values: dict) -> ItemData:
         name=_text(values, "name", required=True) or "",
         asset_tag=tag,
         serial=_text(values, "serial"),
-        department=_text(values, "department"),
+        department=departments.normalise(_text(values, "department")) or None,
+        department_id=str(values.get("department_id") or "").strip() or None,
         data_class=data_class,
         encrypted=parse_bool(values.get("encrypted")),
         people_count=people,
@@ -211,6 +214,7 @@ def create_many(session: Session, now: datetime, rows: list[ItemData], actor: Us
         select(Item.asset_tag, Item.id, Item.kind).where(Item.asset_tag.in_({d.bag_tag for d in rows if d.bag_tag})))}
     ids: dict[int, int] = {}
     tags: dict[int, str] = {}
+    dept_ids = _department_ids(session, rows)
     for bags_first in (True, False):
         batch = [n for n, d in enumerate(rows) if (d.kind == Kind.bag) == bags_first]
         values = []
@@ -225,7 +229,7 @@ def create_many(session: Session, now: datetime, rows: list[ItemData], actor: Us
                 _check_bag(data, bag_kind)
             tags[n] = tag
             values.append({"asset_tag": tag, "kind": data.kind, "name": data.name, "serial": data.serial,
-                           "department": data.department, "data_class": data.data_class,
+                           "department_id": dept_ids[n], "data_class": data.data_class,
                            "encrypted": data.encrypted, "people_count": data.people_count, "notes": data.notes,
                            "bag_id": bag_id, "created_at": now, "updated_at": now,
                            "encryption_method": data.encryption_method, "storage_place": data.storage_place,
@@ -252,15 +256,42 @@ def update(session: Session, now: datetime, item: Item, data: ItemData, actor: U
     if data.kind != item.kind and item.kind == Kind.bag and item.contents:
         raise InvalidInput(N_("Empty the bag before changing its kind."))
     bag = _resolve_bag(session, data, item)
+    dept = _department(session, data)
     before = {"asset_tag": item.asset_tag, "kind": item.kind.value, "name": item.name, "bag_id": item.bag_id}
     item.asset_tag = data.asset_tag or item.asset_tag
-    item.kind, item.name, item.serial, item.department = data.kind, data.name, data.serial, data.department
+    item.kind, item.name, item.serial, item.dept = data.kind, data.name, data.serial, dept
     item.data_class, item.encrypted, item.people_count = data.data_class, data.encrypted, data.people_count
     item.notes, item.bag_id, item.updated_at = data.notes, (bag.id if bag else None), now
     item.encryption_method, item.storage_place = data.encryption_method, data.storage_place
     session.flush()
     audit.record(session, now, "item_updated", actor=actor, item=item, source=source, before=before)
     return item
+
+
+def _department(session: Session, data: ItemData):
+    if data.department_id:
+        return departments.chosen(session, data.department_id)
+    return departments.named(session, data.department)
+
+
+def _department_ids(session: Session, rows: list[ItemData]) -> list[int | None]:
+    """Each row's department id, reading the departments once; InvalidInput for a name or id that is none."""
+    names = departments.by_name(session) if any(d.department or d.department_id for d in rows) else {}
+    known = set(names.values())
+    out: list[int | None] = []
+    for data in rows:
+        if data.department_id:
+            if not data.department_id.isdigit() or int(data.department_id) not in known:
+                raise InvalidInput(N_("Choose a department from the list."), about="department")
+            out.append(int(data.department_id))
+        elif data.department:
+            if data.department not in names:
+                raise InvalidInput(N_("There is no department called %(name)s."), name=data.department,
+                                   about="department")
+            out.append(names[data.department])
+        else:
+            out.append(None)
+    return out
 
 
 def retire(session: Session, now: datetime, item: Item, actor: User, source: str | None = None) -> Item:

@@ -36,7 +36,7 @@ def _item(tag: str) -> Item:
 @bp.route("/new", methods=["GET", "POST"])
 @admin_only
 def new():
-    form = ItemForm()
+    form = ItemForm(departments=queries.department_choices(db()))
     if form.validate_on_submit():
         with attempt() as done:
             item = items.create(db(), now(), items.validate(form.values()), actor(), source=client_address())
@@ -50,9 +50,10 @@ def new():
 @admin_only
 def edit(tag: str):
     item = _item(tag)
-    form = ItemForm(obj=item if request.method == "GET" else None)
+    form = ItemForm(obj=item if request.method == "GET" else None, departments=queries.department_choices(db()))
     if request.method == "GET":
         form.kind.data, form.data_class.data = item.kind.value, item.data_class.value
+        form.department.data = str(item.department_id or "")
         form.bag.data = item.bag.asset_tag if item.bag else ""
     if form.validate_on_submit():
         with attempt() as done:

@@ -37,6 +37,7 @@ from ..models import (
     RequestStatus,
     User,
 )
+from ..queries import in_department
 from .exports import STATE_LABELS
 
 REGISTER_STATES = {"disposed": N_("Disposed of"), "retired": N_("Retired"),
@@ -140,12 +141,12 @@ def ledger_rows(session: Session, now: datetime, start: datetime, end: datetime,
             .outerjoin(CheckoutRequest, and_(CheckoutRequest.checkout_id == Checkout.id,
                                              CheckoutRequest.status == RequestStatus.approved))
             .outerjoin(approver, approver.id == CheckoutRequest.decided_by_id)
-            .options(selectinload(Checkout.item), selectinload(Checkout.holder), selectinload(Checkout.returned_by),
+            .options(selectinload(Checkout.item).selectinload(Item.dept), selectinload(Checkout.holder), selectinload(Checkout.returned_by),
                      selectinload(Checkout.erasure_by))
             .where(Checkout.out_at >= start, Checkout.out_at < end)
             .order_by(Checkout.out_at, Checkout.id))
     if department:
-        stmt = stmt.where(Item.department == department)
+        stmt = stmt.where(in_department(department))
     rows = []
     for co, flag_status, incident_id, approved_at, approved_by, handed_to, taken_from in session.execute(stmt):
         item = co.item
@@ -185,10 +186,10 @@ def register_rows(session: Session, now: datetime, department: str | None) -> li
     open_by_item = {co.item_id: (co, is_lost) for co, is_lost in session.execute(
         select(Checkout, lost).options(selectinload(Checkout.holder)).where(Checkout.returned_at.is_(None)))}
     waiting = set(session.scalars(select(Checkout.item_id).where(Checkout.erasure == Erasure.pending)))
-    stmt = (select(Item).options(selectinload(Item.registered_by), selectinload(Item.disposed_by))
+    stmt = (select(Item).options(selectinload(Item.registered_by), selectinload(Item.disposed_by), selectinload(Item.dept))
             .order_by(Item.asset_tag))
     if department:
-        stmt = stmt.where(Item.department == department)
+        stmt = stmt.where(in_department(department))
     rows = []
     for item in session.scalars(stmt):
         co, is_lost = open_by_item.get(item.id, (None, False))

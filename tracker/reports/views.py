@@ -16,7 +16,7 @@ from .. import clock, queries, trail
 from ..errors import N_, InvalidInput
 from ..http import actor, db, found_or_404, now, privileged, record_export
 from ..i18n import day, describe, gettext, when
-from ..models import Checkout, Event, Flag, Item
+from ..models import Checkout, Department, Event, Flag, Item
 from . import exports, ledger, writers
 
 bp = Blueprint("reports", __name__, url_prefix="/desk/records")
@@ -53,9 +53,11 @@ def index():
     first = _month(request.args.get("month"))
     days = calendar.monthrange(first.year, first.month)[1]
     start, end = _utc(first), _utc(first + timedelta(days=days))
-    out_rows = s.execute(select(Checkout.out_at, Item.department).join(Item, Item.id == Checkout.item_id)
+    out_rows = s.execute(select(Checkout.out_at, Department.name).join(Item, Item.id == Checkout.item_id)
+                         .outerjoin(Department, Department.id == Item.department_id)
                          .where(Checkout.out_at >= start, Checkout.out_at < end, Checkout.parent_id.is_(None)))
-    flag_rows = s.execute(select(Flag.created_at, Item.department).join(Item, Item.id == Flag.item_id)
+    flag_rows = s.execute(select(Flag.created_at, Department.name).join(Item, Item.id == Flag.item_id)
+                          .outerjoin(Department, Department.id == Item.department_id)
                           .where(Flag.created_at >= start, Flag.created_at < end))
     only = (request.args.get("department") or "").strip()[:100]
     per_day: dict[int, list[int]] = defaultdict(lambda: [0, 0])
