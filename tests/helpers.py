@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import threading
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.dates import format_datetime
 from jinja2 import BytecodeCache
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tracker import create_app
 from tracker.models import Checkout, Event, LabelToken
@@ -237,3 +238,19 @@ def label_token(session, item) -> str:
     reread(session)
     return session.scalar(select(LabelToken.token).where(LabelToken.item_id == item.id,
                                                           LabelToken.replaced_at.is_(None)))
+
+
+@contextmanager
+def counting(app):
+    """The SQL statements sent to the database while the block runs."""
+    engine = app.extensions["tracker.engine"]
+    seen: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)

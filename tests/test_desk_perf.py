@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import html
 import secrets
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 
-from tests.helpers import NOW, client_for
+from tests.helpers import NOW, client_for, counting
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk.sweep import sweep
@@ -30,22 +29,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("english", "frozen_c
 @pytest.fixture
 def desk_client(app, make_user):
     return client_for(app, make_user("security", name="Desk Officer", language="en"))
-
-
-@contextmanager
-def counting(app):
-    """Count the SQL statements sent to the database while the block runs."""
-    engine = app.extensions["tracker.engine"]
-    seen: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
 
 
 def board_statements(app, client, url="/desk/") -> tuple[int, str]:

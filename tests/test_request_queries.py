@@ -3,33 +3,15 @@ POSTs do not grow with the register, the person's history or anyone else's."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 
-from tests.helpers import EN, NOW, client_for, csrf_from, label_token, open_checkout, reread
+from tests.helpers import EN, NOW, client_for, counting, csrf_from, label_token, open_checkout, reread
 from tracker.custody import operations as custody
 from tracker.models import DataClass
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("english", "frozen_clock")]
-
-
-@contextmanager
-def counting(app):
-    """The SQL statements sent to the database while the block runs."""
-    engine = app.extensions["tracker.engine"]
-    seen: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
 
 
 def add_history(session, people, make_item, rounds: int) -> None:

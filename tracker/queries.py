@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
+from .errors import N_, InvalidInput
 from .models import Checkout, CheckoutRequest, DataClass, Department, Event, Item, Kind, LabelToken, RequestStatus, User
 
 PAGE_SIZE = 50
@@ -125,6 +126,18 @@ def _item_filters(stmt: Select, kind: str, data_class: str, department: str) -> 
     if department:
         stmt = stmt.where(in_department(department))
     return stmt
+
+
+def chosen_department(session: Session, raw_id) -> Department | None:
+    """The department chosen from a list by its id, None for none; InvalidInput for an id that is not one
+    (shared by the item and the user forms)."""
+    raw = str(raw_id if raw_id is not None else "").strip()
+    if not raw:
+        return None
+    found = session.get(Department, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    if found is None:
+        raise InvalidInput(N_("Choose a department from the list."), about="department")
+    return found
 
 
 def in_department(name: str):

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
 
-from .. import audit, text
+from .. import audit, queries, text
 from ..errors import N_, InvalidInput
-from ..models import LANGUAGES, Department, Role, User
+from ..models import LANGUAGES, Role, User
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,190}\.[^@\s<>\"']{2,}$")
 MIN_PASSWORD = 10
@@ -92,17 +92,6 @@ def find_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == (email or "").strip().lower()))
 
 
-def _department(session: Session, raw) -> Department | None:
-    """The department chosen from the list by its id, None for none; an id that is no department is refused."""
-    raw = str(raw if raw is not None else "").strip()
-    if not raw:
-        return None
-    found = session.get(Department, int(raw)) if raw.isdigit() and len(raw) < 10 else None
-    if found is None:
-        raise InvalidInput(N_("Choose a department from the list."), about="department")
-    return found
-
-
 def create(
     session: Session,
     now: datetime,
@@ -123,7 +112,7 @@ def create(
     if find_by_email(session, email) is not None:
         raise InvalidInput(N_("A user with that e-mail address already exists."))
     check_password_rules(password, email, name)
-    dept = _department(session, department_id)
+    dept = queries.chosen_department(session, department_id)
     user = User(dept=dept, email=email, name=_name(name), role=_role(role), language=_language(language), phone=_phone(phone),
                 active=True, password_hash=hash_password(password), must_change_password=must_change_password,
                 session_token=secrets.token_urlsafe(32), created_at=now)
@@ -144,7 +133,7 @@ def update(session: Session, now: datetime, user: User, *, name: str, role: str 
            department_id: str | int | None = None) -> User:
     """Edit an account; `department_id` None keeps the department, "" clears it (the form sends one or the other)."""
     new_role = _role(role)
-    dept = _department(session, department_id) if department_id is not None else user.dept
+    dept = queries.chosen_department(session, department_id) if department_id is not None else user.dept
     if user.id == actor.id and new_role != user.role:
         raise InvalidInput(N_("You cannot change your own role."))
     before = {"name": user.name, "role": user.role.value, "department_id": user.department_id}

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import audit, text
+from .. import audit, queries, text
 from ..errors import N_, InvalidInput
 from ..models import Department, User
 
@@ -37,17 +37,6 @@ def named(session: Session, name: str | None) -> Department | None:
     return found
 
 
-def chosen(session: Session, raw_id) -> Department | None:
-    """The department chosen from a list by its id, None for none; InvalidInput for an id that is not one."""
-    raw = str(raw_id if raw_id is not None else "").strip()
-    if not raw:
-        return None
-    found = session.get(Department, int(raw)) if raw.isdigit() and len(raw) < 10 else None
-    if found is None:
-        raise InvalidInput(N_("Choose a department from the list."), about="department")
-    return found
-
-
 def _clean_name(session: Session, name: str | None, this: Department | None) -> str:
     name = text.clean(normalise(name), N_("Name"), NAME_LIMIT, required=True, about="name")
     other = session.scalar(select(Department).where(Department.name == name))
@@ -57,7 +46,7 @@ def _clean_name(session: Session, name: str | None, this: Department | None) -> 
 
 
 def _parent(session: Session, parent_id, this: Department | None) -> Department | None:
-    parent = chosen(session, parent_id)
+    parent = queries.chosen_department(session, parent_id)
     node = parent
     while node is not None:  # a department cannot sit under itself or under one of its own
         if this is not None and node.id == this.id:

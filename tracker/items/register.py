@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from .. import audit, text
+from .. import audit, queries, text
 from ..errors import N_, InvalidInput
 from ..models import Checkout, DataClass, Item, Kind, LabelToken, User
 from ..queries import item_by_tag
@@ -270,7 +270,7 @@ def update(session: Session, now: datetime, item: Item, data: ItemData, actor: U
 
 def _department(session: Session, data: ItemData):
     if data.department_id:
-        return departments.chosen(session, data.department_id)
+        return queries.chosen_department(session, data.department_id)
     return departments.named(session, data.department)
 
 
