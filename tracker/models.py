@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import (
     BigInteger,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Time,
     TypeDecorator,
     text,
 )
@@ -105,8 +106,13 @@ class User(Base):
     session_token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    # Who decides for this user while they are away (an approver's deputy, 代理承認者).
+    deputy_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The security desk's lead: the last step of an unanswered overdue flag's escalation.
+    desk_lead: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     dept: Mapped[Department | None] = relationship(foreign_keys=[department_id])
+    deputy: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[deputy_id])
 
     # What Flask-Login asks of a user object; plain attributes, so the model imports nothing from Flask.
     is_authenticated = True
@@ -249,9 +255,14 @@ class Checkout(Base):
     erasure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     erasure_method: Mapped[str | None] = mapped_column(String(100))
     erasure_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The due time comes from the class's curfew or maximum duration: flagged when it passes, not at the day end.
+    strict_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The second person who witnessed the take-out, where the class's rule asks for one (two-person rule).
+    witness_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     item: Mapped[Item] = relationship()
     holder: Mapped[User] = relationship(foreign_keys=[holder_id])
+    witness: Mapped[User | None] = relationship(foreign_keys=[witness_id])
     returned_by: Mapped[User | None] = relationship(foreign_keys=[returned_by_id])
     erasure_by: Mapped[User | None] = relationship(foreign_keys=[erasure_by_id])
 
@@ -330,6 +341,7 @@ class RequestStatus(str, enum.Enum):
     approved = "approved"
     denied = "denied"
     cancelled = "cancelled"
+    expired = "expired"  # not used by the end of its day
 
 
 class CheckoutRequest(Base):
@@ -354,10 +366,119 @@ class CheckoutRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(String(200))
     checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"))
+    # The take-out rule the request was made under (JSON, with its version): a later change of the rule does not
+    # change what this request needs, and the request says so.
+    rule: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    # An approval in advance (事前申請): the local date the take-out is for; unset for a take-out now.
+    for_date: Mapped[date | None] = mapped_column(Date)
+    # Unused approvals lapse at the end of their day (the request's day, or `for_date`).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     item: Mapped[Item] = relationship()
     requester: Mapped[User] = relationship(foreign_keys=[requester_id])
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+    steps: Mapped[list[ApprovalStep]] = relationship(order_by="ApprovalStep.position", back_populates="request")
+
+
+class Approval(str, enum.Enum):
+    """Who must approve a take-out of a kind and data class (上長承認)."""
+
+    nobody = "nobody"
+    manager = "manager"  # the holder's department's manager
+    manager_desk = "manager_desk"  # the manager, then the security desk
+    named = "named"  # up to three named approvers, in order
+
+
+class Overnight(str, enum.Enum):
+    """Whether a take-out may stay out past the day end."""
+
+    allowed = "allowed"  # with a reason
+    approval = "approval"  # with a reason, once approved (by the rule's approvers, or the desk where there are none)
+    forbidden = "forbidden"
+
+
+class TakeoutRule(Base):
+    """The take-out rule (持ち出しルール) for one kind and data class, set by admins; `kind` or `data_class` "*"
+    is any. Where no row matches, the defaults in tracker.custody.rules apply."""
+
+    __tablename__ = "takeout_rules"
+    __table_args__ = (Index("uq_takeout_rules_kind_class", "kind", "data_class", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    data_class: Mapped[str] = mapped_column(String(16))
+    approval: Mapped[Approval] = mapped_column(_enum(Approval, "approval"), default=Approval.nobody)
+    approver1_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approver2_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approver3_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    overnight: Mapped[Overnight] = mapped_column(_enum(Overnight, "overnight"), default=Overnight.allowed)
+    curfew: Mapped[time | None] = mapped_column(Time)  # local time by which it must be back, the same day
+    max_hours: Mapped[int | None] = mapped_column(Integer)
+    erasure_on_return: Mapped[bool] = mapped_column(Boolean, default=False)
+    witness: Mapped[bool] = mapped_column(Boolean, default=False)  # a second person witnesses the take-out
+    handling_ack: Mapped[bool] = mapped_column(Boolean, default=False)  # the holder ticks the handling rules
+    escalate_after_hours: Mapped[int | None] = mapped_column(Integer)  # unanswered flag goes to the manager
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class ApprovalStep(Base):
+    """One approver's turn on a request, in order: the manager, the desk, a named user, or a witness."""
+
+    __tablename__ = "approval_steps"
+    __table_args__ = (Index("uq_approval_steps_request_position", "request_id", "position", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("checkout_requests.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    who: Mapped[str] = mapped_column(String(16))  # manager | desk | user | witness
+    approver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # for "user"
+    decision: Mapped[str | None] = mapped_column(String(16))  # approved | rejected
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    on_behalf: Mapped[str | None] = mapped_column(String(16))  # deputy | desk, when not the approver themself
+    note: Mapped[str | None] = mapped_column(String(200))
+
+    request: Mapped[CheckoutRequest] = relationship(back_populates="steps")
+    approver: Mapped[User | None] = relationship(foreign_keys=[approver_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+
+class OfferStatus(str, enum.Enum):
+    pending = "pending"
+    accepted = "accepted"
+    declined = "declined"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+class HandoverOffer(Base):
+    """A hand-over offered by the holder and waiting for the receiver to accept it on their phone; custody moves
+    only when they do (until then the giver holds the item)."""
+
+    __tablename__ = "handover_offers"
+    __table_args__ = (
+        Index("uq_handover_offers_one_pending", "checkout_id", unique=True,
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    from_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    to_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    offered_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[OfferStatus] = mapped_column(_enum(OfferStatus, "offer_status"), default=OfferStatus.pending)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handling_ack: Mapped[bool] = mapped_column(Boolean, default=False)
+    new_checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"))
+
+    checkout: Mapped[Checkout] = relationship(foreign_keys=[checkout_id])
+    item: Mapped[Item] = relationship()
+    from_user: Mapped[User] = relationship(foreign_keys=[from_user_id])
+    to_user: Mapped[User] = relationship(foreign_keys=[to_user_id])
 
 
 class LabelJob(Base):
@@ -456,6 +577,9 @@ class Flag(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     confirmed_by: Mapped[str | None] = mapped_column(String(200))
+    # Escalation of a flag nobody acknowledged in time: 0 none, 1 the holder's manager, 2 the desk lead.
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     checkout: Mapped[Checkout] = relationship()
     item: Mapped[Item] = relationship()

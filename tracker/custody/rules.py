@@ -1,0 +1,152 @@
+"""Take-out rules (持ち出しルール) per kind and data class: who approves, overnight, curfew, maximum duration,
+erasure at return, a witness, the handling rules, escalation.
+
+Admins set them on one page (one row per kind and class); a pair without a row follows the defaults, which are
+what the site's configuration says (APPROVAL_REQUIRED, ERASURE_ON_RETURN) and ask nothing more. `recommended()`
+is the stricter set most Japanese take-out rules start from, offered on the page with one button.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..errors import N_, InvalidInput
+from ..models import Approval, DataClass, Item, Kind, Overnight, TakeoutRule, User
+from .policy import Policy
+
+MAX_APPROVERS = 3
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The rule for one kind and data class, as custody reads it (a row, or the defaults)."""
+
+    kind: str
+    data_class: str
+    approval: Approval = Approval.nobody
+    approvers: tuple[int, ...] = ()  # user ids, in order, for Approval.named
+    overnight: Overnight = Overnight.allowed
+    curfew: time | None = None
+    max_hours: int | None = None
+    erasure_on_return: bool = False
+    witness: bool = False
+    handling_ack: bool = False
+    escalate_after_hours: int | None = None
+    version: int = 0  # 0: the defaults, never saved
+
+    @property
+    def is_default(self) -> bool:
+        return self.version == 0
+
+    def snapshot(self) -> str:
+        """The rule as a request keeps it (JSON): what it was made under, even after the rule changes."""
+        data = asdict(self)
+        data["approval"], data["overnight"] = self.approval.value, self.overnight.value
+        data["curfew"] = self.curfew.strftime("%H:%M") if self.curfew else None
+        data["approvers"] = list(self.approvers)
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_snapshot(cls, raw: str) -> Rule:
+        data = json.loads(raw)
+        data["approval"], data["overnight"] = Approval(data["approval"]), Overnight(data["overnight"])
+        data["curfew"] = time.fromisoformat(data["curfew"]) if data.get("curfew") else None
+        data["approvers"] = tuple(data.get("approvers") or ())
+        return cls(**data)
+
+
+def default(kind: str, data_class: str, policy: Policy) -> Rule:
+    """What the site's configuration says for a pair no admin has set: today's behaviour, nothing stricter."""
+    item_like = Item(kind=Kind(kind), data_class=DataClass(data_class))
+    return Rule(kind=kind, data_class=data_class,
+                overnight=Overnight.approval if policy.approval_required else Overnight.allowed,
+                erasure_on_return=policy.needs_erasure(item_like),
+                handling_ack=data_class != DataClass.none.value)
+
+
+def recommended(kind: str, data_class: str) -> Rule:
+    """A stricter starting point: the manager approves personal data going out, USB drives with personal data are
+    back by 18:00 and erased at return, My Number needs manager and desk, no overnight, and a witness."""
+    personal = data_class != DataClass.none.value
+    usb = kind == Kind.usb.value
+    rule = Rule(kind=kind, data_class=data_class, handling_ack=personal, erasure_on_return=usb and personal,
+                escalate_after_hours=2 if personal else None)
+    if data_class == DataClass.personal.value:
+        rule = replace(rule, overnight=Overnight.approval, curfew=time(18, 0) if usb else None)
+    elif data_class == DataClass.sensitive.value:
+        rule = replace(rule, approval=Approval.manager, overnight=Overnight.approval,
+                       curfew=time(18, 0) if usb else None, max_hours=8 if usb else None)
+    elif data_class == DataClass.my_number.value:
+        rule = replace(rule, approval=Approval.manager_desk, overnight=Overnight.forbidden, curfew=time(18, 0),
+                       max_hours=4 if usb else None, witness=True, escalate_after_hours=1)
+    return rule
+
+
+def _from_row(row: TakeoutRule) -> Rule:
+    approvers = tuple(i for i in (row.approver1_id, row.approver2_id, row.approver3_id) if i is not None)
+    return Rule(kind=row.kind, data_class=row.data_class, approval=row.approval, approvers=approvers,
+                overnight=row.overnight, curfew=row.curfew, max_hours=row.max_hours,
+                erasure_on_return=row.erasure_on_return, witness=row.witness, handling_ack=row.handling_ack,
+                escalate_after_hours=row.escalate_after_hours, version=row.version)
+
+
+def rule_for(session: Session, item: Item, policy: Policy) -> Rule:
+    """The rule that governs taking `item` out now."""
+    row = session.scalar(select(TakeoutRule).where(TakeoutRule.kind == item.kind.value,
+                                                   TakeoutRule.data_class == item.data_class.value))
+    return _from_row(row) if row is not None else default(item.kind.value, item.data_class.value, policy)
+
+
+def all_rules(session: Session, policy: Policy) -> list[Rule]:
+    """Every kind and class, in the order of the enums (the rules page's table), saved or default."""
+    rows = {(r.kind, r.data_class): r for r in session.scalars(select(TakeoutRule))}
+    return [_from_row(rows[(k.value, c.value)]) if (k.value, c.value) in rows else default(k.value, c.value, policy)
+            for c in DataClass for k in Kind]
+
+
+def _check(session: Session, rule: Rule) -> None:
+    if rule.kind not in {k.value for k in Kind} or rule.data_class not in {c.value for c in DataClass}:
+        raise InvalidInput(N_("Choose a kind and a data class from the list."))
+    if len(rule.approvers) > MAX_APPROVERS or len(set(rule.approvers)) != len(rule.approvers):
+        raise InvalidInput(N_("Name up to three different approvers."), about="approvers")
+    if rule.approval == Approval.named and not rule.approvers:
+        raise InvalidInput(N_("Name at least one approver."), about="approvers")
+    if rule.approvers:
+        found = set(session.scalars(select(User.id).where(User.id.in_(rule.approvers), User.active.is_(True))))
+        if found != set(rule.approvers):
+            raise InvalidInput(N_("Choose the approvers from the list of active users."), about="approvers")
+    for value, about in ((rule.max_hours, "max_hours"), (rule.escalate_after_hours, "escalate_after_hours")):
+        if value is not None and not 1 <= value <= 24 * 31:
+            raise InvalidInput(N_("Give a number of hours between 1 and 744."), about=about)
+
+
+def save(session: Session, now: datetime, rule: Rule, *, actor: User, source: str | None = None) -> Rule:
+    """Store the rule for its kind and class (a new version); one audit event with what it was and what it is.
+    Requests already waiting keep the rule they were made under."""
+    if rule.approval != Approval.named:
+        rule = replace(rule, approvers=())
+    _check(session, rule)
+    row = session.scalar(select(TakeoutRule).where(TakeoutRule.kind == rule.kind,
+                                                   TakeoutRule.data_class == rule.data_class).with_for_update())
+    before = _from_row(row).snapshot() if row is not None else None
+    if row is None:
+        row = TakeoutRule(kind=rule.kind, data_class=rule.data_class, version=0)
+        session.add(row)
+    approvers = list(rule.approvers) + [None] * (MAX_APPROVERS - len(rule.approvers))
+    row.approval, (row.approver1_id, row.approver2_id, row.approver3_id) = rule.approval, approvers
+    row.overnight, row.curfew, row.max_hours = rule.overnight, rule.curfew, rule.max_hours
+    row.erasure_on_return, row.witness, row.handling_ack = rule.erasure_on_return, rule.witness, rule.handling_ack
+    row.escalate_after_hours = rule.escalate_after_hours
+    row.version, row.updated_at, row.updated_by_id = row.version + 1, now, actor.id
+    session.flush()
+    saved = _from_row(row)
+    audit.record(session, now, "rule_changed", actor=actor, source=source, kind=rule.kind,
+                 data_class=rule.data_class, version=saved.version,
+                 before=json.loads(before) if before else None, after=json.loads(saved.snapshot()))
+    return saved
