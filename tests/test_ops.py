@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from tests.helpers import make_app, tokyo
+from tests.helpers import PASSWORD, make_app, tokyo
 from tracker import jobs
+from tracker.accounts import users
 from tracker.custody import operations as custody
 from tracker.models import Notification
 
@@ -46,13 +47,26 @@ def test_healthz_is_200_with_the_sweep_and_the_outbox_and_nothing_personal(app, 
         assert personal not in text
 
 
-def test_healthz_is_503_when_the_sweep_is_late(client, frozen_clock):
+def test_healthz_is_503_when_the_sweep_is_late(client, frozen_clock, make_user):
+    make_user()  # the site is in use since 10:00 (NOW)
     frozen_clock["now"] = tokyo(1, 19, 4)
     assert client.get("/healthz").status_code == 200  # due at 19:00, not yet late
     frozen_clock["now"] = tokyo(1, 19, 6)
     resp = client.get("/healthz")
     assert resp.status_code == 503
     assert resp.get_json()["status"] == "late" and resp.get_json()["sweep"]["late"] is True
+
+
+def test_a_new_install_that_has_never_swept_is_not_late(client, session, frozen_clock):
+    """Installed at 21:00, after the day end: the 19:00 sweep it never had was before its time; the next is due."""
+    users.create(session, tokyo(1, 21), email="first@example.com", name="First", role="admin", password=PASSWORD,
+                 actor=None)
+    session.commit()
+    frozen_clock["now"] = tokyo(1, 21, 30)
+    resp = client.get("/healthz")
+    assert resp.status_code == 200 and resp.get_json()["sweep"]["late"] is False
+    frozen_clock["now"] = tokyo(2, 19, 6)  # the next day end came and went without a sweep
+    assert client.get("/healthz").status_code == 503
 
 
 def test_healthz_is_503_when_the_database_cannot_be_reached(tmp_path):

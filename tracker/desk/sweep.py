@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..custody.policy import Policy
-from ..models import Checkout, Flag, Sweep
+from ..models import Checkout, Flag, Sweep, User
 from ..queries import not_inside_an_open_bag
 from . import flags
 
@@ -123,4 +123,9 @@ def status(session: Session, now: datetime, policy: Policy) -> SweepStatus:
     """What the desk is told about the sweep: when it last ran, and whether one is late."""
     last = session.scalar(select(func.max(Sweep.last_run_at)))
     due = last_due(now, policy)
-    return SweepStatus(last_run_at=last, due=due, late=now - due > LATE_AFTER and (last is None or last < due))
+    late = now - due > LATE_AFTER and (last is None or last < due)
+    if late and last is None:
+        # Never swept: late only if the site was already in use at that day end (a new install is not late).
+        first_use = session.scalar(select(func.min(User.created_at)))
+        late = first_use is not None and first_use < due
+    return SweepStatus(last_run_at=last, due=due, late=late)
