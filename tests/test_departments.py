@@ -169,6 +169,8 @@ def test_the_user_form_sets_the_department_and_refuses_an_unknown_id(app, sessio
     assert post(c, url, {**fields, "department": str(hr.id)}, page=url).status_code == 302
     reread(session)
     assert session.get(User, user.id).dept.name == "HR"
+    listed = c.get("/admin/users/?q=Sato").get_data(as_text=True)
+    assert "<td>HR</td>" in listed  # the users list shows the department
     # the user's own account page (language, phone) keeps the department
     own = client_for(app, user)
     assert post(own, "/account", {"language": "ja", "phone": ""}, page="/account").status_code in (200, 302)

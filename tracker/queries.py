@@ -200,7 +200,7 @@ def item_events(session: Session, item: Item, limit: int = 200) -> list[Event]:
 
 
 def users_stmt(q: str = "") -> Select:
-    stmt = select(User)
+    stmt = select(User).options(joinedload(User.dept))
     if q:
         stmt = stmt.where(contains(q, User.email, User.name))
     return stmt.order_by(User.active.desc(), User.name)
