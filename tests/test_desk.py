@@ -19,6 +19,7 @@ from tests.helpers import (
     NOW,
     TOKYO,
     client_for,
+    counting,
     csrf_token,
     events,
     flashes,
@@ -1000,3 +1001,24 @@ def test_security_and_admin_reach_everything(app, session, world, name, role):
     new = events(session)[before:]
     assert action in [e.action for e in new], (name, [e.action for e in new])
     assert all(e.actor_id == user.id for e in new if e.action == action)
+
+
+def test_csv_exports_read_departments_with_the_rows_not_one_query_each(app, session, dc, make_user, make_item):
+    """Twenty items in twenty departments cost the same statements as two items in two."""
+    holder = make_user()
+
+    def statements(n: int) -> tuple[int, int, list[list[str]]]:
+        for i in range(n):
+            item = make_item(Kind.folder, department=f"部署{n}-{i}")
+            out(session, item, holder, out_at=tokyo(1, 9))
+        with counting(app) as seen:
+            body = _csv_rows(dc.get("/desk/records/checkouts.csv?from=2026-06-01&to=2026-06-01"))
+        checkouts = len(seen)
+        with counting(app) as seen:
+            register = _csv_rows(dc.get("/desk/records/register.csv"))
+        return checkouts, len(seen), body + register
+
+    few_checkouts, few_register, _ = statements(2)
+    many_checkouts, many_register, rows = statements(20)
+    assert many_checkouts == few_checkouts and many_register == few_register
+    assert sum(1 for r in rows if "部署20-19" in r) == 2  # the department is in both files

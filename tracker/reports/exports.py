@@ -68,7 +68,8 @@ def checkouts_csv(session: Session, now: datetime, start: datetime, end: datetim
             .outerjoin(successor, and_(successor.item_id == Checkout.item_id, successor.out_at == Checkout.returned_at,
                                        successor.holder_id != Checkout.holder_id))
             .outerjoin(heir, heir.id == successor.holder_id)
-            .options(selectinload(Checkout.item), selectinload(Checkout.holder), selectinload(Checkout.returned_by))
+            .options(selectinload(Checkout.item).selectinload(Item.dept), selectinload(Checkout.holder),
+                     selectinload(Checkout.returned_by))
             .where(Checkout.out_at >= start, Checkout.out_at < end).order_by(Checkout.out_at, Checkout.id)
             .execution_options(yield_per=500))
 
@@ -89,7 +90,8 @@ def register_csv(session: Session, now: datetime, header: list[str]) -> Iterator
             .exists().label("lost"))
     open_by_item = {co.item_id: (co, is_lost) for co, is_lost in session.execute(
         select(Checkout, lost).options(joinedload(Checkout.holder)).where(Checkout.returned_at.is_(None)))}
-    stmt = select(Item).where(Item.retired_at.is_(None)).order_by(Item.asset_tag).execution_options(yield_per=500)
+    stmt = (select(Item).options(selectinload(Item.dept)).where(Item.retired_at.is_(None)).order_by(Item.asset_tag)
+            .execution_options(yield_per=500))
     yes, no = gettext("Yes"), gettext("No")
 
     def rows():
