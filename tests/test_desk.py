@@ -476,6 +476,22 @@ def incident(session, dc, flagged, desk):
     return SimpleNamespace(id=inc.id, url=f"/desk/incidents/{inc.id}", item=flagged.item)
 
 
+def test_an_incident_after_hand_overs_knows_the_place_from_before_them(session, dc, make_user, make_item, staff):
+    """A hand-over starts with no destination; the incident says where the item was last said to be going."""
+    second, third = make_user(name="Second"), make_user(name="Third")
+    usb = make_item(Kind.usb, name="Client USB", data_class=DataClass.personal)
+    out(session, usb, staff, out_at=tokyo(1, 9), due_at=tokyo(1, 11), destination="Osaka office")
+    custody.hand_over(session, tokyo(1, 10), item=usb, to=second, actor=staff)
+    custody.hand_over(session, tokyo(1, 10, 30), item=usb, to=third, actor=second)
+    session.commit()
+    run_sweep(session, at=tokyo(1, 20))
+    flag = session.scalars(select(Flag).where(Flag.item_id == usb.id)).one()
+    assert post(dc, f"/desk/flags/{flag.id}/lost", {"note": "gone"}, page=f"/desk/flags/{flag.id}").status_code == 303
+    reread(session)
+    incident = session.scalars(select(Incident)).one()
+    assert incident.holder_id == third.id and incident.last_known_place == "Osaka office"
+
+
 def test_incident_page_shows_what_it_held_and_who_had_it(dc, incident, staff):
     page = dc.get(incident.url)
     assert page.status_code == 200

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..models import Flag, Incident, IncidentAction, User
+from ..models import Checkout, Flag, Incident, IncidentAction, User
 from .common import clean_note, desk_only
+
+HANDOVERS_BACK = 20  # how far back a chain of hand-overs is followed for the last known place
+
+
+def last_known_place(session: Session, co: Checkout) -> str | None:
+    """Where the item was last said to be going: this check-out's destination or, after a hand-over (which starts
+    with no destination), the destination of the check-out it was handed over from, and so on back."""
+    for _ in range(HANDOVERS_BACK):
+        if co.destination:
+            return co.destination
+        before = session.scalar(select(Checkout).where(
+            Checkout.item_id == co.item_id, Checkout.returned_at == co.out_at, Checkout.id != co.id,
+            Checkout.holder_id != co.holder_id).order_by(Checkout.id.desc()).limit(1))
+        if before is None:
+            return None
+        co = before
+    return None
 
 
 def open_for_lost(session: Session, now: datetime, flag: Flag, actor: User, note: str) -> Incident:
@@ -16,7 +34,7 @@ def open_for_lost(session: Session, now: datetime, flag: Flag, actor: User, note
     co, item = flag.checkout, flag.item
     incident = Incident(item_id=item.id, checkout_id=co.id, flag_id=flag.id, opened_at=now, opened_by_id=actor.id,
                         known_at=now, holder_id=co.holder_id, last_known_at=co.out_at,
-                        last_known_place=co.destination or None, data_class=item.data_class,
+                        last_known_place=last_known_place(session, co), data_class=item.data_class,
                         encrypted=item.encrypted, people_count=item.people_count,
                         # Never assumed: the desk confirms the encryption was proper and the key not lost with it.
                         properly_encrypted=False,
