@@ -63,3 +63,28 @@ def test_bad_rules_are_refused_and_change_nothing(session, make_user, change):
     session.rollback()
     assert session.scalar(select(func.count()).select_from(TakeoutRule)) == 0
     assert events(session, "rule_changed") == []
+
+
+def test_a_rule_that_forbids_overnight_refuses_a_long_take_out_by_name_and_one_that_asks_approval_waits(
+        session, make_user, make_item):
+    from tracker.custody import operations as custody
+    from tracker.errors import ApprovalRequired, RuleBroken
+
+    admin, staff = make_user("admin"), make_user("staff")
+    usb = make_item(kind=Kind.usb, data_class=DataClass.my_number)
+    laptop = make_item(kind=Kind.laptop, data_class=DataClass.personal)
+    rules.save(session, NOW, rules.recommended("usb", "my_number"), actor=admin)
+    rules.save(session, NOW, rules.recommended("laptop", "personal"), actor=admin)
+    session.commit()
+    tomorrow = POLICY.default_due(NOW) + (POLICY.default_due(NOW) - NOW)
+    with pytest.raises(RuleBroken) as refused:
+        custody.check_out(session, NOW, item=usb, holder=staff, actor=staff, due_at=tomorrow, reason="visit",
+                          handling_ack=True, policy=POLICY)
+    assert refused.value.params == {"kind": "usb", "data_class": "my_number"} and refused.value.about == "due_at"
+    with pytest.raises(ApprovalRequired):  # overnight needs approval under the recommended personal-data rule
+        custody.check_out(session, NOW, item=laptop, holder=staff, actor=staff, due_at=tomorrow, reason="visit",
+                          handling_ack=True, policy=POLICY)
+    session.rollback()
+    co = custody.check_out(session, NOW, item=laptop, holder=staff, actor=staff, due_at=POLICY.default_due(NOW),
+                           handling_ack=True, policy=POLICY)  # today only: no approval needed
+    assert co.id is not None and not rules.needs_approval(rules.rule_for(session, laptop, POLICY), long=False)

@@ -93,3 +93,9 @@ class Incomplete(DomainError):
 
 class ApprovalRequired(DomainError):
     message = N_("Overnight or longer check-outs must be approved by the security desk first.")
+
+
+class RuleBroken(DomainError):
+    """A take-out the item's take-out rule does not allow (the message names the rule)."""
+
+    message = N_("The take-out rule for this item does not allow that.")

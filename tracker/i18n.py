@@ -97,6 +97,10 @@ def describe(err: DomainError) -> str:
             value = when(value)
         elif key == "field" and isinstance(value, str):
             value = _gettext(value)
+        elif key == "kind" and isinstance(value, str):
+            value = label(KIND_LABELS, value)
+        elif key == "data_class" and isinstance(value, str):
+            value = label(CLASS_LABELS, value)
         params[key] = value
     return _gettext(err.message, **params)
 

@@ -34,6 +34,7 @@ from ..errors import (
     Retired,
 )
 from ..models import Checkout, CheckoutRequest, Erasure, Item, RequestStatus, User
+from . import rules
 from .policy import Policy
 
 TEXT_LIMIT = 200
@@ -162,8 +163,11 @@ def check_out(
         raise InvalidInput(N_("The due time must be in the future."), about="due_at")
     item = _lock(session, item)
     if policy is not None:
-        _refuse_if_incomplete(session, now, policy, item, policy.is_long(now, due_at), reason, handling_ack)
-        if policy.is_long(now, due_at) and policy.approval_required and not approved and not actor.privileged:
+        rule = rules.rule_for(session, item, policy)
+        long = policy.is_long(now, due_at)
+        _refuse_if_incomplete(session, now, policy, item, long, reason, handling_ack)
+        rules.refuse_if_broken(rule, now, due_at, policy)
+        if not approved and not actor.privileged and rules.needs_approval(rule, long):
             raise ApprovalRequired()
     if not approved:
         waiting = pending_request(session, item)
@@ -334,7 +338,7 @@ def return_item(
     data on each such item coming back: `erased` (with `erasure_method`), `nothing_written`, or `pending` (left
     for the desk's return inspection, until which the item cannot go out again).
     """
-    rules = policy or Policy()
+    site = policy or Policy()
     how, method = _erasure_statement(erasure, erasure_method)
     item = _lock(session, item)
     co = _open_for_action(session, item)
@@ -343,7 +347,7 @@ def return_item(
     result = ReturnResult(checkout=co)
     children = _children(session, co)
     back = [co, *(c for c in children if present is None or c.item_id in present)]
-    needing = [c for c in back if rules.needs_erasure(c.item)]
+    needing = [c for c in back if site.needs_erasure(c.item)]
     if needing and how is None:
         raise ErasureRequired()
     for c in needing:

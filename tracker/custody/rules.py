@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..errors import N_, InvalidInput
+from ..errors import N_, InvalidInput, RuleBroken
 from ..models import Approval, DataClass, Item, Kind, Overnight, TakeoutRule, User
 from .policy import Policy
 
@@ -108,6 +108,20 @@ def all_rules(session: Session, policy: Policy) -> list[Rule]:
     rows = {(r.kind, r.data_class): r for r in session.scalars(select(TakeoutRule))}
     return [_from_row(rows[(k.value, c.value)]) if (k.value, c.value) in rows else default(k.value, c.value, policy)
             for c in DataClass for k in Kind]
+
+
+def needs_approval(rule: Rule, long: bool) -> bool:
+    """Whether a take-out under `rule` waits for approval first: always where the rule names approvers, and for an
+    overnight or longer one where the rule says overnight needs approval."""
+    return rule.approval != Approval.nobody or (long and rule.overnight == Overnight.approval)
+
+
+def refuse_if_broken(rule: Rule, now: datetime, due_at: datetime, policy: Policy) -> None:
+    """Refuse a take-out that no approval can allow under `rule`, naming the rule."""
+    if rule.overnight == Overnight.forbidden and policy.is_long(now, due_at):
+        raise RuleBroken(N_("The take-out rule for %(kind)s (%(data_class)s) does not allow overnight: bring it "
+                            "back by the end of today."), about="due_at",
+                         kind=rule.kind, data_class=rule.data_class)
 
 
 def _check(session: Session, rule: Rule) -> None:
