@@ -97,3 +97,45 @@ def sign_in(session: Session, now: datetime, claims: Mapping, *, role_claim: str
     audit.record(session, now, "signin", actor=user, subject=user, source=source, method="oidc", issuer=issuer,
                  sub=str(claims.get("sub", ""))[:200])
     return user
+
+
+class EmailTaken(DomainError):
+    message = N_("A user with that e-mail address already exists.")
+
+
+def change(session: Session, now: datetime, user: User, *, email: str | None = None, name: str | None = None,
+           active: bool | None = None, source: str | None = None) -> User:
+    """What the identity provider says about a person (SCIM): a new address or name, enabled or disabled.
+
+    Disabling goes through the accounts' own path, so every session of the person ends at once; their open
+    check-outs stay open, on the desk's board, until the items come back.
+    """
+    if email is not None:
+        email = users.normalise_email(email)
+        if email != user.email:
+            other = find_by_email(session, email)
+            if other is not None and other.id != user.id:
+                raise EmailTaken()
+            before = user.email
+            user.email = email
+            session.flush()
+            audit.record(session, now, "user_updated", subject=user, source=source, via="scim",
+                         before={"email": before})
+    if name is not None and name != user.name:
+        users.update(session, now, user, name=name, role=user.role, language=user.language, phone=user.phone,
+                     actor=None, source=source)
+    if active is not None and active != user.active:
+        users.set_active(session, now, user, active, actor=None, source=source, via="scim")
+    return user
+
+
+def provision(session: Session, now: datetime, *, email: str, name: str, active: bool = True,
+              source: str | None = None) -> User:
+    """A person the identity provider assigns to this tracker (SCIM): a staff account that signs in through it."""
+    email = users.normalise_email(email)
+    if find_by_email(session, email) is not None:
+        raise EmailTaken()
+    user = create_unusable(session, now, email=email, name=name, role=Role.staff, source=source, how="scim")
+    if not active:
+        users.set_active(session, now, user, False, actor=None, source=source, via="scim")
+    return user
