@@ -13,6 +13,7 @@ from joserfc.errors import JoseError
 
 from .. import audit
 from ..accounts import sessions
+from ..errors import N_
 from ..http import attempt, client_address, db, now, record_aside, safe_next
 from ..i18n import describe, gettext
 from . import provisioning
@@ -23,14 +24,14 @@ NEXT_KEY = "sso_next"
 
 # Why a sign-in was refused: the page's words, and the code it answers with.
 _REFUSALS = {
-    "wrong_issuer": (400, "The identity provider does not call itself the issuer this tracker is set up for, so "
-                          "nothing was signed in. Tell an administrator."),
-    "unreachable": (502, "The identity provider could not be reached. Please try again in a moment."),
-    "state": (400, "This sign-in was already used or has expired. Please start the sign-in again."),
-    "id_token": (400, "The identity provider's answer could not be verified, so you were not signed in. Please "
-                      "start the sign-in again; if it happens again, tell an administrator."),
-    "provider_error": (400, "The identity provider did not sign you in. Please try again, or tell an administrator "
-                            "if it keeps happening."),
+    "wrong_issuer": (400, N_("The identity provider does not call itself the issuer this tracker is set up for, so "
+                             "nothing was signed in. Tell an administrator.")),
+    "unreachable": (502, N_("The identity provider could not be reached. Please try again in a moment.")),
+    "state": (400, N_("This sign-in was already used or has expired. Please start the sign-in again.")),
+    "id_token": (400, N_("The identity provider's answer could not be verified, so you were not signed in. Please "
+                         "start the sign-in again; if it happens again, tell an administrator.")),
+    "provider_error": (400, N_("The identity provider did not sign you in. Please try again, or tell an administrator "
+                               "if it keeps happening.")),
 }
 
 
