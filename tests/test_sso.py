@@ -8,6 +8,7 @@ cases, a small proxy that re-signs or tampers with the provider's ID tokens.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import re
@@ -301,6 +302,7 @@ class ForgingProxy:
         self.target = urlsplit(provider)
         self.key = RSAKey.generate_key(2048, parameters={"kid": "proxy-key", "use": "sig", "alg": "RS256"})
         self.mode = "honest"
+        self.token_requests: list[dict] = []  # the forms the app posted to the token endpoint
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -330,11 +332,14 @@ class ForgingProxy:
         if req.path == "/jwks":
             return self.reply(req, 200, KeySet([self.key]).as_dict(private=False))
         length = int(req.headers.get("Content-Length") or 0)
+        sent = req.rfile.read(length) if length else None
+        if req.path.startswith("/oauth2/token"):
+            self.token_requests.append({k: v[0] for k, v in parse_qs((sent or b"").decode()).items()})
         headers = {k: v for k, v in req.headers.items() if k.lower() not in ("content-length", "connection")}
         if self.mode == "own_host":
             headers["Host"] = f"localhost:{self.target.port}"
         upstream = requests.request(method, f"http://localhost:{self.target.port}{req.path}", headers=headers,
-                                    data=req.rfile.read(length) if length else None, allow_redirects=False, timeout=10)
+                                    data=sent, allow_redirects=False, timeout=10)
         if req.path.startswith("/.well-known/openid-configuration"):
             body = upstream.json()
             body["jwks_uri"] = self.url + "/jwks"
@@ -382,10 +387,14 @@ def forging(new_app, provider):
         yield client, proxy
 
 
-def test_through_the_proxy_an_honestly_signed_token_signs_in(forging, session):
+def test_through_the_proxy_an_honestly_signed_token_signs_in_and_the_code_came_with_its_pkce_verifier(forging):
     client, proxy = forging
-    assert sso_sign_in(client, "ben").status_code == 302
+    authorize = go_to_provider(client)
+    assert client.get(local(provider_answers(authorize, "ben"))).status_code == 302
     assert client.get("/my").status_code == 200
+    (token_request,) = proxy.token_requests
+    challenge = parse_qs(urlsplit(authorize).query)["code_challenge"][0]
+    assert _b64(hashlib.sha256(token_request["code_verifier"].encode()).digest()) == challenge
 
 
 @pytest.mark.parametrize("mode", ["expired", "tampered"])
@@ -398,3 +407,12 @@ def test_an_expired_or_tampered_id_token_is_refused(forging, session, mode):
     assert client.get("/my").status_code == 302
     assert user_by_email(session, "ben@example.com") is None and user_by_email(session, "chie@example.com") is None
     assert [json.loads(e.data)["reason"] for e in events(session, "signin_failed")] == ["id_token"]
+
+
+def test_a_refusal_page_is_in_the_readers_language(forging):
+    client, proxy = forging
+    proxy.mode = "expired"
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ja"
+    resp = sso_sign_in(client, "ben")
+    assert resp.status_code == 400
+    assert "IDプロバイダーからの応答を検証できなかったため" in resp.get_data(as_text=True)
