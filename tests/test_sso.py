@@ -416,3 +416,9 @@ def test_a_refusal_page_is_in_the_readers_language(forging):
     resp = sso_sign_in(client, "ben")
     assert resp.status_code == 400
     assert "IDプロバイダーからの応答を検証できなかったため" in resp.get_data(as_text=True)
+
+
+def test_an_account_waiting_for_its_first_password_change_is_not_stopped_by_it_after_single_sign_on(client, make_user):
+    make_user("staff", email="ben@example.com", must_change_password=True)
+    assert sso_sign_in(client, "ben").status_code == 302
+    assert client.get("/my").status_code == 200  # not sent to the password page: no password was used

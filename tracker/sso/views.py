@@ -21,6 +21,7 @@ from . import provisioning
 log = logging.getLogger(__name__)
 bp = Blueprint("sso", __name__, url_prefix="/sso")
 NEXT_KEY = "sso_next"
+UNVERIFIED = "no_id_token"
 
 # Why a sign-in was refused: the page's words, and the code it answers with.
 _REFUSALS = {
@@ -49,17 +50,16 @@ def _callback_url() -> str:
     return current_app.config["BASE_URL"] + url_for("sso.callback")
 
 
-def refuse(reason: str, detail: str = "", message: str | None = None, code: int | None = None):
+def refuse(reason: str, detail: str = ""):
     """Log the refusal, keep it in the audit trail and answer with a clear page (never a 500)."""
-    status, text = _REFUSALS.get(reason, (400, ""))
+    status, text = _REFUSALS[reason]
     log.warning("single sign-on refused from %s: %s %s", client_address(), reason, detail[:300])
     try:
         record_aside(lambda s: audit.record(s, now(), "signin_failed", source=client_address(), method="oidc",
                                             reason=reason, detail=detail[:300]))
     except Exception:  # noqa: BLE001 - the page must still answer; the failure is logged
         log.exception("a refused single sign-on could not be written to the audit trail")
-    return render_template("error.html", code=code or status, title=gettext("Sign-in failed"),
-                           text=message or gettext(text)), code or status
+    return render_template("error.html", code=status, title=gettext("Sign-in failed"), text=gettext(text)), status
 
 
 def _metadata_issuer_ok():
@@ -94,7 +94,7 @@ def _verified_claims() -> dict:
     token = client().authorize_access_token(claims_options=options)
     claims = token.get("userinfo")
     if not claims:  # no ID token, or no nonce was waiting for it: nothing verified to sign in with
-        raise OAuthError(error="no_id_token", description="the token response had no verified ID token")
+        raise OAuthError(error=UNVERIFIED, description="the token response had no verified ID token")
     return dict(claims)
 
 
@@ -108,9 +108,8 @@ def callback():
         claims = _verified_claims()
     except MismatchingStateError as err:
         return refuse("state", repr(err))
-    except OAuthError as err:
-        reason = "provider_error" if request.args.get("error") else "id_token"
-        return refuse(reason, f"{err.error}: {err.description}")
+    except OAuthError as err:  # the provider's error, at the callback or from its token endpoint
+        return refuse("id_token" if err.error == UNVERIFIED else "provider_error", f"{err.error}: {err.description}")
     except (JoseError, AuthlibBaseError, ValueError, KeyError) as err:
         return refuse("id_token", repr(err))
     except requests.RequestException as err:
@@ -124,5 +123,5 @@ def callback():
         return render_template("error.html", code=403, title=gettext("Sign-in failed"),
                                text=describe(done.error)), 403
     target = safe_next(session.pop(NEXT_KEY, None))  # begin() clears the session: read it first
-    sessions.begin(user)
+    sessions.begin(user, method="oidc")
     return redirect(target or url_for("auth.home"))
