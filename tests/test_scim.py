@@ -178,6 +178,7 @@ def test_a_wrong_or_missing_token_is_refused(client, scim):
     ("POST", "/Users", '{"userName": "a@example.com", "emails": "a@example.com"}', "invalidValue"),
     ("GET", '/Users?filter=displayName co "x"', None, "invalidFilter"),
     ("GET", "/Users?count=many", None, "invalidValue"),
+    ("POST", "/Users", "[" * 100_000 + "]" * 100_000, "invalidSyntax"),
     ("PATCH", "/Users/{id}", '{"Operations": [{"op": "replace", "path": "active", "value": false}]}', "invalidSyntax"),
     ("PATCH", "/Users/{id}", json.dumps({"schemas": [PATCH], "Operations": []}), "invalidSyntax"),
     ("PATCH", "/Users/{id}", json.dumps({"schemas": [PATCH], "Operations": [{"op": "move"}]}), "invalidSyntax"),
@@ -195,6 +196,9 @@ def test_bad_bodies_are_400_with_scim_errors(scim, method, path, raw, scim_type)
 def test_unknown_users_and_addresses_are_scim_404s(scim):
     assert_scim_error(scim("GET", "/Users/999999"), 404)
     assert_scim_error(scim("GET", "/Users/not-a-number"), 404)
+    assert_scim_error(scim("GET", "/Users/²"), 404)
+    far = scim("GET", "/Users?startIndex=99999999999999999999999").get_json()
+    assert (far["Resources"], far["startIndex"]) == ([], 1_000_000_000)
     assert_scim_error(scim("DELETE", "/Users/999999"), 404)
     assert_scim_error(scim("GET", "/Groups"), 404)
     assert_scim_error(scim("POST", "/Users/1"), 405)

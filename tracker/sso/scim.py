@@ -23,6 +23,7 @@ LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 MAX_PAGE = 200
+MAX_START = 10**9  # past every user there will ever be, and within what a database's OFFSET takes
 _FILTER = re.compile(r'^\s*userName\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$', re.IGNORECASE)
 
 
@@ -82,7 +83,10 @@ def resource(user: User) -> dict:
 
 
 def _body() -> dict:
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = request.get_json(force=True, silent=True)
+    except RecursionError:  # nested deeper than the JSON parser goes
+        body = None
     if not isinstance(body, dict):
         raise ScimError(400, "The request body must be a JSON object.", "invalidSyntax")
     return body
@@ -131,7 +135,7 @@ def _email_from(body: dict) -> str | None:
 
 
 def _find(user_id: str) -> User:
-    user = db().get(User, int(user_id)) if user_id.isdigit() and len(user_id) < 12 else None
+    user = db().get(User, int(user_id)) if user_id.isascii() and user_id.isdigit() and len(user_id) < 12 else None
     if user is None:
         raise ScimError(404, f"User {user_id[:40]} not found.")
     return user
@@ -159,7 +163,7 @@ def list_users():
         wanted = re.sub(r"\\(.)", r"\1", match.group(1)).strip().lower()
         query = query.where(func.lower(User.email) == wanted)
     try:
-        start = max(1, int(request.args.get("startIndex", 1)))
+        start = min(MAX_START, max(1, int(request.args.get("startIndex", 1))))
         count = min(MAX_PAGE, max(0, int(request.args.get("count", 100))))
     except ValueError:
         raise ScimError(400, "startIndex and count must be whole numbers.", "invalidValue") from None
