@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from tests.helpers import NOW, client_for, make_app, reread
 from tracker.custody import operations as custody
 from tracker.models import Event, Role, User
+from tracker.sso import provisioning
 
 pytestmark = pytest.mark.usefixtures("english", "frozen_clock")
 
@@ -69,6 +71,7 @@ def assert_scim_error(resp, status, scim_type=None):
         assert body["scimType"] == scim_type
 
 
+@pytest.mark.postgres  # the filter's SQL: addresses compared whatever their case
 def test_create_read_and_filter_by_user_name(scim, session):
     made = new_user(scim)
     assert made["userName"] == "taro.sato@example.com"
@@ -210,3 +213,39 @@ def test_scim_is_off_without_a_token(db_url, tmp_path):
         assert plain.test_client().get("/scim/v2/Users", headers={"Authorization": "Bearer "}).status_code == 404
     finally:
         plain.extensions["tracker.engine"].dispose()
+
+
+@pytest.mark.postgres
+def test_parallel_creations_of_one_address_make_one_account(app, session):
+    """A provider retrying a slow create: one account, every other attempt a uniqueness conflict (409)."""
+    maker = app.extensions["tracker.sessionmaker"]
+    barrier = threading.Barrier(6)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def create() -> None:
+        s = maker()
+        try:
+            barrier.wait()
+            provisioning.provision(s, NOW, email="yui@example.com", name="Yui Abe", source="test")
+            s.commit()
+            outcome = "created"
+        except provisioning.EmailTaken:
+            s.rollback()
+            outcome = "taken"
+        except Exception as exc:  # pragma: no cover - reported in the assertion
+            outcome = f"error: {exc!r}"
+        finally:
+            s.close()
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results) == ["created"] + ["taken"] * 5
+    reread(session)
+    assert len(session.scalars(select(User.id).where(User.email == "yui@example.com")).all()) == 1
+    assert len(session.scalars(select(Event).where(Event.action == "user_provisioned")).all()) == 1

@@ -4,15 +4,16 @@ role comes from the provider's groups. Plain rules on a session and a clock, sha
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import audit
 from ..accounts import users
-from ..errors import N_, DomainError
+from ..errors import N_, DomainError, InvalidInput
 from ..models import Role, User
 
 # When a person is in several mapped groups, the strongest role wins.
@@ -74,6 +75,19 @@ def create_unusable(session: Session, now: datetime, *, email: str, name: str, r
     return user
 
 
+def _created_or_existing(session: Session, email: str, make: Callable[[], User]) -> tuple[User, bool]:
+    """Create an account with `make`, or, when a parallel request (two tabs, the provider retrying) made one with
+    this address a moment earlier, the account that won: the unique address settles the race."""
+    try:
+        with session.begin_nested():
+            return make(), True
+    except (IntegrityError, InvalidInput):
+        existing = find_by_email(session, email)
+        if existing is None:
+            raise
+        return existing, False
+
+
 def sign_in(session: Session, now: datetime, claims: Mapping, *, role_claim: str, role_map: Mapping[str, str],
             source: str | None, issuer: str) -> User:
     """The user these verified ID-token claims stand for, created on first sign-in; a disabled one is refused.
@@ -88,9 +102,10 @@ def sign_in(session: Session, now: datetime, claims: Mapping, *, role_claim: str
         raise
     user = find_by_email(session, email)
     if user is None:
-        user = create_unusable(session, now, email=email, name=display_name(claims, email),
-                               role=role_for(claims, role_claim, role_map), source=source, how="oidc")
-    elif not user.active:
+        user, _ = _created_or_existing(session, email, lambda: create_unusable(
+            session, now, email=email, name=display_name(claims, email), role=role_for(claims, role_claim, role_map),
+            source=source, how="oidc"))
+    if not user.active:
         audit.record(session, now, "signin_failed", subject=user, source=source, method="oidc", reason="disabled",
                      email=email)
         raise AccountDisabled()
@@ -135,7 +150,10 @@ def provision(session: Session, now: datetime, *, email: str, name: str, active:
     email = users.normalise_email(email)
     if find_by_email(session, email) is not None:
         raise EmailTaken()
-    user = create_unusable(session, now, email=email, name=name, role=Role.staff, source=source, how="scim")
+    user, made = _created_or_existing(session, email, lambda: create_unusable(
+        session, now, email=email, name=name, role=Role.staff, source=source, how="scim"))
+    if not made:
+        raise EmailTaken()
     if not active:
         users.set_active(session, now, user, False, actor=None, source=source, via="scim")
     return user
