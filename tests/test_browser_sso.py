@@ -62,6 +62,7 @@ def test_scan_sign_in_at_the_provider_and_back_on_the_scan(page, live_server, pr
     tap_and_wait(page, page.get_by_role("button", name="hanako"))
     assert page.url == live_server.scan_url(item)
     expect(page.locator("h1 .tag")).to_have_text(item.asset_tag)
+    expect(page.get_by_role("button", name="Take out")).to_be_visible()
     _assert_fits_phone(page, "the scan page after single sign-on")
 
 

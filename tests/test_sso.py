@@ -215,7 +215,8 @@ def test_a_label_scanned_while_signed_out_comes_back_to_the_scan_after_sign_in(c
     assert "Sign in with Example ID" in login.get_data(as_text=True)
     resp = client.get(local(provider_answers(go_to_provider(client, start), "ben")))
     assert resp.headers["Location"] == scan
-    assert f'<span class="tag">{item.asset_tag}</span>' in client.get(scan).get_data(as_text=True)
+    page = client.get(scan).get_data(as_text=True)
+    assert f'<span class="tag">{item.asset_tag}</span>' in page and ">Take out</button>" in page
 
 
 def link(page: str, prefix: str) -> str:

@@ -6,6 +6,7 @@ Only the bearer token in TRACKER_SCIM_TOKEN opens it; every answer, errors inclu
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 
 from flask import Blueprint, current_app, jsonify, request
@@ -16,6 +17,7 @@ from ..http import attempt, client_address, db, now
 from ..models import User
 from . import provisioning
 
+log = logging.getLogger(__name__)
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 MEDIA_TYPE = "application/scim+json"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -64,6 +66,7 @@ def _authenticate():
     expected = current_app.config["SCIM_TOKEN"] or ""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        log.warning("SCIM request from %s refused: no valid bearer token", client_address())
         raise ScimError(401, "A valid bearer token is required.")
 
 
