@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.helpers import NOW, client_for, make_app, reread
+from tracker.accounts import users
 from tracker.custody import operations as custody
 from tracker.models import Event, Role, User
 from tracker.sso import provisioning
@@ -106,8 +107,6 @@ def test_patch_active_false_disables_and_ends_the_session_at_its_next_request(ap
     made = new_user(scim)
     person = session.get(User, int(made["id"]))
     # The person signs in through a password set for the test (provisioned accounts sign in through the provider).
-    from tracker.accounts import users
-
     users.change_password(session, NOW, person, "correct-horse-battery", actor=person)
     session.commit()
     phone = client_for(app, person)

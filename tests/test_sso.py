@@ -25,6 +25,7 @@ from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import select
 
 from tests.helpers import NOW, PASSWORD, csrf_token, flashes, free_port, label_token, make_app, reread, sign_in
+from tracker.accounts import users
 from tracker.models import Event, Role, User
 from tracker.sso import provisioning
 
@@ -274,11 +275,8 @@ def test_passwords_cannot_be_turned_off_without_single_sign_on(db_url, tmp_path)
 def test_a_session_begun_through_the_provider_ends_when_the_user_is_disabled(client, session, make_user):
     assert sso_sign_in(client, "ben").status_code == 302
     assert client.get("/my").status_code == 200
-    from tracker.accounts import users
-
     ben = user_by_email(session, "ben@example.com")
-    admin = make_user("admin")
-    users.set_active(session, ben.created_at, ben, False, actor=admin)
+    users.set_active(session, NOW, ben, False, actor=make_user("admin"))
     session.commit()
     assert client.get("/my").status_code == 302
 
