@@ -19,6 +19,7 @@ FEATURES = {
     "reports": {"labels"},  # the PDF records print with the label font
     "labels": {"items"},
     "desk": {"custody", "items", "labels"},
+    "sso": {"accounts"},  # single sign-on and SCIM provisioning create, find and disable accounts
     "ops": {"desk", "custody", "notify"},  # running in production: the scheduler's lease, health, metrics, backups
 }
 # Entry points that put the features together: the app factory, the CLI, the scheduler and its jobs, demo data.
