@@ -364,7 +364,7 @@ def test_race_two_phones_accept_at_once_one_hand_over(app, session, make_item, p
     give(session, item, alice)
     offer = offered(session, item, alice, bob)
     outcomes = _race(app, _accept(offer.id, bob.id), _accept(offer.id, bob.id))
-    assert sorted(outcomes) == ["Bob Receiver has already accepted the hand-over of %s." % item.asset_tag, "done"]
+    assert sorted(outcomes) == [f"Bob Receiver has already accepted the hand-over of {item.asset_tag}.", "done"]
     checkouts, actions, holder = _moves_of(app, item.id)
     assert checkouts == 2 and holder == bob.id
     assert actions == ["handover_offered", "handover", "handover_accepted"]
@@ -378,11 +378,11 @@ def test_race_accept_and_cancel_at_once_exactly_one_happens(app, session, make_i
     accepted, cancelled = _race(app, _accept(offer.id, bob.id), _cancel(offer.id, alice.id))
     checkouts, actions, holder = _moves_of(app, item.id)
     if accepted == "done":
-        assert cancelled == "Bob Receiver has already accepted the hand-over of %s." % item.asset_tag
+        assert cancelled == f"Bob Receiver has already accepted the hand-over of {item.asset_tag}."
         assert (checkouts, holder) == (2, bob.id)
         assert actions == ["handover_offered", "handover", "handover_accepted"]
     else:
-        assert (cancelled, accepted) == ("done", "The hand-over of %s to Bob Receiver was cancelled." % item.asset_tag)
+        assert (cancelled, accepted) == ("done", f"The hand-over of {item.asset_tag} to Bob Receiver was cancelled.")
         assert (checkouts, holder) == (1, alice.id)
         assert actions == ["handover_offered", "handover_cancelled"]
 
