@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import audit, clock, queries
-from ..errors import AlreadyOut, ApprovalRequired, DomainError, Incomplete, InvalidInput
+from ..errors import AlreadyOut, ApprovalRequired, DomainError, Incomplete, InvalidInput, NotPermitted
 from ..http import (
     actor,
     attempt,
@@ -332,10 +332,10 @@ def offer_accept(offer_id: int):
     if done or o.status == OfferStatus.accepted and o.to_user_id == me.id:  # a second tap: it is done
         flash(gettext("%(tag)s is now yours.", tag=o.item.asset_tag), "success" if done else "info")
         return redirect(url_for("custody.item", tag=o.item.asset_tag), 303)
-    if done.error is not None and done.error.about == "handling_ack":
+    if done.error.about == "handling_ack":
         form.rules_ack.errors = [describe(done.error)]
     flash_error(done.error)
-    return _render_offer(o, form, 400)
+    return _render_offer(o, form, 403 if isinstance(done.error, NotPermitted) else 400)
 
 
 @bp.post("/handovers/<int:offer_id>/decline")
