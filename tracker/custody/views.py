@@ -257,9 +257,9 @@ def inspection(tag: str):
     return _back(it)
 
 
-def _receiver(me: User) -> User:
+def _receiver(form: HandoverForm, me: User) -> User:
     """The person a hand-over form names: "me", or a user's id; anything else is a bad request."""
-    raw = HandoverForm().to.data or ""
+    raw = form.to.data or ""
     to = me if raw == "me" else (db().get(User, int(raw)) if raw.isdigit() else None)
     if to is None:
         abort(400)
@@ -271,13 +271,14 @@ def _receiver(me: User) -> User:
 def handover_offer(tag: str):
     """The holder offers the item to a colleague; it stays theirs until the colleague accepts."""
     it = _item_or_404(tag)
-    me = actor()
-    to = _receiver(me)
-    with attempt(explain=False) as done:
-        handover.offer(db(), now(), item=it, to=to, actor=me, shown_checkout_id=HandoverForm().checkout.data,
+    form, me = HandoverForm(), actor()
+    to = _receiver(form, me)
+    with attempt() as done:
+        handover.offer(db(), now(), item=it, to=to, actor=me, shown_checkout_id=form.checkout.data,
                        source=client_address())
-    _report(done, gettext("Offered to %(name)s. %(tag)s stays yours until they accept.", name=to.name,
-                          tag=it.asset_tag), already=lambda: False)
+    if done:  # offering again to the same person (a double tap) is the same offer
+        flash(gettext("Offered to %(name)s. %(tag)s stays yours until they accept.", name=to.name, tag=it.asset_tag),
+              "success")
     return _back(it)
 
 
@@ -286,11 +287,11 @@ def handover_offer(tag: str):
 def handover_direct(tag: str):
     """The security desk moves custody at once, recorded as done without the receiver's confirmation."""
     it = _item_or_404(tag)
-    me = actor()
-    to = _receiver(me)
+    form, me = HandoverForm(), actor()
+    to = _receiver(form, me)
     with attempt(explain=False) as done:
-        custody.hand_over(db(), now(), item=it, to=to, actor=me, shown_checkout_id=HandoverForm().checkout.data,
-                          direct=True, source=client_address())
+        custody.hand_over(db(), now(), item=it, to=to, actor=me, shown_checkout_id=form.checkout.data, direct=True,
+                          source=client_address())
     _report(done, gettext("%(tag)s is now held by %(name)s.", tag=it.asset_tag, name=to.name),
             already=lambda: getattr(custody.open_checkout(db(), it), "holder_id", None) == to.id)
     return _back(it)
