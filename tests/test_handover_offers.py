@@ -293,6 +293,24 @@ def test_an_offer_lapses_at_the_end_of_its_local_day_once_and_is_refused_after_i
     assert holder_of(session, old_item) == alice.id
 
 
+def test_an_offer_left_from_yesterday_neither_shows_nor_blocks_a_new_one(session, make_item, people):
+    alice, bob, carol = people
+    item = make_item(data_class=DataClass.none)
+    co = give(session, item, alice, due_at=tokyo(3, 19))
+    old = offered(session, item, alice, bob, now=tokyo(1, 18))
+    assert handover.still_open(session, co, tokyo(1, 23, 59), POLICY).id == old.id
+    assert [o.id for o in handover.waiting_for(session, bob, tokyo(1, 23, 59), POLICY)] == [old.id]
+    # The next morning, before any scheduler has run:
+    assert handover.still_open(session, co, tokyo(2, 9), POLICY) is None
+    assert handover.waiting_for(session, bob, tokyo(2, 9), POLICY) == []
+    new = handover.offer(session, tokyo(2, 9), item=item, to=carol, actor=alice, policy=POLICY)
+    session.commit()
+    session.refresh(old)
+    assert (old.status, new.status) == (OfferStatus.expired, OfferStatus.pending)
+    assert [e.action for e in events(session, item=item) if e.action.startswith("handover")] == [
+        "handover_offered", "handover_expired", "handover_offered"]
+
+
 def test_the_scheduler_job_closes_lapsed_offers(app, session, make_item, people):
     alice, bob, _ = people
     item = make_item(data_class=DataClass.none)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -265,3 +266,19 @@ def test_staff_see_no_way_to_take_an_item_and_are_told_to_ask_for_an_offer(app, 
     page = text(client_for(app, receiver).get(f"/items/{item.asset_tag}"))
     assert "Alice Aoki offers to hand it over to you." in page
     assert re.search(r'href="/handovers/\d+"', page)
+
+
+def test_the_next_day_an_unanswered_offer_shows_as_lapsed_even_before_the_scheduler_ran(app, session, giver, receiver,
+                                                                                        make_item, frozen_clock):
+    item = make_item(data_class=DataClass.none)
+    co = custody.check_out(session, NOW, item=item, holder=giver, actor=giver, due_at=NOW + timedelta(days=2))
+    session.commit()
+    offer = offer_of(session, giver, receiver, item)
+    frozen_clock["now"] = NOW + timedelta(days=1)
+    bob = client_for(app, receiver)
+    page = text(bob.get(f"/handovers/{offer.id}"))
+    assert "This offer lapsed at the end of its day." in page and ">Accept<" not in page
+    assert "Offered to you" not in text(bob.get("/my"))
+    assert "Waiting for Bob Baba" not in text(client_for(app, giver).get(f"/items/{item.asset_tag}"))
+    resp = post(bob, f"/handovers/{offer.id}/accept", page=f"/handovers/{offer.id}")
+    assert resp.status_code == 400 and open_checkout(session, item).id == co.id

@@ -44,11 +44,19 @@ def pending(session: Session, checkout: Checkout) -> HandoverOffer | None:
                                                       HandoverOffer.status == OfferStatus.pending))
 
 
-def waiting_for(session: Session, user: User) -> list[HandoverOffer]:
-    """The offers waiting for `user` to accept, oldest first (their "my items" page)."""
+def still_open(session: Session, checkout: Checkout, now: datetime, policy: Policy) -> HandoverOffer | None:
+    """The offer waiting on this check-out as people see it: one past its day has lapsed, whether or not the
+    scheduler has recorded it yet."""
+    waiting = pending(session, checkout)
+    return waiting if waiting is not None and now < lapses_at(waiting, policy) else None
+
+
+def waiting_for(session: Session, user: User, now: datetime, policy: Policy) -> list[HandoverOffer]:
+    """The offers waiting for `user` to accept today, oldest first (their "my items" page)."""
     return list(session.scalars(
         select(HandoverOffer).options(joinedload(HandoverOffer.item), joinedload(HandoverOffer.from_user))
-        .where(HandoverOffer.to_user_id == user.id, HandoverOffer.status == OfferStatus.pending)
+        .where(HandoverOffer.to_user_id == user.id, HandoverOffer.status == OfferStatus.pending,
+               HandoverOffer.offered_at >= policy.local_day_start(now))
         .order_by(HandoverOffer.offered_at, HandoverOffer.id)))
 
 
@@ -67,11 +75,12 @@ def needs_handling_ack(session: Session, offer: HandoverOffer, policy: Policy) -
 
 
 def offer(session: Session, now: datetime, *, item: Item, to: User, actor: User, shown_checkout_id: int | None = None,
-          source: str | None = None) -> HandoverOffer:
+          policy: Policy | None = None, source: str | None = None) -> HandoverOffer:
     """Offer the out item (with what is in it) to `to`; the holder keeps it until they accept.
 
     The holder offers, or the desk on their behalf. Offering again to the same person is the same offer (a double
-    tap); an offer to someone else waits until the first is cancelled, declined or has lapsed.
+    tap); an offer to someone else waits until the first is cancelled, declined or has lapsed (one left from an
+    earlier day is recorded as lapsed here, if the scheduler has not done it yet).
     """
     item, co = operations.held(session, item)
     if shown_checkout_id is not None and co.id != shown_checkout_id:
@@ -83,6 +92,9 @@ def offer(session: Session, now: datetime, *, item: Item, to: User, actor: User,
     if to.id == co.holder_id:
         raise InvalidInput(N_("%(name)s already holds %(asset_tag)s."), name=to.name, asset_tag=item.asset_tag)
     waiting = pending(session, co)
+    if waiting is not None and now >= lapses_at(waiting, policy or Policy()):
+        _lapse(session, now, waiting)
+        waiting = None
     if waiting is not None:
         if waiting.to_user_id == to.id:
             return waiting
@@ -164,12 +176,17 @@ def expire(session: Session, now: datetime, policy: Policy) -> list[HandoverOffe
     for waiting in session.scalars(select(HandoverOffer).where(HandoverOffer.status == OfferStatus.pending,
                                                                HandoverOffer.offered_at < day_start)
                                    .order_by(HandoverOffer.id)).all():
-        if not _claim(session, now, waiting, OfferStatus.expired):
-            continue
-        audit.record(session, now, "handover_expired", item=waiting.item, checkout=waiting.checkout,
-                     subject=waiting.to_user, offer=waiting.id)
-        lapsed.append(waiting)
+        if _lapse(session, now, waiting):
+            lapsed.append(waiting)
     return lapsed
+
+
+def _lapse(session: Session, now: datetime, offer: HandoverOffer) -> bool:
+    if not _claim(session, now, offer, OfferStatus.expired):
+        return False
+    audit.record(session, now, "handover_expired", item=offer.item, checkout=offer.checkout, subject=offer.to_user,
+                 offer=offer.id)
+    return True
 
 
 def _held(session: Session, offer: HandoverOffer) -> tuple[Item, Checkout]:

@@ -84,7 +84,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         rules=handling_rules(),
         default_due=due or pol.default_due(moment), approval_required=pol.approval_required,
         others=queries.active_users(s) if co is not None and (current_user.privileged or co.holder_id == current_user.id)
-        else [], offer=handover.pending(s, co) if co is not None else None,
+        else [], offer=handover.still_open(s, co, moment, pol) if co is not None else None,
         history=queries.item_events(s, it) if current_user.privileged else [],
         needs_erasure=co is not None and any(pol.needs_erasure(x) for x in returning),
         erasure_methods=custody.ERASURE_METHODS, inspection=custody.awaiting_inspection(s, it),
@@ -275,7 +275,7 @@ def handover_offer(tag: str):
     to = _receiver(form, me)
     with attempt() as done:
         handover.offer(db(), now(), item=it, to=to, actor=me, shown_checkout_id=form.checkout.data,
-                       source=client_address())
+                       policy=_policy(), source=client_address())
     if done:  # offering again to the same person (a double tap) is the same offer
         flash(gettext("Offered to %(name)s. %(tag)s stays yours until they accept.", name=to.name, tag=it.asset_tag),
               "success")
@@ -315,10 +315,11 @@ def offer(offer_id: int):
 
 def _render_offer(o: HandoverOffer, form: AcceptOfferForm, status: int = 200):
     s, pol = db(), _policy()
-    waiting = o.status == OfferStatus.pending
-    return render_template("custody/offer.html", offer=o, form=form, rules=handling_rules(),
-                           needs_ack=waiting and handover.needs_handling_ack(s, o, pol),
-                           lapses_at=handover.lapses_at(o, pol), co=o.checkout), status
+    lapses_at = handover.lapses_at(o, pol)
+    waiting = o.status == OfferStatus.pending and now() < lapses_at  # past its day it has lapsed, recorded or not
+    return render_template("custody/offer.html", offer=o, form=form, rules=handling_rules(), waiting=waiting,
+                           needs_ack=waiting and handover.needs_handling_ack(s, o, pol), lapses_at=lapses_at,
+                           co=o.checkout), status
 
 
 @bp.post("/handovers/<int:offer_id>/accept")
@@ -386,4 +387,4 @@ def mine():
                            # Their return asks what became of the data: on the item's page, not in one tap.
                            erasure={c.id for c in checkouts if _policy().needs_erasure(c.item)},
                            requests=queries.pending_requests_of(s, current_user),
-                           offers=handover.waiting_for(s, current_user))
+                           offers=handover.waiting_for(s, current_user, now(), _policy()))
