@@ -405,6 +405,26 @@ def test_race_accept_and_cancel_at_once_exactly_one_happens(app, session, make_i
         assert actions == ["handover_offered", "handover_cancelled"]
 
 
+def test_race_accept_and_a_desk_return_at_once_leave_one_story(app, session, make_user, make_item, people):
+    alice, bob, _ = people
+    desk = make_user("security")
+    item = make_item(data_class=DataClass.none)
+    give(session, item, alice)
+    offer = offered(session, item, alice, bob)
+
+    def receive_return(s):
+        custody.return_item(s, NOW, item=s.get(Item, item.id), actor=s.get(User, desk.id))
+
+    accepted, returned = _race(app, _accept(offer.id, bob.id), receive_return)
+    checkouts, actions, holder = _moves_of(app, item.id)
+    assert returned == "done" and holder is None  # the desk has the item back either way
+    if accepted == "done":  # Bob took it first; the desk then received it back from him
+        assert checkouts == 2 and actions == ["handover_offered", "handover", "handover_accepted"]
+    else:
+        assert accepted.endswith("ended: the item was returned or handed over in the meantime.")
+        assert checkouts == 1 and actions == ["handover_offered", "handover_cancelled"]
+
+
 def test_race_two_offers_at_once_one_waits(app, session, make_item, people):
     alice, bob, carol = people
     item = make_item(data_class=DataClass.none)

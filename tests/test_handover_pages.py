@@ -80,6 +80,7 @@ def test_the_holder_offers_on_the_item_page_and_keeps_it_until_the_receiver_acce
     assert "Hand over to a colleague" not in text(resp)  # one offer at a time
     assert the_offer(session).status == OfferStatus.pending
     assert open_checkout(session, item).holder_id == giver.id
+    assert session.scalar(select(Notification.id)) is None  # no mail server set up: nothing to send
 
 
 def test_an_offer_without_the_csrf_token_changes_nothing(app, session, giver, receiver, make_item):

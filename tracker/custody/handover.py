@@ -19,7 +19,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from .. import audit, clock
-from ..errors import N_, ChangedHands, DomainError, HandlingAckRequired, InvalidInput, NotPermitted
+from ..errors import (
+    N_,
+    ChangedHands,
+    DomainError,
+    HandlingAckRequired,
+    InBagOut,
+    InvalidInput,
+    NotOut,
+    NotPermitted,
+)
 from ..models import Checkout, HandoverOffer, Item, OfferStatus, User
 from . import operations, rules
 from .policy import Policy
@@ -195,7 +204,13 @@ def _held(session: Session, offer: HandoverOffer) -> tuple[Item, Checkout]:
     session.refresh(offer)
     if offer.status != OfferStatus.pending:
         raise settled_already(offer)
-    found = operations.held(session, offer.item)
+    try:
+        found = operations.held(session, offer.item)
+    except (NotOut, InBagOut):  # returned while this waited for the lock: the offer ended with its check-out
+        session.refresh(offer)
+        if offer.status != OfferStatus.pending:
+            raise settled_already(offer) from None
+        raise
     session.refresh(offer)
     if offer.status != OfferStatus.pending:
         raise settled_already(offer)
