@@ -24,6 +24,7 @@ from jinja2 import BytecodeCache
 from sqlalchemy import event, func, select
 
 from tracker import create_app
+from tracker.custody import handover
 from tracker.models import Checkout, Event, LabelToken
 
 PASSWORD = "correct-horse-battery"
@@ -195,6 +196,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# --- the rules, as people use them ---------------------------------------------------------------------------------
+
+
+def handed_over(session, now, item, giver, receiver):
+    """A hand-over as staff make one: the giver offers, the receiver accepts (ticking the handling rules); flushed,
+    not committed. Returns the receiver's check-out."""
+    offer = handover.offer(session, now, item=item, to=receiver, actor=giver)
+    return handover.accept(session, now, offer=offer, actor=receiver, handling_ack=True)
 
 
 # --- the database as requests left it ----------------------------------------------------------------------------

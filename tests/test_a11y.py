@@ -21,7 +21,7 @@ from tests.helpers import PASSWORD
 from tracker.custody import found
 from tracker.desk import flags
 from tracker.desk.sweep import sweep
-from tracker.models import DataClass, Flag, Kind, LabelToken
+from tracker.models import DataClass, Flag, Item, Kind, LabelToken
 
 pytestmark = pytest.mark.browser
 
@@ -52,8 +52,11 @@ def world(live_server):
     s.make_item(Kind.usb, name="Stick in the bag", bag=bag)
     spare = s.make_item(Kind.folder, name="Spare folder")
     lost = s.make_item(Kind.usb, name="Lost stick", data_class=DataClass.personal)
+    giver = s.make_user("staff")
+    offered = s.make_item(Kind.usb, name="Offered stick", data_class=DataClass.personal)
     now = _now()
     s.check_out(staff, bag)
+    s.check_out(giver, offered)
     spare_token = s.token(spare)
     with s.session() as session:
         from tracker.custody import operations as custody
@@ -69,20 +72,25 @@ def world(live_server):
         late_flag = session.scalars(select(Flag).where(Flag.item_id == late.id)).one()
         label = session.scalars(select(LabelToken).where(LabelToken.token == spare_token)).one()
         found.leave_message(session, now, label, "Found it in the lobby", "", "10.0.0.9")
+        from tracker.custody import handover
+
+        offer = handover.offer(session, now, item=session.get(Item, offered.id), to=session.merge(staff),
+                               actor=session.merge(giver))
         session.commit()
-        ids = {"flag": late_flag.id, "incident": incident.id}
+        ids = {"flag": late_flag.id, "incident": incident.id, "offer": offer.id}
     return {"admin": admin, "desk": desk, "staff": staff, "late": late, "bag": bag, "spare": spare,
-            "scan": f"/S/{spare_token}", "lost": lost, **ids}
+            "scan": f"/S/{spare_token}", "lost": lost, "offered": offered, **ids}
 
 
 def _pages(w) -> dict[str, list[str]]:
     """The pages each person opens, by who opens them."""
     return {
         "anonymous": ["/login", w["scan"]],
-        "staff": ["/", "/my", "/find", w["scan"], f"/items/{w['bag'].asset_tag}", "/account", "/password"],
+        "staff": ["/", "/my", "/find", w["scan"], f"/items/{w['bag'].asset_tag}", "/account", "/password",
+                  f"/handovers/{w['offer']}", f"/items/{w['offered'].asset_tag}"],
         "desk": ["/desk/", "/desk/?wall=1", "/desk/scanner", f"/desk/flags/{w['flag']}", "/desk/incidents/",
                  f"/desk/incidents/{w['incident']}", "/desk/records/", f"/desk/records/items/{w['late'].asset_tag}",
-                 f"/items/{w['late'].asset_tag}"],
+                 f"/items/{w['late'].asset_tag}", f"/items/{w['offered'].asset_tag}"],
         "admin": ["/admin/items/", "/admin/items/new", f"/admin/items/{w['spare'].asset_tag}/edit",
                   "/admin/items/import", "/admin/labels/", f"/admin/labels/print?id={w['spare'].id}",
                   "/admin/users/", "/admin/users/new", f"/admin/users/{w['staff'].id}/edit",

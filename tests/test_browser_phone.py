@@ -22,6 +22,7 @@ from tests.browser import (
 )
 from tests.helpers import PASSWORD
 from tracker import clock
+from tracker.custody import handover
 from tracker.custody import operations as custody
 from tracker.models import DataClass, Item, Kind, User
 
@@ -184,11 +185,14 @@ def test_a_hand_over_never_carries_the_previous_holders_destination(page, live_s
                           due_at=live_server.policy().default_due(_now()), purpose="Sales pitch",
                           destination="Alice's client in Kobe")
         s.commit()
+        handover.offer(s, _now(), item=s.get(Item, laptop.id), to=s.get(User, bob.id), actor=who)
+        s.commit()
     sign_in(page, bob.email)
 
     page.goto(live_server.scan_url(laptop))
     expect(page.locator("p.where")).to_contain_text("Alice's client in Kobe")
-    tap_and_wait(page, page.get_by_role("button", name="Take over from Alice Aoki"))
+    tap_and_wait(page, page.get_by_role("link", name="Open the offer"))
+    tap_and_wait(page, page.get_by_role("button", name="Accept"))
     expect(page.locator("p.where")).to_contain_text("Out with Bob Baba")
     expect(page.locator("main")).not_to_contain_text("Alice's client in Kobe")
     taken = live_server.open_checkout(laptop)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from tests.helpers import NOW, events, later
+from tests.helpers import NOW, events, handed_over, later
 from tracker.custody import operations as custody
 from tracker.errors import AlreadyOut, InBagOut, InvalidInput, NotOut, NotPermitted, Retired
 from tracker.items.register import retire
@@ -100,7 +100,7 @@ def test_hand_over_moves_custody_and_keeps_due(session, make_user, make_item):
     alice, bob, item = make_user(), make_user(), make_item()
     first = out(session, item, alice, due_at=later(hours=5), purpose="Pitch", destination="Kobe")
     session.commit()
-    new = custody.hand_over(session, later(hours=1), item=item, to=bob, actor=bob)
+    new = handed_over(session, later(hours=1), item, alice, bob)
     session.commit()
     assert first.returned_at == later(hours=1)
     assert new.holder_id == bob.id and new.due_at == later(hours=5)
@@ -111,12 +111,13 @@ def test_hand_over_moves_custody_and_keeps_due(session, make_user, make_item):
 
 def test_hand_over_by_a_bystander_is_refused(session, make_user, make_item):
     alice, bob, carol, item = make_user(), make_user(), make_user(), make_item()
+    desk = make_user("security")
     out(session, item, alice)
     session.commit()
     with pytest.raises(NotPermitted):
         custody.hand_over(session, NOW, item=item, to=bob, actor=carol)
     with pytest.raises(InvalidInput):
-        custody.hand_over(session, NOW, item=item, to=alice, actor=alice)
+        custody.hand_over(session, NOW, item=item, to=alice, actor=desk, direct=True)
 
 
 def test_bag_checks_out_its_contents_together(session, make_user, make_item):
@@ -176,7 +177,7 @@ def test_hand_over_of_bag_moves_contents(session, make_user, make_item):
     usb = make_item(Kind.usb, bag=bag)
     out(session, bag, alice)
     session.commit()
-    custody.hand_over(session, NOW, item=bag, to=bob, actor=alice)
+    handed_over(session, NOW, bag, alice, bob)
     session.commit()
     assert custody.open_checkout(session, usb).holder_id == bob.id
     custody.return_item(session, NOW, item=bag, actor=bob, erasure="erased", erasure_method="format")

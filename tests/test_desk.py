@@ -23,6 +23,7 @@ from tests.helpers import (
     csrf_token,
     events,
     flashes,
+    handed_over,
     label_token,
     later,
     local_dt,
@@ -481,8 +482,8 @@ def test_an_incident_after_hand_overs_knows_the_place_from_before_them(session, 
     second, third = make_user(name="Second"), make_user(name="Third")
     usb = make_item(Kind.usb, name="Client USB", data_class=DataClass.personal)
     out(session, usb, staff, out_at=tokyo(1, 9), due_at=tokyo(1, 11), destination="Osaka office")
-    custody.hand_over(session, tokyo(1, 10), item=usb, to=second, actor=staff)
-    custody.hand_over(session, tokyo(1, 10, 30), item=usb, to=third, actor=second)
+    handed_over(session, tokyo(1, 10), usb, staff, second)
+    handed_over(session, tokyo(1, 10, 30), usb, second, third)
     session.commit()
     run_sweep(session, at=tokyo(1, 20))
     flag = session.scalars(select(Flag).where(Flag.item_id == usb.id)).one()
@@ -747,7 +748,7 @@ def test_csv_values_speak_the_readers_language_and_tell_lost_and_handed_over(ses
     out(session, kept, staff, out_at=tokyo(1, 9), due_at=tokyo(1, 20))
     lost_co = out(session, lost, staff, out_at=tokyo(1, 9), due_at=tokyo(1, 11))
     out(session, passed, staff, out_at=tokyo(1, 9), due_at=tokyo(1, 19))
-    custody.hand_over(session, tokyo(1, 10), item=passed, to=suzuki, actor=staff)
+    handed_over(session, tokyo(1, 10), passed, staff, suzuki)
     session.commit()
     run_sweep(session, at=tokyo(1, 12))
     flag = session.scalars(select(Flag).where(Flag.checkout_id == lost_co.id)).one()

@@ -12,7 +12,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from tests.helpers import client_for, events, flashes, pdf_text, reread, tokyo
+from tests.helpers import client_for, events, flashes, handed_over, pdf_text, reread, tokyo
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk import flags, sweep
@@ -40,7 +40,7 @@ def month(session, make_user, make_item):
                                    policy=Policy(approval_required=True), handling_ack=True)
     custody.decide_request(session, tokyo(2, 11), request=req, actor=desk, approve=True)
     c2 = req.checkout_id
-    c3 = custody.hand_over(session, tokyo(3, 9), item=laptop, to=jiro, actor=jiro)
+    c3 = handed_over(session, tokyo(3, 9), laptop, hanako, jiro)
     custody.return_item(session, tokyo(4, 17), item=laptop, actor=desk)
     c4 = custody.check_out(session, tokyo(5, 10), item=folder, holder=jiro, actor=jiro, due_at=tokyo(5, 18))
     flagged = sweep.sweep(session, tokyo(5, 19), Policy()).flags

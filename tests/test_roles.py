@@ -14,7 +14,7 @@ from tests.helpers import NOW, csrf_token, flashes, later, open_checkout
 from tests.helpers import client_for as browser
 from tests.helpers import reread as fresh
 from tracker.custody import operations as custody
-from tracker.models import Checkout, Department, Event, Item, LabelToken, User
+from tracker.models import Checkout, Department, Event, HandoverOffer, Item, LabelToken, User
 
 ROLES = ("anonymous", "staff", "security", "admin")
 NOT_PERMITTED = "You are not permitted to do that."
@@ -75,6 +75,11 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
                                    signed_in(to(ITEM))),
     ("custody.return_", "POST"): ({}, signed_in(to(ITEM))),  # not out: an error on the item page
     ("custody.handover", "POST"): ({"to": "me"}, signed_in(to(ITEM))),  # not out: an error on the item page
+    ("custody.handover_direct", "POST"): ({"to": "me"}, desk_only(to(ITEM))),  # not out: an error on the item page
+    ("custody.offer", "GET"): ({}, signed_in(404)),  # an offer that does not exist
+    ("custody.offer_accept", "POST"): ({}, signed_in(404)),
+    ("custody.offer_decline", "POST"): ({}, signed_in(404)),
+    ("custody.offer_cancel", "POST"): ({}, signed_in(404)),
     # Not waiting for an inspection: an error on the item page.
     ("custody.inspection", "POST"): ({"erasure_method": "format"}, desk_only(to(ITEM))),
     ("desk.board", "GET"): ({}, desk_only(200)),
@@ -180,7 +185,7 @@ def snapshot(session) -> tuple:
 def url_of(app, endpoint: str, w) -> str:
     values = {"tag": w.item.asset_tag, "user_id": w.other.id, "dept_id": w.dept.id, "token": w.label.token, "filename": "app.css",
               "job_id": "0" * 32, "flag_id": 999999, "request_id": 999999, "report_id": 999999,
-              "notification_id": 999999, "incident_id": 999999, "fmt": "csv"}
+              "notification_id": 999999, "incident_id": 999999, "offer_id": 999999, "fmt": "csv"}
     with app.test_request_context():
         rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
         return url_for(endpoint, **{k: v for k, v in values.items() if k in rule.arguments})
@@ -293,11 +298,15 @@ def test_staff_cannot_hand_over_another_staffs_item_to_a_third(app, session, mak
     assert open_checkout(session, world.item).holder_id == world.other.id
 
 
-def test_holder_can_hand_over_own_item(app, session, world):
+def test_holder_can_offer_own_item_which_moves_when_the_receiver_accepts(app, session, world):
     give(session, world.item, world.other)
     c = browser(app, world.other)
     resp = send(c, "POST", f"{item_page(world)}/handover", {"to": str(world.staff.id)})
     assert resp.status_code == 303
+    assert open_checkout(session, world.item).holder_id == world.other.id  # until the receiver accepts
+    offer_id = session.scalar(select(HandoverOffer.id))
+    receiver = browser(app, world.staff)
+    assert send(receiver, "POST", f"/handovers/{offer_id}/accept", {"rules_ack": "1"}).status_code == 303
     assert open_checkout(session, world.item).holder_id == world.staff.id
 
 
@@ -359,7 +368,7 @@ def test_desk_can_receive_anyones_return(app, session, world, role):
 def test_desk_can_hand_over_anyones_item(app, session, world, role):
     give(session, world.item, world.other)
     c = browser(app, world.users[role])
-    assert send(c, "POST", f"{item_page(world)}/handover", {"to": str(world.staff.id)}).status_code == 303
+    assert send(c, "POST", f"{item_page(world)}/handover/direct", {"to": str(world.staff.id)}).status_code == 303
     assert open_checkout(session, world.item).holder_id == world.staff.id
 
 

@@ -108,18 +108,20 @@ def test_scan_in_item_offers_take_out(app, session, staff, make_item):
         assert [t for _, t in buttons(page)] == ["Take out"]
 
 
-def test_scan_shows_return_to_the_holder_and_take_over_to_a_colleague(app, session, staff, colleague, make_item):
+def test_scan_shows_return_and_a_hand_over_offer_to_the_holder_and_nothing_to_take_to_a_colleague(
+        app, session, staff, colleague, make_item):
     item = make_item(data_class=DataClass.none)
     url = f"/S/{label_token(session, item)}"
     custody.check_out(session, NOW, item=item, holder=staff, actor=staff, due_at=later(hours=8))
     session.commit()
     page = client_for(app, staff).get(url, headers=EN)
-    assert [t for _, t in buttons(page)] == ["Return"]
+    assert [t for _, t in buttons(page)] == ["Return", "Offer the hand-over"]
     assert primary(page) == ["Return"]
     page = client_for(app, colleague).get(url, headers=EN)
-    assert [t for _, t in buttons(page)] == ["Take over from Hanako Yamada"]
-    assert primary(page) == ["Take over from Hanako Yamada"]
-    assert "Out with Hanako Yamada since" in page.get_data(as_text=True)
+    assert buttons(page) == []  # a hand-over starts with the holder's offer
+    text = html.unescape(page.get_data(as_text=True))
+    assert "Out with Hanako Yamada since" in text
+    assert "To take it over, ask Hanako Yamada to offer it to you." in text
 
 
 def test_security_also_sees_receive_return(app, session, staff, desk_user, make_item):
@@ -379,16 +381,24 @@ def test_stale_return_after_someone_else_took_it_changes_nothing(app, session, s
     assert open_checkout(session, item).holder_id == colleague.id
 
 
-def test_take_over_from_a_colleague(app, session, staff, colleague, make_item):
+def test_hand_over_to_a_colleague_who_accepts_it(app, session, staff, colleague, make_item):
     item = make_item(data_class=DataClass.none)
     url = f"/S/{label_token(session, item)}"
     custody.check_out(session, NOW, item=item, holder=staff, actor=staff, due_at=later(hours=8))
     session.commit()
+    giver = client_for(app, staff)
+    data = {"csrf_token": csrf_from(giver.get(url, headers=EN).get_data(as_text=True)), "next": url,
+            "to": str(colleague.id), "checkout": str(open_checkout(session, item).id)}
+    offered = giver.post(f"/items/{item.asset_tag}/handover", data=data, headers=EN, follow_redirects=True)
+    assert flashes(offered) == [("success", f"Offered to Taro Suzuki. {item.asset_tag} stays yours until they accept.")]
+    assert open_checkout(session, item).holder_id == staff.id
     c = client_for(app, colleague)
-    data = {"csrf_token": csrf_from(c.get(url, headers=EN).get_data(as_text=True)), "next": url, "to": "me"}
-    first = c.post(f"/items/{item.asset_tag}/handover", data=data, headers=EN, follow_redirects=True)
-    again = c.post(f"/items/{item.asset_tag}/handover", data=data, headers=EN, follow_redirects=True)
-    assert flashes(first) == [("success", f"{item.asset_tag} is now held by Taro Suzuki.")]
+    mine = c.get("/my", headers=EN).get_data(as_text=True)
+    offer_url = re.search(r'href="(/handovers/\d+)"', mine).group(1)
+    data = {"csrf_token": csrf_from(c.get(offer_url, headers=EN).get_data(as_text=True))}
+    first = c.post(f"{offer_url}/accept", data=data, headers=EN, follow_redirects=True)
+    again = c.post(f"{offer_url}/accept", data=data, headers=EN, follow_redirects=True)
+    assert flashes(first) == [("success", f"{item.asset_tag} is now yours.")]
     assert flashes(again)[0][0] == "info"
     co = open_checkout(session, item)
     assert co.holder_id == colleague.id and co.due_at == later(hours=8)

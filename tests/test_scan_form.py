@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.helpers import NOW, TOKYO, client_for, count, csrf_from, label_token, open_checkout
+from tests.helpers import NOW, TOKYO, client_for, count, csrf_from, handed_over, label_token, open_checkout
+from tracker.custody import handover
 from tracker.custody import operations as custody
 from tracker.models import Checkout, CheckoutRequest, DataClass, Event
 
@@ -255,12 +256,12 @@ def test_a_hand_over_never_carries_the_previous_holders_destination(app, session
     _own_take_out(session, own, staff, "Training", "Shinagawa office", days_ago=5)
     custody.check_out(session, NOW - timedelta(hours=1), item=laptop, holder=alice, actor=alice,
                       due_at=NOW + timedelta(hours=6), purpose="Sales pitch", destination="Alice's client in Kobe")
+    offer = handover.offer(session, NOW, item=laptop, to=staff, actor=alice)
     session.commit()
     c = client_for(app, staff)
     laptop_url = f"/S/{label_token(session, laptop)}"
-    page = c.get(laptop_url, headers=EN).get_data(as_text=True)
-    resp = c.post(f"/items/{laptop.asset_tag}/handover", headers=EN, data={
-        "csrf_token": csrf_from(page), "next": laptop_url, "to": "me", "checkout": str(open_checkout(session, laptop).id)})
+    page = c.get(f"/handovers/{offer.id}", headers=EN).get_data(as_text=True)
+    resp = c.post(f"/handovers/{offer.id}/accept", headers=EN, data={"csrf_token": csrf_from(page)})
     assert resp.status_code == 303
     taken = open_checkout(session, laptop)
     assert taken.holder_id == staff.id
@@ -282,7 +283,7 @@ def test_a_hand_over_recorded_with_the_previous_holders_destination_is_not_offer
     laptop, usb = make_item(data_class=DataClass.none), make_item(data_class=DataClass.none)
     custody.check_out(session, NOW - timedelta(hours=2), item=laptop, holder=alice, actor=alice,
                       due_at=NOW + timedelta(hours=6), purpose="Sales pitch", destination="Kobe")
-    new = custody.hand_over(session, NOW - timedelta(hours=1), item=laptop, to=staff, actor=staff)
+    new = handed_over(session, NOW - timedelta(hours=1), laptop, alice, staff)
     new.purpose, new.destination = "Sales pitch", "Kobe"  # as the hand-over used to copy them
     session.commit()
     page = client_for(app, staff).get(f"/S/{label_token(session, usb)}", headers=EN).get_data(as_text=True)

@@ -10,7 +10,7 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 
-from tests.helpers import tokyo
+from tests.helpers import handed_over, tokyo
 from tracker import clock, scheduler
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
@@ -113,7 +113,7 @@ def test_a_return_resolves_the_open_flag_and_a_hand_over_moves_it(session, make_
     assert (f1.status, f1.resolution, f1.closed_at, f1.closed_by_id) == (
         FlagStatus.resolved, "returned", tokyo(1, 20), desk.id)
 
-    new = custody.hand_over(session, tokyo(1, 20, 5), item=usb, to=bob, actor=alice)
+    new = handed_over(session, tokyo(1, 20, 5), usb, alice, bob)
     session.commit()
     assert flag_of(session, co2) is None  # the desk's case went with the item to Bob, still open
     f2 = flag_of(session, new)

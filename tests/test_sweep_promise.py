@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from tests.helpers import client_for, flashes, post, reread, tokyo
+from tests.helpers import client_for, flashes, handed_over, post, reread, tokyo
 from tracker import jobs, scheduler
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
@@ -99,7 +99,7 @@ def test_taking_over_an_overdue_item_keeps_the_desks_flag_open_on_the_new_holder
     first = out(session, item, alice, tokyo(1, 9), due_at=tokyo(1, 17))
     sweep.sweep(session, tokyo(1, 19), TOKYO)
     session.commit()
-    new = custody.hand_over(session, tokyo(1, 20), item=item, to=bob, actor=bob)
+    new = handed_over(session, tokyo(1, 20), item, alice, bob)
     session.commit()
     flag = flag_of(session, item)
     assert flag.status == FlagStatus.open and flag.checkout_id == new.id != first.id
@@ -109,15 +109,15 @@ def test_taking_over_an_overdue_item_keeps_the_desks_flag_open_on_the_new_holder
 
 
 def test_a_stale_hand_over_page_is_refused_and_says_who_holds_it_now(app, session, make_user, make_item):
-    alice, bob, carol = make_user(name="Alice"), make_user(name="Bob"), make_user(name="Carol")
+    alice, bob, carol = make_user(name="Alice"), make_user(name="Bob"), make_user("security", name="Carol")
     item = make_item(data_class="none")
     shown = out(session, item, alice, tokyo(1, 9), due_at=tokyo(1, 18))
     carols = client_for(app, carol)
     page = f"/items/{item.asset_tag}"
     assert f'name="checkout" value="{shown.id}"' in carols.get(page).get_data(as_text=True)
-    custody.hand_over(session, tokyo(1, 10), item=item, to=bob, actor=bob)  # Bob took it meanwhile
+    handed_over(session, tokyo(1, 10), item, alice, bob)  # Alice gave it to Bob meanwhile
     session.commit()
-    resp = post(carols, f"/items/{item.asset_tag}/handover", {"to": "me", "checkout": str(shown.id)}, page=page,
+    resp = post(carols, f"/items/{item.asset_tag}/handover/direct", {"to": "me", "checkout": str(shown.id)}, page=page,
                 follow=True)
     assert any(category == "error" and "Bob holds it now" in text for category, text in flashes(resp))
     reread(session)

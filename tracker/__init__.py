@@ -16,6 +16,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .accounts import admin_views as admin_users
     from .accounts import sessions
     from .accounts import views as auth
+    from .custody import handover
     from .custody import views as custody
     from .desk import incident_views as incidents
     from .desk import views as desk
@@ -51,4 +52,16 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         sso.init_app(app)
     cli.init_app(app)
+    handover.offered.connect(_tell_receiver)
     return app
+
+
+def _tell_receiver(session, *, now, offer) -> None:
+    """E-mail the receiver of a hand-over offer, queued in the offer's own transaction (custody knows nothing of
+    the outbox). A rules call outside any app (a bare domain test) has no outbox settings, so it tells nobody."""
+    from flask import current_app, has_app_context
+
+    from .notify import outbox
+
+    if has_app_context():
+        outbox.queue_handover_offer(session, now, offer, current_app.config)

@@ -43,6 +43,9 @@ EVENT_LABELS = {
     "incident_assessed": N_("Incident assessed"), "incident_closed": N_("Incident closed"),
     "refused": N_("Refused"), "export": N_("Exported"), "erasure_inspected": N_("Return inspection done"),
     "item_disposed": N_("Disposed of"),
+    "handover_offered": N_("Hand-over offered"), "handover_accepted": N_("Hand-over accepted"),
+    "handover_declined": N_("Hand-over declined"), "handover_cancelled": N_("Hand-over cancelled"),
+    "handover_expired": N_("Hand-over offer lapsed"),
 }
 
 

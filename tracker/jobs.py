@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from flask import Flask
 
 from . import clock, trail
-from .custody import policy
+from .custody import handover, policy
 from .desk import sweep
 from .labels import jobs as label_jobs
 from .notify import delivery, outbox, reminders
@@ -42,6 +42,15 @@ def run_reminders(app: Flask, now: datetime) -> int:
             s.commit()
         run_delivery(app, now)
         return len(due)
+
+
+def run_handover_expiry(app: Flask, now: datetime) -> int:
+    """Close the hand-over offers nobody decided by the end of their day; how many lapsed."""
+    with app.app_context():
+        with _session(app) as s:
+            lapsed = handover.expire(s, now, policy.from_config(app.config))
+            s.commit()
+        return len(lapsed)
 
 
 def run_label_jobs(app: Flask) -> int:

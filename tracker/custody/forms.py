@@ -51,6 +51,12 @@ class HandoverForm(FlaskForm):
     checkout = IntegerField(validators=[Optional()])  # the check-out the page showed; a stale page is refused
 
 
+class AcceptOfferForm(FlaskForm):
+    """The receiver's acceptance of a hand-over: the handling rules ticked where the item's rule asks for it."""
+
+    rules_ack = BooleanField()
+
+
 class FoundMessageForm(FlaskForm):
     """A finder's message: no account, so the form asks for nothing but the message and a way back."""
 

@@ -396,6 +396,13 @@ def inspect_erasure(session: Session, now: datetime, *, item: Item, actor: User,
     return co
 
 
+def held(session: Session, item: Item) -> tuple[Item, Checkout]:
+    """The item, locked, and its open check-out: where a hand-over starts (refused when the item is not out, or is
+    inside a bag that is out)."""
+    item = _lock(session, item)
+    return item, _open_for_action(session, item)
+
+
 def hand_over(
     session: Session,
     now: datetime,
@@ -405,19 +412,25 @@ def hand_over(
     actor: User,
     shown_checkout_id: int | None = None,
     source: str | None = None,
+    offer_id: int | None = None,
+    direct: bool = False,
 ) -> Checkout:
     """Move custody of an out item (and what is in it) from its holder to `to`, keeping the due time (but not
     the previous holder's purpose and destination).
 
+    Custody moves only with the receiver's consent: `to` accepting an offer (`offer_id`, see custody.handover), or
+    the security desk moving it `direct`, which the events record as done without the receiver's confirmation.
     `shown_checkout_id` is the check-out the person saw on their page: if the item changed hands since, the
     hand-over is refused and they are told who holds it now. A flag on the check-out moves to the new one.
     """
-    item = _lock(session, item)
-    co = _open_for_action(session, item)
+    item, co = held(session, item)
     if shown_checkout_id is not None and co.id != shown_checkout_id:
         raise ChangedHands(asset_tag=item.asset_tag, holder=co.holder.name, since=co.out_at)
-    if actor.id not in (co.holder_id, to.id) and not actor.privileged:
+    if direct and not actor.privileged:
         raise NotPermitted()
+    if not direct and (offer_id is None or actor.id != to.id):
+        raise NotPermitted(N_("A hand-over waits for the receiver: offer it to them, and it is theirs when they "
+                              "accept."))
     if not to.active:
         raise NotPermitted(N_("%(name)s's account is disabled."), name=to.name)
     if to.id == co.holder_id:
@@ -434,6 +447,8 @@ def hand_over(
         return Checkout(item=old.item, item_id=old.item_id, holder=to, holder_id=to.id,
                         parent_id=parent.id if parent else None, out_at=now, due_at=old.due_at)
 
+    # How the receiver's consent was given: their acceptance of an offer, or none (the desk moved it directly).
+    how = {"direct": True, "receiver_confirmed": False} if direct else {"offer": offer_id, "receiver_confirmed": True}
     new = successor(co, None)
     _insert(session, new)
     handed_over.send(session, now=now, old=co, new=new, actor=actor)
@@ -442,8 +457,8 @@ def hand_over(
         _insert(session, child)
         handed_over.send(session, now=now, old=old, new=child, actor=actor)
         audit.record(session, now, "handover", actor=actor, item=old.item, checkout=child, subject=to,
-                     source=source, bag=item.asset_tag, from_user=previous.email, to_user=to.email)
+                     source=source, bag=item.asset_tag, from_user=previous.email, to_user=to.email, **how)
     audit.record(session, now, "handover", actor=actor, item=item, checkout=new, subject=to, source=source,
-                 from_user=previous.email, to_user=to.email)
+                 from_user=previous.email, to_user=to.email, **how)
     return new
 

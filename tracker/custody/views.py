@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import audit, clock, queries
-from ..errors import AlreadyOut, ApprovalRequired, DomainError, Incomplete, InvalidInput
+from ..errors import AlreadyOut, ApprovalRequired, DomainError, Incomplete, InvalidInput, NotPermitted
 from ..http import (
     actor,
     attempt,
@@ -25,10 +25,10 @@ from ..http import (
     signed_in,
 )
 from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules
-from ..models import Checkout, Item, Kind, LabelToken, User
-from . import found, policy
+from ..models import Checkout, HandoverOffer, Item, Kind, LabelToken, OfferStatus, User
+from . import found, handover, policy
 from . import operations as custody
-from .forms import CheckoutForm, FoundMessageForm, HandoverForm, InspectionForm, ReturnForm
+from .forms import AcceptOfferForm, CheckoutForm, FoundMessageForm, HandoverForm, InspectionForm, ReturnForm
 
 bp = Blueprint("custody", __name__)
 
@@ -83,7 +83,8 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         tokens=tokens, needs_ack=co is None and any(pol.needs_handling_ack(s, moment, x) for x in [it, *contents]),
         rules=handling_rules(),
         default_due=due or pol.default_due(moment), approval_required=pol.approval_required,
-        others=queries.active_users(s) if current_user.privileged and co is not None else [],
+        others=queries.active_users(s) if co is not None and (current_user.privileged or co.holder_id == current_user.id)
+        else [], offer=handover.still_open(s, co, moment, pol) if co is not None else None,
         history=queries.item_events(s, it) if current_user.privileged else [],
         needs_erasure=co is not None and any(pol.needs_erasure(x) for x in returning),
         erasure_methods=custody.ERASURE_METHODS, inspection=custody.awaiting_inspection(s, it),
@@ -256,22 +257,112 @@ def inspection(tag: str):
     return _back(it)
 
 
-@bp.post("/items/<tag>/handover")
-@signed_in
-def handover(tag: str):
-    it = _item_or_404(tag)
-    form = HandoverForm()
+def _receiver(form: HandoverForm, me: User) -> User:
+    """The person a hand-over form names: "me", or a user's id; anything else is a bad request."""
     raw = form.to.data or ""
-    me = actor()
     to = me if raw == "me" else (db().get(User, int(raw)) if raw.isdigit() else None)
     if to is None:
         abort(400)
+    return to
+
+
+@bp.post("/items/<tag>/handover", endpoint="handover")
+@signed_in
+def handover_offer(tag: str):
+    """The holder offers the item to a colleague; it stays theirs until the colleague accepts."""
+    it = _item_or_404(tag)
+    form, me = HandoverForm(), actor()
+    to = _receiver(form, me)
+    with attempt() as done:
+        handover.offer(db(), now(), item=it, to=to, actor=me, shown_checkout_id=form.checkout.data,
+                       policy=_policy(), source=client_address())
+    if done:  # offering again to the same person (a double tap) is the same offer
+        flash(gettext("Offered to %(name)s. %(tag)s stays yours until they accept.", name=to.name, tag=it.asset_tag),
+              "success")
+    return _back(it)
+
+
+@bp.post("/items/<tag>/handover/direct")
+@privileged
+def handover_direct(tag: str):
+    """The security desk moves custody at once, recorded as done without the receiver's confirmation."""
+    it = _item_or_404(tag)
+    form, me = HandoverForm(), actor()
+    to = _receiver(form, me)
     with attempt(explain=False) as done:
-        custody.hand_over(db(), now(), item=it, to=to, actor=me, shown_checkout_id=form.checkout.data,
+        custody.hand_over(db(), now(), item=it, to=to, actor=me, shown_checkout_id=form.checkout.data, direct=True,
                           source=client_address())
     _report(done, gettext("%(tag)s is now held by %(name)s.", tag=it.asset_tag, name=to.name),
             already=lambda: getattr(custody.open_checkout(db(), it), "holder_id", None) == to.id)
     return _back(it)
+
+
+def _offer_or_404(offer_id: int) -> HandoverOffer:
+    """The offer, for its receiver, its giver and the security desk; to anyone else it does not exist."""
+    offer = found_or_404(db().get(HandoverOffer, offer_id))
+    if current_user.id not in (offer.to_user_id, offer.from_user_id, offer.offered_by_id) and not current_user.privileged:
+        abort(404)
+    return offer
+
+
+@bp.get("/handovers/<int:offer_id>")
+@signed_in
+def offer(offer_id: int):
+    """The receiver's page (the link in their e-mail): the item, who gives it, the handling rules, accept or decline."""
+    o = _offer_or_404(offer_id)
+    return _render_offer(o, AcceptOfferForm())
+
+
+def _render_offer(o: HandoverOffer, form: AcceptOfferForm, status: int = 200):
+    s, pol = db(), _policy()
+    lapses_at = handover.lapses_at(o, pol)
+    waiting = o.status == OfferStatus.pending and now() < lapses_at  # past its day it has lapsed, recorded or not
+    return render_template("custody/offer.html", offer=o, form=form, rules=handling_rules(), waiting=waiting,
+                           needs_ack=waiting and handover.needs_handling_ack(s, o, pol), lapses_at=lapses_at,
+                           co=o.checkout), status
+
+
+@bp.post("/handovers/<int:offer_id>/accept")
+@signed_in
+def offer_accept(offer_id: int):
+    o = _offer_or_404(offer_id)
+    form = AcceptOfferForm()
+    me = actor()
+    with attempt(explain=False) as done:
+        handover.accept(db(), now(), offer=o, actor=me, handling_ack=bool(form.rules_ack.data), policy=_policy(),
+                        source=client_address())
+    if done or o.status == OfferStatus.accepted and o.to_user_id == me.id:  # a second tap: it is done
+        flash(gettext("%(tag)s is now yours.", tag=o.item.asset_tag), "success" if done else "info")
+        return redirect(url_for("custody.item", tag=o.item.asset_tag), 303)
+    if done.error.about == "handling_ack":
+        form.rules_ack.errors = [describe(done.error)]
+    flash_error(done.error)
+    return _render_offer(o, form, 403 if isinstance(done.error, NotPermitted) else 400)
+
+
+@bp.post("/handovers/<int:offer_id>/decline")
+@signed_in
+def offer_decline(offer_id: int):
+    o = _offer_or_404(offer_id)
+    with attempt() as done:
+        handover.decline(db(), now(), offer=o, actor=actor(), source=client_address())
+    if done:
+        flash(gettext("You declined %(tag)s; %(name)s keeps it.", tag=o.item.asset_tag, name=o.from_user.name),
+              "success")
+        return redirect(url_for("custody.mine"), 303)
+    return redirect(url_for("custody.offer", offer_id=o.id), 303)
+
+
+@bp.post("/handovers/<int:offer_id>/cancel")
+@signed_in
+def offer_cancel(offer_id: int):
+    o = _offer_or_404(offer_id)
+    with attempt() as done:
+        handover.cancel(db(), now(), offer=o, actor=actor(), source=client_address())
+    if done:
+        flash(gettext("The offer to %(name)s is cancelled; %(tag)s stays with %(holder)s.", name=o.to_user.name,
+                      tag=o.item.asset_tag, holder=o.from_user.name), "success")
+    return back("custody.item", 303, tag=o.item.asset_tag)
 
 
 def _report(done: attempt, message: str, already) -> None:
@@ -295,4 +386,5 @@ def mine():
                            missing={c.id for c in checkouts if c.parent_id in back},
                            # Their return asks what became of the data: on the item's page, not in one tap.
                            erasure={c.id for c in checkouts if _policy().needs_erasure(c.item)},
-                           requests=queries.pending_requests_of(s, current_user))
+                           requests=queries.pending_requests_of(s, current_user),
+                           offers=handover.waiting_for(s, current_user, now(), _policy()))

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from ..i18n import when
-from ..models import Checkout, Notification
+from ..models import Checkout, HandoverOffer, Notification
 
 
 def _queue(session: Session, now: datetime, channel: str, recipient: str, subject: str, body: str) -> None:
@@ -110,6 +110,23 @@ def queue_reminders(session: Session, now: datetime, checkouts: list[Checkout], 
                               *[_line(c) for c in cos], "", f"{config['BASE_URL']}/my"])
         _queue(session, now, "email", holder.email, subject, body)
     return len(by_holder)
+
+
+def queue_handover_offer(session: Session, now: datetime, offer: HandoverOffer, config: dict) -> int:
+    """Tell the receiver of a hand-over offer, in their language, with the link that opens it to accept."""
+    if not config.get("SMTP_HOST"):
+        return 0
+    to, item = offer.to_user, offer.item
+    with force_locale(to.language or config.get("DEFAULT_LANGUAGE", "ja")):
+        subject = _("%(name)s is handing %(tag)s over to you", name=offer.from_user.name, tag=item.asset_tag)
+        body = "\n".join([_("Hello %(name)s,", name=to.name), "",
+                          _("%(name)s offers to hand this item over to you:", name=offer.from_user.name),
+                          f"- {item.asset_tag} ({item.name})", "",
+                          _("It becomes yours only when you accept; until then %(name)s holds it. Accept or "
+                            "decline here (the offer lapses at the end of today):", name=offer.from_user.name),
+                          f"{config['BASE_URL']}/handovers/{offer.id}"])
+    _queue(session, now, "email", to.email, subject, body)
+    return 1
 
 
 def _addresses(text: str) -> list[str]:
