@@ -69,7 +69,7 @@ def test_admin_names_a_deputy_and_a_desk_lead_and_the_list_shows_them(app, sessi
     ("en", {}, ["A user cannot be their own deputy.", "Choose the deputy from the list of active users.",
                 "Only security desk staff and administrators can be the desk lead."]),
     ("ja", JA, ["本人を代理人にすることはできません。", "代理人は有効なユーザーの一覧から選んでください。",
-                "デスク責任者にできるのは、セキュリティ担当者と管理者だけです。"]),
+                "窓口責任者に指定できるのは、セキュリティ窓口の担当者と管理者だけです。"]),
 ])
 def test_a_bad_deputy_or_desk_lead_is_refused_in_the_readers_language_and_nothing_changes(
         app, session, make_user, language, headers, messages):
@@ -119,7 +119,7 @@ def test_demoting_a_desk_lead_to_staff_asks_to_untick_desk_lead_first(app, sessi
 
 @pytest.mark.parametrize(("headers", "manager", "desk_lead"), [
     ({}, "Escalated to the manager", "Escalated to the desk lead"),
-    (JA, "上長に連絡済み", "デスク責任者に連絡済み"),
+    (JA, "上長に連絡済み", "窓口責任者に連絡済み"),
 ])
 def test_the_board_and_the_flag_page_show_how_far_a_flag_was_escalated(app, session, make_user, make_item,
                                                                         headers, manager, desk_lead):
