@@ -68,6 +68,8 @@ def _due_a_step(rules: list[Rule], now: datetime):
 
 
 def _candidates(session: Session, now: datetime, policy: Policy) -> list[Flag]:
+    """The open, unacknowledged flags due a step, with their items and holders. Each item's rule is what
+    `rules.rule_for` would give it (the saved row, else the defaults), read for every kind and class at once."""
     where = _due_a_step(all_rules(session, policy), now)
     return list(session.scalars(
         select(Flag).join(Flag.item).join(Flag.checkout)
@@ -115,7 +117,8 @@ def escalate(session: Session, now: datetime, policy: Policy) -> EscalationResul
     flags = _candidates(session, now, policy)
     if not flags:
         return EscalationResult()
-    managers = _managers(session, {f.checkout.holder.department_id for f in flags} - {None})
+    managers = _managers(session, {f.checkout.holder.department_id for f in flags
+                                   if f.escalation_level == NONE} - {None})
     planned: list[tuple[Flag, int, list[User]]] = []
     leads: list[User] | None = None
     for flag in flags:
