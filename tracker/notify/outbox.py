@@ -109,13 +109,13 @@ def _escalation_mail(step_level: int, name: str, steps: list, base_url: str) -> 
         subject = _("Not acknowledged: %(n)d overdue item(s) held by your team", n=len(steps))
         intro = _("These items held by people in your department are overdue, and nobody has acknowledged them yet:")
         ask = _("Please contact them, and tell the security desk when the items will be back.")
-        link = f"{base_url}/my"
+        link = ""  # a manager may not be on the desk: the lines carry whom to call
     else:
         subject = _("Escalated to you: %(n)d overdue item(s) nobody acknowledged", n=len(steps))
         intro = _("These overdue items were not acknowledged in time, and are now escalated to you as desk lead:")
         ask = _("Please make sure each is followed up, and acknowledge it on the board.")
         link = f"{base_url}/desk/"
-    return subject, "\n".join([_("Hello %(name)s,", name=name), "", intro, *lines, "", ask, link])
+    return subject, "\n".join([_("Hello %(name)s,", name=name), "", intro, *lines, "", ask, *([link] if link else [])])
 
 
 def queue_escalations(session: Session, now: datetime, result, config: dict) -> int:

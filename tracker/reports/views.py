@@ -99,7 +99,7 @@ def index():
     late_start, late_end = _utc(late_from), _utc(late_to + timedelta(days=1))
     return render_template("reports/index.html", first=first, series=series, peak=peak,
                            late_from=late_from, late_to=late_to, late_people=late.by_person(s, late_start, late_end),
-                           late_departments=late.by_department(s, late_start, late_end),
+                           late_departments=late.by_department(s, late_start, late_end), late_shown=late.PEOPLE_SHOWN,
                            departments=sorted(per_dept.items()), prev_month=prev_month, next_month=next_month,
                            today=clock.local(now(), _tz()).date(), only=only,
                            all_departments=queries.departments(s), audit_check=trail.last_check(s))
