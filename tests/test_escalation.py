@@ -254,28 +254,30 @@ def test_two_ticks_at_once_escalate_each_flag_once_per_level(app, session, make_
     assert len(steps) == len(set(steps)) == len(items) + 3  # one event per flag and level
 
 
-def test_a_tick_that_read_the_flags_before_another_committed_escalates_nothing_twice(app, session, make_item,
-                                                                                         rule, team):
-    """Interleaved by hand: the second tick's UPDATE runs after the first committed (PostgreSQL re-checks the
-    level; SQLite could not even start the second write before the first ended)."""
+def test_a_tick_during_another_skips_its_flags_and_one_after_it_finds_them_moved(app, session, make_item, rule,
+                                                                                   team):
+    """Interleaved by hand on PostgreSQL: while the first tick's transaction is open, a second one neither waits
+    nor escalates the same flags (they are locked: skipped); the conditional UPDATE refuses a flag read at its
+    old level after the first committed. SQLite runs one writing transaction at a time (the race above)."""
     if app.config["DATABASE_URL"].startswith("sqlite"):
         pytest.skip("SQLite runs one write transaction at a time: the race above covers it")
     rule(2)
     item = overdue(session, make_item, team["holder"])
     sweep_at_day_end(session)
     maker = app.extensions["tracker.sessionmaker"]
-    first, second = maker(), maker()
+    first, second, late = maker(), maker(), maker()
     try:
-        seen = escalation._candidates(second, tokyo(1, 21), TOKYO)  # what the second tick found
-        assert [f.item_id for f in seen] == [item.id]
+        flag_id = session.scalar(select(Flag.id).where(Flag.item_id == item.id))
         assert len(escalation.escalate(first, tokyo(1, 21), TOKYO).steps) == 1
+        assert escalation.escalate(second, tokyo(1, 21), TOKYO).steps == []  # at once, without waiting
+        second.rollback()
         first.commit()
-        assert escalation._move(second, tokyo(1, 21), [f.id for f in seen], 0, 1) == set()
-        second.commit()
+        assert escalation._move(late, tokyo(1, 21), [flag_id], 0, 1) == set()  # read at level 0 before the commit
+        late.commit()
     finally:
-        first.close()
-        second.close()
-    assert len(escalations(session)) == 1
+        for s in (first, second, late):
+            s.close()
+    assert [e["level"] for e in escalations(session)] == [1]
 
 
 # --- the messages ------------------------------------------------------------------------------------------------

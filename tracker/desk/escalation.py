@@ -3,8 +3,8 @@ manager is told (level 1); after as many hours again, the desk lead (level 2). A
 straight to the desk lead. Acknowledging the flag stops it.
 
 Set-based, like the sweep: one query finds every flag due a step, one conditional UPDATE per step moves them
-(`WHERE escalation_level = :old`), so two scheduler ticks at once escalate each flag once per level: the loser's
-UPDATE matches nothing. Only flushes; the caller queues the messages (tracker.notify.outbox) and commits.
+(`WHERE escalation_level = :old`), so two scheduler ticks at once escalate each flag once per level: a tick that
+read a flag another has moved since matches nothing. Only flushes; the caller queues the messages (tracker.notify.outbox) and commits.
 """
 
 from __future__ import annotations
@@ -69,14 +69,17 @@ def _due_a_step(rules: list[Rule], now: datetime):
 
 def _candidates(session: Session, now: datetime, policy: Policy) -> list[Flag]:
     """The open, unacknowledged flags due a step, with their items and holders. Each item's rule is what
-    `rules.rule_for` would give it (the saved row, else the defaults), read for every kind and class at once."""
+    `rules.rule_for` would give it (the saved row, else the defaults), read for every kind and class at once.
+
+    On PostgreSQL the rows are locked, skipping those another tick holds: that tick escalates them, this one
+    neither waits for it nor deadlocks with it. (SQLite runs one writing transaction at a time.)"""
     where = _due_a_step(all_rules(session, policy), now)
     return list(session.scalars(
         select(Flag).join(Flag.item).join(Flag.checkout)
         .options(contains_eager(Flag.item), contains_eager(Flag.checkout).joinedload(Checkout.holder))
         .where(Flag.status == FlagStatus.open, Flag.acknowledged_at.is_(None), Flag.escalation_level < DESK_LEAD,
                where)
-        .order_by(Flag.created_at, Flag.id)))
+        .order_by(Flag.created_at, Flag.id).with_for_update(of=Flag, skip_locked=True)))
 
 
 def _managers(session: Session, department_ids: set[int]) -> dict[int, list[User]]:
