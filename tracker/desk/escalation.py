@@ -4,7 +4,8 @@ straight to the desk lead. Acknowledging the flag stops it.
 
 Set-based, like the sweep: one query finds every flag due a step, one conditional UPDATE per step moves them
 (`WHERE escalation_level = :old`), so two scheduler ticks at once escalate each flag once per level: a tick that
-read a flag another has moved since matches nothing. Only flushes; the caller queues the messages (tracker.notify.outbox) and commits.
+read a flag another has moved since matches nothing. Only flushes; the caller queues the messages
+(tracker.notify.outbox) and commits.
 """
 
 from __future__ import annotations
