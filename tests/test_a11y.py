@@ -70,6 +70,7 @@ def world(live_server):
         flag = session.scalars(select(Flag).where(Flag.item_id == lost.id)).one()
         incident = flags.mark_lost(session, now, flag, session.merge(desk), "Left on a train")
         late_flag = session.scalars(select(Flag).where(Flag.item_id == late.id)).one()
+        late_flag.escalation_level, late_flag.escalated_at = 2, now  # the board's and flag page's escalation badge
         label = session.scalars(select(LabelToken).where(LabelToken.token == spare_token)).one()
         found.leave_message(session, now, label, "Found it in the lobby", "", "10.0.0.9")
         from tracker.custody import handover

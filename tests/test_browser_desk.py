@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from tests.browser import ENGLISH, TIMEOUT_MS, _now, _seq, sign_in, sync_api
+from tests.browser import ENGLISH, PHONE, TIMEOUT_MS, _assert_fits_phone, _now, _seq, sign_in, sync_api
 from tracker.custody import found
 from tracker.custody import operations as custody
-from tracker.models import Checkout, DataClass, Item, Kind, LabelToken, User
+from tracker.desk import sweep
+from tracker.models import Checkout, DataClass, Flag, Item, Kind, LabelToken, User
 
 pytestmark = pytest.mark.browser
 
@@ -186,5 +187,43 @@ def test_a_refresh_keeps_what_the_desk_was_ticking_and_typing(browser, live_serv
         sync_api.expect(side.locator("tr[data-kind=message]", has_text=f"In a taxi {n}")
                         .locator("input[type=checkbox]")).not_to_be_checked()
         sync_api.expect(side.get_by_label("Note (optional)")).to_have_value("Called the bus company")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(("language", "manager", "desk_lead"), [
+    ("en", "Escalated to the manager", "Escalated to the desk lead"),
+    ("ja", "上長に連絡済み", "窓口責任者に連絡済み"),
+])
+def test_a_phone_shows_how_far_each_overdue_flag_was_escalated(browser, live_server, language, manager, desk_lead,
+                                                               tmp_path):
+    """The desk lead, told of a flag nobody acknowledged, opens the board on a phone and sees which flags went how far."""
+    holder = live_server.make_user(name=f"Holder {next(_seq)}")
+    to_manager, to_lead = live_server.make_item(), live_server.make_item(Kind.usb)
+    _overdue(live_server, holder, to_manager, to_lead)
+    with live_server.session() as s:
+        sweep.sweep(s, _now(), live_server.policy())
+        for item, level in ((to_manager, 1), (to_lead, 2)):
+            s.execute(update(Flag).where(Flag.item_id == item.id).values(escalation_level=level, escalated_at=_now()))
+        s.commit()
+    context = browser.new_context(base_url=live_server.url, **PHONE, **ENGLISH)  # the desk's own language decides
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        sign_in(page, live_server.make_user("security", language=language).email)
+        page.goto("/desk/")
+        for item, shown, not_shown in ((to_manager, manager, desk_lead), (to_lead, desk_lead, manager)):
+            row = page.locator("#board-rows tr", has_text=item.asset_tag)
+            badge = row.locator(".badge.escalated")
+            sync_api.expect(badge).to_have_text(shown)
+            sync_api.expect(row).not_to_contain_text(not_shown)
+            badge.scroll_into_view_if_needed()
+            box = badge.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["viewport"]["width"]
+        _assert_fits_phone(page, f"the board ({language})")
+        _keep_screenshot(page, f"board-escalated-phone-{language}.png", tmp_path)
+        page.locator("#board-rows tr", has_text=to_lead.asset_tag).locator("a.button").tap()
+        sync_api.expect(page.locator("dl.facts .escalated")).to_have_text(desk_lead)
+        _assert_fits_phone(page, f"the flag page ({language})")
     finally:
         context.close()

@@ -39,7 +39,7 @@ EVENT_LABELS = {
     "found_handled": N_("Finder's report handled"), "checkout_requested": N_("Approval requested"),
     "checkout_approved": N_("Approved"), "checkout_denied": N_("Denied"),
     "flagged": N_("Flagged overdue"), "flag_acknowledged": N_("Flag acknowledged"),
-    "flag_resolved": N_("Flag resolved"), "item_lost": N_("Marked lost"), "incident_action": N_("Incident action"),
+    "flag_resolved": N_("Flag resolved"), "flag_escalated": N_("Flag escalated"), "item_lost": N_("Marked lost"), "incident_action": N_("Incident action"),
     "incident_assessed": N_("Incident assessed"), "incident_closed": N_("Incident closed"),
     "refused": N_("Refused"), "export": N_("Exported"), "erasure_inspected": N_("Return inspection done"),
     "item_disposed": N_("Disposed of"),

@@ -10,7 +10,7 @@ from flask import Flask
 
 from . import clock, trail
 from .custody import handover, policy
-from .desk import sweep
+from .desk import escalation, sweep
 from .labels import jobs as label_jobs
 from .notify import delivery, outbox, reminders
 
@@ -31,6 +31,18 @@ def run_sweep(app: Flask, now: datetime, only_if_missed: bool = False) -> sweep.
                 sweep.record_duration(s, result, time.monotonic() - started)
             s.commit()
         run_delivery(app, now)
+        return result
+
+
+def run_escalation(app: Flask, now: datetime) -> escalation.EscalationResult:
+    """Escalate the flags nobody acknowledged in time and queue the messages in one transaction, then deliver."""
+    with app.app_context():
+        with _session(app) as s:
+            result = escalation.escalate(s, now, policy.from_config(app.config))
+            outbox.queue_escalations(s, now, result, app.config)
+            s.commit()
+        if result.steps:
+            run_delivery(app, now)
         return result
 
 

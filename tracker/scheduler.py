@@ -1,5 +1,5 @@
-"""The scheduler process: the day-end sweep (and later sweeps), reminders, notification delivery, label files and
-the audit check.
+"""The scheduler process: the day-end sweep (and later sweeps), reminders, escalation of unacknowledged flags,
+notification delivery, label files and the audit check.
 
 It runs as its own process (`flask --app app scheduler`), never inside web workers. Any number may be started, one
 per host: a lease in the database (tracker/ops/lease.py) lets exactly one of them run the jobs; the others stand by,
@@ -35,6 +35,7 @@ SWEEP_GRACE = 6 * 3600  # a sweep missed by up to six hours still runs (once) wh
 LEASE_NAME = "scheduler"
 LEASE_TTL = timedelta(seconds=30)  # a holder that stopped renewing is taken over after this long
 RENEW_EVERY = timedelta(seconds=10)
+ESCALATE_EVERY_MINUTES = 5  # flags escalate after whole hours: a few minutes late is soon enough
 
 
 class Leader:
@@ -112,6 +113,8 @@ def build(app: Flask, blocking: bool, leader: Leader | None = None) -> BlockingS
     # Offers lapse at the end of their local day; accepting one after it is refused anyway, this records it.
     sched.add_job(led("hand-over expiry", lambda: jobs.run_handover_expiry(app, clock.now())),
                   IntervalTrigger(minutes=5), id="handover-expiry", misfire_grace_time=300, **defaults)
+    sched.add_job(led("escalation", lambda: jobs.run_escalation(app, clock.now())),
+                  IntervalTrigger(minutes=ESCALATE_EVERY_MINUTES), id="escalation", misfire_grace_time=300, **defaults)
     sched.add_job(led("delivery", lambda: jobs.run_delivery(app, clock.now())), IntervalTrigger(seconds=30),
                   id="deliver-notifications", misfire_grace_time=300, **defaults)
     sched.add_job(led("label files", lambda: jobs.run_label_jobs(app)), IntervalTrigger(seconds=2),

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from .. import queries
 from ..http import actor, admin_only, attempt, client_address, db, get_or_404, now
-from ..i18n import gettext
+from ..i18n import describe, gettext
 from ..models import User
 from . import users
 from .forms import ActiveForm, UserForm
@@ -22,18 +22,37 @@ def index():
     return render_template("admin_users/index.html", page=page, q=q)
 
 
+# The form's field for each argument of the rules that a refusal can be about (marked beside the field too).
+_FIELD_OF = {"department": "department", "deputy": "deputy", "desk_lead": "desk_lead"}
+
+
+def _form(user: User | None) -> UserForm:
+    """The user form with its lists: departments, and the active users who can be the deputy (not the user)."""
+    return UserForm(obj=user if user is not None and request.method == "GET" else None,
+                    departments=queries.department_choices(db()),
+                    people=queries.deputy_choices(db(), user.id if user is not None else None))
+
+
+def _mark(form: UserForm, error) -> None:
+    if error is not None and error.about in _FIELD_OF:
+        field = form[_FIELD_OF[error.about]]
+        field.errors = [*field.errors, describe(error)]
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @admin_only
 def new():
-    form = UserForm(departments=queries.department_choices(db()))
+    form = _form(None)
     if form.validate_on_submit():
         password = users.generate_password()
         with attempt() as done:
             user = users.create(db(), now(), email=form.email.data, name=form.name.data, role=form.role.data,
                                 password=password, language=form.language.data or None, phone=form.phone.data,
-                                department_id=form.department.data, actor=actor(), source=client_address())
+                                department_id=form.department.data, deputy_id=form.deputy.data,
+                                desk_lead=form.desk_lead.data, actor=actor(), source=client_address())
         if done:
             return render_template("admin_users/password.html", user=user, password=password)
+        _mark(form, done.error)
     return render_template("admin_users/form.html", form=form, user=None), (400 if request.method == "POST" else 200)
 
 
@@ -41,20 +60,22 @@ def new():
 @admin_only
 def edit(user_id: int):
     user = get_or_404(User, user_id)
-    form = UserForm(obj=user if request.method == "GET" else None, departments=queries.department_choices(db()))
+    form = _form(user)
     if request.method == "GET":
         form.role.data, form.language.data = user.role.value, user.language or ""
-        form.department.data = str(user.department_id or "")
+        form.department.data, form.deputy.data = str(user.department_id or ""), str(user.deputy_id or "")
     else:
         form.email.data = user.email  # the e-mail is the sign-in name and is not edited here
     if form.validate_on_submit():
         with attempt() as done:
             users.update(db(), now(), user, name=form.name.data, role=form.role.data,
                          language=form.language.data or None, phone=form.phone.data, actor=actor(),
-                         source=client_address(), department_id=form.department.data or "")
+                         source=client_address(), department_id=form.department.data or "",
+                         deputy_id=form.deputy.data or "", desk_lead=form.desk_lead.data)
         if done:
             flash(gettext("%(name)s is saved.", name=user.name), "success")
             return redirect(url_for("admin_users.index"))
+        _mark(form, done.error)
     return render_template("admin_users/form.html", form=form, user=user), (400 if request.method == "POST" else 200)
 
 

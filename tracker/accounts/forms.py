@@ -44,8 +44,14 @@ class UserForm(AccountForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
     role = SelectField(_l("Role"), choices=[])
     department = SelectField(_l("Department"), choices=[], validate_choice=False)  # `users` refuses unknown ids
+    deputy = SelectField(_l("Deputy"), choices=[], validate_choice=False,
+                         description=_l("Decides for this user while they are away."))
+    desk_lead = BooleanField(_l("Desk lead"), description=_l(
+        "Told when an overdue flag is still not acknowledged after the manager was told. Security desk staff and "
+        "administrators only."))
 
-    def __init__(self, *a, departments: list[tuple[int, str]] = (), **kw):
+    def __init__(self, *a, departments: list[tuple[int, str]] = (), people: list[tuple[int, str]] = (), **kw):
         super().__init__(*a, **kw)
         self.role.choices = [(r.value, label(ROLE_LABELS, r)) for r in Role]
         self.department.choices = [("", _l("No department"))] + [(str(i), name) for i, name in departments]
+        self.deputy.choices = [("", _l("No deputy"))] + [(str(i), name) for i, name in people]

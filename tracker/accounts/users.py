@@ -13,7 +13,7 @@ from zxcvbn import zxcvbn
 
 from .. import audit, queries, text
 from ..errors import N_, InvalidInput
-from ..models import LANGUAGES, Role, User
+from ..models import LANGUAGES, PRIVILEGED_ROLES, Role, User
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,190}\.[^@\s<>\"']{2,}$")
 MIN_PASSWORD = 10
@@ -88,6 +88,26 @@ def _phone(phone: str | None) -> str | None:
     return text.clean(phone, N_("Phone"), 40) or None
 
 
+def _deputy(session: Session, raw_id, user: User | None) -> User | None:
+    """The deputy chosen from the list (an active user, not the user themselves); None for none."""
+    raw = str(raw_id if raw_id is not None else "").strip()
+    if not raw:
+        return None
+    deputy = session.get(User, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    if deputy is None or not deputy.active:
+        raise InvalidInput(N_("Choose the deputy from the list of active users."), about="deputy")
+    if user is not None and deputy.id == user.id:
+        raise InvalidInput(N_("A user cannot be their own deputy."), about="deputy")
+    return deputy
+
+
+def _desk_lead(desk_lead: bool, role: Role) -> bool:
+    """Only the security desk's roles can be its lead: escalations reach the lead through the desk's board."""
+    if desk_lead and role not in PRIVILEGED_ROLES:
+        raise InvalidInput(N_("Only security desk staff and administrators can be the desk lead."), about="desk_lead")
+    return bool(desk_lead)
+
+
 def find_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == (email or "").strip().lower()))
 
@@ -106,6 +126,8 @@ def create(
     must_change_password: bool = True,
     source: str | None = None,
     department_id: str | int | None = None,
+    deputy_id: str | int | None = None,
+    desk_lead: bool = False,
 ) -> User:
     """Add a user; new accounts change their password at first sign-in unless told otherwise."""
     email = normalise_email(email)
@@ -113,13 +135,15 @@ def create(
         raise InvalidInput(N_("A user with that e-mail address already exists."))
     check_password_rules(password, email, name)
     dept = queries.chosen_department(session, department_id)
-    user = User(dept=dept, email=email, name=_name(name), role=_role(role), language=_language(language), phone=_phone(phone),
+    new_role = _role(role)
+    deputy, desk_lead = _deputy(session, deputy_id, None), _desk_lead(desk_lead, new_role)
+    user = User(dept=dept, email=email, name=_name(name), role=new_role, language=_language(language), phone=_phone(phone),
                 active=True, password_hash=hash_password(password), must_change_password=must_change_password,
-                session_token=secrets.token_urlsafe(32), created_at=now)
+                session_token=secrets.token_urlsafe(32), created_at=now, deputy=deputy, desk_lead=desk_lead)
     session.add(user)
     session.flush()
     audit.record(session, now, "user_created", actor=actor, subject=user, source=source, email=email, role=user.role.value,
-                 department_id=user.department_id)
+                 department_id=user.department_id, deputy_id=user.deputy_id, desk_lead=user.desk_lead)
     return user
 
 
@@ -130,18 +154,22 @@ def end_sessions(user: User) -> None:
 
 def update(session: Session, now: datetime, user: User, *, name: str, role: str | Role, language: str | None,
            phone: str | None, actor: User | None, source: str | None = None,
-           department_id: str | int | None = None) -> User:
-    """Edit an account; `department_id` None keeps the department, "" clears it (the form sends one or the other).
-    `actor` None is the identity provider (SCIM)."""
+           department_id: str | int | None = None, deputy_id: str | int | None = None,
+           desk_lead: bool | None = None) -> User:
+    """Edit an account; `department_id` and `deputy_id` None keep what is set, "" clears it (the form sends one or
+    the other); `desk_lead` None keeps it. `actor` None is the identity provider (SCIM)."""
     new_role = _role(role)
     dept = queries.chosen_department(session, department_id) if department_id is not None else user.dept
+    deputy = _deputy(session, deputy_id, user) if deputy_id is not None else user.deputy
+    lead = _desk_lead(user.desk_lead if desk_lead is None else desk_lead, new_role)
     if actor is not None and user.id == actor.id and new_role != user.role:
         raise InvalidInput(N_("You cannot change your own role."))
-    before = {"name": user.name, "role": user.role.value, "department_id": user.department_id}
+    before = {"name": user.name, "role": user.role.value, "department_id": user.department_id,
+              "deputy_id": user.deputy_id, "desk_lead": user.desk_lead}
     if new_role != user.role:
         end_sessions(user)
     user.name, user.role, user.language, user.phone = _name(name), new_role, _language(language), _phone(phone)
-    user.dept = dept
+    user.dept, user.deputy, user.desk_lead = dept, deputy, lead
     session.flush()
     audit.record(session, now, "user_updated", actor=actor, subject=user, source=source, before=before)
     return user

@@ -97,6 +97,57 @@ def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], co
     return count
 
 
+def _escalation_line(step) -> str:
+    flagged = _("flagged %(when)s", when=when(step.flag.created_at))
+    return f"{_desk_line(step.flag.checkout)} ({flagged})"
+
+
+def _escalation_mail(step_level: int, name: str, steps: list, base_url: str) -> tuple[str, str]:
+    """The message to a manager (level 1) or a desk lead (level 2), in the locale in force."""
+    lines = [_escalation_line(s) for s in steps]
+    if step_level == 1:
+        subject = _("Not acknowledged: %(n)d overdue item(s) held by your team", n=len(steps))
+        intro = _("These items held by people in your department are overdue, and nobody has acknowledged them yet:")
+        ask = _("Please contact them, and tell the security desk when the items will be back.")
+        link = ""  # a manager may not be on the desk: the lines carry whom to call
+    else:
+        subject = _("Escalated to you: %(n)d overdue item(s) nobody acknowledged", n=len(steps))
+        intro = _("These overdue items were not acknowledged in time, and are now escalated to you as desk lead:")
+        ask = _("Please make sure each is followed up, and acknowledge it on the board.")
+        link = f"{base_url}/desk/"
+    return subject, "\n".join([_("Hello %(name)s,", name=name), "", intro, *lines, "", ask, *([link] if link else [])])
+
+
+def queue_escalations(session: Session, now: datetime, result, config: dict) -> int:
+    """Queue what an escalation run decided (tracker.desk.escalation): one message per person told and level, in
+    their language, and one webhook call for the desk's chat."""
+    if not result.steps:
+        return 0
+    count = 0
+    default = config.get("DEFAULT_LANGUAGE", "ja")
+    if config.get("SMTP_HOST"):
+        for (user_id, level), steps in result.by_recipient().items():
+            person = next(u for u in steps[0].told if u.id == user_id)
+            with force_locale(person.language or default):
+                subject, body = _escalation_mail(level, person.name, steps, config["BASE_URL"])
+            _queue(session, now, "email", person.email, subject, body)
+            count += 1
+    if config.get("WEBHOOK_URL"):
+        with force_locale(default):
+            subject = _("%(n)d overdue flag(s) escalated: nobody acknowledged them in time", n=len(result.steps))
+            lines = [f"{_escalation_line(s)} → {_escalated_to(s)}" for s in result.steps]
+            text = "\n".join([subject, *lines, "", f"{config['BASE_URL']}/desk/"])
+        _queue(session, now, "webhook", config["WEBHOOK_URL"], subject, chat_text(text, webhook_format(config)))
+        count += 1
+    return count
+
+
+def _escalated_to(step) -> str:
+    names = ", ".join(u.name for u in step.told)
+    what = _("the manager") if step.level == 1 else _("the desk lead")
+    return f"{what}: {names}" if names else what
+
+
 def queue_reminders(session: Session, now: datetime, checkouts: list[Checkout], config: dict) -> int:
     """One reminder per holder for items due soon."""
     if not checkouts or not config.get("SMTP_HOST"):

@@ -17,7 +17,7 @@ from ..errors import N_, InvalidInput
 from ..http import actor, db, found_or_404, now, privileged, record_export
 from ..i18n import day, describe, gettext, when
 from ..models import Checkout, Department, Event, Flag, Item
-from . import exports, ledger, writers
+from . import exports, late, ledger, writers
 
 bp = Blueprint("reports", __name__, url_prefix="/desk/records")
 
@@ -43,6 +43,27 @@ def _utc(day: date) -> datetime:
     if not MIN_YEAR <= day.year <= MAX_YEAR:
         raise InvalidInput(N_("%(value)s is outside the dates this system can use."), value=day.isoformat())
     return clock.from_local(day, _tz())
+
+
+def _late_period(first: date, last: date) -> tuple[date, date]:
+    """The period of the late-returns tables: the days asked for, else the month shown (said so when the days
+    asked for are not a period)."""
+    raw_from, raw_to = request.args.get("late_from", ""), request.args.get("late_to", "")
+    if not raw_from and not raw_to:
+        return first, last
+    try:
+        start, end = date.fromisoformat(raw_from), date.fromisoformat(raw_to)
+    except ValueError:
+        flash(gettext("Give the first and last day as dates."), "error")
+        return first, last
+    outside = next((d for d in (start, end) if not MIN_YEAR <= d.year <= MAX_YEAR), None)
+    if outside is not None:
+        flash(gettext("%(value)s is outside the dates this system can use.", value=outside.isoformat()), "error")
+        return first, last
+    if end < start or (end - start).days > 366:
+        flash(gettext("The last day must be on or after the first, within a year."), "error")
+        return first, last
+    return start, end
 
 
 @bp.get("/")
@@ -74,7 +95,11 @@ def index():
     peak = max([1, *[max(o, f) for _, o, f in series]])
     prev_month = (first - timedelta(days=1)).replace(day=1)
     next_month = first + timedelta(days=days)
+    late_from, late_to = _late_period(first, first + timedelta(days=days - 1))
+    late_start, late_end = _utc(late_from), _utc(late_to + timedelta(days=1))
     return render_template("reports/index.html", first=first, series=series, peak=peak,
+                           late_from=late_from, late_to=late_to, late_people=late.by_person(s, late_start, late_end),
+                           late_departments=late.by_department(s, late_start, late_end), late_shown=late.PEOPLE_SHOWN,
                            departments=sorted(per_dept.items()), prev_month=prev_month, next_month=next_month,
                            today=clock.local(now(), _tz()).date(), only=only,
                            all_departments=queries.departments(s), audit_check=trail.last_check(s))
