@@ -7,6 +7,7 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     IntegerField,
+    PasswordField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -25,6 +26,9 @@ class CheckoutForm(FlaskForm):
     # Overnight or longer: the rules say when it is needed and how long it may be.
     reason = StringField(_l("Reason for keeping it overnight or longer"), validators=[Optional(), Length(max=200)])
     rules_ack = BooleanField()  # the handling rules were read (asked at the first take-out of the day)
+    # The second person, where the class's rule asks for a witness: they type their own credentials.
+    witness_email = StringField(_l("Witness's e-mail address"), validators=[Optional(), Length(max=254)])
+    witness_password = PasswordField(_l("Witness's password"), validators=[Optional(), Length(max=200)])
 
 
 class ReturnForm(FlaskForm):

@@ -32,6 +32,7 @@ from ..errors import (
     NotPermitted,
     ReasonRequired,
     Retired,
+    WitnessRequired,
 )
 from ..models import Checkout, CheckoutRequest, Erasure, Item, RequestStatus, User
 from . import rules
@@ -145,12 +146,16 @@ def check_out(
     policy: Policy | None = None,
     handling_ack: bool = False,
     approved: bool = False,
+    witness: User | None = None,
     source: str | None = None,
 ) -> Checkout:
     """Give `item` (and, for a bag, everything in it) to `holder` until `due_at`.
 
-    With a `policy`, an overnight check-out needs a reason, and (where the site requires it) the desk's
-    approval; the first check-out of the day of an item with personal data needs `handling_ack`.
+    With a `policy`, the take-out rules of the item (and of what is in it) decide: an overnight check-out needs
+    a reason; one past a rule's curfew or maximum duration is refused by name or waits for approval; approvers
+    named by the rule approve first; the first check-out of the day needs `handling_ack` where the rule says so;
+    and where the rule asks for a witness, `witness` is the second person who confirmed (their credentials were
+    checked by the caller). A rule that caps the due time makes the check-out `strict_due`.
     """
     if actor.id != holder.id and not actor.privileged:
         raise NotPermitted()
@@ -162,13 +167,19 @@ def check_out(
     if due_at <= now:
         raise InvalidInput(N_("The due time must be in the future."), about="due_at")
     item = _lock(session, item)
+    strict = False
     if policy is not None:
-        rule = rules.rule_for(session, item, policy)
+        found = rules.governing(session, item, policy)
         long = policy.is_long(now, due_at)
         _refuse_if_incomplete(session, now, policy, item, long, reason, handling_ack)
-        rules.refuse_if_broken(rule, now, due_at, policy)
-        if not approved and not actor.privileged and rules.needs_approval(rule, long):
+        for rule in found:
+            rules.refuse_if_broken(rule, now, due_at, policy)
+        if not approved and not actor.privileged and any(
+                rules.needs_approval(r, rules.goes_past(r, now, due_at, policy)) for r in found):
             raise ApprovalRequired()
+        if not approved:  # an approved request had its witness among its approval steps
+            _refuse_without_witness(found, holder, witness)
+        strict = rules.strict(found)
     if not approved:
         waiting = pending_request(session, item)
         if waiting is not None and waiting.requester_id != holder.id:
@@ -194,6 +205,8 @@ def check_out(
             purpose=purpose,
             destination=destination,
             reason=reason or None,
+            strict_due=strict,
+            witness_id=witness.id if witness is not None else None,
         )
 
     co = new(item, None)
@@ -205,8 +218,19 @@ def check_out(
                      source=source, bag=item.asset_tag, due_at=due_at.isoformat())
     audit.record(session, now, "checkout", actor=actor, item=item, checkout=co, subject=holder, source=source,
                  due_at=due_at.isoformat(), purpose=purpose, destination=destination, reason=reason,
-                 handling_rules_acknowledged=handling_ack, contents=[c.asset_tag for c in contents])
+                 handling_rules_acknowledged=handling_ack, contents=[c.asset_tag for c in contents],
+                 **({"strict_due": True} if strict else {}), **({"witness": witness.email} if witness else {}))
     return co
+
+
+def _refuse_without_witness(found: list[rules.Rule], holder: User, witness: User | None) -> None:
+    """The two-person rule: where a rule asks for a witness, another active person confirmed."""
+    if witness is not None and witness.id == holder.id:
+        raise InvalidInput(N_("The witness must be someone other than the person taking it out."), about="witness")
+    if witness is not None and not witness.active:
+        raise NotPermitted(N_("%(name)s's account is disabled."), name=witness.name)
+    if witness is None and any(r.witness for r in found):
+        raise WitnessRequired()
 
 
 def _refuse_if_incomplete(session: Session, now: datetime, policy: Policy, item: Item, long: bool, reason: str,
@@ -216,7 +240,7 @@ def _refuse_if_incomplete(session: Session, now: datetime, policy: Policy, item:
     missing: list[DomainError] = []
     if long and not (reason or "").strip():
         missing.append(ReasonRequired())
-    if not handling_ack and any(policy.needs_handling_ack(session, now, it) for it in [item, *_contents(item)]):
+    if not handling_ack and any(rules.needs_handling_ack(session, now, it, policy) for it in [item, *_contents(item)]):
         missing.append(HandlingAckRequired())
     if len(missing) == 1:
         raise missing[0]
@@ -333,8 +357,8 @@ def return_item(
 ) -> ReturnResult:
     """Close the open check-out; for a bag, contents not confirmed `present` stay out as missing.
 
-    `present` holds the ids of the bag's contents that were confirmed; None confirms them all. Where the policy
-    asks for erasure at return (a USB drive with personal data, by default), `erasure` says what became of the
+    `present` holds the ids of the bag's contents that were confirmed; None confirms them all. Where the item's
+    take-out rule asks for erasure at return (a USB drive with personal data, by default), `erasure` says what became of the
     data on each such item coming back: `erased` (with `erasure_method`), `nothing_written`, or `pending` (left
     for the desk's return inspection, until which the item cannot go out again).
     """
@@ -347,7 +371,7 @@ def return_item(
     result = ReturnResult(checkout=co)
     children = _children(session, co)
     back = [co, *(c for c in children if present is None or c.item_id in present)]
-    needing = [c for c in back if site.needs_erasure(c.item)]
+    needing = [c for c in back if rules.needs_erasure(session, c.item, site)]
     if needing and how is None:
         raise ErasureRequired()
     for c in needing:
@@ -432,7 +456,8 @@ def hand_over(
         # The purpose and destination were the previous holder's: the new holder's are not known, so they are
         # left empty rather than carried on (and offered again at the new holder's next take-out).
         return Checkout(item=old.item, item_id=old.item_id, holder=to, holder_id=to.id,
-                        parent_id=parent.id if parent else None, out_at=now, due_at=old.due_at)
+                        parent_id=parent.id if parent else None, out_at=now, due_at=old.due_at,
+                        strict_due=old.strict_due)
 
     new = successor(co, None)
     _insert(session, new)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import audit
+from .. import audit, clock
 from ..errors import N_, InvalidInput, RuleBroken
 from ..models import Approval, DataClass, Item, Kind, Overnight, TakeoutRule, User
 from .policy import Policy
@@ -110,18 +110,101 @@ def all_rules(session: Session, policy: Policy) -> list[Rule]:
             for c in DataClass for k in Kind]
 
 
+def governing(session: Session, item: Item, policy: Policy) -> list[Rule]:
+    """The rules a take-out of `item` must keep: its own and, for a bag, those of everything in it (a USB drive
+    in a bag keeps its curfew)."""
+    return [rule_for(session, it, policy) for it in [item, *(c for c in item.contents if not c.retired)]]
+
+
+def curfew_at(rule: Rule, now: datetime, policy: Policy) -> datetime | None:
+    """Today's curfew (門限) under `rule` as a UTC moment, or None where the rule sets none."""
+    if rule.curfew is None:
+        return None
+    return clock.day_end_on(clock.local(now, policy.timezone).date(), policy.timezone, rule.curfew)
+
+
+def latest_due(rule: Rule, now: datetime, policy: Policy) -> datetime | None:
+    """The latest due time the rule allows without approval (today's curfew, or `max_hours` from now), or None
+    where it sets no limit in time."""
+    limits = [t for t in (curfew_at(rule, now, policy),
+                          now + timedelta(hours=rule.max_hours) if rule.max_hours else None) if t is not None]
+    return min(limits) if limits else None
+
+
+def due_by(found: list[Rule], now: datetime, policy: Policy) -> datetime:
+    """The due time a take-out gets when the person keeps the default: the day end, or earlier where a rule caps
+    it (a curfew already past today leaves the day end, and the rule then refuses the take-out by name)."""
+    caps = [t for t in (latest_due(r, now, policy) for r in found) if t is not None and t > now]
+    return min([policy.default_due(now), *caps])
+
+
+def strict(found: list[Rule]) -> bool:
+    """Whether the rules cap the due time (a curfew or a maximum duration): such a check-out is flagged the
+    moment it is overdue, not at the day end."""
+    return any(r.curfew is not None or r.max_hours is not None for r in found)
+
+
+def _limit_passed(rule: Rule, now: datetime, due_at: datetime, policy: Policy) -> str | None:
+    """The first limit in time of `rule` that a take-out from `now` until `due_at` goes past, or None."""
+    if rule.overnight != Overnight.allowed and policy.is_long(now, due_at):
+        return "overnight"
+    curfew = curfew_at(rule, now, policy)
+    if curfew is not None and (now >= curfew or due_at > curfew):
+        return "curfew"
+    if rule.max_hours is not None and due_at - now > timedelta(hours=rule.max_hours):
+        return "max_hours"
+    return None
+
+
+def goes_past(rule: Rule, now: datetime, due_at: datetime, policy: Policy) -> bool:
+    """Whether the take-out goes past a limit in time of `rule`: overnight (where not simply allowed), the
+    curfew, or the maximum duration. Where the rule's overnight is `approval`, that is what approval allows."""
+    return _limit_passed(rule, now, due_at, policy) is not None
+
+
+def table(session: Session, policy: Policy) -> dict[tuple[str, str], Rule]:
+    """Every rule by (kind, data class), read at once: for lists that ask about many items."""
+    return {(r.kind, r.data_class): r for r in all_rules(session, policy)}
+
+
+def lookup(found: dict[tuple[str, str], Rule], item: Item) -> Rule:
+    """The rule of `item` in a `table`."""
+    return found[(item.kind.value, item.data_class.value)]
+
+
 def needs_approval(rule: Rule, long: bool) -> bool:
-    """Whether a take-out under `rule` waits for approval first: always where the rule names approvers, and for an
-    overnight or longer one where the rule says overnight needs approval."""
+    """Whether a take-out under `rule` waits for approval first: always where the rule names approvers, and for
+    one that goes past the rule's limits in time (`long`: see `goes_past`) where its overnight needs approval."""
     return rule.approval != Approval.nobody or (long and rule.overnight == Overnight.approval)
 
 
 def refuse_if_broken(rule: Rule, now: datetime, due_at: datetime, policy: Policy) -> None:
-    """Refuse a take-out that no approval can allow under `rule`, naming the rule."""
-    if rule.overnight == Overnight.forbidden and policy.is_long(now, due_at):
+    """Refuse a take-out that no approval can allow under `rule`, naming the rule and the limit: overnight where
+    forbidden, and the curfew or maximum duration where overnight does not go to approval."""
+    passed = _limit_passed(rule, now, due_at, policy)
+    if passed is None or rule.overnight == Overnight.approval:
+        return
+    names = {"kind": rule.kind, "data_class": rule.data_class}
+    if passed == "overnight":
         raise RuleBroken(N_("The take-out rule for %(kind)s (%(data_class)s) does not allow overnight: bring it "
-                            "back by the end of today."), about="due_at",
-                         kind=rule.kind, data_class=rule.data_class)
+                            "back by the end of today."), about="due_at", **names)
+    if passed == "curfew":
+        raise RuleBroken(N_("The take-out rule for %(kind)s (%(data_class)s) has it back by %(curfew)s today: it "
+                            "cannot go out after that time or be due later."), about="due_at",
+                         curfew=rule.curfew.strftime("%H:%M"), **names)
+    raise RuleBroken(N_("The take-out rule for %(kind)s (%(data_class)s) allows at most %(hours)d hours out: "
+                        "choose an earlier due time."), about="due_at", hours=rule.max_hours, **names)
+
+
+def needs_erasure(session: Session, item: Item, policy: Policy) -> bool:
+    """Whether returning `item` must say what became of its data (消去確認), as its rule says now."""
+    return rule_for(session, item, policy).erasure_on_return
+
+
+def needs_handling_ack(session: Session, now: datetime, item: Item, policy: Policy) -> bool:
+    """Whether taking `item` out asks for the handling rules: where its rule says so, at the first take-out of
+    the local day."""
+    return rule_for(session, item, policy).handling_ack and policy.first_checkout_today(session, now, item)
 
 
 def _check(session: Session, rule: Rule) -> None:

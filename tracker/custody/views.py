@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import audit, clock, queries
+from ..accounts import signin
 from ..errors import AlreadyOut, ApprovalRequired, DomainError, Incomplete, InvalidInput
 from ..http import (
     actor,
@@ -26,7 +27,7 @@ from ..http import (
 )
 from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules
 from ..models import Checkout, Item, Kind, LabelToken, User
-from . import found, policy
+from . import found, policy, rules
 from . import operations as custody
 from .forms import CheckoutForm, FoundMessageForm, HandoverForm, InspectionForm, ReturnForm
 
@@ -48,9 +49,16 @@ def _checkout_form() -> CheckoutForm:
     return form
 
 
-def _prefill(form: CheckoutForm) -> None:
-    """Purpose and destination from the person's last own take-out (never a hand-over); due at today's day end."""
-    due = _policy().default_due(now())
+def _default_due(it: Item, moment: datetime) -> datetime:
+    """Today's day end, or earlier where the item's take-out rule caps it (a curfew, a maximum duration)."""
+    pol = _policy()
+    return rules.due_by(rules.governing(db(), it, pol), moment, pol)
+
+
+def _prefill(form: CheckoutForm, it: Item) -> None:
+    """Purpose and destination from the person's last own take-out (never a hand-over); due at today's day end
+    (or the rule's earlier limit)."""
+    due = _default_due(it, now())
     form.due.data = clock.local(due, current_app.config["TIMEZONE"]).replace(tzinfo=None)
     last = queries.last_own_checkout(db(), current_user)
     if last is not None:
@@ -73,19 +81,21 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     refused = form is not None
     if form is None:
         form = _checkout_form()
-        _prefill(form)
+        _prefill(form, it)
     pol = _policy()
+    governing = rules.governing(s, it, pol) if co is None else []
     returning = [it, *(c for c in contents if co is not None and getattr(content_status.get(c.id), "parent_id", None)
                        == co.id)]
     return render_template(
         "custody/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent, contents=contents,
         content_status=content_status, form=form, refused=refused, pending=pending, here=here, now=moment,
-        tokens=tokens, needs_ack=co is None and any(pol.needs_handling_ack(s, moment, x) for x in [it, *contents]),
+        tokens=tokens, needs_ack=co is None and any(rules.needs_handling_ack(s, moment, x, pol) for x in [it, *contents]),
+        needs_witness=any(r.witness for r in governing),
         rules=handling_rules(),
-        default_due=due or pol.default_due(moment), approval_required=pol.approval_required,
+        default_due=due or rules.due_by(governing, moment, pol), approval_required=pol.approval_required,
         others=queries.active_users(s) if current_user.privileged and co is not None else [],
         history=queries.item_events(s, it) if current_user.privileged else [],
-        needs_erasure=co is not None and any(pol.needs_erasure(x) for x in returning),
+        needs_erasure=co is not None and any(rules.needs_erasure(s, x, pol) for x in returning),
         erasure_methods=custody.ERASURE_METHODS, inspection=custody.awaiting_inspection(s, it),
         disposal_methods=tuple(DISPOSAL_METHOD_LABELS))
 
@@ -161,7 +171,7 @@ def _back(it: Item):
 
 # The take-out form's field for each argument of the rules that a refusal can be about.
 _FIELD_OF = {"purpose": "purpose", "destination": "destination", "due_at": "due", "reason": "reason",
-             "handling_ack": "rules_ack"}
+             "handling_ack": "rules_ack", "witness": "witness_email"}
 
 
 def _refused(it: Item, form: CheckoutForm, error: DomainError | None = None, due: datetime | None = None):
@@ -188,7 +198,7 @@ def checkout(tag: str):
     valid = form.validate()
     pol = _policy()
     try:
-        due = clock.from_local(form.due.data, pol.timezone) if form.due.data else pol.default_due(now())
+        due = clock.from_local(form.due.data, pol.timezone) if form.due.data else _default_due(it, now())
     except InvalidInput as err:  # a date with no UTC value (year 1)
         err.about = "due_at"
         return _refused(it, form, err)
@@ -202,10 +212,12 @@ def checkout(tag: str):
     args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
                 reason=form.reason.data or "", policy=pol, source=client_address(),
                 handling_ack=form.rules_ack.data)
-    with attempt(explain=False) as done:
-        custody.check_out(db(), now(), holder=holder, actor=me, **args)
-    error = done.error
-    if done:
+    witness, error = _witness(form)
+    if error is None:
+        with attempt(explain=False) as done:
+            custody.check_out(db(), now(), holder=holder, actor=me, witness=witness, **args)
+        error = done.error
+    if error is None:
         flash(gettext("%(tag)s is checked out to %(name)s.", tag=it.asset_tag, name=holder.name), "success")
     elif isinstance(error, ApprovalRequired):
         with attempt(explain=False) as requested:
@@ -222,6 +234,17 @@ def checkout(tag: str):
     if error is not None:
         flash_error(error)
     return _back(it)
+
+
+def _witness(form: CheckoutForm) -> tuple[User | None, DomainError | None]:
+    """The witness who typed their credentials into the form, checked (and failures counted) in a transaction
+    of its own; (None, None) when the form names none (the rules then say whether one was needed)."""
+    email = (form.witness_email.data or "").strip()
+    if not email and not form.witness_password.data:
+        return None, None
+    with attempt(explain=False, keep_on_error=True) as confirmed:
+        witness = signin.confirm_witness(db(), now(), email, form.witness_password.data or "", client_address())
+    return (witness, None) if confirmed else (None, confirmed.error)
 
 
 @bp.post("/items/<tag>/return")
@@ -289,10 +312,11 @@ def _report(done: attempt, message: str, already) -> None:
 def mine():
     s = db()
     checkouts = queries.open_checkouts_of(s, current_user)
+    table = rules.table(s, _policy())
     parents = {c.parent_id for c in checkouts if c.parent_id}
     back = set(s.scalars(select(Checkout.id).where(Checkout.id.in_(parents), Checkout.returned_at.is_not(None))))
     return render_template("custody/mine.html", checkouts=checkouts, now=now(),
                            missing={c.id for c in checkouts if c.parent_id in back},
                            # Their return asks what became of the data: on the item's page, not in one tap.
-                           erasure={c.id for c in checkouts if _policy().needs_erasure(c.item)},
+                           erasure={c.id for c in checkouts if rules.lookup(table, c.item).erasure_on_return},
                            requests=queries.pending_requests_of(s, current_user))
