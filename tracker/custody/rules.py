@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import audit, clock
-from ..errors import N_, InvalidInput, RuleBroken
-from ..models import Approval, DataClass, Item, Kind, Overnight, TakeoutRule, User
+from ..errors import N_, InvalidInput, NotPermitted, RuleBroken
+from ..models import Approval, DataClass, Item, Kind, Overnight, Role, TakeoutRule, User
 from .policy import Policy
 
 MAX_APPROVERS = 3
@@ -225,7 +225,9 @@ def _check(session: Session, rule: Rule) -> None:
 
 def save(session: Session, now: datetime, rule: Rule, *, actor: User, source: str | None = None) -> Rule:
     """Store the rule for its kind and class (a new version); one audit event with what it was and what it is.
-    Requests already waiting keep the rule they were made under."""
+    Requests already waiting keep the rule they were made under. Only admins set the rules."""
+    if actor.role != Role.admin:
+        raise NotPermitted()
     if rule.approval != Approval.named:
         rule = replace(rule, approvers=())
     _check(session, rule)
@@ -246,4 +248,35 @@ def save(session: Session, now: datetime, rule: Rule, *, actor: User, source: st
     audit.record(session, now, "rule_changed", actor=actor, source=source, kind=rule.kind,
                  data_class=rule.data_class, version=saved.version,
                  before=json.loads(before) if before else None, after=json.loads(saved.snapshot()))
+    return saved
+
+
+@dataclass(frozen=True)
+class Change:
+    """Who saved a rule's current version, and when (the rules page shows it)."""
+
+    at: datetime
+    by: str | None
+
+
+def changes(session: Session) -> dict[tuple[str, str], Change]:
+    """The last change of every saved rule, by (kind, data class), in one query."""
+    rows = session.execute(select(TakeoutRule.kind, TakeoutRule.data_class, TakeoutRule.updated_at, User.name)
+                           .outerjoin(User, User.id == TakeoutRule.updated_by_id))
+    return {(kind, data_class): Change(at, by) for kind, data_class, at, by in rows}
+
+
+def _same(a: Rule, b: Rule) -> bool:
+    return replace(a, version=0) == replace(b, version=0)
+
+
+def apply_recommended(session: Session, now: datetime, *, actor: User, policy: Policy,
+                      source: str | None = None) -> list[Rule]:
+    """Save the recommended rule for every kind and class that does not have it yet (one new version and one
+    event each; a row already as recommended is left as it is). Returns the rules saved."""
+    saved = []
+    for current in all_rules(session, policy):
+        wanted = recommended(current.kind, current.data_class)
+        if current.is_default or not _same(current, wanted):
+            saved.append(save(session, now, wanted, actor=actor, source=source))
     return saved
