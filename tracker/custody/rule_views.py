@@ -23,7 +23,7 @@ def _policy() -> policy.Policy:
 
 
 def _names(ids: set[int]) -> dict[int, str]:
-    return dict(db().execute(select(User.id, User.name).where(User.id.in_(ids)))) if ids else {}
+    return {i: name for i, name in db().execute(select(User.id, User.name).where(User.id.in_(ids)))} if ids else {}
 
 
 @bp.get("/")
