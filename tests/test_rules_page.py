@@ -101,3 +101,46 @@ def test_the_page_reads_in_japanese(app, make_user):
     assert "持ち出しルール" in page and "Take-out rules" not in page
     form = c.get(ROW).get_data(as_text=True)
     assert "門限" in form and "Curfew" not in form
+
+
+# --- the rules as the phone's take-out page applies them ------------------------------------------------------------
+
+
+def test_the_phone_page_offers_the_curfew_as_the_due_time_and_asks_erasure_by_rule(
+        app, session, admin, make_user, make_item, frozen_clock):
+    from tests.helpers import local_dt, open_checkout, tokyo
+
+    staff = make_user("staff", language="en")
+    usb = make_item(kind=Kind.usb, data_class=DataClass.personal)
+    laptop = make_item(kind=Kind.laptop, data_class=DataClass.none)
+    post(client_for(app, admin), "/admin/rules/recommended")
+    post(client_for(app, admin), "/admin/rules/laptop/none", {**GOOD, "curfew": "", "max_hours": ""})
+    frozen_clock["now"] = tokyo(1, 10)
+    phone = client_for(app, staff)
+    page = phone.get(f"/items/{usb.asset_tag}").get_data(as_text=True)
+    assert f"<strong>{local_dt(tokyo(1, 18))}</strong>" in page
+    post(phone, f"/items/{usb.asset_tag}/checkout", {"rules_ack": "y"}, page=f"/items/{usb.asset_tag}")
+    co = open_checkout(session, usb)
+    assert co.due_at == tokyo(1, 18) and co.strict_due
+    late = post(phone, f"/items/{laptop.asset_tag}/checkout", {"rules_ack": "y"}, page=f"/items/{laptop.asset_tag}")
+    assert late.status_code == 303 and open_checkout(session, laptop) is not None
+    # The laptop's rule now asks for erasure at return, which the default did not.
+    assert 'name="erasure"' in phone.get(f"/items/{laptop.asset_tag}").get_data(as_text=True)
+    mine = phone.get("/my").get_data(as_text=True)
+    assert f'action="/items/{laptop.asset_tag}/return"' not in mine
+
+
+def test_a_take_out_past_the_curfew_is_refused_at_the_due_field_naming_the_rule(
+        app, session, admin, make_user, make_item, frozen_clock):
+    from tests.helpers import open_checkout, tokyo
+
+    staff = make_user("staff", language="en")
+    usb = make_item(kind=Kind.usb, data_class=DataClass.personal)
+    post(client_for(app, admin), ROW, {**GOOD, "max_hours": ""})  # back by 18:00, overnight allowed
+    frozen_clock["now"] = tokyo(1, 18, 30)
+    phone = client_for(app, staff)
+    resp = post(phone, f"/items/{usb.asset_tag}/checkout", {"rules_ack": "y"}, page=f"/items/{usb.asset_tag}")
+    assert resp.status_code == 400
+    error = resp.get_data(as_text=True).split('id="due-error"')[1].split("</div>")[0]
+    assert "The take-out rule for USB drive (Personal data) has it back by 18:00 today" in error
+    assert open_checkout(session, usb) is None
