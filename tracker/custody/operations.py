@@ -139,7 +139,7 @@ def check_out(
     item: Item,
     holder: User,
     actor: User,
-    due_at: datetime,
+    due_at: datetime | None,
     purpose: str = "",
     destination: str = "",
     reason: str = "",
@@ -155,7 +155,8 @@ def check_out(
     a reason; one past a rule's curfew or maximum duration is refused by name or waits for approval; approvers
     named by the rule approve first; the first check-out of the day needs `handling_ack` where the rule says so;
     and where the rule asks for a witness, `witness` is the second person who confirmed (their credentials were
-    checked by the caller). A rule that caps the due time makes the check-out `strict_due`.
+    checked by the caller). A rule that caps the due time makes the check-out `strict_due`. `due_at` None is the
+    default: today's day end, or the rules' earlier limit (it needs a `policy`).
     """
     if actor.id != holder.id and not actor.privileged:
         raise NotPermitted()
@@ -164,14 +165,15 @@ def check_out(
     purpose = _clean(purpose, N_("Purpose"), "purpose")
     destination = _clean(destination, N_("Destination"), "destination")
     reason = _clean(reason, N_("Reason"), "reason")
-    if due_at <= now:
+    if due_at is not None and due_at <= now:
         raise InvalidInput(N_("The due time must be in the future."), about="due_at")
     item = _lock(session, item)
     strict = False
     if policy is not None:
-        found = rules.governing(session, item, policy)
+        found = rules.governing(session, item, policy, _contents(item))
+        due_at = due_at or rules.due_by(found, now, policy)
         long = policy.is_long(now, due_at)
-        _refuse_if_incomplete(session, now, policy, item, long, reason, handling_ack)
+        _refuse_if_incomplete(session, now, policy, item, long, reason, handling_ack, found)
         for rule in found:
             rules.refuse_if_broken(rule, now, due_at, policy)
         if not approved and not actor.privileged and any(
@@ -234,13 +236,17 @@ def _refuse_without_witness(found: list[rules.Rule], holder: User, witness: User
 
 
 def _refuse_if_incomplete(session: Session, now: datetime, policy: Policy, item: Item, long: bool, reason: str,
-                          handling_ack: bool) -> None:
+                          handling_ack: bool, found: list[rules.Rule] | None = None) -> None:
     """Refuse a take-out that lacks the reason a long one needs or the tick the handling rules ask for, naming
-    every missing piece at once (the person then fixes both in one go)."""
+    every missing piece at once (the person then fixes both in one go). `found`: the rules of the item and its
+    contents, in that order (read here when not given)."""
     missing: list[DomainError] = []
     if long and not (reason or "").strip():
         missing.append(ReasonRequired())
-    if not handling_ack and any(rules.needs_handling_ack(session, now, it, policy) for it in [item, *_contents(item)]):
+    items = [item, *_contents(item)]
+    found = found if found is not None else rules.governing(session, item, policy, items[1:])
+    if not handling_ack and any(r.handling_ack and policy.first_checkout_today(session, now, it)
+                                for r, it in zip(found, items, strict=True)):
         missing.append(HandlingAckRequired())
     if len(missing) == 1:
         raise missing[0]
@@ -371,7 +377,8 @@ def return_item(
     result = ReturnResult(checkout=co)
     children = _children(session, co)
     back = [co, *(c for c in children if present is None or c.item_id in present)]
-    needing = [c for c in back if rules.needs_erasure(session, c.item, site)]
+    table = rules.table(session, site)  # one read, however many items a bag brings back
+    needing = [c for c in back if rules.lookup(table, c.item).erasure_on_return]
     if needing and how is None:
         raise ErasureRequired()
     for c in needing:

@@ -110,10 +110,13 @@ def all_rules(session: Session, policy: Policy) -> list[Rule]:
             for c in DataClass for k in Kind]
 
 
-def governing(session: Session, item: Item, policy: Policy) -> list[Rule]:
-    """The rules a take-out of `item` must keep: its own and, for a bag, those of everything in it (a USB drive
-    in a bag keeps its curfew)."""
-    return [rule_for(session, it, policy) for it in [item, *(c for c in item.contents if not c.retired)]]
+def governing(session: Session, item: Item, policy: Policy, contents: list[Item] | None = None) -> list[Rule]:
+    """The rules a take-out of `item` must keep, read in one query: its own and, for a bag, those of everything in
+    it (`contents`, default its contents not retired), in that order: a USB drive in a bag keeps its curfew."""
+    if contents is None:
+        contents = [c for c in item.contents if not c.retired] if item.kind == Kind.bag else []
+    found = table(session, policy)
+    return [lookup(found, it) for it in [item, *contents]]
 
 
 def curfew_at(rule: Rule, now: datetime, policy: Policy) -> datetime | None:

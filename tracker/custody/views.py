@@ -55,10 +55,9 @@ def _default_due(it: Item, moment: datetime) -> datetime:
     return rules.due_by(rules.governing(db(), it, pol), moment, pol)
 
 
-def _prefill(form: CheckoutForm, it: Item) -> None:
+def _prefill(form: CheckoutForm, due: datetime) -> None:
     """Purpose and destination from the person's last own take-out (never a hand-over); due at today's day end
     (or the rule's earlier limit)."""
-    due = _default_due(it, now())
     form.due.data = clock.local(due, current_app.config["TIMEZONE"]).replace(tzinfo=None)
     last = queries.last_own_checkout(db(), current_user)
     if last is not None:
@@ -79,23 +78,25 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     pending = custody.pending_request(s, it)
     tokens = queries.current_tokens(s, [c.id for c in contents]) if contents and co is not None else {}
     refused = form is not None
+    pol = _policy()
+    table = rules.table(s, pol)
+    governing = [rules.lookup(table, x) for x in [it, *contents]] if co is None else []
     if form is None:
         form = _checkout_form()
-        _prefill(form, it)
-    pol = _policy()
-    governing = rules.governing(s, it, pol) if co is None else []
+        _prefill(form, rules.due_by(governing, moment, pol))
     returning = [it, *(c for c in contents if co is not None and getattr(content_status.get(c.id), "parent_id", None)
                        == co.id)]
     return render_template(
         "custody/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent, contents=contents,
         content_status=content_status, form=form, refused=refused, pending=pending, here=here, now=moment,
-        tokens=tokens, needs_ack=co is None and any(rules.needs_handling_ack(s, moment, x, pol) for x in [it, *contents]),
+        tokens=tokens, needs_ack=any(r.handling_ack and pol.first_checkout_today(s, moment, x)
+                                     for r, x in zip(governing, [it, *contents], strict=False)),
         needs_witness=any(r.witness for r in governing),
         rules=handling_rules(),
         default_due=due or rules.due_by(governing, moment, pol), approval_required=pol.approval_required,
         others=queries.active_users(s) if current_user.privileged and co is not None else [],
         history=queries.item_events(s, it) if current_user.privileged else [],
-        needs_erasure=co is not None and any(rules.needs_erasure(s, x, pol) for x in returning),
+        needs_erasure=co is not None and any(rules.lookup(table, x).erasure_on_return for x in returning),
         erasure_methods=custody.ERASURE_METHODS, inspection=custody.awaiting_inspection(s, it),
         disposal_methods=tuple(DISPOSAL_METHOD_LABELS))
 
@@ -198,7 +199,7 @@ def checkout(tag: str):
     valid = form.validate()
     pol = _policy()
     try:
-        due = clock.from_local(form.due.data, pol.timezone) if form.due.data else _default_due(it, now())
+        due = clock.from_local(form.due.data, pol.timezone) if form.due.data else None  # None: the rules' default
     except InvalidInput as err:  # a date with no UTC value (year 1)
         err.about = "due_at"
         return _refused(it, form, err)
@@ -220,6 +221,7 @@ def checkout(tag: str):
     if error is None:
         flash(gettext("%(tag)s is checked out to %(name)s.", tag=it.asset_tag, name=holder.name), "success")
     elif isinstance(error, ApprovalRequired):
+        args["due_at"] = due or _default_due(it, now())
         with attempt(explain=False) as requested:
             custody.request_checkout(db(), now(), holder=holder, **args)
         error = requested.error
