@@ -245,7 +245,7 @@ def _refuse_if_incomplete(session: Session, now: datetime, policy: Policy, item:
         missing.append(ReasonRequired())
     items = [item, *_contents(item)]
     found = found if found is not None else rules.governing(session, item, policy, items[1:])
-    if not handling_ack and any(r.handling_ack and policy.first_checkout_today(session, now, it)
+    if not handling_ack and any(rules.needs_handling_ack(session, now, it, r, policy)
                                 for r, it in zip(found, items, strict=True)):
         missing.append(HandlingAckRequired())
     if len(missing) == 1:

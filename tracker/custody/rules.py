@@ -204,10 +204,10 @@ def needs_erasure(session: Session, item: Item, policy: Policy) -> bool:
     return rule_for(session, item, policy).erasure_on_return
 
 
-def needs_handling_ack(session: Session, now: datetime, item: Item, policy: Policy) -> bool:
-    """Whether taking `item` out asks for the handling rules: where its rule says so, at the first take-out of
-    the local day."""
-    return rule_for(session, item, policy).handling_ack and policy.first_checkout_today(session, now, item)
+def needs_handling_ack(session: Session, now: datetime, item: Item, rule: Rule, policy: Policy) -> bool:
+    """Whether taking `item` out under `rule` asks for the handling rules: where the rule says so, at the first
+    take-out of the local day."""
+    return rule.handling_ack and policy.first_checkout_today(session, now, item)
 
 
 def _check(session: Session, rule: Rule) -> None:

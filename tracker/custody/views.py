@@ -89,7 +89,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     return render_template(
         "custody/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent, contents=contents,
         content_status=content_status, form=form, refused=refused, pending=pending, here=here, now=moment,
-        tokens=tokens, needs_ack=any(r.handling_ack and pol.first_checkout_today(s, moment, x)
+        tokens=tokens, needs_ack=any(rules.needs_handling_ack(s, moment, x, r, pol)
                                      for r, x in zip(governing, [it, *contents], strict=False)),
         needs_witness=any(r.witness for r in governing),
         rules=handling_rules(),
