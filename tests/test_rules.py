@@ -313,3 +313,13 @@ def test_the_curfew_sweep_flags_a_usb_drive_at_18_00_and_leaves_a_laptop_for_the
     session.commit()
     assert flagged() == {stick.id, book.id}
     assert len(events(session, "flagged")) == 2
+
+
+def test_only_admins_save_rules(session, make_user):
+    from tracker.errors import NotPermitted
+
+    for role in ("staff", "security"):
+        with pytest.raises(NotPermitted):
+            rules.save(session, NOW, rules.recommended("usb", "personal"), actor=make_user(role))
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(TakeoutRule)) == 0
