@@ -14,7 +14,7 @@ from tests.helpers import NOW, events, reread, tokyo
 from tracker.custody import rules
 from tracker.custody.policy import Policy
 from tracker.errors import InvalidInput
-from tracker.models import Approval, DataClass, Kind, Overnight, TakeoutRule
+from tracker.models import Approval, DataClass, Event, Kind, Overnight, TakeoutRule
 
 POLICY = Policy()
 
@@ -323,3 +323,39 @@ def test_only_admins_save_rules(session, make_user):
             rules.save(session, NOW, rules.recommended("usb", "personal"), actor=make_user(role))
     session.rollback()
     assert session.scalar(select(func.count()).select_from(TakeoutRule)) == 0
+
+
+@pytest.mark.postgres
+def test_two_admins_saving_a_rule_for_the_first_time_at_once_make_versions_1_and_2(app, make_user):
+    import threading
+
+    admins = [make_user("admin") for _ in range(2)]
+    maker = app.extensions["tracker.sessionmaker"]
+    barrier = threading.Barrier(len(admins))
+    outcomes: list[str] = []
+
+    def save_as(admin_id: int, hours: int) -> None:
+        from tracker.models import User
+
+        with maker() as s:
+            try:
+                barrier.wait()
+                rule = replace(rules.default("usb", "personal", POLICY), max_hours=hours)
+                rules.save(s, NOW, rule, actor=s.get(User, admin_id))
+                s.commit()
+                outcomes.append("saved")
+            except Exception as exc:  # pragma: no cover - reported in the assertion
+                outcomes.append(repr(exc))
+
+    threads = [threading.Thread(target=save_as, args=(a.id, n + 1)) for n, a in enumerate(admins)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert outcomes == ["saved", "saved"]
+    with maker() as s:
+        assert s.scalars(select(TakeoutRule)).one().version == 2
+        changed = [json.loads(e.data) for e in s.scalars(select(Event).where(Event.action == "rule_changed")
+                                                          .order_by(Event.id))]
+    assert [c["version"] for c in changed] == [1, 2]
+    assert changed[0]["before"] is None and changed[1]["before"] == changed[0]["after"]

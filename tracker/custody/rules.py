@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import audit, clock
@@ -226,6 +227,24 @@ def _check(session: Session, rule: Rule) -> None:
             raise InvalidInput(N_("Give a number of hours between 1 and 744."), about=about)
 
 
+def _locked_row(session: Session, now: datetime, kind: str, data_class: str) -> tuple[TakeoutRule, bool]:
+    """The pair's row, locked, and whether this save creates it. Of two first saves at once, the unique (kind,
+    data class) lets one insert it; the other then waits for it and saves over it as the next version."""
+    stmt = (select(TakeoutRule).where(TakeoutRule.kind == kind, TakeoutRule.data_class == data_class)
+            .with_for_update().execution_options(populate_existing=True))
+    row = session.scalar(stmt)
+    if row is not None:
+        return row, False
+    try:
+        with session.begin_nested():
+            row = TakeoutRule(kind=kind, data_class=data_class, version=0, updated_at=now)
+            session.add(row)
+            session.flush()
+        return row, True
+    except IntegrityError:
+        return session.scalars(stmt).one(), False
+
+
 def save(session: Session, now: datetime, rule: Rule, *, actor: User, source: str | None = None) -> Rule:
     """Store the rule for its kind and class (a new version); one audit event with what it was and what it is.
     Requests already waiting keep the rule they were made under. Only admins set the rules."""
@@ -234,12 +253,8 @@ def save(session: Session, now: datetime, rule: Rule, *, actor: User, source: st
     if rule.approval != Approval.named:
         rule = replace(rule, approvers=())
     _check(session, rule)
-    row = session.scalar(select(TakeoutRule).where(TakeoutRule.kind == rule.kind,
-                                                   TakeoutRule.data_class == rule.data_class).with_for_update())
-    before = _from_row(row).snapshot() if row is not None else None
-    if row is None:
-        row = TakeoutRule(kind=rule.kind, data_class=rule.data_class, version=0)
-        session.add(row)
+    row, created = _locked_row(session, now, rule.kind, rule.data_class)
+    before = None if created else _from_row(row).snapshot()
     approvers = list(rule.approvers) + [None] * (MAX_APPROVERS - len(rule.approvers))
     row.approval, (row.approver1_id, row.approver2_id, row.approver3_id) = rule.approval, approvers
     row.overnight, row.curfew, row.max_hours = rule.overnight, rule.curfew, rule.max_hours
