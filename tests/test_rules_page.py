@@ -26,6 +26,7 @@ def test_staff_cannot_see_the_page_and_only_admins_change_rules(app, session, ma
     reader = client_for(app, desk)
     page = reader.get(PAGE).get_data(as_text=True)
     assert "Take-out rules" in page and ROW not in page and "Apply the recommended set" not in page
+    assert f'href="{PAGE}"' in reader.get("/desk/").get_data(as_text=True)  # in the desk's menu
     assert reader.get(ROW).status_code == 403
     for who in (staff, desk):
         c = client_for(app, who)
