@@ -165,6 +165,8 @@ def check_out(
     purpose = _clean(purpose, N_("Purpose"), "purpose")
     destination = _clean(destination, N_("Destination"), "destination")
     reason = _clean(reason, N_("Reason"), "reason")
+    if due_at is None and policy is None:
+        raise ValueError("the default due time comes from the take-out rules: pass a policy")
     if due_at is not None and due_at <= now:
         raise InvalidInput(N_("The due time must be in the future."), about="due_at")
     item = _lock(session, item)
