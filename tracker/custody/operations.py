@@ -366,9 +366,9 @@ def return_item(
     """Close the open check-out; for a bag, contents not confirmed `present` stay out as missing.
 
     `present` holds the ids of the bag's contents that were confirmed; None confirms them all. Where the item's
-    take-out rule asks for erasure at return (a USB drive with personal data, by default), `erasure` says what became of the
-    data on each such item coming back: `erased` (with `erasure_method`), `nothing_written`, or `pending` (left
-    for the desk's return inspection, until which the item cannot go out again).
+    take-out rule asks for erasure at return (a USB drive with personal data, by default), `erasure` says what
+    became of the data on each such item coming back: `erased` (with `erasure_method`), `nothing_written`, or
+    `pending` (left for the desk's return inspection, until which the item cannot go out again).
     """
     site = policy or Policy()
     how, method = _erasure_statement(erasure, erasure_method)
