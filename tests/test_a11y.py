@@ -95,7 +95,7 @@ def _pages(w) -> dict[str, list[str]]:
         "admin": ["/admin/items/", "/admin/items/new", f"/admin/items/{w['spare'].asset_tag}/edit",
                   "/admin/items/import", "/admin/labels/", f"/admin/labels/print?id={w['spare'].id}",
                   "/admin/users/", "/admin/users/new", f"/admin/users/{w['staff'].id}/edit",
-                  "/admin/notifications/", "/no-such-page"],
+                  "/admin/notifications/", "/admin/rules/", "/admin/rules/usb/my_number", "/no-such-page"],
     }
 
 

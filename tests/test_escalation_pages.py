@@ -10,7 +10,7 @@ import re
 import pytest
 from sqlalchemy import select, update
 
-from tests.helpers import client_for, counting, events, flashes, post, reread, tokyo
+from tests.helpers import client_for, counting, events, flashes, handed_over, post, reread, tokyo
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk import flags as flag_rules
@@ -174,7 +174,7 @@ def late_world(session, make_user, make_item, make_department):
     trip(kato, 5, 17)
     late_handed = make_item()
     custody.check_out(session, tokyo(8, 9), item=late_handed, holder=kato, actor=kato, due_at=tokyo(8, 18))
-    custody.hand_over(session, tokyo(8, 20), item=late_handed, to=taker, actor=kato)
+    handed_over(session, tokyo(8, 20), late_handed, kato, taker)
     custody.return_item(session, tokyo(8, 21), item=late_handed, actor=taker)  # Tanaka did return it late
     session.commit()
     flagged = make_item()

@@ -6,7 +6,7 @@ from datetime import time
 
 import pytest
 
-from tests.helpers import tokyo
+from tests.helpers import handed_over, tokyo
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk import sweep
@@ -65,7 +65,7 @@ def test_a_late_hand_over_is_not_a_return_but_the_taker_returning_late_is(sessio
     giver, taker = make_user(name="Giver"), make_user(name="Taker")
     item = make_item()
     custody.check_out(session, tokyo(8, 9), item=item, holder=giver, actor=giver, due_at=tokyo(8, 18))
-    custody.hand_over(session, tokyo(8, 20), item=item, to=taker, actor=giver)
+    handed_over(session, tokyo(8, 20), item, giver, taker)
     custody.return_item(session, tokyo(8, 21), item=item, actor=taker)
     session.commit()
     assert [(p.name, p.returned_late) for p in late.by_person(session, *JUNE)] == [("Taker", 1)]

@@ -130,6 +130,10 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("admin_departments.new", "POST"): ({}, admin_only(400)),  # a name is required
     ("admin_departments.edit", "GET"): ({}, admin_only(200)),
     ("admin_departments.edit", "POST"): ({}, admin_only(400)),
+    ("admin_rules.index", "GET"): ({}, desk_only(200)),  # the desk reads the take-out rules
+    ("admin_rules.edit", "GET"): ({}, admin_only(200)),
+    ("admin_rules.edit", "POST"): ({}, admin_only(400)),  # no approval chosen
+    ("admin_rules.recommended", "POST"): ({}, admin_only(to("/admin/rules/"))),
     ("admin_users.index", "GET"): ({}, admin_only(200)),
     ("admin_users.new", "GET"): ({}, admin_only(200)),
     ("admin_users.new", "POST"): ({}, admin_only(400)),
@@ -185,7 +189,8 @@ def snapshot(session) -> tuple:
 def url_of(app, endpoint: str, w) -> str:
     values = {"tag": w.item.asset_tag, "user_id": w.other.id, "dept_id": w.dept.id, "token": w.label.token, "filename": "app.css",
               "job_id": "0" * 32, "flag_id": 999999, "request_id": 999999, "report_id": 999999,
-              "notification_id": 999999, "incident_id": 999999, "offer_id": 999999, "fmt": "csv"}
+              "notification_id": 999999, "incident_id": 999999, "offer_id": 999999, "fmt": "csv", "kind": "usb",
+              "data_class": "personal"}
     with app.test_request_context():
         rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
         return url_for(endpoint, **{k: v for k, v in values.items() if k in rule.arguments})

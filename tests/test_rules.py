@@ -10,11 +10,11 @@ from datetime import time
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import NOW, events
+from tests.helpers import NOW, events, reread, tokyo
 from tracker.custody import rules
 from tracker.custody.policy import Policy
 from tracker.errors import InvalidInput
-from tracker.models import Approval, DataClass, Kind, Overnight, TakeoutRule
+from tracker.models import Approval, DataClass, Event, Kind, Overnight, TakeoutRule
 
 POLICY = Policy()
 
@@ -88,3 +88,274 @@ def test_a_rule_that_forbids_overnight_refuses_a_long_take_out_by_name_and_one_t
     co = custody.check_out(session, NOW, item=laptop, holder=staff, actor=staff, due_at=POLICY.default_due(NOW),
                            handling_ack=True, policy=POLICY)  # today only: no approval needed
     assert co.id is not None and not rules.needs_approval(rules.rule_for(session, laptop, POLICY), long=False)
+
+
+# --- enforcement: curfews, maximum durations, strict due times ----------------------------------------------------
+
+
+def _rule(session, admin, kind, data_class, **fields) -> rules.Rule:
+    saved = rules.save(session, NOW, replace(rules.default(kind, data_class, POLICY), **fields), actor=admin)
+    session.commit()
+    return saved
+
+
+def _out(session, item, holder, now, due_at, **kw):
+    from tracker.custody import operations as custody
+
+    return custody.check_out(session, now, item=item, holder=holder, actor=kw.pop("actor", holder), due_at=due_at,
+                             reason=kw.pop("reason", ""), handling_ack=True, policy=POLICY, **kw)
+
+
+def test_a_curfew_refuses_a_take_out_due_later_or_after_it_by_name_and_caps_the_default_due(
+        session, make_user, make_item):
+    from tracker.errors import RuleBroken
+
+    admin, staff = make_user("admin"), make_user("staff")
+    usb = make_item(kind=Kind.usb, data_class=DataClass.personal)
+    rule = _rule(session, admin, "usb", "personal", curfew=time(18, 0))
+    with pytest.raises(RuleBroken) as late:
+        _out(session, usb, staff, tokyo(1, 10), tokyo(1, 19))  # the day end, past the curfew
+    assert late.value.params == {"kind": "usb", "data_class": "personal", "curfew": "18:00"}
+    assert late.value.about == "due_at"
+    session.rollback()
+    with pytest.raises(RuleBroken):  # after the curfew nothing goes out today, however short
+        _out(session, usb, staff, tokyo(1, 18, 30), tokyo(1, 18, 45))
+    session.rollback()
+    assert rules.due_by([rule], tokyo(1, 10), POLICY) == tokyo(1, 18)
+    assert rules.due_by([rule], tokyo(1, 18, 30), POLICY) == tokyo(1, 19)  # past it: the day end, then refused
+    co = _out(session, usb, staff, tokyo(1, 10), rules.due_by([rule], tokyo(1, 10), POLICY))
+    session.commit()
+    assert co.due_at == tokyo(1, 18) and co.strict_due
+    assert json.loads(events(session, "checkout")[-1].data)["strict_due"] is True
+
+
+def test_a_curfew_with_overnight_needing_approval_sends_the_take_out_for_approval(session, make_user, make_item):
+    from tracker.errors import ApprovalRequired
+
+    admin, staff, desk = make_user("admin"), make_user("staff"), make_user("security")
+    usb = make_item(kind=Kind.usb, data_class=DataClass.personal)
+    rule = _rule(session, admin, "usb", "personal", curfew=time(18, 0), overnight=Overnight.approval)
+    assert rules.goes_past(rule, tokyo(1, 10), tokyo(1, 19), POLICY)
+    assert rules.needs_approval(rule, rules.goes_past(rule, tokyo(1, 10), tokyo(1, 19), POLICY))
+    assert not rules.needs_approval(rule, rules.goes_past(rule, tokyo(1, 10), tokyo(1, 17), POLICY))
+    with pytest.raises(ApprovalRequired):
+        _out(session, usb, staff, tokyo(1, 10), tokyo(1, 19))
+    session.rollback()
+    co = _out(session, usb, staff, tokyo(1, 10), tokyo(1, 19), actor=desk)  # the desk may allow it
+    assert co.due_at == tokyo(1, 19) and co.strict_due
+
+
+def test_a_maximum_duration_refuses_a_longer_take_out_and_caps_the_default_due(session, make_user, make_item):
+    from tracker.errors import RuleBroken
+
+    admin, staff = make_user("admin"), make_user("staff")
+    folder = make_item(kind=Kind.folder, data_class=DataClass.sensitive)
+    rule = _rule(session, admin, "folder", "sensitive", max_hours=4)
+    with pytest.raises(RuleBroken) as long:
+        _out(session, folder, staff, tokyo(1, 10), tokyo(1, 14, 1))
+    assert long.value.params["hours"] == 4
+    session.rollback()
+    assert rules.due_by([rule], tokyo(1, 10), POLICY) == tokyo(1, 14)
+    assert rules.due_by([rule], tokyo(1, 17), POLICY) == tokyo(1, 19)  # the day end comes first
+    assert _out(session, folder, staff, tokyo(1, 10), tokyo(1, 14)).strict_due
+
+
+def test_a_bag_keeps_the_curfew_of_what_is_in_it(session, make_user, make_item):
+    from tracker.errors import RuleBroken
+
+    admin, staff = make_user("admin"), make_user("staff")
+    bag = make_item(kind=Kind.bag, data_class=DataClass.none)
+    make_item(kind=Kind.usb, data_class=DataClass.personal, bag=bag)
+    _rule(session, admin, "usb", "personal", curfew=time(18, 0))
+    session.refresh(bag)
+    assert rules.due_by(rules.governing(session, bag, POLICY), tokyo(1, 10), POLICY) == tokyo(1, 18)
+    with pytest.raises(RuleBroken):
+        _out(session, bag, staff, tokyo(1, 10), tokyo(1, 19))
+
+
+def test_a_rule_changed_later_leaves_an_open_check_out_as_it_was(session, make_user, make_item):
+    from tracker.desk import sweep
+
+    admin, staff = make_user("admin"), make_user("staff")
+    laptop = make_item(kind=Kind.laptop, data_class=DataClass.personal)
+    co = _out(session, laptop, staff, tokyo(1, 9), tokyo(1, 19))
+    session.commit()
+    _rule(session, admin, "laptop", "personal", curfew=time(12, 0), max_hours=1)
+    session.expire_all()
+    assert co.due_at == tokyo(1, 19) and not co.strict_due
+    assert sweep.sweep_strict(session, tokyo(1, 18), POLICY).flag_ids == []
+
+
+# --- the witness (two-person rule) --------------------------------------------------------------------------------
+
+
+def test_a_witness_rule_needs_another_active_person_recorded_on_the_check_out(session, make_user, make_item):
+    from tracker.errors import NotPermitted, WitnessRequired
+
+    admin, staff, colleague = make_user("admin"), make_user("staff"), make_user("staff")
+    gone = make_user("staff", active=False)
+    folder = make_item(kind=Kind.folder, data_class=DataClass.my_number)
+    _rule(session, admin, "folder", "my_number", witness=True)
+    due = tokyo(1, 19)
+    with pytest.raises(WitnessRequired) as missing:
+        _out(session, folder, staff, tokyo(1, 10), due)
+    assert missing.value.about == "witness"
+    session.rollback()
+    with pytest.raises(InvalidInput) as self_witness:
+        _out(session, folder, staff, tokyo(1, 10), due, witness=staff)
+    assert self_witness.value.about == "witness"
+    session.rollback()
+    with pytest.raises(NotPermitted):
+        _out(session, folder, staff, tokyo(1, 10), due, witness=gone)
+    session.rollback()
+    assert events(session, "checkout") == []
+    co = _out(session, folder, staff, tokyo(1, 10), due, witness=colleague)
+    session.commit()
+    assert co.witness_id == colleague.id
+    assert json.loads(events(session, "checkout")[-1].data)["witness"] == colleague.email
+
+
+def test_a_witness_confirms_with_their_own_password_throttled_like_a_sign_in(session, make_user):
+    from tests.helpers import PASSWORD
+    from tracker.accounts import signin
+
+    colleague = make_user("staff")
+    assert signin.confirm_witness(session, NOW, colleague.email, PASSWORD, "10.0.0.1").id == colleague.id
+    for _ in range(5):
+        with pytest.raises(signin.WitnessFailed):
+            signin.confirm_witness(session, NOW, colleague.email, "wrong", "10.0.0.1")
+        session.commit()  # the view commits the failure, so it counts
+    with pytest.raises(signin.Throttled):
+        signin.confirm_witness(session, NOW, colleague.email, PASSWORD, "10.0.0.1")
+    assert len(events(session, "witness_failed")) == 5
+
+
+# --- erasure and the handling rules by rule ------------------------------------------------------------------------
+
+
+def test_erasure_at_return_follows_the_rule_and_unset_rules_behave_as_before(session, make_user, make_item):
+    from tracker.custody import operations as custody
+    from tracker.errors import ErasureRequired
+
+    admin, staff = make_user("admin"), make_user("staff")
+    laptop = make_item(kind=Kind.laptop, data_class=DataClass.personal)
+    usb = make_item(kind=Kind.usb, data_class=DataClass.personal)
+    assert not rules.needs_erasure(session, laptop, POLICY) and rules.needs_erasure(session, usb, POLICY)
+    for it in (laptop, usb):
+        _out(session, it, staff, tokyo(1, 9), tokyo(1, 19))
+    session.commit()
+    with pytest.raises(ErasureRequired):  # the default, as configured
+        custody.return_item(session, tokyo(1, 12), item=usb, actor=staff, policy=POLICY)
+    session.rollback()
+    _rule(session, admin, "laptop", "personal", erasure_on_return=True)
+    _rule(session, admin, "usb", "personal", erasure_on_return=False)
+    with pytest.raises(ErasureRequired):
+        custody.return_item(session, tokyo(1, 12), item=laptop, actor=staff, policy=POLICY)
+    session.rollback()
+    custody.return_item(session, tokyo(1, 12), item=usb, actor=staff, policy=POLICY)
+    back = custody.return_item(session, tokyo(1, 12), item=laptop, actor=staff, policy=POLICY, erasure="erased",
+                               erasure_method="overwrite")
+    assert back.checkout.erasure is not None
+
+
+def test_the_handling_rules_tick_follows_the_rule_at_the_first_take_out_of_the_day(session, make_user, make_item):
+    from tracker.custody import operations as custody
+    from tracker.errors import HandlingAckRequired
+
+    admin, staff = make_user("admin"), make_user("staff")
+    plain = make_item(kind=Kind.laptop, data_class=DataClass.none)
+    usb = make_item(kind=Kind.usb, data_class=DataClass.personal)
+    _rule(session, admin, "laptop", "none", handling_ack=True)
+    _rule(session, admin, "usb", "personal", handling_ack=False, erasure_on_return=False)
+    with pytest.raises(HandlingAckRequired):
+        custody.check_out(session, tokyo(1, 9), item=plain, holder=staff, actor=staff, due_at=tokyo(1, 19),
+                          policy=POLICY)
+    session.rollback()
+    custody.check_out(session, tokyo(1, 9), item=usb, holder=staff, actor=staff, due_at=tokyo(1, 19), policy=POLICY)
+    custody.check_out(session, tokyo(1, 9), item=plain, holder=staff, actor=staff, due_at=tokyo(1, 19),
+                      policy=POLICY, handling_ack=True)
+    custody.return_item(session, tokyo(1, 10), item=plain, actor=staff, policy=POLICY)
+    session.commit()  # the second take-out of the day asks no more
+    custody.check_out(session, tokyo(1, 11), item=plain, holder=staff, actor=staff, due_at=tokyo(1, 19),
+                      policy=POLICY)
+
+
+# --- the curfew sweep ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_the_curfew_sweep_flags_a_usb_drive_at_18_00_and_leaves_a_laptop_for_the_day_end(
+        app, session, make_user, make_item):
+    from tracker import jobs
+    from tracker.desk import sweep
+    from tracker.models import Flag
+
+    admin, staff = make_user("admin"), make_user("staff")
+    usb = make_item(kind=Kind.usb, data_class=DataClass.personal)
+    laptop = make_item(kind=Kind.laptop, data_class=DataClass.personal)
+    rules.apply_recommended(session, NOW, actor=admin, policy=POLICY)
+    session.commit()
+    stick = _out(session, usb, staff, tokyo(1, 10), rules.due_by(rules.governing(session, usb, POLICY),
+                                                                  tokyo(1, 10), POLICY))
+    book = _out(session, laptop, staff, tokyo(1, 10), POLICY.default_due(tokyo(1, 10)))
+    session.commit()
+    assert (stick.due_at, stick.strict_due, book.due_at, book.strict_due) == (tokyo(1, 18), True, tokyo(1, 19), False)
+
+    def flagged():
+        reread(session)
+        return {f.checkout_id for f in session.scalars(select(Flag))}
+
+    assert jobs.run_curfew_sweep(app, tokyo(1, 17, 59)).flag_ids == [] and flagged() == set()
+    assert len(jobs.run_curfew_sweep(app, tokyo(1, 18)).flag_ids) == 1 and flagged() == {stick.id}
+    assert jobs.run_curfew_sweep(app, tokyo(1, 18, 1)).flag_ids == []  # once
+    assert jobs.run_curfew_sweep(app, tokyo(1, 19)).flag_ids == [] and flagged() == {stick.id}
+    sweep.sweep(session, tokyo(1, 19), POLICY)  # the day end flags the laptop, and the drive no second time
+    session.commit()
+    assert flagged() == {stick.id, book.id}
+    assert len(events(session, "flagged")) == 2
+
+
+def test_only_admins_save_rules(session, make_user):
+    from tracker.errors import NotPermitted
+
+    for role in ("staff", "security"):
+        with pytest.raises(NotPermitted):
+            rules.save(session, NOW, rules.recommended("usb", "personal"), actor=make_user(role))
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(TakeoutRule)) == 0
+
+
+@pytest.mark.postgres
+def test_two_admins_saving_a_rule_for_the_first_time_at_once_make_versions_1_and_2(app, make_user):
+    import threading
+
+    admins = [make_user("admin") for _ in range(2)]
+    maker = app.extensions["tracker.sessionmaker"]
+    barrier = threading.Barrier(len(admins))
+    outcomes: list[str] = []
+
+    def save_as(admin_id: int, hours: int) -> None:
+        from tracker.models import User
+
+        with maker() as s:
+            try:
+                barrier.wait()
+                rule = replace(rules.default("usb", "personal", POLICY), max_hours=hours)
+                rules.save(s, NOW, rule, actor=s.get(User, admin_id))
+                s.commit()
+                outcomes.append("saved")
+            except Exception as exc:  # pragma: no cover - reported in the assertion
+                outcomes.append(repr(exc))
+
+    threads = [threading.Thread(target=save_as, args=(a.id, n + 1)) for n, a in enumerate(admins)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert outcomes == ["saved", "saved"]
+    with maker() as s:
+        assert s.scalars(select(TakeoutRule)).one().version == 2
+        changed = [json.loads(e.data) for e in s.scalars(select(Event).where(Event.action == "rule_changed")
+                                                          .order_by(Event.id))]
+    assert [c["version"] for c in changed] == [1, 2]
+    assert changed[0]["before"] is None and changed[1]["before"] == changed[0]["after"]

@@ -24,8 +24,9 @@ def stop(sched) -> None:
 def test_build_creates_the_sweeps_with_explicit_ids_coalescing_and_hours_of_grace(app):
     sched = scheduler.build(app, blocking=False)
     jobs = {job.id: job for job in sched.get_jobs()}
-    assert set(jobs) == {"sweep-1900", "sweep-0000", "sweep-catch-up", "reminders", "deliver-notifications", "audit-check",
-                         "label-jobs", "handover-expiry", "escalation"}  # and "lease" when built with a leader
+    assert set(jobs) == {"sweep-1900", "sweep-0000", "sweep-catch-up", "curfew-sweep", "reminders",
+                         "deliver-notifications", "audit-check", "label-jobs", "handover-expiry",
+                         "escalation"}  # and "lease" when built with a leader
     for job_id in ("sweep-1900", "sweep-0000"):
         job = jobs[job_id]
         assert job.coalesce is True and job.max_instances == 1

@@ -14,7 +14,7 @@ CORE = {"config", "db", "clock", "errors", "audit", "trail", "i18n", "models", "
 FEATURES = {
     "items": set(),
     "accounts": set(),
-    "custody": set(),
+    "custody": {"accounts"},  # a take-out's witness confirms with their own password (accounts.signin)
     "notify": set(),
     "reports": {"labels"},  # the PDF records print with the label font
     "labels": {"items"},

@@ -17,6 +17,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .accounts import sessions
     from .accounts import views as auth
     from .custody import handover
+    from .custody import rule_views as admin_rules
     from .custody import views as custody
     from .desk import incident_views as incidents
     from .desk import views as desk
@@ -45,7 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     error_pages.init_app(app)
     ops.init_app(app)
     for module in (auth, custody, desk, incidents, reports, admin_items, admin_users, admin_labels,
-                   admin_notifications, admin_departments):
+                   admin_notifications, admin_departments, admin_rules):
         app.register_blueprint(module.bp)
     if app.config["OIDC_ISSUER"] or app.config["SCIM_TOKEN"]:
         from . import sso  # only sites that use single sign-on or provisioning load it (and Authlib)

@@ -99,3 +99,11 @@ class RuleBroken(DomainError):
     """A take-out the item's take-out rule does not allow (the message names the rule)."""
 
     message = N_("The take-out rule for this item does not allow that.")
+
+
+class WitnessRequired(DomainError):
+    """The take-out rule asks for a second person (two-person rule) and none confirmed."""
+
+    message = N_("A second person must witness this take-out: they enter their own e-mail address and password "
+                 "here.")
+    about = "witness"

@@ -46,6 +46,20 @@ def run_escalation(app: Flask, now: datetime) -> escalation.EscalationResult:
         return result
 
 
+def run_curfew_sweep(app: Flask, now: datetime) -> sweep.SweepResult:
+    """Flag the check-outs past a rule's curfew or maximum duration and queue their notices, in one transaction;
+    deliver only when something was flagged (it runs every minute)."""
+    with app.app_context():
+        with _session(app) as s:
+            result = sweep.sweep_strict(s, now, policy.from_config(app.config))
+            if result.flag_ids:
+                outbox.queue_overdue(s, now, [f.checkout for f in result.flags], app.config)
+            s.commit()
+        if result.flag_ids:
+            run_delivery(app, now)
+        return result
+
+
 def run_reminders(app: Flask, now: datetime) -> int:
     with app.app_context():
         with _session(app) as s:

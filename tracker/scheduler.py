@@ -1,5 +1,5 @@
-"""The scheduler process: the day-end sweep (and later sweeps), reminders, escalation of unacknowledged flags,
-notification delivery, label files and the audit check.
+"""The scheduler process: the day-end sweep (and later sweeps), the curfew sweep, reminders, escalation of
+unacknowledged flags, notification delivery, label files and the audit check.
 
 It runs as its own process (`flask --app app scheduler`), never inside web workers. Any number may be started, one
 per host: a lease in the database (tracker/ops/lease.py) lets exactly one of them run the jobs; the others stand by,
@@ -108,6 +108,9 @@ def build(app: Flask, blocking: bool, leader: Leader | None = None) -> BlockingS
     # database locked or unreachable) runs at the next minute, and again each minute until it succeeds.
     sched.add_job(led("sweep", lambda: jobs.run_sweep(app, clock.now(), only_if_missed=True)),
                   IntervalTrigger(minutes=1), id="sweep-catch-up", misfire_grace_time=300, **defaults)
+    # Check-outs whose rule caps the due time (a curfew, a maximum duration) are flagged the minute they are late.
+    sched.add_job(led("curfew sweep", lambda: jobs.run_curfew_sweep(app, clock.now())), IntervalTrigger(minutes=1),
+                  id="curfew-sweep", misfire_grace_time=300, **defaults)
     sched.add_job(led("reminders", lambda: jobs.run_reminders(app, clock.now())), IntervalTrigger(minutes=1),
                   id="reminders", misfire_grace_time=300, **defaults)
     # Offers lapse at the end of their local day; accepting one after it is refused anyway, this records it.

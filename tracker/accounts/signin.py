@@ -31,6 +31,11 @@ class WrongPassword(DomainError):
     message = N_("The current password is wrong.")
 
 
+class WitnessFailed(DomainError):
+    message = N_("The witness's e-mail address or password is wrong, or their account is disabled.")
+    about = "witness"
+
+
 class Throttled(DomainError):
     message = N_("Too many failed sign-ins. Try again in %(minutes)d minutes.")
 
@@ -99,4 +104,20 @@ def authenticate(session: Session, now: datetime, email: str, password: str, add
     session.execute(delete(LoginAttempt).where(LoginAttempt.scope == "pair", LoginAttempt.key == keys["pair"]))
     session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - KEEP))
     audit.record(session, now, "signin", actor=user, subject=user, source=address)
+    return user
+
+
+def confirm_witness(session: Session, now: datetime, email: str, password: str, address: str) -> User:
+    """The second person of a two-person take-out, confirming on the holder's phone with their own credentials:
+    checked and throttled like a sign-in (it is one, to someone guessing a colleague's password), without
+    signing anyone in. The caller must commit even when this raises, so that failures are counted."""
+    key = (email or "").strip().lower()[:254]
+    keys = _keys(key, address)
+    _serialise(session, keys)
+    _check_throttle(session, now, keys)
+    user = users.find_by_email(session, key)
+    if not users.verify_password(user, password or "") or user is None or not user.active:
+        _fail(session, now, keys)
+        audit.record(session, now, "witness_failed", subject=user, source=address, email=key)
+        raise WitnessFailed()
     return user

@@ -7,14 +7,17 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     IntegerField,
+    PasswordField,
     SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
+    TimeField,
 )
 from wtforms.validators import Length, Optional
 
 from ..i18n import lazy_gettext as _l
+from ..models import Approval, Overnight
 
 
 class CheckoutForm(FlaskForm):
@@ -25,6 +28,9 @@ class CheckoutForm(FlaskForm):
     # Overnight or longer: the rules say when it is needed and how long it may be.
     reason = StringField(_l("Reason for keeping it overnight or longer"), validators=[Optional(), Length(max=200)])
     rules_ack = BooleanField()  # the handling rules were read (asked at the first take-out of the day)
+    # The second person, where the class's rule asks for a witness: they type their own credentials.
+    witness_email = StringField(_l("Witness's e-mail address"), validators=[Optional(), Length(max=254)])
+    witness_password = PasswordField(_l("Witness's password"), validators=[Optional(), Length(max=200)])
 
 
 class ReturnForm(FlaskForm):
@@ -62,3 +68,40 @@ class FoundMessageForm(FlaskForm):
 
     message = TextAreaField()
     contact = StringField()
+
+
+APPROVAL_LABELS = {Approval.nobody.value: _l("Nobody"), Approval.manager.value: _l("The holder's manager"),
+                   Approval.manager_desk.value: _l("The manager, then the security desk"),
+                   Approval.named.value: _l("Named approvers, in order")}
+OVERNIGHT_LABELS = {Overnight.allowed.value: _l("Allowed (with a reason)"),
+                    Overnight.approval.value: _l("Needs approval"), Overnight.forbidden.value: _l("Forbidden")}
+
+
+class RuleForm(FlaskForm):
+    """One take-out rule (a kind and data class); `rules.save` checks the approvers and the numbers."""
+
+    approval = SelectField(_l("Who approves a take-out"), choices=[])
+    approver1 = SelectField(_l("First approver"), choices=[], validators=[Optional()])
+    approver2 = SelectField(_l("Second approver"), choices=[], validators=[Optional()])
+    approver3 = SelectField(_l("Third approver"), choices=[], validators=[Optional()])
+    overnight = SelectField(_l("Overnight or longer"), choices=[],
+                            description=_l("Needs approval: also for a take-out past the curfew or the maximum "
+                                           "duration, which are otherwise refused."))
+    curfew = TimeField(_l("Curfew (back by, local time)"), validators=[Optional()],
+                       description=_l("Empty: no curfew. A take-out must be due back by this time the same day."))
+    max_hours = IntegerField(_l("Maximum hours out"), validators=[Optional()], description=_l("Empty: no limit."))
+    erasure_on_return = BooleanField(_l("Erasure confirmed at return (消去確認)"))
+    witness = BooleanField(_l("A second person witnesses the take-out (two-person rule)"))
+    handling_ack = BooleanField(_l("The holder ticks the handling rules (first take-out of the day)"))
+    escalate_after_hours = IntegerField(_l("Escalate an unanswered overdue flag after (hours)"),
+                                        validators=[Optional()], description=_l("Empty: no escalation."))
+
+    def __init__(self, *a, users: list[tuple[int, str]] = (), **kw):
+        super().__init__(*a, **kw)
+        self.approval.choices = list(APPROVAL_LABELS.items())
+        self.overnight.choices = list(OVERNIGHT_LABELS.items())
+        for f in self.approvers():
+            f.choices = [("", _l("None"))] + [(str(i), name) for i, name in users]
+
+    def approvers(self) -> list[SelectField]:
+        return [self.approver1, self.approver2, self.approver3]

@@ -32,6 +32,7 @@ from ..errors import (
     NotPermitted,
     ReasonRequired,
     Retired,
+    WitnessRequired,
 )
 from ..models import Checkout, CheckoutRequest, Erasure, Item, RequestStatus, User
 from . import rules
@@ -138,19 +139,24 @@ def check_out(
     item: Item,
     holder: User,
     actor: User,
-    due_at: datetime,
+    due_at: datetime | None,
     purpose: str = "",
     destination: str = "",
     reason: str = "",
     policy: Policy | None = None,
     handling_ack: bool = False,
     approved: bool = False,
+    witness: User | None = None,
     source: str | None = None,
 ) -> Checkout:
     """Give `item` (and, for a bag, everything in it) to `holder` until `due_at`.
 
-    With a `policy`, an overnight check-out needs a reason, and (where the site requires it) the desk's
-    approval; the first check-out of the day of an item with personal data needs `handling_ack`.
+    With a `policy`, the take-out rules of the item (and of what is in it) decide: an overnight check-out needs
+    a reason; one past a rule's curfew or maximum duration is refused by name or waits for approval; approvers
+    named by the rule approve first; the first check-out of the day needs `handling_ack` where the rule says so;
+    and where the rule asks for a witness, `witness` is the second person who confirmed (their credentials were
+    checked by the caller). A rule that caps the due time makes the check-out `strict_due`. `due_at` None is the
+    default: today's day end, or the rules' earlier limit (it needs a `policy`).
     """
     if actor.id != holder.id and not actor.privileged:
         raise NotPermitted()
@@ -159,16 +165,25 @@ def check_out(
     purpose = _clean(purpose, N_("Purpose"), "purpose")
     destination = _clean(destination, N_("Destination"), "destination")
     reason = _clean(reason, N_("Reason"), "reason")
-    if due_at <= now:
+    if due_at is None and policy is None:
+        raise ValueError("the default due time comes from the take-out rules: pass a policy")
+    if due_at is not None and due_at <= now:
         raise InvalidInput(N_("The due time must be in the future."), about="due_at")
     item = _lock(session, item)
+    strict = False
     if policy is not None:
-        rule = rules.rule_for(session, item, policy)
+        found = rules.governing(session, item, policy, _contents(item))
+        due_at = due_at or rules.due_by(found, now, policy)
         long = policy.is_long(now, due_at)
-        _refuse_if_incomplete(session, now, policy, item, long, reason, handling_ack)
-        rules.refuse_if_broken(rule, now, due_at, policy)
-        if not approved and not actor.privileged and rules.needs_approval(rule, long):
+        _refuse_if_incomplete(session, now, policy, item, long, reason, handling_ack, found)
+        for rule in found:
+            rules.refuse_if_broken(rule, now, due_at, policy)
+        if not approved and not actor.privileged and any(
+                rules.needs_approval(r, rules.goes_past(r, now, due_at, policy)) for r in found):
             raise ApprovalRequired()
+        if not approved:  # an approved request had its witness among its approval steps
+            _refuse_without_witness(found, holder, witness)
+        strict = rules.strict(found)
     if not approved:
         waiting = pending_request(session, item)
         if waiting is not None and waiting.requester_id != holder.id:
@@ -194,6 +209,8 @@ def check_out(
             purpose=purpose,
             destination=destination,
             reason=reason or None,
+            strict_due=strict,
+            witness_id=witness.id if witness is not None else None,
         )
 
     co = new(item, None)
@@ -205,18 +222,33 @@ def check_out(
                      source=source, bag=item.asset_tag, due_at=due_at.isoformat())
     audit.record(session, now, "checkout", actor=actor, item=item, checkout=co, subject=holder, source=source,
                  due_at=due_at.isoformat(), purpose=purpose, destination=destination, reason=reason,
-                 handling_rules_acknowledged=handling_ack, contents=[c.asset_tag for c in contents])
+                 handling_rules_acknowledged=handling_ack, contents=[c.asset_tag for c in contents],
+                 **({"strict_due": True} if strict else {}), **({"witness": witness.email} if witness else {}))
     return co
 
 
+def _refuse_without_witness(found: list[rules.Rule], holder: User, witness: User | None) -> None:
+    """The two-person rule: where a rule asks for a witness, another active person confirmed."""
+    if witness is not None and witness.id == holder.id:
+        raise InvalidInput(N_("The witness must be someone other than the person taking it out."), about="witness")
+    if witness is not None and not witness.active:
+        raise NotPermitted(N_("%(name)s's account is disabled."), name=witness.name)
+    if witness is None and any(r.witness for r in found):
+        raise WitnessRequired()
+
+
 def _refuse_if_incomplete(session: Session, now: datetime, policy: Policy, item: Item, long: bool, reason: str,
-                          handling_ack: bool) -> None:
+                          handling_ack: bool, found: list[rules.Rule] | None = None) -> None:
     """Refuse a take-out that lacks the reason a long one needs or the tick the handling rules ask for, naming
-    every missing piece at once (the person then fixes both in one go)."""
+    every missing piece at once (the person then fixes both in one go). `found`: the rules of the item and its
+    contents, in that order (read here when not given)."""
     missing: list[DomainError] = []
     if long and not (reason or "").strip():
         missing.append(ReasonRequired())
-    if not handling_ack and any(policy.needs_handling_ack(session, now, it) for it in [item, *_contents(item)]):
+    items = [item, *_contents(item)]
+    found = found if found is not None else rules.governing(session, item, policy, items[1:])
+    if not handling_ack and any(rules.needs_handling_ack(session, now, it, r, policy)
+                                for r, it in zip(found, items, strict=True)):
         missing.append(HandlingAckRequired())
     if len(missing) == 1:
         raise missing[0]
@@ -333,10 +365,10 @@ def return_item(
 ) -> ReturnResult:
     """Close the open check-out; for a bag, contents not confirmed `present` stay out as missing.
 
-    `present` holds the ids of the bag's contents that were confirmed; None confirms them all. Where the policy
-    asks for erasure at return (a USB drive with personal data, by default), `erasure` says what became of the
-    data on each such item coming back: `erased` (with `erasure_method`), `nothing_written`, or `pending` (left
-    for the desk's return inspection, until which the item cannot go out again).
+    `present` holds the ids of the bag's contents that were confirmed; None confirms them all. Where the item's
+    take-out rule asks for erasure at return (a USB drive with personal data, by default), `erasure` says what
+    became of the data on each such item coming back: `erased` (with `erasure_method`), `nothing_written`, or
+    `pending` (left for the desk's return inspection, until which the item cannot go out again).
     """
     site = policy or Policy()
     how, method = _erasure_statement(erasure, erasure_method)
@@ -347,7 +379,8 @@ def return_item(
     result = ReturnResult(checkout=co)
     children = _children(session, co)
     back = [co, *(c for c in children if present is None or c.item_id in present)]
-    needing = [c for c in back if site.needs_erasure(c.item)]
+    table = rules.table(session, site)  # one read, however many items a bag brings back
+    needing = [c for c in back if rules.lookup(table, c.item).erasure_on_return]
     if needing and how is None:
         raise ErasureRequired()
     for c in needing:
@@ -445,7 +478,8 @@ def hand_over(
         # The purpose and destination were the previous holder's: the new holder's are not known, so they are
         # left empty rather than carried on (and offered again at the new holder's next take-out).
         return Checkout(item=old.item, item_id=old.item_id, holder=to, holder_id=to.id,
-                        parent_id=parent.id if parent else None, out_at=now, due_at=old.due_at)
+                        parent_id=parent.id if parent else None, out_at=now, due_at=old.due_at,
+                        strict_due=old.strict_due)
 
     # How the receiver's consent was given: their acceptance of an offer, or none (the desk moved it directly).
     how = {"direct": True, "receiver_confirmed": False} if direct else {"offer": offer_id, "receiver_confirmed": True}

@@ -40,9 +40,12 @@ class Policy:
         return datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(self.timezone)).astimezone(UTC)
 
     def needs_handling_ack(self, session: Session, now: datetime, item: Item) -> bool:
-        """The first check-out of the local day of an item with personal data asks for the handling rules."""
-        if item.data_class == DataClass.none:
-            return False
+        """The first check-out of the local day of an item with personal data asks for the handling rules (the
+        site's default; an admin's take-out rule can ask it of any class, see rules.needs_handling_ack)."""
+        return item.data_class != DataClass.none and self.first_checkout_today(session, now, item)
+
+    def first_checkout_today(self, session: Session, now: datetime, item: Item) -> bool:
+        """Whether `item` has not been checked out yet during the local day of `now`."""
         earlier = session.scalar(select(Checkout.id).where(
             Checkout.item_id == item.id, Checkout.out_at >= self.local_day_start(now),
             Checkout.out_at < self.local_day_start(now) + timedelta(days=1)).limit(1))

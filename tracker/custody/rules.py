@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import audit
-from ..errors import N_, InvalidInput, RuleBroken
-from ..models import Approval, DataClass, Item, Kind, Overnight, TakeoutRule, User
+from .. import audit, clock
+from ..errors import N_, InvalidInput, NotPermitted, RuleBroken
+from ..models import Approval, DataClass, Item, Kind, Overnight, Role, TakeoutRule, User
 from .policy import Policy
 
 MAX_APPROVERS = 3
@@ -110,18 +111,104 @@ def all_rules(session: Session, policy: Policy) -> list[Rule]:
             for c in DataClass for k in Kind]
 
 
+def governing(session: Session, item: Item, policy: Policy, contents: list[Item] | None = None) -> list[Rule]:
+    """The rules a take-out of `item` must keep, read in one query: its own and, for a bag, those of everything in
+    it (`contents`, default its contents not retired), in that order: a USB drive in a bag keeps its curfew."""
+    if contents is None:
+        contents = [c for c in item.contents if not c.retired] if item.kind == Kind.bag else []
+    found = table(session, policy)
+    return [lookup(found, it) for it in [item, *contents]]
+
+
+def curfew_at(rule: Rule, now: datetime, policy: Policy) -> datetime | None:
+    """Today's curfew (門限) under `rule` as a UTC moment, or None where the rule sets none."""
+    if rule.curfew is None:
+        return None
+    return clock.day_end_on(clock.local(now, policy.timezone).date(), policy.timezone, rule.curfew)
+
+
+def latest_due(rule: Rule, now: datetime, policy: Policy) -> datetime | None:
+    """The latest due time the rule allows without approval (today's curfew, or `max_hours` from now), or None
+    where it sets no limit in time."""
+    limits = [t for t in (curfew_at(rule, now, policy),
+                          now + timedelta(hours=rule.max_hours) if rule.max_hours else None) if t is not None]
+    return min(limits) if limits else None
+
+
+def due_by(found: list[Rule], now: datetime, policy: Policy) -> datetime:
+    """The due time a take-out gets when the person keeps the default: the day end, or earlier where a rule caps
+    it (a curfew already past today leaves the day end, and the rule then refuses the take-out by name)."""
+    caps = [t for t in (latest_due(r, now, policy) for r in found) if t is not None and t > now]
+    return min([policy.default_due(now), *caps])
+
+
+def strict(found: list[Rule]) -> bool:
+    """Whether the rules cap the due time (a curfew or a maximum duration): such a check-out is flagged the
+    moment it is overdue, not at the day end."""
+    return any(r.curfew is not None or r.max_hours is not None for r in found)
+
+
+def _limit_passed(rule: Rule, now: datetime, due_at: datetime, policy: Policy) -> str | None:
+    """The first limit in time of `rule` that a take-out from `now` until `due_at` goes past, or None."""
+    if rule.overnight != Overnight.allowed and policy.is_long(now, due_at):
+        return "overnight"
+    curfew = curfew_at(rule, now, policy)
+    if curfew is not None and (now >= curfew or due_at > curfew):
+        return "curfew"
+    if rule.max_hours is not None and due_at - now > timedelta(hours=rule.max_hours):
+        return "max_hours"
+    return None
+
+
+def goes_past(rule: Rule, now: datetime, due_at: datetime, policy: Policy) -> bool:
+    """Whether the take-out goes past a limit in time of `rule`: overnight (where not simply allowed), the
+    curfew, or the maximum duration. Where the rule's overnight is `approval`, that is what approval allows."""
+    return _limit_passed(rule, now, due_at, policy) is not None
+
+
+def table(session: Session, policy: Policy) -> dict[tuple[str, str], Rule]:
+    """Every rule by (kind, data class), read at once: for lists that ask about many items."""
+    return {(r.kind, r.data_class): r for r in all_rules(session, policy)}
+
+
+def lookup(found: dict[tuple[str, str], Rule], item: Item) -> Rule:
+    """The rule of `item` in a `table`."""
+    return found[(item.kind.value, item.data_class.value)]
+
+
 def needs_approval(rule: Rule, long: bool) -> bool:
-    """Whether a take-out under `rule` waits for approval first: always where the rule names approvers, and for an
-    overnight or longer one where the rule says overnight needs approval."""
+    """Whether a take-out under `rule` waits for approval first: always where the rule names approvers, and for
+    one that goes past the rule's limits in time (`long`: see `goes_past`) where its overnight needs approval."""
     return rule.approval != Approval.nobody or (long and rule.overnight == Overnight.approval)
 
 
 def refuse_if_broken(rule: Rule, now: datetime, due_at: datetime, policy: Policy) -> None:
-    """Refuse a take-out that no approval can allow under `rule`, naming the rule."""
-    if rule.overnight == Overnight.forbidden and policy.is_long(now, due_at):
+    """Refuse a take-out that no approval can allow under `rule`, naming the rule and the limit: overnight where
+    forbidden, and the curfew or maximum duration where overnight does not go to approval."""
+    passed = _limit_passed(rule, now, due_at, policy)
+    if passed is None or rule.overnight == Overnight.approval:
+        return
+    names = {"kind": rule.kind, "data_class": rule.data_class}
+    if passed == "overnight":
         raise RuleBroken(N_("The take-out rule for %(kind)s (%(data_class)s) does not allow overnight: bring it "
-                            "back by the end of today."), about="due_at",
-                         kind=rule.kind, data_class=rule.data_class)
+                            "back by the end of today."), about="due_at", **names)
+    if passed == "curfew":
+        raise RuleBroken(N_("The take-out rule for %(kind)s (%(data_class)s) has it back by %(curfew)s today: it "
+                            "cannot go out after that time or be due later."), about="due_at",
+                         curfew=rule.curfew.strftime("%H:%M"), **names)
+    raise RuleBroken(N_("The take-out rule for %(kind)s (%(data_class)s) allows at most %(hours)d hours out: "
+                        "choose an earlier due time."), about="due_at", hours=rule.max_hours, **names)
+
+
+def needs_erasure(session: Session, item: Item, policy: Policy) -> bool:
+    """Whether returning `item` must say what became of its data (消去確認), as its rule says now."""
+    return rule_for(session, item, policy).erasure_on_return
+
+
+def needs_handling_ack(session: Session, now: datetime, item: Item, rule: Rule, policy: Policy) -> bool:
+    """Whether taking `item` out under `rule` asks for the handling rules: where the rule says so, at the first
+    take-out of the local day."""
+    return rule.handling_ack and policy.first_checkout_today(session, now, item)
 
 
 def _check(session: Session, rule: Rule) -> None:
@@ -140,18 +227,34 @@ def _check(session: Session, rule: Rule) -> None:
             raise InvalidInput(N_("Give a number of hours between 1 and 744."), about=about)
 
 
+def _locked_row(session: Session, now: datetime, kind: str, data_class: str) -> tuple[TakeoutRule, bool]:
+    """The pair's row, locked, and whether this save creates it. Of two first saves at once, the unique (kind,
+    data class) lets one insert it; the other then waits for it and saves over it as the next version."""
+    stmt = (select(TakeoutRule).where(TakeoutRule.kind == kind, TakeoutRule.data_class == data_class)
+            .with_for_update().execution_options(populate_existing=True))
+    row = session.scalar(stmt)
+    if row is not None:
+        return row, False
+    try:
+        with session.begin_nested():
+            row = TakeoutRule(kind=kind, data_class=data_class, version=0, updated_at=now)
+            session.add(row)
+            session.flush()
+        return row, True
+    except IntegrityError:
+        return session.scalars(stmt).one(), False
+
+
 def save(session: Session, now: datetime, rule: Rule, *, actor: User, source: str | None = None) -> Rule:
     """Store the rule for its kind and class (a new version); one audit event with what it was and what it is.
-    Requests already waiting keep the rule they were made under."""
+    Requests already waiting keep the rule they were made under. Only admins set the rules."""
+    if actor.role != Role.admin:
+        raise NotPermitted()
     if rule.approval != Approval.named:
         rule = replace(rule, approvers=())
     _check(session, rule)
-    row = session.scalar(select(TakeoutRule).where(TakeoutRule.kind == rule.kind,
-                                                   TakeoutRule.data_class == rule.data_class).with_for_update())
-    before = _from_row(row).snapshot() if row is not None else None
-    if row is None:
-        row = TakeoutRule(kind=rule.kind, data_class=rule.data_class, version=0)
-        session.add(row)
+    row, created = _locked_row(session, now, rule.kind, rule.data_class)
+    before = None if created else _from_row(row).snapshot()
     approvers = list(rule.approvers) + [None] * (MAX_APPROVERS - len(rule.approvers))
     row.approval, (row.approver1_id, row.approver2_id, row.approver3_id) = rule.approval, approvers
     row.overnight, row.curfew, row.max_hours = rule.overnight, rule.curfew, rule.max_hours
@@ -163,4 +266,35 @@ def save(session: Session, now: datetime, rule: Rule, *, actor: User, source: st
     audit.record(session, now, "rule_changed", actor=actor, source=source, kind=rule.kind,
                  data_class=rule.data_class, version=saved.version,
                  before=json.loads(before) if before else None, after=json.loads(saved.snapshot()))
+    return saved
+
+
+@dataclass(frozen=True)
+class Change:
+    """Who saved a rule's current version, and when (the rules page shows it)."""
+
+    at: datetime
+    by: str | None
+
+
+def changes(session: Session) -> dict[tuple[str, str], Change]:
+    """The last change of every saved rule, by (kind, data class), in one query."""
+    rows = session.execute(select(TakeoutRule.kind, TakeoutRule.data_class, TakeoutRule.updated_at, User.name)
+                           .outerjoin(User, User.id == TakeoutRule.updated_by_id))
+    return {(kind, data_class): Change(at, by) for kind, data_class, at, by in rows}
+
+
+def _same(a: Rule, b: Rule) -> bool:
+    return replace(a, version=0) == replace(b, version=0)
+
+
+def apply_recommended(session: Session, now: datetime, *, actor: User, policy: Policy,
+                      source: str | None = None) -> list[Rule]:
+    """Save the recommended rule for every kind and class that does not have it yet (one new version and one
+    event each; a row already as recommended is left as it is). Returns the rules saved."""
+    saved = []
+    for current in all_rules(session, policy):
+        wanted = recommended(current.kind, current.data_class)
+        if current.is_default or not _same(current, wanted):
+            saved.append(save(session, now, wanted, actor=actor, source=source))
     return saved

@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import audit, clock, queries
+from ..accounts import signin
 from ..errors import AlreadyOut, ApprovalRequired, DomainError, Incomplete, InvalidInput, NotPermitted
 from ..http import (
     actor,
@@ -26,7 +27,7 @@ from ..http import (
 )
 from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules
 from ..models import Checkout, HandoverOffer, Item, Kind, LabelToken, OfferStatus, User
-from . import found, handover, policy
+from . import found, handover, policy, rules
 from . import operations as custody
 from .forms import AcceptOfferForm, CheckoutForm, FoundMessageForm, HandoverForm, InspectionForm, ReturnForm
 
@@ -48,9 +49,15 @@ def _checkout_form() -> CheckoutForm:
     return form
 
 
-def _prefill(form: CheckoutForm) -> None:
-    """Purpose and destination from the person's last own take-out (never a hand-over); due at today's day end."""
-    due = _policy().default_due(now())
+def _default_due(it: Item, moment: datetime) -> datetime:
+    """Today's day end, or earlier where the item's take-out rule caps it (a curfew, a maximum duration)."""
+    pol = _policy()
+    return rules.due_by(rules.governing(db(), it, pol), moment, pol)
+
+
+def _prefill(form: CheckoutForm, due: datetime) -> None:
+    """Purpose and destination from the person's last own take-out (never a hand-over); due at today's day end
+    (or the rule's earlier limit)."""
     form.due.data = clock.local(due, current_app.config["TIMEZONE"]).replace(tzinfo=None)
     last = queries.last_own_checkout(db(), current_user)
     if last is not None:
@@ -71,22 +78,26 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     pending = custody.pending_request(s, it)
     tokens = queries.current_tokens(s, [c.id for c in contents]) if contents and co is not None else {}
     refused = form is not None
+    pol = _policy()
+    table = rules.table(s, pol)
+    governing = [rules.lookup(table, x) for x in [it, *contents]] if co is None else []
     if form is None:
         form = _checkout_form()
-        _prefill(form)
-    pol = _policy()
+        _prefill(form, rules.due_by(governing, moment, pol))
     returning = [it, *(c for c in contents if co is not None and getattr(content_status.get(c.id), "parent_id", None)
                        == co.id)]
     return render_template(
         "custody/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent, contents=contents,
         content_status=content_status, form=form, refused=refused, pending=pending, here=here, now=moment,
-        tokens=tokens, needs_ack=co is None and any(pol.needs_handling_ack(s, moment, x) for x in [it, *contents]),
+        tokens=tokens, needs_ack=any(rules.needs_handling_ack(s, moment, x, r, pol)
+                                     for r, x in zip(governing, [it, *contents], strict=False)),
+        needs_witness=any(r.witness for r in governing),
         rules=handling_rules(),
-        default_due=due or pol.default_due(moment), approval_required=pol.approval_required,
+        default_due=due or rules.due_by(governing, moment, pol), approval_required=pol.approval_required,
         others=queries.active_users(s) if co is not None and (current_user.privileged or co.holder_id == current_user.id)
         else [], offer=handover.still_open(s, co, moment, pol) if co is not None else None,
         history=queries.item_events(s, it) if current_user.privileged else [],
-        needs_erasure=co is not None and any(pol.needs_erasure(x) for x in returning),
+        needs_erasure=co is not None and any(rules.lookup(table, x).erasure_on_return for x in returning),
         erasure_methods=custody.ERASURE_METHODS, inspection=custody.awaiting_inspection(s, it),
         disposal_methods=tuple(DISPOSAL_METHOD_LABELS))
 
@@ -162,7 +173,7 @@ def _back(it: Item):
 
 # The take-out form's field for each argument of the rules that a refusal can be about.
 _FIELD_OF = {"purpose": "purpose", "destination": "destination", "due_at": "due", "reason": "reason",
-             "handling_ack": "rules_ack"}
+             "handling_ack": "rules_ack", "witness": "witness_email"}
 
 
 def _refused(it: Item, form: CheckoutForm, error: DomainError | None = None, due: datetime | None = None):
@@ -189,7 +200,7 @@ def checkout(tag: str):
     valid = form.validate()
     pol = _policy()
     try:
-        due = clock.from_local(form.due.data, pol.timezone) if form.due.data else pol.default_due(now())
+        due = clock.from_local(form.due.data, pol.timezone) if form.due.data else None  # None: the rules' default
     except InvalidInput as err:  # a date with no UTC value (year 1)
         err.about = "due_at"
         return _refused(it, form, err)
@@ -203,12 +214,15 @@ def checkout(tag: str):
     args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
                 reason=form.reason.data or "", policy=pol, source=client_address(),
                 handling_ack=form.rules_ack.data)
-    with attempt(explain=False) as done:
-        custody.check_out(db(), now(), holder=holder, actor=me, **args)
-    error = done.error
-    if done:
+    witness, error = _witness(form)
+    if error is None:
+        with attempt(explain=False) as done:
+            custody.check_out(db(), now(), holder=holder, actor=me, witness=witness, **args)
+        error = done.error
+    if error is None:
         flash(gettext("%(tag)s is checked out to %(name)s.", tag=it.asset_tag, name=holder.name), "success")
     elif isinstance(error, ApprovalRequired):
+        args["due_at"] = due or _default_due(it, now())
         with attempt(explain=False) as requested:
             custody.request_checkout(db(), now(), holder=holder, **args)
         error = requested.error
@@ -223,6 +237,17 @@ def checkout(tag: str):
     if error is not None:
         flash_error(error)
     return _back(it)
+
+
+def _witness(form: CheckoutForm) -> tuple[User | None, DomainError | None]:
+    """The witness who typed their credentials into the form, checked (and failures counted) in a transaction
+    of its own; (None, None) when the form names none (the rules then say whether one was needed)."""
+    email = (form.witness_email.data or "").strip()
+    if not email and not form.witness_password.data:
+        return None, None
+    with attempt(explain=False, keep_on_error=True) as confirmed:
+        witness = signin.confirm_witness(db(), now(), email, form.witness_password.data or "", client_address())
+    return (witness, None) if confirmed else (None, confirmed.error)
 
 
 @bp.post("/items/<tag>/return")
@@ -380,11 +405,12 @@ def _report(done: attempt, message: str, already) -> None:
 def mine():
     s = db()
     checkouts = queries.open_checkouts_of(s, current_user)
+    table = rules.table(s, _policy())
     parents = {c.parent_id for c in checkouts if c.parent_id}
     back = set(s.scalars(select(Checkout.id).where(Checkout.id.in_(parents), Checkout.returned_at.is_not(None))))
     return render_template("custody/mine.html", checkouts=checkouts, now=now(),
                            missing={c.id for c in checkouts if c.parent_id in back},
                            # Their return asks what became of the data: on the item's page, not in one tap.
-                           erasure={c.id for c in checkouts if _policy().needs_erasure(c.item)},
+                           erasure={c.id for c in checkouts if rules.lookup(table, c.item).erasure_on_return},
                            requests=queries.pending_requests_of(s, current_user),
                            offers=handover.waiting_for(s, current_user, now(), _policy()))

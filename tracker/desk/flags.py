@@ -3,9 +3,9 @@ which opens an incident), and closed when its check-out ends."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import literal, select
+from sqlalchemy import Integer, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -24,13 +24,15 @@ BOARD = (*OPEN, FlagStatus.lost)  # what the board shows while the item is still
 CHUNK = 1000  # ids per IN (...) list
 
 
-def raise_flags(session: Session, now: datetime, sweep: Sweep, where) -> list[int]:
+def raise_flags(session: Session, now: datetime, sweep: Sweep | None, where, day: date | None = None) -> list[int]:
     """Flag every open check-out matching `where` that has no flag yet, in one INSERT ... SELECT; another sweep
     racing this one is settled by the unique check-out id (ON CONFLICT DO NOTHING), so each is flagged once.
-    The events follow in one chained insert. Returns the new flags' ids in due order; `load` makes objects."""
+    The events follow in one chained insert. Returns the new flags' ids in due order; `load` makes objects.
+    Without a `sweep` (a curfew's flags, raised before the day end), `day` is the business date they are of."""
     dialect = session.get_bind().dialect.name
     insert = (postgresql if dialect == "postgresql" else sqlite).insert
-    candidates = select(Checkout.id, Checkout.item_id, literal(sweep.id), literal(now, UTCDateTime()),
+    sweep_id = literal(sweep.id if sweep is not None else None, Integer())
+    candidates = select(Checkout.id, Checkout.item_id, sweep_id, literal(now, UTCDateTime()),
                         literal(FlagStatus.open.value)).where(*where)
     stmt = (insert(Flag).from_select(["checkout_id", "item_id", "sweep_id", "created_at", "status"], candidates)
             .on_conflict_do_nothing(index_elements=["checkout_id"]).returning(Flag.id))
@@ -41,7 +43,7 @@ def raise_flags(session: Session, now: datetime, sweep: Sweep, where) -> list[in
             select(Flag.id, Flag.checkout_id, Flag.item_id, Checkout.holder_id, Checkout.due_at)
             .join(Checkout, Checkout.id == Flag.checkout_id).where(Flag.id.in_(ids[start:start + CHUNK]))))
     rows.sort(key=lambda r: (r[4], r[1]))
-    day = sweep.business_date.isoformat()
+    day = (day or sweep.business_date).isoformat()
     audit.record_rows(session, now, "flagged", actor=None, source="sweep", rows=[
         {"item_id": item_id, "checkout_id": checkout_id, "subject_user_id": holder_id,
          "data": {"due_at": due.isoformat(), "business_date": day}}

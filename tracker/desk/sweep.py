@@ -93,6 +93,17 @@ def sweep(session: Session, now: datetime, policy: Policy) -> SweepResult:
     return result
 
 
+def sweep_strict(session: Session, now: datetime, policy: Policy) -> SweepResult:
+    """Flag, the moment they are overdue, the open check-outs whose due time a take-out rule capped (a curfew, a
+    maximum duration): a USB drive due back by 18:00 is on the desk's list at 18:00, not at the day end.
+    Run every minute; the unique flag per check-out keeps it from flagging anything twice, and it leaves the day
+    end's sweep record alone (that sweep still flags everything else)."""
+    day = clock.local(now, policy.timezone).date()
+    ids = flags.raise_flags(session, now, None, (*overdue_unflagged(now), Checkout.strict_due.is_(True)), day=day)
+    session.flush()
+    return SweepResult(business_date=day, flag_ids=ids, session=session)
+
+
 def sweep_if_missed(session: Session, now: datetime, policy: Policy) -> SweepResult | None:
     """Sweep if the last sweep that was due (day end or later sweep) has not run since: after downtime, or
     after a sweep that failed. The scheduler asks every minute, so a failed sweep is retried until it runs."""

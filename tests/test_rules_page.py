@@ -1,0 +1,147 @@
+"""The take-out rules page: admins only change rules (the desk reads them), bad input is refused on its field with
+nothing saved, the recommended set is one POST, and every row says whether it is a default or which version."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.helpers import client_for, events, flashes, post, reread
+from tracker.models import Approval, DataClass, Kind, TakeoutRule
+
+PAGE = "/admin/rules/"
+ROW = "/admin/rules/usb/personal"
+GOOD = {"approval": "nobody", "overnight": "allowed", "curfew": "18:00", "max_hours": "6",
+        "erasure_on_return": "y", "handling_ack": "y"}
+
+
+def saved(session) -> int:
+    reread(session)
+    return session.scalar(select(func.count()).select_from(TakeoutRule))
+
+
+def test_staff_cannot_see_the_page_and_only_admins_change_rules(app, session, make_user):
+    staff, desk = make_user("staff"), make_user("security")
+    assert client_for(app, staff).get(PAGE).status_code == 403
+    reader = client_for(app, desk)
+    page = reader.get(PAGE).get_data(as_text=True)
+    assert "Take-out rules" in page and ROW not in page and "Apply the recommended set" not in page
+    assert f'href="{PAGE}"' in reader.get("/desk/").get_data(as_text=True)  # in the desk's menu
+    assert reader.get(ROW).status_code == 403
+    for who in (staff, desk):
+        c = client_for(app, who)
+        assert post(c, ROW, GOOD).status_code == 403
+        assert post(c, "/admin/rules/recommended").status_code == 403
+    assert saved(session) == 0 and events(session, "rule_changed") == []
+
+
+def test_an_admin_saves_a_row_and_sees_its_version_and_who_changed_it(app, session, admin):
+    c = client_for(app, admin)
+    page = c.get(PAGE).get_data(as_text=True)
+    assert page.count(">default<") == len(Kind) * len(DataClass)
+    resp = post(c, ROW, GOOD, follow=True)
+    assert ("success", "The take-out rule is saved.") in flashes(resp)
+    row = resp.get_data(as_text=True).split('id="rule-usb-personal"')[1].split("</tr>")[0]
+    assert "18:00" in row and "version 1" in row and admin.name in row
+    post(c, ROW, {**GOOD, "max_hours": "4"})
+    reread(session)
+    rule = session.scalars(select(TakeoutRule)).one()
+    assert (rule.version, rule.max_hours, rule.updated_by_id) == (2, 4, admin.id)
+    assert len(events(session, "rule_changed")) == 2
+
+
+def test_named_approvers_are_saved_in_order_and_shown_by_name(app, session, admin, make_user):
+    first, second = make_user("staff", name="Sato Manager"), make_user("staff", name="Suzuki Lead")
+    c = client_for(app, admin)
+    post(c, ROW, {**GOOD, "approval": "named", "approver1": str(second.id), "approver2": str(first.id)})
+    reread(session)
+    rule = session.scalars(select(TakeoutRule)).one()
+    assert (rule.approval, rule.approver1_id, rule.approver2_id) == (Approval.named, second.id, first.id)
+    assert "Suzuki Lead → Sato Manager" in c.get(PAGE).get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"max_hours": "0"}, "max_hours", "Give a number of hours between 1 and 744."),
+    ({"escalate_after_hours": "100000"}, "escalate_after_hours", "Give a number of hours between 1 and 744."),
+    ({"approval": "named"}, "approver1", "Name at least one approver."),
+    ({"max_hours": "many"}, "max_hours", "Not a valid integer value."),
+    ({"curfew": "25:99"}, "curfew", "Not a valid time value."),
+    ({"approval": "everyone"}, "approval", "Not a valid choice."),
+])
+def test_bad_input_is_said_on_its_field_and_saves_nothing(app, session, admin, change, field, message):
+    resp = post(client_for(app, admin), ROW, {**GOOD, **change})
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert f'id="{field}-error"' in page and message in page
+    assert saved(session) == 0 and events(session, "rule_changed") == []
+
+
+def test_a_disabled_approver_is_refused(app, session, admin, make_user):
+    gone = make_user("staff", active=False)
+    resp = post(client_for(app, admin), ROW, {**GOOD, "approval": "named", "approver1": str(gone.id)})
+    assert resp.status_code == 400 and saved(session) == 0
+
+
+def test_the_recommended_set_is_applied_once_and_shown_as_versions(app, session, admin):
+    c = client_for(app, admin)
+    resp = post(c, "/admin/rules/recommended", follow=True)
+    everything = len(Kind) * len(DataClass)
+    assert ("success", f"The recommended rules are applied: {everything} rule(s) changed.") in flashes(resp)
+    page = resp.get_data(as_text=True)
+    assert ">default<" not in page and page.count("version 1<br>") == everything
+    usb = page.split('id="rule-usb-my_number"')[1].split("</tr>")[0]
+    assert "The manager, then the security desk" in usb and "Forbidden" in usb and "18:00" in usb
+    again = post(c, "/admin/rules/recommended", follow=True)
+    assert ("success", "The recommended rules are applied: 0 rule(s) changed.") in flashes(again)
+    assert len(events(session, "rule_changed")) == everything
+
+
+def test_the_page_reads_in_japanese(app, make_user):
+    c = client_for(app, make_user("admin", language="ja"))
+    page = c.get(PAGE).get_data(as_text=True)
+    assert "持ち出しルール" in page and "Take-out rules" not in page
+    form = c.get(ROW).get_data(as_text=True)
+    assert "門限" in form and "Curfew" not in form
+
+
+# --- the rules as the phone's take-out page applies them ------------------------------------------------------------
+
+
+def test_the_phone_page_offers_the_curfew_as_the_due_time_and_asks_erasure_by_rule(
+        app, session, admin, make_user, make_item, frozen_clock):
+    from tests.helpers import local_dt, open_checkout, tokyo
+
+    staff = make_user("staff", language="en")
+    usb = make_item(kind=Kind.usb, data_class=DataClass.personal)
+    laptop = make_item(kind=Kind.laptop, data_class=DataClass.none)
+    post(client_for(app, admin), "/admin/rules/recommended")
+    post(client_for(app, admin), "/admin/rules/laptop/none", {**GOOD, "curfew": "", "max_hours": ""})
+    frozen_clock["now"] = tokyo(1, 10)
+    phone = client_for(app, staff)
+    page = phone.get(f"/items/{usb.asset_tag}").get_data(as_text=True)
+    assert f"<strong>{local_dt(tokyo(1, 18))}</strong>" in page
+    post(phone, f"/items/{usb.asset_tag}/checkout", {"rules_ack": "y"}, page=f"/items/{usb.asset_tag}")
+    co = open_checkout(session, usb)
+    assert co.due_at == tokyo(1, 18) and co.strict_due
+    late = post(phone, f"/items/{laptop.asset_tag}/checkout", {"rules_ack": "y"}, page=f"/items/{laptop.asset_tag}")
+    assert late.status_code == 303 and open_checkout(session, laptop) is not None
+    # The laptop's rule now asks for erasure at return, which the default did not.
+    assert 'name="erasure"' in phone.get(f"/items/{laptop.asset_tag}").get_data(as_text=True)
+    mine = phone.get("/my").get_data(as_text=True)
+    assert f'action="/items/{laptop.asset_tag}/return"' not in mine
+
+
+def test_a_take_out_past_the_curfew_is_refused_at_the_due_field_naming_the_rule(
+        app, session, admin, make_user, make_item, frozen_clock):
+    from tests.helpers import open_checkout, tokyo
+
+    staff = make_user("staff", language="en")
+    usb = make_item(kind=Kind.usb, data_class=DataClass.personal)
+    post(client_for(app, admin), ROW, {**GOOD, "max_hours": ""})  # back by 18:00, overnight allowed
+    frozen_clock["now"] = tokyo(1, 18, 30)
+    phone = client_for(app, staff)
+    resp = post(phone, f"/items/{usb.asset_tag}/checkout", {"rules_ack": "y"}, page=f"/items/{usb.asset_tag}")
+    assert resp.status_code == 400
+    error = resp.get_data(as_text=True).split('id="due-error"')[1].split("</div>")[0]
+    assert "The take-out rule for USB drive (Personal data) has it back by 18:00 today" in error
+    assert open_checkout(session, usb) is None

@@ -1,0 +1,98 @@
+"""The take-out rules page: every kind and data class with its rule, edited one row at a time by admins (the
+security desk may read it), and the recommended set applied with one button."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from ..http import actor, admin_only, attempt, client_address, db, now, privileged
+from ..i18n import describe, gettext
+from ..models import Approval, DataClass, Kind, Overnight, User
+from . import policy, rules
+from .forms import APPROVAL_LABELS, OVERNIGHT_LABELS, RuleForm
+
+bp = Blueprint("admin_rules", __name__, url_prefix="/admin/rules")
+
+# The form's field for each argument of `rules.save` a refusal can be about.
+_FIELD_OF = {"approvers": "approver1", "max_hours": "max_hours", "escalate_after_hours": "escalate_after_hours"}
+
+
+def _policy() -> policy.Policy:
+    return policy.from_config(current_app.config)
+
+
+def _names(ids: set[int]) -> dict[int, str]:
+    return {i: name for i, name in db().execute(select(User.id, User.name).where(User.id.in_(ids)))} if ids else {}
+
+
+@bp.get("/")
+@privileged
+def index():
+    s = db()
+    table = rules.all_rules(s, _policy())
+    return render_template("admin_rules/index.html", rules=table, changes=rules.changes(s),
+                           names=_names({i for r in table for i in r.approvers}),
+                           approval_labels=APPROVAL_LABELS, overnight_labels=OVERNIGHT_LABELS)
+
+
+def _rule_or_404(kind: str, data_class: str) -> rules.Rule:
+    if kind not in {k.value for k in Kind} or data_class not in {c.value for c in DataClass}:
+        abort(404)
+    return next(r for r in rules.all_rules(db(), _policy()) if (r.kind, r.data_class) == (kind, data_class))
+
+
+def _form(current: rules.Rule) -> RuleForm:
+    """The form with the active users to choose approvers from (and the current approvers, even if disabled
+    since, so the page shows them; saving refuses them)."""
+    s = db()
+    users = s.execute(select(User.id, User.name, User.email)
+                      .where(User.active.is_(True) | User.id.in_(current.approvers)).order_by(User.name))
+    form = RuleForm(users=[(i, f"{name} <{email}>") for i, name, email in users])
+    if request.method == "GET":
+        form.approval.data, form.overnight.data = current.approval.value, current.overnight.value
+        for f, ident in zip(form.approvers(), current.approvers, strict=False):
+            f.data = str(ident)
+        form.curfew.data, form.max_hours.data = current.curfew, current.max_hours
+        form.erasure_on_return.data, form.witness.data = current.erasure_on_return, current.witness
+        form.handling_ack.data, form.escalate_after_hours.data = current.handling_ack, current.escalate_after_hours
+    return form
+
+
+def _from_form(current: rules.Rule, form: RuleForm) -> rules.Rule:
+    return rules.Rule(kind=current.kind, data_class=current.data_class, approval=Approval(form.approval.data),
+                      approvers=tuple(int(f.data) for f in form.approvers() if f.data),
+                      overnight=Overnight(form.overnight.data), curfew=form.curfew.data,
+                      max_hours=form.max_hours.data, erasure_on_return=form.erasure_on_return.data,
+                      witness=form.witness.data, handling_ack=form.handling_ack.data,
+                      escalate_after_hours=form.escalate_after_hours.data, version=current.version)
+
+
+@bp.route("/<kind>/<data_class>", methods=["GET", "POST"])
+@admin_only
+def edit(kind: str, data_class: str):
+    current = _rule_or_404(kind, data_class)
+    form = _form(current)
+    if form.validate_on_submit():
+        with attempt(explain=False) as done:
+            rules.save(db(), now(), _from_form(current, form), actor=actor(), source=client_address())
+        if done:
+            flash(gettext("The take-out rule is saved."), "success")
+            return redirect(url_for("admin_rules.index"))
+        if done.error.about in _FIELD_OF:
+            field = form[_FIELD_OF[done.error.about]]
+            field.errors = [*field.errors, describe(done.error)]
+        else:
+            flash(describe(done.error), "error")
+    return (render_template("admin_rules/form.html", form=form, rule=current),
+            400 if request.method == "POST" else 200)
+
+
+@bp.post("/recommended")
+@admin_only
+def recommended():
+    with attempt() as done:
+        saved = rules.apply_recommended(db(), now(), actor=actor(), policy=_policy(), source=client_address())
+    if done:
+        flash(gettext("The recommended rules are applied: %(n)d rule(s) changed.", n=len(saved)), "success")
+    return redirect(url_for("admin_rules.index"), 303)
