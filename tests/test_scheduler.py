@@ -25,7 +25,7 @@ def test_build_creates_the_sweeps_with_explicit_ids_coalescing_and_hours_of_grac
     sched = scheduler.build(app, blocking=False)
     jobs = {job.id: job for job in sched.get_jobs()}
     assert set(jobs) == {"sweep-1900", "sweep-0000", "sweep-catch-up", "reminders", "deliver-notifications", "audit-check",
-                         "label-jobs"}  # and "lease" when built with a leader
+                         "label-jobs", "request-expiry"}  # and "lease" when built with a leader
     for job_id in ("sweep-1900", "sweep-0000"):
         job = jobs[job_id]
         assert job.coalesce is True and job.max_instances == 1

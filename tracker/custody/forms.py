@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
     IntegerField,
     SelectField,
@@ -25,6 +26,8 @@ class CheckoutForm(FlaskForm):
     # Overnight or longer: the rules say when it is needed and how long it may be.
     reason = StringField(_l("Reason for keeping it overnight or longer"), validators=[Optional(), Length(max=200)])
     rules_ack = BooleanField()  # the handling rules were read (asked at the first take-out of the day)
+    # An approval in advance (事前申請): the later date the take-out is for; empty for a take-out now.
+    for_date = DateField(_l("Ask in advance for a later date"), validators=[Optional()])
 
 
 class ReturnForm(FlaskForm):
@@ -56,3 +59,16 @@ class FoundMessageForm(FlaskForm):
 
     message = TextAreaField()
     contact = StringField()
+
+
+class ApprovalForm(FlaskForm):
+    """One approver's decision: the button tapped ("approve" or "reject"), an optional note, and the step the page
+    showed (a step decided meanwhile by someone else is refused, naming who)."""
+
+    decision = StringField()
+    note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=200)])
+    step = IntegerField(validators=[Optional()])
+
+
+class CancelRequestForm(FlaskForm):
+    """The requester withdraws their request (the form carries only its CSRF token)."""

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
 from .. import clock, queries
+from ..custody import approvals, policy
 from ..custody import operations as custody
-from ..custody import policy
 from ..errors import N_, InvalidInput
 from ..http import actor, attempt, client_address, db, get_or_404, now, privileged
 from ..i18n import describe, gettext
@@ -109,9 +109,9 @@ def decide(request_id: int):
     req = get_or_404(CheckoutRequest, request_id)
     form = DecisionForm()
     with attempt() as done:
-        custody.decide_request(db(), now(), request=req, actor=actor(), approve=form.decision.data == "approve",
-                               note=form.note.data, policy=policy.from_config(current_app.config),
-                               source=client_address())
+        approvals.decide_request(db(), now(), request=req, actor=actor(), approve=form.decision.data == "approve",
+                                 note=form.note.data, step_id=form.step.data,
+                                 policy=policy.from_config(current_app.config), source=client_address())
     if done:
         flash(gettext("%(tag)s: approved, now out with %(name)s.", tag=req.item.asset_tag, name=req.requester.name)
               if req.status.value == "approved" else gettext("%(tag)s: denied.", tag=req.item.asset_tag), "success")
