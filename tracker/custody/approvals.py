@@ -330,8 +330,11 @@ def decide_request(session: Session, now: datetime, *, request: CheckoutRequest,
 
 def _check_out_under(session: Session, now: datetime, request: CheckoutRequest, actor: User,
                      policy: Policy | None, source: str | None) -> Checkout:
-    """Take the item out to the requester as asked, under the rule the request was made under (not today's)."""
-    return operations.check_out(session, now, item=request.item, holder=request.requester, actor=actor,
+    """Take the item out to the requester as asked, under the rule the request was made under (not today's). The
+    check-out is the requester's own (an approver who is not the desk may not check items out to others); the
+    approval's event names the approver."""
+    by = actor if actor.privileged else request.requester
+    return operations.check_out(session, now, item=request.item, holder=request.requester, actor=by,
                                 due_at=request.due_at, purpose=request.purpose, destination=request.destination,
                                 reason=request.reason, policy=policy, handling_ack=True, approved=True,
                                 rule=rule_of(request), source=source)
@@ -393,6 +396,7 @@ def take_out(session: Session, now: datetime, *, item: Item, holder: User, actor
                            .values(checkout_id=co.id).execution_options(synchronize_session=False))
     if used.rowcount != 1:
         raise RequestClosed(RequestStatus.cancelled)
+    session.refresh(ready)
     audit.record(session, now, "advance_approval_used", actor=actor, item=item, checkout=co, subject=holder,
                  source=source, request=ready.id)
     return co
