@@ -420,11 +420,16 @@ def test_two_approvers_at_once_on_one_step_one_wins_the_other_is_told(app, sessi
     results = _race(app, decide(people["mori"].id, True), decide(people["abe"].id, False))
     assert sorted(r == "done" for r in results) == [False, True], results
     (loser,) = [r for r in results if r != "done"]
-    assert "already decided this step" in loser
     session.expire_all()
     decided = session.scalars(select(ApprovalStep).where(ApprovalStep.request_id == req_id)
                               .order_by(ApprovalStep.position)).all()
-    assert decided[0].decision in ("approved", "rejected") and decided[1].decision is None
+    assert decided[1].decision is None
+    if decided[0].decision == "approved":  # Mori won: the desk's turn now; Abe is told who decided
+        assert decided[0].decided_by_id == people["mori"].id
+        assert "Mori Manager already decided this step" in loser
+    else:  # Abe's rejection won: the request is over
+        assert decided[0].decided_by_id == people["abe"].id
+        assert "already rejected" in loser
     step_events = session.scalar(select(func.count(Event.id)).where(Event.action.like("approval_step_%")))
     assert step_events == 1
 
