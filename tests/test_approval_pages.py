@@ -220,7 +220,8 @@ def test_the_request_page_in_japanese(app, session, world):
     mori.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ja"
     text = mori.get(f"/requests/{req.id}").get_data(as_text=True)
     assert page.status_code == 200 and '<html lang="ja">' in text
-    assert "承認する" in text and "差し戻す" in text and "ルール第1版" in text
+    assert ">承認<" in text and ">却下<" in text and "ルール第1版に基づく申請" in text
+    assert "Mori Manager" in text and "上長" in text
 
 
 def test_a_changed_rule_leaves_the_waiting_request_as_it_was(app, session, world, make_user):

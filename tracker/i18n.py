@@ -43,6 +43,9 @@ EVENT_LABELS = {
     "incident_assessed": N_("Incident assessed"), "incident_closed": N_("Incident closed"),
     "refused": N_("Refused"), "export": N_("Exported"), "erasure_inspected": N_("Return inspection done"),
     "item_disposed": N_("Disposed of"),
+    "approval_step_approved": N_("Approval step approved"), "approval_step_rejected": N_("Approval step rejected"),
+    "checkout_request_cancelled": N_("Request cancelled"), "checkout_request_expired": N_("Request expired"),
+    "advance_approval_used": N_("Taken out under an approval in advance"),
 }
 
 
