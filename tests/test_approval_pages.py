@@ -236,3 +236,46 @@ def test_a_changed_rule_leaves_the_waiting_request_as_it_was(app, session, world
     page = client_for(app, world["mori"]).get(f"/requests/{req.id}").get_data(as_text=True)
     assert "Made under rule version 1" in page and ">Approve<" in page
 
+
+
+def test_the_desk_board_approves_the_step_it_shows_and_says_what_follows(app, session, world):
+    current = rules.rule_for(session, world["laptop"], Policy())
+    rules.save(session, NOW, replace(current, approval=Approval.manager_desk), actor=world["admin"])
+    session.commit()
+    _ask(app, world)
+    req = _request(session)
+    desk = client_for(app, world["desk"])
+    board = desk.get("/desk/").get_data(as_text=True)
+    assert f"/requests/{req.id}" in board
+    first_step = re.search(r'name="step" value="(\d+)"', board).group(1)
+    token = csrf_from(board)
+    resp = desk.post(f"/desk/requests/{req.id}", data={"csrf_token": token, "decision": "approve",
+                                                       "step": first_step}, follow_redirects=True)
+    assert flashes(resp) == [("success", f"{world['laptop'].asset_tag}: approved; it now waits for the next "
+                                         "approver.")]
+    # A second tap on the same (stale) button does not approve the desk's own step as well.
+    again = desk.post(f"/desk/requests/{req.id}", data={"csrf_token": token, "decision": "approve",
+                                                        "step": first_step}, follow_redirects=True)
+    assert flashes(again)[0][0] == "error" and "Desk One already decided this step" in flashes(again)[0][1]
+    assert open_checkout(session, world["laptop"]) is None
+    board = desk.get("/desk/").get_data(as_text=True)
+    resp = desk.post(f"/desk/requests/{req.id}", follow_redirects=True, data={
+        "csrf_token": token, "decision": "approve", "step": re.search(r'name="step" value="(\d+)"', board).group(1)})
+    assert flashes(resp) == [("success", f"{world['laptop'].asset_tag}: approved, now out with Hanako Yamada.")]
+    assert open_checkout(session, world["laptop"]).holder_id == world["hanako"].id
+
+
+def test_the_expiry_job_tells_the_requester(new_app, session, world, frozen_clock):
+    with SmtpServer() as smtp:
+        app = new_app(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, DESK_EMAILS="")
+        _ask(app, world)
+        req = _request(session)
+        assert jobs.run_request_expiry(app, NOW) == 0
+        assert jobs.run_request_expiry(app, req.expires_at) == 1
+        assert jobs.run_request_expiry(app, req.expires_at) == 0
+        (mail,) = smtp.inbox.to(world["hanako"].email)
+        assert str(mail["Subject"]) == f"Expired: {world['laptop'].asset_tag}"
+        assert _request(session).status == RequestStatus.expired
+        frozen_clock["now"] = req.expires_at
+        page = client_for(app, world["mori"]).get(f"/requests/{req.id}").get_data(as_text=True)
+        assert "Expired: it was not decided or used by the end of its day." in page and ">Approve<" not in page

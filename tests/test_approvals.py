@@ -471,3 +471,14 @@ def test_two_expiry_runs_at_once_expire_each_request_once(app, session, people, 
     assert session.scalar(select(func.count(CheckoutRequest.id)).where(
         CheckoutRequest.status == RequestStatus.expired)) == 3
 
+
+
+def test_an_approval_in_advance_waiting_holds_nothing_back_today(session, people, make_item):
+    _rule(session, people["admin"], Approval.manager)
+    laptop = make_item(kind=Kind.laptop)
+    _ask(session, laptop, people["hanako"], for_date=tokyo(5, 9).astimezone(POLICY_TZ).date(), due=tokyo(5, 18))
+    desk = people["desk"]  # the desk needs no approval: it takes the laptop out today despite the waiting request
+    co = custody.check_out(session, MORNING, item=laptop, holder=desk, actor=desk, due_at=TONIGHT, policy=POLICY,
+                           handling_ack=True)
+    session.commit()
+    assert co.holder_id == desk.id

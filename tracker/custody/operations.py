@@ -172,7 +172,8 @@ def check_out(
             raise ApprovalRequired()
     if not approved:
         waiting = pending_request(session, item)
-        if waiting is not None and waiting.requester_id != holder.id:
+        # An approval in advance (for a later day) holds nothing back today.
+        if waiting is not None and waiting.requester_id != holder.id and waiting.for_date is None:
             raise InvalidInput(N_("%(name)s is waiting for approval to take %(asset_tag)s out."),
                                name=waiting.requester.name, asset_tag=item.asset_tag)
     _refuse_if_unusable(session, item)

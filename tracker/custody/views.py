@@ -69,6 +69,8 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     contents = [c for c in it.contents if not c.retired] if it.kind == Kind.bag else []
     content_status = queries.open_checkouts_by_item(s, [c.id for c in contents])
     pending = custody.pending_request(s, it)
+    if pending is not None and pending.for_date is not None and pending.requester_id != current_user.id:
+        pending = None  # someone's approval in advance for a later day: the item goes out today as usual
     tokens = queries.current_tokens(s, [c.id for c in contents]) if contents and co is not None else {}
     refused = form is not None
     if form is None:
