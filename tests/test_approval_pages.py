@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -279,3 +280,20 @@ def test_the_expiry_job_tells_the_requester(new_app, session, world, frozen_cloc
         frozen_clock["now"] = req.expires_at
         page = client_for(app, world["mori"]).get(f"/requests/{req.id}").get_data(as_text=True)
         assert "Expired: it was not decided or used by the end of its day." in page and ">Approve<" not in page
+
+
+def test_on_the_approved_day_take_out_uses_the_approval_in_advance(app, session, world, frozen_clock):
+    _ask(app, world, for_date="2026-06-03", due="2026-06-03T17:00")
+    req = _request(session)
+    _decide(client_for(app, world["mori"]), req)
+    assert _request(session).status == RequestStatus.approved and open_checkout(session, world["laptop"]) is None
+    frozen_clock["now"] = NOW + timedelta(days=2)  # 3 June, 10:00 in Tokyo
+    c = client_for(app, world["hanako"])
+    tag = world["laptop"].asset_tag
+    page = c.get(f"/items/{tag}").get_data(as_text=True)
+    assert "Approved in advance for today" in page
+    resp = post(c, f"/items/{tag}/checkout", {"rules_ack": "1"}, page=f"/items/{tag}", follow=True)
+    assert flashes(resp) == [("success", f"{tag} is checked out to Hanako Yamada.")]
+    co = open_checkout(session, world["laptop"])
+    assert co.holder_id == world["hanako"].id and co.due_at.isoformat() == "2026-06-03T08:00:00+00:00"
+    assert _request(session).checkout_id == co.id

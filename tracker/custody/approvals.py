@@ -281,6 +281,8 @@ def decide(session: Session, now: datetime, *, request: CheckoutRequest, actor: 
     request = _lock_request(session, request)
     _refuse_if_closed(request, now)
     step = current_step(request)
+    if step is None:  # every step decided, yet still pending: nothing is left to decide
+        raise RequestClosed(RequestStatus.approved)
     if step_id is not None and step.id != step_id:
         seen = session.get(ApprovalStep, step_id)
         if seen is None or seen.request_id != request.id:

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from ..errors import N_
-from ..i18n import when
+from ..i18n import day, when
 from ..models import ApprovalStep, CheckoutRequest, RequestStatus, User
 from .outbox import _addresses, _queue, chat_text, webhook_format
 
@@ -48,7 +48,7 @@ def _summary(request: CheckoutRequest) -> list[str]:
     lines = [f"{item.asset_tag} ({item.name})", f"{_('Requested by')}: {request.requester.name}",
              f"{_('Due back')}: {when(request.due_at)}"]
     if request.for_date is not None:
-        lines.append(f"{_('Approval in advance for')}: {request.for_date.isoformat()}")
+        lines.append(f"{_('Approval in advance for')}: {day(request.for_date)}")
     if request.reason:
         lines.append(f"{_('Reason')}: {request.reason}")
     if request.destination:
@@ -107,7 +107,7 @@ def queue_outcome(session: Session, now: datetime, request: CheckoutRequest, con
             lines.append(_("It is checked out to you now, due back %(due)s.", due=when(request.due_at))
                          if request.checkout_id else
                          _("Take it out on %(day)s: scan its label and tap Take out.",
-                           day=request.for_date.isoformat() if request.for_date else ""))
+                           day=day(request.for_date)))
         if request.note:
             lines.append(f"{_('Note')}: {request.note}")
         lines += ["", link(request, config)]
