@@ -3,8 +3,11 @@ it is (or their deputy, or the desk), Cancel for the requester, and each approve
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..http import actor, attempt, client_address, db, get_or_404, now, signed_in
 from ..i18n import gettext
@@ -13,6 +16,7 @@ from . import approvals, policy
 from .forms import ApprovalForm, CancelRequestForm
 
 bp = Blueprint("approvals", __name__)
+log = logging.getLogger(__name__)
 
 
 @bp.app_context_processor
@@ -20,9 +24,16 @@ def _navigation() -> dict:
     """`approvals_waiting()` for the navigation: asked only when a page's header is drawn, by a signed-in user."""
 
     def approvals_waiting() -> int:
+        """The count is a hint in the header: read in a session of its own (the request's may be the failed one an
+        error page explains), and a page, an error page above all, is drawn without it when the database fails."""
         if not current_user.is_authenticated:
             return 0
-        return approvals.waiting_count(db(), current_user, now())
+        try:
+            with current_app.extensions["tracker.read_sessionmaker"]() as s:
+                return approvals.waiting_count(s, current_user, now())
+        except SQLAlchemyError as err:
+            log.warning("the approvals waiting could not be counted for the header: %s", err)
+            return 0
 
     return {"approvals_waiting": approvals_waiting}
 
