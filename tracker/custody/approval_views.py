@@ -24,13 +24,12 @@ def _navigation() -> dict:
     """`approvals_waiting()` for the navigation: asked only when a page's header is drawn, by a signed-in user."""
 
     def approvals_waiting() -> int:
-        """The count is a hint in the header: read in a session of its own (the request's may be the failed one an
-        error page explains), and a page, an error page above all, is drawn without it when the database fails."""
+        """The count is a hint in the header: a page, an error page above all (its request's transaction may be the
+        failed one it explains), is drawn without it when the database fails."""
         if not current_user.is_authenticated:
             return 0
         try:
-            with current_app.extensions["tracker.read_sessionmaker"]() as s:
-                return approvals.waiting_count(s, current_user, now())
+            return approvals.waiting_count(db(), current_user, now())
         except SQLAlchemyError as err:
             log.warning("the approvals waiting could not be counted for the header: %s", err)
             return 0

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from .. import audit, clock
-from ..errors import N_, InvalidInput, NotPermitted, Retired
+from ..errors import N_, ApprovalRequired, InvalidInput, NotPermitted, Retired
 from ..models import (
     Approval,
     ApprovalStep,
@@ -371,23 +371,45 @@ def cancel(session: Session, now: datetime, *, request: CheckoutRequest, actor: 
     return request
 
 
+def _ready(now: datetime, policy: Policy, holder_id: int):
+    """The condition of an approval in advance of `holder_id` for today, approved and not used yet."""
+    return and_(CheckoutRequest.requester_id == holder_id, CheckoutRequest.status == RequestStatus.approved,
+                CheckoutRequest.checkout_id.is_(None),
+                CheckoutRequest.for_date == clock.local(now, policy.timezone).date(), CheckoutRequest.expires_at > now)
+
+
 def ready_request(session: Session, now: datetime, item: Item, holder: User, policy: Policy) -> CheckoutRequest | None:
     """The holder's approval in advance for taking `item` out today, approved and not used yet."""
-    today = clock.local(now, policy.timezone).date()
-    return session.scalar(select(CheckoutRequest).where(
-        CheckoutRequest.item_id == item.id, CheckoutRequest.requester_id == holder.id,
-        CheckoutRequest.status == RequestStatus.approved, CheckoutRequest.checkout_id.is_(None),
-        CheckoutRequest.for_date == today, CheckoutRequest.expires_at > now).order_by(CheckoutRequest.id).limit(1))
+    return session.scalar(select(CheckoutRequest).where(CheckoutRequest.item_id == item.id,
+                                                        _ready(now, policy, holder.id))
+                          .order_by(CheckoutRequest.id).limit(1))
+
+
+def on_item_page(session: Session, now: datetime, item_id: int, reader: User,
+                 policy: Policy) -> tuple[CheckoutRequest | None, CheckoutRequest | None]:
+    """What the item's page shows of requests, in one statement: the one waiting for approval, and the reader's
+    approval in advance for today."""
+    found = list(session.scalars(select(CheckoutRequest).where(
+        CheckoutRequest.item_id == item_id,
+        or_(CheckoutRequest.status == RequestStatus.pending, _ready(now, policy, reader.id)))
+        .order_by(CheckoutRequest.id)))
+    pending = next((r for r in found if r.status == RequestStatus.pending), None)
+    return pending, next((r for r in found if r.status == RequestStatus.approved), None)
 
 
 def take_out(session: Session, now: datetime, *, item: Item, holder: User, actor: User, policy: Policy,
              handling_ack: bool = False, source: str | None = None, **asked) -> Checkout:
-    """A take-out from the item's page: under the holder's approval in advance for today when there is one (as
-    approved: its due time, purpose and destination), else as asked (`operations.check_out`)."""
-    ready = ready_request(session, now, item, holder, policy) if actor.id == holder.id else None
-    if ready is None:
+    """A take-out from the item's page, as asked (`operations.check_out`); where that needs approval and the holder
+    has an approval in advance for today, under it instead, as approved (its due time, purpose and destination).
+
+    `check_out` refuses for want of approval before it writes anything, so the same transaction goes on."""
+    try:
         return operations.check_out(session, now, item=item, holder=holder, actor=actor, policy=policy,
                                     handling_ack=handling_ack, source=source, **asked)
+    except ApprovalRequired:
+        ready = ready_request(session, now, item, holder, policy)
+        if ready is None:
+            raise
     co = operations.check_out(session, now, item=item, holder=holder, actor=actor, due_at=ready.due_at,
                               purpose=ready.purpose, destination=ready.destination, reason=ready.reason,
                               policy=policy, handling_ack=handling_ack, approved=True, rule=rule_of(ready),

@@ -68,7 +68,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     in_bag_out = parent is not None and parent.returned_at is None
     contents = [c for c in it.contents if not c.retired] if it.kind == Kind.bag else []
     content_status = queries.open_checkouts_by_item(s, [c.id for c in contents])
-    pending = custody.pending_request(s, it)
+    pending, ready = approvals.on_item_page(s, moment, it.id, current_user, _policy())
     if pending is not None and pending.for_date is not None and pending.requester_id != current_user.id:
         pending = None  # someone's approval in advance for a later day: the item goes out today as usual
     tokens = queries.current_tokens(s, [c.id for c in contents]) if contents and co is not None else {}
@@ -83,7 +83,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         "custody/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent, contents=contents,
         content_status=content_status, form=form, refused=refused, pending=pending, here=here, now=moment,
         awaited=approvals.awaited(s, pending) if pending is not None else [],
-        ready=approvals.ready_request(s, moment, it, current_user, _policy()) if co is None else None,
+        ready=ready if co is None else None,
         tokens=tokens, needs_ack=co is None and any(pol.needs_handling_ack(s, moment, x) for x in [it, *contents]),
         rules=handling_rules(),
         default_due=due or pol.default_due(moment), approval_required=pol.approval_required,
