@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,10 +19,10 @@ from sqlalchemy import select
 
 from tests.browser import ENGLISH, PHONE, TIMEOUT_MS, _now
 from tests.helpers import PASSWORD
-from tracker.custody import found
+from tracker.custody import approvals, found
 from tracker.desk import flags
 from tracker.desk.sweep import sweep
-from tracker.models import DataClass, Flag, Item, Kind, LabelToken
+from tracker.models import DataClass, Flag, Item, Kind, LabelToken, User
 
 pytestmark = pytest.mark.browser
 
@@ -54,6 +55,7 @@ def world(live_server):
     lost = s.make_item(Kind.usb, name="Lost stick", data_class=DataClass.personal)
     giver = s.make_user("staff")
     offered = s.make_item(Kind.usb, name="Offered stick", data_class=DataClass.personal)
+    folder = s.make_item(Kind.folder, name="Forms to approve", data_class=DataClass.personal)
     now = _now()
     s.check_out(staff, bag)
     s.check_out(giver, offered)
@@ -77,8 +79,13 @@ def world(live_server):
 
         offer = handover.offer(session, now, item=session.get(Item, offered.id), to=session.merge(staff),
                                actor=session.merge(giver))
+        # A long take-out waiting for the desk's approval: the request's page and the approvals lists.
+        request = approvals.request_checkout(session, now, item=session.get(Item, folder.id),
+                                             holder=session.get(User, staff.id), due_at=now + timedelta(days=2),
+                                             purpose="Audit", destination="Nagoya", reason="Two-day audit",
+                                             policy=replace(s.policy(), approval_required=True), handling_ack=True)
         session.commit()
-        ids = {"flag": late_flag.id, "incident": incident.id, "offer": offer.id}
+        ids = {"flag": late_flag.id, "incident": incident.id, "offer": offer.id, "request": request.id}
     return {"admin": admin, "desk": desk, "staff": staff, "late": late, "bag": bag, "spare": spare,
             "scan": f"/S/{spare_token}", "lost": lost, "offered": offered, **ids}
 
@@ -88,10 +95,12 @@ def _pages(w) -> dict[str, list[str]]:
     return {
         "anonymous": ["/login", w["scan"]],
         "staff": ["/", "/my", "/find", w["scan"], f"/items/{w['bag'].asset_tag}", "/account", "/password",
-                  f"/handovers/{w['offer']}", f"/items/{w['offered'].asset_tag}"],
+                  f"/handovers/{w['offer']}", f"/items/{w['offered'].asset_tag}", f"/requests/{w['request']}",
+                  "/approvals"],
         "desk": ["/desk/", "/desk/?wall=1", "/desk/scanner", f"/desk/flags/{w['flag']}", "/desk/incidents/",
                  f"/desk/incidents/{w['incident']}", "/desk/records/", f"/desk/records/items/{w['late'].asset_tag}",
-                 f"/items/{w['late'].asset_tag}", f"/items/{w['offered'].asset_tag}"],
+                 f"/items/{w['late'].asset_tag}", f"/items/{w['offered'].asset_tag}", f"/requests/{w['request']}",
+                 "/approvals"],
         "admin": ["/admin/items/", "/admin/items/new", f"/admin/items/{w['spare'].asset_tag}/edit",
                   "/admin/items/import", "/admin/labels/", f"/admin/labels/print?id={w['spare'].id}",
                   "/admin/users/", "/admin/users/new", f"/admin/users/{w['staff'].id}/edit",

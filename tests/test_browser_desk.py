@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.browser import ENGLISH, PHONE, TIMEOUT_MS, _assert_fits_phone, _now, _seq, sign_in, sync_api
-from tracker.custody import found
+from tracker.custody import approvals, found
 from tracker.custody import operations as custody
 from tracker.desk import sweep
 from tracker.models import Checkout, DataClass, Flag, Item, Kind, LabelToken, User
@@ -44,7 +44,7 @@ def _stranger_scan(live_server, item: Item, source: str) -> None:
 
 def _request(live_server, item: Item, who: User, reason: str) -> None:
     with live_server.session() as s:
-        custody.request_checkout(s, _now(), item=s.get(Item, item.id), holder=s.get(User, who.id),
+        approvals.request_checkout(s, _now(), item=s.get(Item, item.id), holder=s.get(User, who.id),
                                  due_at=_now() + timedelta(days=3), purpose="Audit", destination="Osaka office",
                                  reason=reason, policy=live_server.policy(), handling_ack=True)
         s.commit()

@@ -32,6 +32,7 @@ from tests.helpers import (
     reread,
     tokyo,
 )
+from tracker.custody import approvals
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk import appi, flags
@@ -892,7 +893,7 @@ def world(app, session, make_user, make_item):
     flag = next(f for f in result.flags if f.item_id == overdue.id)
     lost_flag = next(f for f in result.flags if f.item_id == lost_item.id)
     incident = flags.mark_lost(session, NOW, lost_flag, security, "gone")
-    req = custody.request_checkout(session, NOW, item=waiting, holder=staff, due_at=later(days=3), purpose="trip",
+    req = approvals.request_checkout(session, NOW, item=waiting, holder=staff, due_at=later(days=3), purpose="trip",
                                    destination="Fukuoka", reason="overnight", policy=Policy(approval_required=True),
                                    handling_ack=True)
     report = FoundReport(item_id=scanned.id, at=NOW, source="203.0.113.9")

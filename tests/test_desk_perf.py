@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from tests.helpers import NOW, client_for, counting
+from tracker.custody import approvals
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk.sweep import sweep
@@ -144,7 +145,7 @@ def _waiting(session, make_item, requester, start: int, count: int) -> None:
             LabelToken.item_id.in_([messaged.id, scanned.id]), LabelToken.replaced_at.is_(None)))}
         found.leave_message(session, NOW, labels[messaged.id], f"Message {n}", "", f"198.51.100.{n}")
         found.record_scan(session, NOW, labels[scanned.id], f"203.0.113.{n}")
-        custody.request_checkout(session, NOW, item=wanted, holder=requester, due_at=NOW + timedelta(days=3),
+        approvals.request_checkout(session, NOW, item=wanted, holder=requester, due_at=NOW + timedelta(days=3),
                                  purpose="Audit", destination="Osaka", reason=f"Reason {n}", policy=Policy(),
                                  handling_ack=True)
     session.commit()

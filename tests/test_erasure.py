@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.helpers import NOW, client_for, events, flashes, later, open_checkout, post, reread
 from tracker.config import parse_kind_classes
+from tracker.custody import approvals
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.errors import AwaitingInspection, ErasureRequired, InvalidInput, NotPermitted
@@ -98,7 +99,7 @@ def test_left_for_inspection_the_item_cannot_go_out_until_the_desk_inspects_it(s
         custody.check_out(session, later(hours=2), item=usb, holder=staff, actor=staff, due_at=later(hours=5))
     session.rollback()
     with pytest.raises(AwaitingInspection):
-        custody.request_checkout(session, later(hours=2), item=usb, holder=staff, due_at=later(days=2), purpose="",
+        approvals.request_checkout(session, later(hours=2), item=usb, holder=staff, due_at=later(days=2), purpose="",
                                  destination="", reason="trip", policy=Policy(), handling_ack=True)
     session.rollback()
     with pytest.raises(NotPermitted):

@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from tests.helpers import client_for, events, flashes, handed_over, pdf_text, reread, tokyo
+from tracker.custody import approvals
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk import flags, sweep
@@ -35,10 +36,10 @@ def month(session, make_user, make_item):
     c1 = custody.check_out(session, tokyo(1, 10), item=usb, holder=hanako, actor=hanako, due_at=tokyo(1, 18),
                            purpose=HYPERLINK, destination="大阪支店")
     custody.return_item(session, tokyo(1, 17), item=usb, actor=hanako, erasure="erased", erasure_method="format")
-    req = custody.request_checkout(session, tokyo(2, 10), item=laptop, holder=hanako, due_at=tokyo(4, 18),
+    req = approvals.request_checkout(session, tokyo(2, 10), item=laptop, holder=hanako, due_at=tokyo(4, 18),
                                    purpose="出張", destination="福岡", reason="trip",
                                    policy=Policy(approval_required=True), handling_ack=True)
-    custody.decide_request(session, tokyo(2, 11), request=req, actor=desk, approve=True)
+    approvals.decide_request(session, tokyo(2, 11), request=req, actor=desk, approve=True)
     c2 = req.checkout_id
     c3 = handed_over(session, tokyo(3, 9), laptop, hanako, jiro)
     custody.return_item(session, tokyo(4, 17), item=laptop, actor=desk)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 
 from tests.helpers import NOW
 from tracker import migrate
-from tracker.custody import found
+from tracker.custody import approvals, found
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk import flags, incidents, sweep
@@ -28,7 +28,7 @@ def populated(session, make_user, make_item):
     for item in (laptop, usb):
         custody.check_out(session, NOW, item=item, holder=staff, actor=staff, due_at=NOW + timedelta(hours=2),
                           handling_ack=True)
-    custody.request_checkout(session, NOW, item=folder, holder=staff, due_at=NOW + timedelta(days=2), purpose="p",
+    approvals.request_checkout(session, NOW, item=folder, holder=staff, due_at=NOW + timedelta(days=2), purpose="p",
                              destination="d", reason="trip", policy=Policy(approval_required=True), handling_ack=True)
     flagged = sweep.sweep(session, NOW + timedelta(hours=3), Policy()).flags
     incident = flags.mark_lost(session, NOW + timedelta(hours=4), flagged[0], desk, "gone")

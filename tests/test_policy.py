@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from tests.helpers import events, tokyo
+from tracker.custody import approvals
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.errors import ApprovalRequired, HandlingAckRequired, InvalidInput, NotPermitted, ReasonRequired
@@ -175,14 +176,14 @@ def test_approval_required_stops_staff_but_not_security(session, make_user, make
 def test_request_then_approve_checks_out_to_the_requester(session, make_user, make_item):
     alice, desk, item = make_user(), make_user("security"), make_item(data_class=DataClass.personal)
     overnight = tokyo(3, 12)
-    req = custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=overnight, purpose="audit",
+    req = approvals.request_checkout(session, MORNING, item=item, holder=alice, due_at=overnight, purpose="audit",
                                    destination="Nagoya office", reason="two-day audit", policy=APPROVAL,
                                    handling_ack=True)
     session.commit()
     assert req.status == RequestStatus.pending
     assert custody.open_checkout(session, item) is None
     decided_at = MORNING + timedelta(minutes=5)
-    custody.decide_request(session, decided_at, request=req, actor=desk, approve=True, note="ok", policy=APPROVAL)
+    approvals.decide_request(session, decided_at, request=req, actor=desk, approve=True, note="ok", policy=APPROVAL)
     session.commit()
     co = custody.open_checkout(session, item)
     assert co is not None
@@ -201,38 +202,38 @@ def test_request_then_approve_checks_out_to_the_requester(session, make_user, ma
 
 def test_request_then_deny_leaves_the_item_in(session, make_user, make_item):
     alice, desk, item = make_user(), make_user("security"), make_item(data_class=DataClass.none)
-    req = custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=tokyo(2, 12),
+    req = approvals.request_checkout(session, MORNING, item=item, holder=alice, due_at=tokyo(2, 12),
                                    purpose="", destination="", reason="overnight", policy=APPROVAL)
     session.commit()
-    custody.decide_request(session, MORNING, request=req, actor=desk, approve=False, policy=APPROVAL)
+    approvals.decide_request(session, MORNING, request=req, actor=desk, approve=False, policy=APPROVAL)
     session.commit()
     assert req.status == RequestStatus.denied
     assert custody.open_checkout(session, item) is None
     assert session.scalar(select(func.count(Checkout.id)).where(Checkout.item_id == item.id)) == 0
     assert len(events(session, "checkout_denied")) == 1
     with pytest.raises(InvalidInput):  # decided once only
-        custody.decide_request(session, MORNING, request=req, actor=desk, approve=True, policy=APPROVAL)
+        approvals.decide_request(session, MORNING, request=req, actor=desk, approve=True, policy=APPROVAL)
 
 
 def test_request_needs_a_reason(session, make_user, make_item):
     alice, item = make_user(), make_item(data_class=DataClass.none)
     with pytest.raises(ReasonRequired):
-        custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=tokyo(2, 12),
+        approvals.request_checkout(session, MORNING, item=item, holder=alice, due_at=tokyo(2, 12),
                                  purpose="", destination="", reason=" ", policy=APPROVAL)
 
 
 def test_second_pending_request_by_someone_else_is_refused(session, make_user, make_item):
     alice, bob, item = make_user(), make_user(), make_item(data_class=DataClass.none)
     due = tokyo(2, 12)
-    first = custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=due, purpose="",
+    first = approvals.request_checkout(session, MORNING, item=item, holder=alice, due_at=due, purpose="",
                                      destination="", reason="a", policy=APPROVAL)
     session.commit()
     # The same person asking again (a double tap) gets the same request back.
-    again = custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=due, purpose="",
+    again = approvals.request_checkout(session, MORNING, item=item, holder=alice, due_at=due, purpose="",
                                      destination="", reason="a", policy=APPROVAL)
     assert again.id == first.id
     with pytest.raises(InvalidInput):
-        custody.request_checkout(session, MORNING, item=item, holder=bob, due_at=due, purpose="",
+        approvals.request_checkout(session, MORNING, item=item, holder=bob, due_at=due, purpose="",
                                  destination="", reason="b", policy=APPROVAL)
     session.rollback()
     assert session.scalar(select(func.count(CheckoutRequest.id)).where(CheckoutRequest.item_id == item.id)) == 1
@@ -258,12 +259,12 @@ def test_database_refuses_a_second_pending_request(session, make_user, make_item
 
 def test_staff_cannot_decide_requests(session, make_user, make_item):
     alice, bob, item = make_user(), make_user(), make_item(data_class=DataClass.none)
-    req = custody.request_checkout(session, MORNING, item=item, holder=alice, due_at=tokyo(2, 12),
+    req = approvals.request_checkout(session, MORNING, item=item, holder=alice, due_at=tokyo(2, 12),
                                    purpose="", destination="", reason="r", policy=APPROVAL)
     session.commit()
     for who in (bob, alice):
         with pytest.raises(NotPermitted):
-            custody.decide_request(session, MORNING, request=req, actor=who, approve=True, policy=APPROVAL)
+            approvals.decide_request(session, MORNING, request=req, actor=who, approve=True, policy=APPROVAL)
     session.rollback()
     assert req.status == RequestStatus.pending
     assert custody.open_checkout(session, item) is None

@@ -50,7 +50,8 @@ def test_the_scan_page_sends_the_same_statements_however_much_history(app, sessi
     after, page = scan_statements(app, client, url)
     assert after == before, "the scan page's statements grew with the history"
     assert 'value="Audit"' in page  # still prefilled from the person's last take-out
-    # BEGIN, the user, the label with its item, its check-out, request, inspection, the take-out rules, last take-out
+    # BEGIN, the user, the label with its item, its check-out, requests, inspection, the take-out rules, last
+    # take-out, and the approvals waiting for the reader (the header's link)
     assert before <= 8
 
 

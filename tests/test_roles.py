@@ -82,6 +82,11 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("custody.offer_cancel", "POST"): ({}, signed_in(404)),
     # Not waiting for an inspection: an error on the item page.
     ("custody.inspection", "POST"): ({"erasure_method": "format"}, desk_only(to(ITEM))),
+    # A take-out request: who sees and decides one is checked per request (tests/test_approval_pages.py).
+    ("approvals.show", "GET"): ({}, signed_in(404)),
+    ("approvals.decide", "POST"): ({"decision": "approve"}, signed_in(404)),
+    ("approvals.cancel", "POST"): ({}, signed_in(404)),
+    ("approvals.mine", "GET"): ({}, signed_in(200)),
     ("desk.board", "GET"): ({}, desk_only(200)),
     ("desk.flag_page", "GET"): ({}, desk_only(404)),  # ids that do not exist: the role check comes first
     ("desk.acknowledge", "POST"): ({}, desk_only(404)),

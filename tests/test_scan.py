@@ -261,13 +261,16 @@ def test_long_checkout_waits_for_the_desk(app, session, staff, desk_user, make_i
     assert "security desk" in flashes(page)[0][1]
     text = page.get_data(as_text=True)
     assert "Waiting for the security desk" in text
-    assert '<meta http-equiv="refresh"' in text
-    assert "Take out" not in [t for _, t in buttons(page)]
+    # The requester waits on the request's page, which fetches its state again by itself (live.js).
+    assert "data-live-src=" in text and "live.js" in text
+    assert "Take out" not in text
     assert open_checkout(session, item) is None
     req = session.scalar(select(CheckoutRequest).where(CheckoutRequest.item_id == item.id))
     assert req.status == RequestStatus.pending and req.requester_id == staff.id and req.due_at == TOMORROW
-    # The page keeps showing the wait on reload.
-    assert "Waiting for the security desk" in c.get(url, headers=EN).get_data(as_text=True)
+    # The item's page shows the wait too, and checks again by itself.
+    text = c.get(url, headers=EN).get_data(as_text=True)
+    assert "Waiting for the security desk" in text and '<meta http-equiv="refresh"' in text
+    assert "Take out" not in [t for _, t in buttons(c.get(url, headers=EN))]
     # A resubmission does not make a second request.
     take_out(c, url, item.asset_tag, due=due_field(TOMORROW), reason="Overnight at the client")
     assert count(session, CheckoutRequest) == 1

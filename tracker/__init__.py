@@ -18,12 +18,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .accounts import views as auth
     from .custody import handover
     from .custody import rule_views as admin_rules
+    from .custody import approval_views as approvals
+    from .custody import approvals as approval_rules
     from .custody import views as custody
     from .desk import incident_views as incidents
     from .desk import views as desk
     from .items import department_views as admin_departments
     from .items import views as admin_items
     from .labels import views as admin_labels
+    from .notify import approvals as approval_notices
     from .notify import views as admin_notifications
     from .ops import views as ops
     from .reports import views as reports
@@ -45,7 +48,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     i18n.init_app(app)
     error_pages.init_app(app)
     ops.init_app(app)
-    for module in (auth, custody, desk, incidents, reports, admin_items, admin_users, admin_labels,
+    approval_notices.listen(approval_rules.turn_started, approval_rules.request_settled)
+    for module in (auth, custody, approvals, desk, incidents, reports, admin_items, admin_users, admin_labels,
                    admin_notifications, admin_departments, admin_rules):
         app.register_blueprint(module.bp)
     if app.config["OIDC_ISSUER"] or app.config["SCIM_TOKEN"]:

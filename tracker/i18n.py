@@ -46,6 +46,9 @@ EVENT_LABELS = {
     "handover_offered": N_("Hand-over offered"), "handover_accepted": N_("Hand-over accepted"),
     "handover_declined": N_("Hand-over declined"), "handover_cancelled": N_("Hand-over cancelled"),
     "handover_expired": N_("Hand-over offer lapsed"),
+    "approval_step_approved": N_("Approval step approved"), "approval_step_rejected": N_("Approval step rejected"),
+    "checkout_request_cancelled": N_("Request cancelled"), "checkout_request_expired": N_("Request expired"),
+    "advance_approval_used": N_("Taken out under an approval in advance"),
 }
 
 

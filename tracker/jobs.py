@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from flask import Flask
 
 from . import clock, trail
-from .custody import handover, policy
+from .custody import approvals, handover, policy
 from .desk import escalation, sweep
 from .labels import jobs as label_jobs
 from .notify import delivery, outbox, reminders
@@ -77,6 +77,17 @@ def run_handover_expiry(app: Flask, now: datetime) -> int:
             lapsed = handover.expire(s, now, policy.from_config(app.config))
             s.commit()
         return len(lapsed)
+
+
+def run_request_expiry(app: Flask, now: datetime) -> int:
+    """Take-out requests unused by the end of their day expire (each once, with its event and the requester told)."""
+    with app.app_context():
+        with _session(app) as s:
+            expired = approvals.expire(s, now)
+            s.commit()
+        if expired:
+            run_delivery(app, now)
+        return len(expired)
 
 
 def run_label_jobs(app: Flask) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from .errors import N_, InvalidInput
 from .models import Checkout, CheckoutRequest, DataClass, Department, Event, Item, Kind, LabelToken, RequestStatus, User
@@ -222,7 +222,8 @@ def pending_requests_of(session: Session, user: User) -> list[CheckoutRequest]:
 
 def pending_requests(session: Session, limit: int | None = None) -> list[CheckoutRequest]:
     return list(session.scalars(select(CheckoutRequest)
-                                .options(joinedload(CheckoutRequest.item), joinedload(CheckoutRequest.requester))
+                                .options(joinedload(CheckoutRequest.item), joinedload(CheckoutRequest.requester),
+                                         selectinload(CheckoutRequest.steps))
                                 .where(CheckoutRequest.status == RequestStatus.pending)
                                 .order_by(CheckoutRequest.requested_at).limit(limit)))
 

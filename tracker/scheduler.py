@@ -118,6 +118,8 @@ def build(app: Flask, blocking: bool, leader: Leader | None = None) -> BlockingS
                   IntervalTrigger(minutes=5), id="handover-expiry", misfire_grace_time=300, **defaults)
     sched.add_job(led("escalation", lambda: jobs.run_escalation(app, clock.now())),
                   IntervalTrigger(minutes=ESCALATE_EVERY_MINUTES), id="escalation", misfire_grace_time=300, **defaults)
+    sched.add_job(led("request expiry", lambda: jobs.run_request_expiry(app, clock.now())), IntervalTrigger(minutes=1),
+                  id="request-expiry", misfire_grace_time=300, **defaults)
     sched.add_job(led("delivery", lambda: jobs.run_delivery(app, clock.now())), IntervalTrigger(seconds=30),
                   id="deliver-notifications", misfire_grace_time=300, **defaults)
     sched.add_job(led("label files", lambda: jobs.run_label_jobs(app)), IntervalTrigger(seconds=2),

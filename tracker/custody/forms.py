@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
     IntegerField,
     PasswordField,
@@ -31,6 +32,8 @@ class CheckoutForm(FlaskForm):
     # The second person, where the class's rule asks for a witness: they type their own credentials.
     witness_email = StringField(_l("Witness's e-mail address"), validators=[Optional(), Length(max=254)])
     witness_password = PasswordField(_l("Witness's password"), validators=[Optional(), Length(max=200)])
+    # An approval in advance (事前申請): the later date the take-out is for; empty for a take-out now.
+    for_date = DateField(_l("Ask in advance for a later date"), validators=[Optional()])
 
 
 class ReturnForm(FlaskForm):
@@ -105,3 +108,16 @@ class RuleForm(FlaskForm):
 
     def approvers(self) -> list[SelectField]:
         return [self.approver1, self.approver2, self.approver3]
+
+
+class ApprovalForm(FlaskForm):
+    """One approver's decision: the button tapped ("approve" or "reject"), an optional note, and the step the page
+    showed (a step decided meanwhile by someone else is refused, naming who)."""
+
+    decision = StringField()
+    note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=200)])
+    step = IntegerField(validators=[Optional()])
+
+
+class CancelRequestForm(FlaskForm):
+    """The requester withdraws their request (the form carries only its CSRF token)."""

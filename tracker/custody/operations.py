@@ -147,6 +147,7 @@ def check_out(
     handling_ack: bool = False,
     approved: bool = False,
     witness: User | None = None,
+    rule: rules.Rule | None = None,
     source: str | None = None,
 ) -> Checkout:
     """Give `item` (and, for a bag, everything in it) to `holder` until `due_at`.
@@ -173,6 +174,8 @@ def check_out(
     strict = False
     if policy is not None:
         found = rules.governing(session, item, policy, _contents(item))
+        if rule is not None:  # an approved request goes out under the rule it was made under (its item's own)
+            found = [rule, *found[1:]]
         due_at = due_at or rules.due_by(found, now, policy)
         long = policy.is_long(now, due_at)
         _refuse_if_incomplete(session, now, policy, item, long, reason, handling_ack, found)
@@ -186,7 +189,8 @@ def check_out(
         strict = rules.strict(found)
     if not approved:
         waiting = pending_request(session, item)
-        if waiting is not None and waiting.requester_id != holder.id:
+        # An approval in advance (for a later day) holds nothing back today.
+        if waiting is not None and waiting.requester_id != holder.id and waiting.for_date is None:
             raise InvalidInput(N_("%(name)s is waiting for approval to take %(asset_tag)s out."),
                                name=waiting.requester.name, asset_tag=item.asset_tag)
     _refuse_if_unusable(session, item)
@@ -259,62 +263,6 @@ def _refuse_if_incomplete(session: Session, now: datetime, policy: Policy, item:
 def pending_request(session: Session, item: Item) -> CheckoutRequest | None:
     return session.scalar(select(CheckoutRequest).where(CheckoutRequest.item_id == item.id,
                                                         CheckoutRequest.status == RequestStatus.pending))
-
-
-def request_checkout(session: Session, now: datetime, *, item: Item, holder: User, due_at: datetime,
-                     purpose: str, destination: str, reason: str, policy: Policy, handling_ack: bool = False,
-                     source: str | None = None) -> CheckoutRequest:
-    """Ask the desk to approve a long check-out; the item stays in until it is approved."""
-    item = _lock(session, item)
-    _refuse_if_unusable(session, item)
-    if item.retired:
-        raise Retired(asset_tag=item.asset_tag)
-    _refuse_if_out(session, item)
-    _refuse_if_incomplete(session, now, policy, item, True, reason, handling_ack)
-    if due_at <= now:
-        raise InvalidInput(N_("The due time must be in the future."), about="due_at")
-    existing = pending_request(session, item)
-    if existing is not None:
-        if existing.requester_id == holder.id:
-            return existing
-        raise InvalidInput(N_("%(name)s is already waiting for approval to take %(asset_tag)s out."),
-                           name=existing.requester.name, asset_tag=item.asset_tag)
-    req = CheckoutRequest(item_id=item.id, requester_id=holder.id, requested_at=now, due_at=due_at,
-                          purpose=_clean(purpose, N_("Purpose"), "purpose"),
-                          destination=_clean(destination, N_("Destination"), "destination"),
-                          reason=_clean(reason, N_("Reason"), "reason"), status=RequestStatus.pending)
-    try:
-        with session.begin_nested():
-            session.add(req)
-            session.flush()
-    except IntegrityError:
-        raise InvalidInput(N_("Someone else is already waiting for approval for %(asset_tag)s."),
-                           asset_tag=item.asset_tag) from None
-    audit.record(session, now, "checkout_requested", actor=holder, item=item, subject=holder, source=source,
-                 due_at=due_at.isoformat(), reason=req.reason)
-    return req
-
-
-def decide_request(session: Session, now: datetime, *, request: CheckoutRequest, actor: User, approve: bool,
-                   note: str = "", policy: Policy | None = None, source: str | None = None) -> CheckoutRequest:
-    """Approve (the item goes out to the requester at once) or deny a pending long check-out."""
-    if not actor.privileged:
-        raise NotPermitted()
-    if request.status != RequestStatus.pending:
-        raise InvalidInput(N_("This request was already decided."))
-    request.decided_by_id, request.decided_at = actor.id, now
-    request.note = _clean(note, N_("Note")) or None
-    if approve:
-        co = check_out(session, now, item=request.item, holder=request.requester, actor=actor,
-                       due_at=request.due_at, purpose=request.purpose, destination=request.destination,
-                       reason=request.reason, policy=policy, handling_ack=True, approved=True, source=source)
-        request.status, request.checkout_id = RequestStatus.approved, co.id
-    else:
-        request.status = RequestStatus.denied
-    session.flush()
-    audit.record(session, now, "checkout_approved" if approve else "checkout_denied", actor=actor,
-                 item=request.item, subject=request.requester, source=source, note=request.note or "")
-    return request
 
 
 def _children(session: Session, co: Checkout) -> list[Checkout]:

@@ -27,7 +27,7 @@ from ..http import (
 )
 from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules
 from ..models import Checkout, HandoverOffer, Item, Kind, LabelToken, OfferStatus, User
-from . import found, handover, policy, rules
+from . import approvals, found, handover, policy, rules
 from . import operations as custody
 from .forms import AcceptOfferForm, CheckoutForm, FoundMessageForm, HandoverForm, InspectionForm, ReturnForm
 
@@ -75,7 +75,9 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     in_bag_out = parent is not None and parent.returned_at is None
     contents = [c for c in it.contents if not c.retired] if it.kind == Kind.bag else []
     content_status = queries.open_checkouts_by_item(s, [c.id for c in contents])
-    pending = custody.pending_request(s, it)
+    pending, ready = approvals.on_item_page(s, moment, it.id, current_user, _policy())
+    if pending is not None and pending.for_date is not None and pending.requester_id != current_user.id:
+        pending = None  # someone's approval in advance for a later day: the item goes out today as usual
     tokens = queries.current_tokens(s, [c.id for c in contents]) if contents and co is not None else {}
     refused = form is not None
     pol = _policy()
@@ -89,6 +91,8 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     return render_template(
         "custody/item.html", item=it, co=co, in_bag_out=in_bag_out, bag_checkout=parent, contents=contents,
         content_status=content_status, form=form, refused=refused, pending=pending, here=here, now=moment,
+        awaited=approvals.awaited(s, pending) if pending is not None else [],
+        ready=ready if co is None else None,
         tokens=tokens, needs_ack=any(rules.needs_handling_ack(s, moment, x, r, pol)
                                      for r, x in zip(governing, [it, *contents], strict=False)),
         needs_witness=any(r.witness for r in governing),
@@ -173,7 +177,7 @@ def _back(it: Item):
 
 # The take-out form's field for each argument of the rules that a refusal can be about.
 _FIELD_OF = {"purpose": "purpose", "destination": "destination", "due_at": "due", "reason": "reason",
-             "handling_ack": "rules_ack", "witness": "witness_email"}
+             "handling_ack": "rules_ack", "witness": "witness_email", "for_date": "for_date"}
 
 
 def _refused(it: Item, form: CheckoutForm, error: DomainError | None = None, due: datetime | None = None):
@@ -214,20 +218,19 @@ def checkout(tag: str):
     args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
                 reason=form.reason.data or "", policy=pol, source=client_address(),
                 handling_ack=form.rules_ack.data)
+    if form.for_date.data:  # an approval in advance (事前申請): nothing goes out today
+        args["due_at"] = due or _default_due(it, now())
+        return _request(it, holder, args, form, for_date=form.for_date.data)
     witness, error = _witness(form)
     if error is None:
         with attempt(explain=False) as done:
-            custody.check_out(db(), now(), holder=holder, actor=me, witness=witness, **args)
+            approvals.take_out(db(), now(), holder=holder, actor=me, witness=witness, **args)
         error = done.error
     if error is None:
         flash(gettext("%(tag)s is checked out to %(name)s.", tag=it.asset_tag, name=holder.name), "success")
     elif isinstance(error, ApprovalRequired):
         args["due_at"] = due or _default_due(it, now())
-        with attempt(explain=False) as requested:
-            custody.request_checkout(db(), now(), holder=holder, **args)
-        error = requested.error
-        if requested:
-            flash(gettext("Sent to the security desk for approval. Wait here: this page shows the answer."), "info")
+        return _request(it, holder, args, form)
     elif isinstance(error, AlreadyOut) and error.holder_id == holder.id:
         # A double tap or a resubmitted form: it is already done.
         flash(gettext("%(tag)s is already checked out to you.", tag=it.asset_tag), "info")
@@ -248,6 +251,27 @@ def _witness(form: CheckoutForm) -> tuple[User | None, DomainError | None]:
     with attempt(explain=False, keep_on_error=True) as confirmed:
         witness = signin.confirm_witness(db(), now(), email, form.witness_password.data or "", client_address())
     return (witness, None) if confirmed else (None, confirmed.error)
+
+
+def _request(it: Item, holder: User, args: dict, form: CheckoutForm, for_date=None):
+    """Ask for approval and wait on the request's page (it shows the answer as it comes). For an approval in
+    advance, a due time left before its date means that time of day on the date."""
+    tz = _policy().timezone
+    local_due = clock.local(args["due_at"], tz)
+    if for_date is not None and local_due.date() < for_date:
+        args = {**args, "due_at": clock.from_local(datetime.combine(for_date, local_due.time()), tz)}
+    with attempt(explain=False) as requested:
+        req = approvals.request_checkout(db(), now(), holder=holder, for_date=for_date, **args)
+    if _about_a_field(requested.error):
+        return _refused(it, form, requested.error, args["due_at"])
+    if not requested:
+        flash_error(requested.error)
+        return _back(it)
+    names = [u.name for u in approvals.awaited(db(), req)]
+    flash(gettext("Sent to %(names)s for approval. Wait here: this page shows the answer.", names=", ".join(names))
+          if names else gettext("Sent to the security desk for approval. Wait here: this page shows the answer."),
+          "info")
+    return redirect(url_for("approvals.show", request_id=req.id), 303)
 
 
 @bp.post("/items/<tag>/return")

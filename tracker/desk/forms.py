@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, HiddenField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import Optional
 
 
 class NoteForm(FlaskForm):
@@ -23,6 +24,7 @@ class ResolveForm(NoteForm):
 
 class DecisionForm(NoteForm):
     decision = StringField()  # "approve" or "deny"
+    step = IntegerField(validators=[Optional()])  # the approval step the board showed
 
 
 class FoundHandledForm(NoteForm):

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
 from .. import clock, queries
+from ..custody import approvals, policy
 from ..custody import operations as custody
-from ..custody import policy
 from ..errors import N_, InvalidInput
 from ..http import actor, attempt, client_address, db, get_or_404, now, privileged
-from ..i18n import describe, gettext
-from ..models import CheckoutRequest, Flag, FoundReport, Incident, Kind
+from ..i18n import day, describe, gettext
+from ..models import CheckoutRequest, Flag, FoundReport, Incident, Kind, RequestStatus
 from . import flags, found_reports, scanner, sweep, waiting
 from .forms import AcknowledgeForm, DecisionForm, FoundHandledForm, NoteForm, ResolveForm, ScannerForm
 
@@ -109,13 +109,24 @@ def decide(request_id: int):
     req = get_or_404(CheckoutRequest, request_id)
     form = DecisionForm()
     with attempt() as done:
-        custody.decide_request(db(), now(), request=req, actor=actor(), approve=form.decision.data == "approve",
-                               note=form.note.data, policy=policy.from_config(current_app.config),
-                               source=client_address())
+        approvals.decide_request(db(), now(), request=req, actor=actor(), approve=form.decision.data == "approve",
+                                 note=form.note.data, step_id=form.step.data,
+                                 policy=policy.from_config(current_app.config), source=client_address())
     if done:
-        flash(gettext("%(tag)s: approved, now out with %(name)s.", tag=req.item.asset_tag, name=req.requester.name)
-              if req.status.value == "approved" else gettext("%(tag)s: denied.", tag=req.item.asset_tag), "success")
+        flash(_decided(req), "success")
     return redirect(url_for("desk.board"), 303)
+
+
+def _decided(req: CheckoutRequest) -> str:
+    """What the desk's decision did: the item is out, ready for its day, waiting for the next approver, or denied."""
+    tag = req.item.asset_tag
+    if req.status == RequestStatus.denied:
+        return gettext("%(tag)s: denied.", tag=tag)
+    if req.status == RequestStatus.pending:
+        return gettext("%(tag)s: approved; it now waits for the next approver.", tag=tag)
+    if req.checkout_id is None:
+        return gettext("%(tag)s: approved in advance for %(day)s.", tag=tag, day=day(req.for_date))
+    return gettext("%(tag)s: approved, now out with %(name)s.", tag=tag, name=req.requester.name)
 
 
 @bp.post("/found/<int:report_id>")

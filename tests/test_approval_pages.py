@@ -1,0 +1,299 @@
+"""The pages of a take-out request over HTTP: asking from the item's page, the request's page for the requester,
+the approvers and the desk, Approve / Reject / Cancel (CSRF, permissions per request), "my approvals", the sign-in
+that lands back on the request, and the approver's e-mail and the chat webhook through real servers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from tests.helpers import EN, NOW, client_for, csrf_from, events, flashes, open_checkout, post, reread
+from tests.test_notify import Hook, SmtpServer
+from tracker import jobs
+from tracker.custody import rules
+from tracker.custody.policy import Policy
+from tracker.models import Approval, CheckoutRequest, DataClass, Kind, RequestStatus
+
+pytestmark = pytest.mark.usefixtures("frozen_clock")
+
+
+@pytest.fixture
+def world(session, make_user, make_department, make_item):
+    """Mori manages Sales (Abe is his deputy); Hanako of Sales asks; laptops with personal data need the manager."""
+    admin = make_user("admin", name="Rule Admin")
+    mori, abe = make_user(name="Mori Manager"), make_user(name="Abe Deputy")
+    sales = make_department("Sales", managers=[mori])
+    hanako = make_user(name="Hanako Yamada", department_id=sales.id, language="en")
+    mori.deputy_id = abe.id
+    rules.save(session, NOW, rules.Rule(kind=Kind.laptop.value, data_class=DataClass.personal.value,
+                                        approval=Approval.manager), actor=admin)
+    session.commit()
+    return {"mori": mori, "abe": abe, "hanako": hanako, "other": make_user(name="Someone Else"),
+            "desk": make_user("security", name="Desk One"), "laptop": make_item(kind=Kind.laptop), "admin": admin}
+
+
+def _ask(app, world, **form):
+    """Hanako taps Take out on the laptop's page; she lands on the request's page."""
+    c = client_for(app, world["hanako"])
+    tag = world["laptop"].asset_tag
+    resp = post(c, f"/items/{tag}/checkout", {"purpose": "Client visit", "destination": "Osaka", "rules_ack": "1",
+                                              **form}, page=f"/items/{tag}", follow=True)
+    return c, resp
+
+
+def _request(session) -> CheckoutRequest:
+    reread(session)
+    return session.scalars(select(CheckoutRequest)).one()
+
+
+def _decide(c, req, decision="approve", note=""):
+    page = c.get(f"/requests/{req.id}")
+    return c.post(f"/requests/{req.id}/decide", data={"csrf_token": csrf_from(page.get_data(as_text=True)),
+                                                      "decision": decision, "note": note,
+                                                      "step": _step_on(page)}, follow_redirects=True)
+
+
+def _step_on(page) -> str:
+    match = re.search(r'name="step" value="(\d+)"', page.get_data(as_text=True))
+    return match.group(1) if match else ""
+
+
+def test_asking_lands_on_the_request_page_which_names_the_approver_and_the_rule(app, session, world):
+    c, page = _ask(app, world)
+    req = _request(session)
+    assert page.request.path == f"/requests/{req.id}"
+    assert flashes(page) == [("info", "Sent to Mori Manager for approval. Wait here: this page shows the answer.")]
+    text = page.get_data(as_text=True)
+    assert "Waiting for Mori Manager to approve." in text and "Made under rule version 1" in text
+    assert "Client visit" in text and "Osaka" in text and "Hanako Yamada" in text
+    assert "data-live-src" in text and ">Approve<" not in text  # the requester does not decide
+    assert "Cancel this request" in text
+    assert open_checkout(session, world["laptop"]) is None
+    item = c.get(f"/items/{world['laptop'].asset_tag}").get_data(as_text=True)
+    assert "Waiting for Mori Manager to approve taking it out" in item and f"/requests/{req.id}" in item
+
+
+def test_the_manager_approves_in_one_tap_and_the_requesters_state_shows_it(app, session, world):
+    requester, _ = _ask(app, world)
+    req = _request(session)
+    mori = client_for(app, world["mori"])
+    assert "Approvals" in mori.get("/my").get_data(as_text=True)  # the link in the navigation, with a count
+    listed = mori.get("/approvals").get_data(as_text=True)
+    assert world["laptop"].asset_tag in listed and f"/requests/{req.id}" in listed
+    page = mori.get(f"/requests/{req.id}").get_data(as_text=True)
+    assert ">Approve<" in page and ">Reject<" in page
+    resp = _decide(mori, req, note="Take care")
+    assert flashes(resp) == [("success", "Approved.")]
+    co = open_checkout(session, world["laptop"])
+    assert co.holder_id == world["hanako"].id
+    state = requester.get(f"/requests/{req.id}?fragment=1").get_data(as_text=True)
+    assert f"Approved: {world['laptop'].asset_tag} is out with Hanako Yamada" in state
+    assert "approved by Mori Manager" in state and "Take care" in state
+    assert "data-waiting" not in state  # the page stops asking
+    assert "Approvals" not in mori.get("/my").get_data(as_text=True)  # nothing waits any more
+
+
+def test_a_staff_who_is_not_the_approver_gets_403_and_changes_nothing(app, session, world):
+    _ask(app, world)
+    req = _request(session)
+    other = client_for(app, world["other"])
+    assert other.get(f"/requests/{req.id}").status_code == 403
+    resp = post(other, f"/requests/{req.id}/decide", {"decision": "approve"})
+    assert resp.status_code == 403
+    assert post(other, f"/requests/{req.id}/cancel").status_code == 403
+    assert other.get("/approvals").status_code == 200 and "Nothing waits" in other.get("/approvals").get_data(True)
+    assert _request(session).status == RequestStatus.pending and open_checkout(session, world["laptop"]) is None
+    assert events(session, "approval_step_approved") == []
+
+
+def test_a_decision_without_the_csrf_token_is_refused(app, session, world):
+    _ask(app, world)
+    req = _request(session)
+    mori = client_for(app, world["mori"])
+    assert mori.post(f"/requests/{req.id}/decide", data={"decision": "approve"}).status_code == 400
+    assert _request(session).status == RequestStatus.pending
+
+
+def test_the_deputy_and_the_desk_may_decide(app, session, world):
+    _ask(app, world)
+    req = _request(session)
+    abe = client_for(app, world["abe"])
+    page = abe.get(f"/requests/{req.id}").get_data(as_text=True)
+    assert "You decide as deputy for Mori Manager." in page
+    resp = _decide(abe, req, decision="reject", note="Not this week")
+    assert flashes(resp) == [("success", "Rejected.")]
+    text = resp.get_data(as_text=True)
+    assert "rejected by Abe Deputy" in text and "(as deputy)" in text and "Not this week" in text
+    assert _request(session).status == RequestStatus.denied
+
+    # A second request: the desk decides for the manager.
+    _ask(app, world)
+    reread(session)
+    second = session.scalars(select(CheckoutRequest).where(CheckoutRequest.status == RequestStatus.pending)).one()
+    desk = client_for(app, world["desk"])
+    assert "You decide for the approver, as the security desk." in desk.get(f"/requests/{second.id}").get_data(True)
+    _decide(desk, second)
+    assert open_checkout(session, world["laptop"]).holder_id == world["hanako"].id
+    (event,) = [e for e in events(session, "approval_step_approved")]
+    assert '"on_behalf": "desk"' in event.data
+
+
+def test_the_requester_cancels_and_a_late_approver_is_told(app, session, world):
+    requester, _ = _ask(app, world)
+    req = _request(session)
+    mori = client_for(app, world["mori"])
+    stale = mori.get(f"/requests/{req.id}")  # Mori has the page open
+    resp = post(requester, f"/requests/{req.id}/cancel", page=f"/requests/{req.id}", follow=True)
+    assert flashes(resp) == [("success", "Your request is cancelled.")]
+    assert "Cancelled by the requester." in resp.get_data(as_text=True)
+    late = mori.post(f"/requests/{req.id}/decide", follow_redirects=True,
+                     data={"csrf_token": csrf_from(stale.get_data(as_text=True)), "decision": "approve",
+                           "step": _step_on(stale)})
+    assert flashes(late) == [("error", "The requester cancelled this request. Nothing was changed.")]
+    assert open_checkout(session, world["laptop"]) is None
+    refused = events(session, "refused")[-1]  # the refusal is on the record
+    assert refused.actor_id == world["mori"].id and "cancelled" in refused.data
+
+
+def test_an_approval_in_advance_from_the_take_out_form(app, session, world):
+    _, page = _ask(app, world, for_date="2026-06-05")
+    req = _request(session)
+    assert req.for_date.isoformat() == "2026-06-05" and req.status == RequestStatus.pending
+    assert "Approval in advance for" in page.get_data(as_text=True)
+    # The due time typed for today means that time on the day asked for (19:00 Tokyo on 5 June).
+    assert req.due_at.isoformat() == "2026-06-05T10:00:00+00:00"
+
+
+def test_signed_out_the_link_in_the_mail_signs_in_and_lands_on_the_request(app, session, world):
+    _ask(app, world)
+    req = _request(session)
+    c = app.test_client()
+    resp = c.get(f"/requests/{req.id}", headers=EN)
+    assert resp.status_code == 302 and "/login" in resp.location and f"requests%2F{req.id}" in resp.location
+    login = c.get(resp.location, headers=EN).get_data(as_text=True)
+    action = re.search(r'<form[^>]*action="([^"]*)"', login)
+    target = action.group(1).replace("&amp;", "&") if action and action.group(1) else resp.location
+    landed = c.post(target, data={"email": world["mori"].email, "password": "correct-horse-battery",
+                                  "csrf_token": csrf_from(login)}, headers=EN)
+    assert landed.status_code == 302 and landed.location.endswith(f"/requests/{req.id}")
+
+
+def test_the_manager_is_mailed_in_their_language_and_the_chat_is_told_and_the_requester_learns_the_outcome(
+        new_app, session, world):
+    world["mori"].language = "ja"  # Mori reads Japanese, Hanako English
+    session.commit()
+    hook = Hook()
+    hook.thread.start()
+    try:
+        with SmtpServer() as smtp:
+            app = new_app(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, WEBHOOK_URL=hook.url, DESK_EMAILS="")
+            _ask(app, world)
+            req = _request(session)
+            jobs.run_delivery(app, NOW)
+            (mail,) = smtp.inbox.to(world["mori"].email)
+            body = mail.get_content()
+            assert "承認" in str(mail["Subject"]) and world["laptop"].asset_tag in str(mail["Subject"])
+            assert f"https://track.example.com/requests/{req.id}" in body and "Hanako Yamada" in body
+            assert "返却期限" in body and "Due back" not in body  # Mori reads Japanese
+            (chat,) = hook.posts()
+            assert f"/requests/{req.id}" in chat["text"] and "Mori Manager" in chat["text"]
+            assert smtp.inbox.to(world["hanako"].email) == []
+
+            _decide(client_for(app, world["mori"]), req)
+            jobs.run_delivery(app, NOW)
+            (outcome,) = smtp.inbox.to(world["hanako"].email)
+            assert str(outcome["Subject"]) == f"Approved: {world['laptop'].asset_tag}"
+            assert "It is checked out to you now, due back 2026-06-01 19:00." in outcome.get_content()
+    finally:
+        hook.server.shutdown()
+        hook.server.server_close()
+
+
+def test_the_request_page_in_japanese(app, session, world):
+    _ask(app, world)
+    req = _request(session)
+    mori = client_for(app, world["mori"])
+    page = mori.get(f"/requests/{req.id}", headers={"Accept-Language": "ja"})
+    mori.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ja"
+    text = mori.get(f"/requests/{req.id}").get_data(as_text=True)
+    assert page.status_code == 200 and '<html lang="ja">' in text
+    assert ">承認<" in text and ">却下<" in text and "ルール第1版に基づく申請" in text
+    assert "Mori Manager" in text and "上長" in text
+
+
+def test_a_changed_rule_leaves_the_waiting_request_as_it_was(app, session, world, make_user):
+    _ask(app, world)
+    req = _request(session)
+    newcomer = make_user(name="New Approver")
+    current = rules.rule_for(session, world["laptop"], Policy())
+    rules.save(session, NOW, replace(current, approval=Approval.named, approvers=(newcomer.id,)),
+               actor=world["admin"])
+    session.commit()
+    assert client_for(app, newcomer).get(f"/requests/{req.id}").status_code == 403
+    page = client_for(app, world["mori"]).get(f"/requests/{req.id}").get_data(as_text=True)
+    assert "Made under rule version 1" in page and ">Approve<" in page
+
+
+
+def test_the_desk_board_approves_the_step_it_shows_and_says_what_follows(app, session, world):
+    current = rules.rule_for(session, world["laptop"], Policy())
+    rules.save(session, NOW, replace(current, approval=Approval.manager_desk), actor=world["admin"])
+    session.commit()
+    _ask(app, world)
+    req = _request(session)
+    desk = client_for(app, world["desk"])
+    board = desk.get("/desk/").get_data(as_text=True)
+    assert f"/requests/{req.id}" in board
+    first_step = re.search(r'name="step" value="(\d+)"', board).group(1)
+    token = csrf_from(board)
+    resp = desk.post(f"/desk/requests/{req.id}", data={"csrf_token": token, "decision": "approve",
+                                                       "step": first_step}, follow_redirects=True)
+    assert flashes(resp) == [("success", f"{world['laptop'].asset_tag}: approved; it now waits for the next "
+                                         "approver.")]
+    # A second tap on the same (stale) button does not approve the desk's own step as well.
+    again = desk.post(f"/desk/requests/{req.id}", data={"csrf_token": token, "decision": "approve",
+                                                        "step": first_step}, follow_redirects=True)
+    assert flashes(again)[0][0] == "error" and "Desk One already decided this step" in flashes(again)[0][1]
+    assert open_checkout(session, world["laptop"]) is None
+    board = desk.get("/desk/").get_data(as_text=True)
+    resp = desk.post(f"/desk/requests/{req.id}", follow_redirects=True, data={
+        "csrf_token": token, "decision": "approve", "step": re.search(r'name="step" value="(\d+)"', board).group(1)})
+    assert flashes(resp) == [("success", f"{world['laptop'].asset_tag}: approved, now out with Hanako Yamada.")]
+    assert open_checkout(session, world["laptop"]).holder_id == world["hanako"].id
+
+
+def test_the_expiry_job_tells_the_requester(new_app, session, world, frozen_clock):
+    with SmtpServer() as smtp:
+        app = new_app(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, DESK_EMAILS="")
+        _ask(app, world)
+        req = _request(session)
+        assert jobs.run_request_expiry(app, NOW) == 0
+        assert jobs.run_request_expiry(app, req.expires_at) == 1
+        assert jobs.run_request_expiry(app, req.expires_at) == 0
+        (mail,) = smtp.inbox.to(world["hanako"].email)
+        assert str(mail["Subject"]) == f"Expired: {world['laptop'].asset_tag}"
+        assert _request(session).status == RequestStatus.expired
+        frozen_clock["now"] = req.expires_at
+        page = client_for(app, world["mori"]).get(f"/requests/{req.id}").get_data(as_text=True)
+        assert "Expired: it was not decided or used by the end of its day." in page and ">Approve<" not in page
+
+
+def test_on_the_approved_day_take_out_uses_the_approval_in_advance(app, session, world, frozen_clock):
+    _ask(app, world, for_date="2026-06-03", due="2026-06-03T17:00")
+    req = _request(session)
+    _decide(client_for(app, world["mori"]), req)
+    assert _request(session).status == RequestStatus.approved and open_checkout(session, world["laptop"]) is None
+    frozen_clock["now"] = NOW + timedelta(days=2)  # 3 June, 10:00 in Tokyo
+    c = client_for(app, world["hanako"])
+    tag = world["laptop"].asset_tag
+    page = c.get(f"/items/{tag}").get_data(as_text=True)
+    assert "Approved in advance for today" in page
+    resp = post(c, f"/items/{tag}/checkout", {"rules_ack": "1"}, page=f"/items/{tag}", follow=True)
+    assert flashes(resp) == [("success", f"{tag} is checked out to Hanako Yamada.")]
+    co = open_checkout(session, world["laptop"])
+    assert co.holder_id == world["hanako"].id and co.due_at.isoformat() == "2026-06-03T08:00:00+00:00"
+    assert _request(session).checkout_id == co.id
