@@ -12,7 +12,6 @@ from sqlalchemy import select, update
 
 from tests.browser import ENGLISH, PHONE, TIMEOUT_MS, _assert_fits_phone, _now, _seq, sign_in, sync_api
 from tracker.custody import approvals, found
-from tracker.custody import operations as custody
 from tracker.desk import sweep
 from tracker.models import Checkout, DataClass, Flag, Item, Kind, LabelToken, User
 

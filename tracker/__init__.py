@@ -16,10 +16,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .accounts import admin_views as admin_users
     from .accounts import sessions
     from .accounts import views as auth
-    from .custody import handover
-    from .custody import rule_views as admin_rules
     from .custody import approval_views as approvals
     from .custody import approvals as approval_rules
+    from .custody import handover
+    from .custody import rule_views as admin_rules
     from .custody import views as custody
     from .desk import incident_views as incidents
     from .desk import views as desk
