@@ -19,7 +19,8 @@ FEATURES = {
     "reports": {"labels"},  # the PDF records print with the label font
     "labels": {"items"},
     "desk": {"custody", "items", "labels"},
-    "ops": {"desk", "custody", "notify"},  # running in production: the scheduler's lease, health, metrics, backups
+    "ops": {"desk", "custody", "notify"},
+    "api": {"accounts", "custody", "desk", "items"},  # the JSON API calls the rules the pages call  # running in production: the scheduler's lease, health, metrics, backups
 }
 # Entry points that put the features together: the app factory, the CLI, the scheduler and its jobs, demo data.
 ENTRY = {"__init__", "cli", "jobs", "scheduler", "demo"}

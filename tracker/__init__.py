@@ -16,6 +16,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .accounts import admin_views as admin_users
     from .accounts import sessions
     from .accounts import views as auth
+    from .api import views as api
     from .custody import views as custody
     from .desk import incident_views as incidents
     from .desk import views as desk
@@ -42,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     i18n.init_app(app)
     error_pages.init_app(app)
     ops.init_app(app)
+    api.init_app(app)
     for module in (auth, custody, desk, incidents, reports, admin_items, admin_users, admin_labels,
                    admin_notifications, admin_departments):
         app.register_blueprint(module.bp)
