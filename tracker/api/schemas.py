@@ -7,7 +7,6 @@ means is the rules' business, and their refusals come back as 422 with the rule'
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 
 import marshmallow as ma
@@ -16,7 +15,8 @@ from marshmallow import fields, validate
 from ..custody.operations import ERASURE_METHODS
 from ..models import DataClass, Erasure, FlagStatus, Kind, Role
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Text with no control characters (a NUL cannot be stored in PostgreSQL); newlines and tabs are kept.
+NO_CONTROL = validate.Regexp(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", error="Must not contain control characters.")
 # What the database and the time zone arithmetic can hold: a due time or a filter outside it is refused as a value.
 EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
@@ -24,18 +24,8 @@ MAX_ID = 2**31 - 1
 PER_PAGE = 100
 
 
-class Text(fields.String):
-    """Text with no control characters (a NUL cannot be stored in PostgreSQL); newlines and tabs are kept."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if _CONTROL.search(text):
-            raise ma.ValidationError("Must not contain control characters.")
-        return text
-
-
-def _text(limit: int, **kw) -> Text:
-    return Text(validate=validate.Length(max=limit), **kw)
+def _text(limit: int, **kw) -> fields.String:
+    return fields.String(validate=[validate.Length(max=limit), NO_CONTROL], **kw)
 
 
 def _moment(**kw) -> fields.AwareDateTime:
@@ -196,7 +186,7 @@ class ItemSchema(ma.Schema):
     notes = fields.String(allow_none=True)
     storage_place = fields.String(allow_none=True)
     bag = fields.Function(lambda i: i.bag.asset_tag if i.bag is not None else None, allow_none=True,
-                          metadata={"type": ["string", "null"], "description": "The bag it is kept in"})
+                          metadata={"type": "string", "description": "The bag it is kept in"})
     status = fields.String(validate=validate.OneOf(["in", "out", "retired"]))
     checkout = fields.Nested(CheckoutSchema, allow_none=True,
                              metadata={"description": "Who holds it: for the desk, or when it is yours"})
@@ -238,7 +228,7 @@ class UserSchema(ma.Schema):
     active = fields.Boolean()
     language = fields.String(allow_none=True)
     department = fields.Function(lambda u: u.dept.name if u.dept is not None else None, allow_none=True,
-                                 metadata={"type": ["string", "null"]})
+                                 metadata={"type": "string"})
     created_at = fields.AwareDateTime()
 
 

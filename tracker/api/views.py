@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from flask import Flask, current_app, g, request
 from flask_smorest import Api, Blueprint
+from marshmallow import RAISE
 from flask_smorest.utils import prepare_response
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -140,7 +141,7 @@ def _with_status(items: list[Item]) -> list[Item]:
 
 @blp.get("/items")
 @auth.requires(ApiScope.read)
-@blp.arguments(schemas.ItemQuery, location="query")
+@blp.arguments(schemas.ItemQuery, location="query", unknown=RAISE)
 @blp.response(200, schemas.ItemPage)
 @problems(403)
 def list_items(args):
@@ -324,7 +325,7 @@ def hand_over_by_label(body, token: str):
 
 @blp.get("/checkouts")
 @auth.requires(ApiScope.read)
-@blp.arguments(schemas.CheckoutQuery, location="query")
+@blp.arguments(schemas.CheckoutQuery, location="query", unknown=RAISE)
 @blp.response(200, schemas.CheckoutPage)
 @problems(403)
 def list_checkouts(args):
@@ -367,7 +368,7 @@ def _flag(flag_id: int) -> Flag:
 
 @blp.get("/flags")
 @auth.requires(ApiScope.read, *DESK)
-@blp.arguments(schemas.FlagQuery, location="query")
+@blp.arguments(schemas.FlagQuery, location="query", unknown=RAISE)
 @blp.response(200, schemas.FlagPage)
 @problems(403)
 def list_flags(args):
@@ -410,7 +411,7 @@ def resolve_flag(body, flag_id: int):
 
 @blp.get("/events")
 @auth.requires(ApiScope.read, *DESK)
-@blp.arguments(schemas.EventQuery, location="query")
+@blp.arguments(schemas.EventQuery, location="query", unknown=RAISE)
 @blp.response(200, schemas.EventPage)
 @problems(403, 404)
 def list_events(args):
@@ -441,7 +442,7 @@ def whoami():
 
 @blp.get("/users")
 @auth.requires(ApiScope.admin, Role.admin)
-@blp.arguments(schemas.UserQuery, location="query")
+@blp.arguments(schemas.UserQuery, location="query", unknown=RAISE)
 @blp.response(200, schemas.UserPage)
 @problems(403)
 def list_users(args):
