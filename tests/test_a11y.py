@@ -79,13 +79,15 @@ def _pages(w) -> dict[str, list[str]]:
     """The pages each person opens, by who opens them."""
     return {
         "anonymous": ["/login", w["scan"]],
-        "staff": ["/", "/my", "/find", w["scan"], f"/items/{w['bag'].asset_tag}", "/account", "/password"],
+        "staff": ["/", "/my", "/find", w["scan"], f"/items/{w['bag'].asset_tag}", "/account", "/password",
+                  "/account/tokens"],
         "desk": ["/desk/", "/desk/?wall=1", "/desk/scanner", f"/desk/flags/{w['flag']}", "/desk/incidents/",
                  f"/desk/incidents/{w['incident']}", "/desk/records/", f"/desk/records/items/{w['late'].asset_tag}",
                  f"/items/{w['late'].asset_tag}"],
         "admin": ["/admin/items/", "/admin/items/new", f"/admin/items/{w['spare'].asset_tag}/edit",
                   "/admin/items/import", "/admin/labels/", f"/admin/labels/print?id={w['spare'].id}",
                   "/admin/users/", "/admin/users/new", f"/admin/users/{w['staff'].id}/edit",
+                  f"/admin/users/{w['staff'].id}/tokens",
                   "/admin/notifications/", "/no-such-page"],
     }
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import NOW, count, reread
+from tests.helpers import NOW, client_for, count, post, reread
 from tracker.accounts import tokens
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
@@ -420,3 +421,50 @@ def test_users_are_for_admins(call, admin, staff, token_for):
     assert call("GET", f"/users/{staff.id}", secret).get_json()["role"] == "staff"
     is_problem(call("GET", "/users/99999", secret), 404)
     is_problem(call("GET", "/users", token_for(staff, "read")), 403)
+
+
+# --- the token pages -----------------------------------------------------------------------------------------------
+
+
+def _new_secret(page: str) -> str:
+    match = re.search(r'id="new-token"[^>]*>(trk_[^<]+)<', page)
+    assert match, "no new token on the page"
+    return match.group(1)
+
+
+def test_a_user_makes_a_token_on_their_page_and_it_is_shown_once(app, call, session, staff):
+    c = client_for(app, staff)
+    resp = post(c, "/account/tokens", {"name": "Chat bot", "scope_read": "y", "days": "30"}, page="/account/tokens")
+    assert resp.status_code == 200
+    secret = _new_secret(resp.get_data(as_text=True))
+    assert call("GET", "/me", secret).get_json()["scopes"] == ["read"]
+    again = c.get("/account/tokens").get_data(as_text=True)
+    assert secret not in again and secret[:10] in again  # only its first characters, to tell tokens apart
+    event = session.scalars(select(Event).where(Event.action == "api_token_created")).one()
+    assert event.actor_id == staff.id and event.subject_user_id == staff.id and secret not in event.data
+
+
+def test_a_staff_member_cannot_give_a_token_the_admin_scope(app, session, staff):
+    c = client_for(app, staff)
+    resp = post(c, "/account/tokens", {"name": "Sneaky", "scope_admin": "y"}, page="/account/tokens")
+    assert resp.status_code == 400 and "only for admin accounts" in resp.get_data(as_text=True)
+    assert count(session, ApiToken) == 0
+
+
+def test_token_pages_keep_to_their_owner_or_an_admin(app, session, staff, colleague, admin, token_for):
+    token_for(colleague)
+    theirs = session.scalars(select(ApiToken)).one()
+    c = client_for(app, staff)
+    assert c.get(f"/admin/users/{colleague.id}/tokens").status_code == 403
+    assert post(c, f"/account/tokens/{theirs.id}/revoke", page="/account/tokens").status_code == 404
+    reread(session)
+    assert session.get(ApiToken, theirs.id).revoked_at is None
+    a = client_for(app, admin)
+    assert colleague.name in a.get(f"/admin/users/{colleague.id}/tokens").get_data(as_text=True)
+    assert post(a, f"/admin/users/{colleague.id}/tokens/{theirs.id}/revoke",
+                page=f"/admin/users/{colleague.id}/tokens").status_code == 303
+    reread(session)
+    assert session.get(ApiToken, theirs.id).revoked_by_id == admin.id
+    made = post(a, f"/admin/users/{colleague.id}/tokens", {"name": "HR sync", "scope_read": "y"},
+                page=f"/admin/users/{colleague.id}/tokens")
+    assert _new_secret(made.get_data(as_text=True)).startswith("trk_")

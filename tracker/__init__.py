@@ -15,6 +15,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import cli, config, error_pages, http, i18n, trail
     from .accounts import admin_views as admin_users
     from .accounts import sessions
+    from .accounts import token_views as api_tokens
     from .accounts import views as auth
     from .api import views as api
     from .custody import views as custody
@@ -45,7 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     ops.init_app(app)
     api.init_app(app)
     for module in (auth, custody, desk, incidents, reports, admin_items, admin_users, admin_labels,
-                   admin_notifications, admin_departments):
+                   admin_notifications, admin_departments, api_tokens):
         app.register_blueprint(module.bp)
     cli.init_app(app)
     return app

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 from flask import Flask, current_app, g, request
 from flask_smorest import Api, Blueprint
-from marshmallow import RAISE
 from flask_smorest.utils import prepare_response
+from marshmallow import RAISE
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
