@@ -43,6 +43,8 @@ EVENT_LABELS = {
     "incident_assessed": N_("Incident assessed"), "incident_closed": N_("Incident closed"),
     "refused": N_("Refused"), "export": N_("Exported"), "erasure_inspected": N_("Return inspection done"),
     "item_disposed": N_("Disposed of"),
+    "api_request": N_("API request"), "api_token_created": N_("API token made"),
+    "api_token_revoked": N_("API token revoked"),
 }
 
 
