@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -468,3 +469,41 @@ def test_token_pages_keep_to_their_owner_or_an_admin(app, session, staff, collea
     made = post(a, f"/admin/users/{colleague.id}/tokens", {"name": "HR sync", "scope_read": "y"},
                 page=f"/admin/users/{colleague.id}/tokens")
     assert _new_secret(made.get_data(as_text=True)).startswith("trk_")
+
+
+@pytest.mark.postgres
+def test_the_rate_limit_holds_for_requests_racing_on_one_token(app, session, staff, token_for):
+    """Eight requests at once on one token with room for three: the token's locked row lets exactly three through,
+    each recorded once, on SQLite and PostgreSQL."""
+    secret = token_for(staff, "read")
+    maker = app.extensions["tracker.sessionmaker"]
+    barrier = threading.Barrier(8)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def use() -> None:
+        s = maker()
+        try:
+            barrier.wait()
+            tokens.use(s, NOW, secret, 3, method="GET", path="/api/v1/me")
+            s.commit()
+            outcome = "used"
+        except tokens.Throttled:
+            s.rollback()
+            outcome = "throttled"
+        except Exception as exc:  # pragma: no cover - reported in the assertion
+            outcome = f"error: {exc!r}"
+        finally:
+            s.close()
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results) == ["throttled"] * 5 + ["used"] * 3
+    reread(session)
+    assert count(session, Event, Event.action == "api_request") == 3
+    assert session.scalars(select(ApiToken)).one().window_requests == 3
