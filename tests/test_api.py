@@ -507,3 +507,10 @@ def test_the_rate_limit_holds_for_requests_racing_on_one_token(app, session, sta
     reread(session)
     assert count(session, Event, Event.action == "api_request") == 3
     assert session.scalars(select(ApiToken)).one().window_requests == 3
+
+
+def test_a_request_beyond_the_tokens_scope_is_kept_as_a_refusal(call, session, staff, token_for):
+    is_problem(call("GET", "/users", token_for(staff, "read")), 403)
+    reread(session)
+    refusal = session.scalars(select(Event).where(Event.action == "refused")).one()
+    assert refusal.actor_id == staff.id and json.loads(refusal.data)["path"] == "/api/v1/users"

@@ -12,7 +12,7 @@ from flask import current_app, g, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from ..accounts import tokens
-from ..http import client_address, db, now, record_aside
+from ..http import client_address, db, now, record_aside, record_refusal
 from ..i18n import gettext
 from ..models import ApiScope, ApiToken, Role, User
 from .problems import Problem, from_domain
@@ -73,6 +73,11 @@ def user() -> User:
     return g.api_user
 
 
+def _refuse(reason: str) -> None:
+    """A request its token or role may not make is kept in the audit trail, as the pages keep their 403s."""
+    record_aside(lambda s: record_refusal(s, None, reason))
+
+
 def requires(scope: ApiScope, *roles: Role):
     """The view needs `scope` on the token and, if given, one of `roles` for its user (403 otherwise)."""
 
@@ -80,9 +85,11 @@ def requires(scope: ApiScope, *roles: Role):
         @functools.wraps(view)
         def inner(*args, **kwargs):
             if scope not in g.api_scopes:
+                _refuse(f"no {scope.value} scope")
                 raise Problem(403, gettext("This API token does not have the %(scope)s scope.", scope=scope.value),
                               kind="scope")
             if roles and user().role not in roles:
+                _refuse("not permitted")
                 raise Problem(403, gettext("Your account is not permitted to do that."), kind="forbidden")
             return view(*args, **kwargs)
 

@@ -36,9 +36,10 @@ _DOMAIN = {
     tokens.Throttled: (429, "throttled"),
 }
 TITLES = {
-    400: N_("Malformed request"), 401: N_("Not signed in"), 403: N_("Not allowed"), 404: N_("Not found"), 405: N_("Method not allowed"),
-    409: N_("Conflict"), 413: N_("Too large"), 415: N_("Unsupported media type"), 422: N_("Invalid values"), 429: N_("Too many requests"),
-    500: N_("Server error"), 503: N_("Busy, please try again"),
+    400: N_("Malformed request"), 401: N_("Not signed in"), 403: N_("Not allowed"), 404: N_("Not found"),
+    405: N_("Method not allowed"), 409: N_("Conflict"), 413: N_("Too large"), 415: N_("Unsupported media type"),
+    422: N_("Invalid values"), 429: N_("Too many requests"), 500: N_("Server error"),
+    503: N_("Busy, please try again"),
 }
 
 
