@@ -342,6 +342,18 @@ def test_admins_register_edit_and_retire_items(call, session, admin, token_for):
     assert session.scalars(select(Item)).one().retired
 
 
+def test_admins_read_and_reissue_an_items_label(call, session, admin, staff, make_item, token_for):
+    item = make_item(data_class=DataClass.none)
+    secret = token_for(admin, "read,act,admin")
+    old = call("GET", f"/items/{item.asset_tag}/label", secret).get_json()
+    assert old["url"].lower() == f"https://track.example.com/s/{old['token']}".lower()
+    new = call("POST", f"/items/{item.asset_tag}/label", secret)
+    assert new.status_code == 201 and new.get_json()["token"] != old["token"]
+    is_problem(call("POST", f"/labels/{old['token']}/checkout", secret, {}), 410)
+    assert call("POST", f"/labels/{new.get_json()['token']}/checkout", secret, {}).status_code == 201
+    is_problem(call("GET", f"/items/{item.asset_tag}/label", token_for(staff, "read")), 403)
+
+
 def test_a_staff_token_cannot_register_items(call, staff, token_for):
     is_problem(call("POST", "/items", token_for(staff), {"kind": "usb", "name": "Mine"}), 403)
 

@@ -20,7 +20,7 @@ FEATURES = {
     "labels": {"items"},
     "desk": {"custody", "items", "labels"},
     "ops": {"desk", "custody", "notify"},
-    "api": {"accounts", "custody", "desk", "items"},  # the JSON API calls the rules the pages call  # running in production: the scheduler's lease, health, metrics, backups
+    "api": {"accounts", "custody", "desk", "items", "labels"},  # the JSON API calls the rules the pages call  # running in production: the scheduler's lease, health, metrics, backups
 }
 # Entry points that put the features together: the app factory, the CLI, the scheduler and its jobs, demo data.
 ENTRY = {"__init__", "cli", "jobs", "scheduler", "demo"}

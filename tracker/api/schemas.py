@@ -242,6 +242,12 @@ class ReturnSchema(ma.Schema):
     missing = fields.List(fields.String(), metadata={"description": "A bag's contents still out, as missing"})
 
 
+class LabelSchema(ma.Schema):
+    asset_tag = fields.String()
+    token = fields.String(metadata={"description": "The label's token: /labels/{token}/... takes it"})
+    url = fields.String(metadata={"description": "The address the label's QR code holds"})
+
+
 class PendingSchema(ma.Schema):
     request_id = fields.Integer()
     status = fields.String()

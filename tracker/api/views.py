@@ -25,6 +25,7 @@ from ..errors import ApprovalRequired, DomainError
 from ..http import attempt, client_address, csrf, db, now
 from ..i18n import gettext
 from ..items import register
+from ..labels import qr
 from ..models import ApiScope, Checkout, Event, Flag, Item, LabelToken, Role, User
 from . import auth, schemas
 from .problems import MEDIA_TYPE, Problem, from_domain, from_http, response
@@ -206,6 +207,34 @@ def retire_item(tag: str):
     item = _item(tag)
     item = perform(lambda s: register.retire(s, now(), item, me(), source=client_address()))
     return _with_status([item])[0]
+
+
+@blp.get("/items/<tag>/label")
+@auth.requires(ApiScope.admin, Role.admin)
+@blp.response(200, schemas.LabelSchema)
+@problems(403, 404)
+def get_label(tag: str):
+    """The item's current label token and the address its QR code holds (admins: whoever has it can scan it)."""
+    item = _item(tag)
+    token = queries.current_tokens(db(), [item.id]).get(item.id)
+    if token is None:
+        raise _not_found(gettext("This item has no label yet."))
+    return _label(item, token)
+
+
+@blp.post("/items/<tag>/label")
+@auth.requires(ApiScope.admin, Role.admin)
+@blp.response(201, schemas.LabelSchema)
+@problems(403, 404)
+def reissue_label(tag: str):
+    """Give the item a new label token (admins); the old label stops working and says so when scanned."""
+    item = _item(tag)
+    label = perform(lambda s: register.issue_label(s, now(), item, me(), source=client_address()))
+    return _label(item, label.token)
+
+
+def _label(item: Item, token: str) -> dict:
+    return {"asset_tag": item.asset_tag, "token": token, "url": qr.label_url(current_app.config["BASE_URL"], token)}
 
 
 # --- custody: by asset tag or by label token --------------------------------------------------------------------------
