@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         if "SECRET_KEY" in test_config:
             app.config["SECRET_KEY_FROM_INSTANCE"] = False
     config.check_shared(app.config)
+    config.check_sign_in(app.config)
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["STAFF_SESSION_DAYS"])
 
     http.init_app(app)
@@ -48,5 +49,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     for module in (auth, custody, desk, incidents, reports, admin_items, admin_users, admin_labels,
                    admin_notifications, admin_departments, api_tokens):
         app.register_blueprint(module.bp)
+    if app.config["OIDC_ISSUER"] or app.config["SCIM_TOKEN"]:
+        from . import sso  # only sites that use single sign-on or provisioning load it (and Authlib)
+
+        sso.init_app(app)
     cli.init_app(app)
     return app

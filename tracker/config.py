@@ -85,6 +85,25 @@ def parse_kind_classes(text: str, name: str) -> frozenset[tuple[str, str]]:
     return frozenset(pairs)
 
 
+def parse_role_map(text: str, name: str = "OIDC_ROLE_MAP") -> dict[str, str]:
+    """`tracker-admins=admin,tracker-desk=security`: which identity-provider group gives which role."""
+    from .models import Role
+
+    mapping = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        group, _, role = part.rpartition("=")
+        if not group.strip() or role.strip() not in {r.value for r in Role}:
+            raise ValueError(f"{PREFIX}{name}: {part!r} is not group=role (role one of staff, security, admin)")
+        mapping[group.strip()] = role.strip()
+    return mapping
+
+
+def parse_emails(text: str) -> frozenset[str]:
+    return frozenset(part.strip().lower() for part in text.split(",") if part.strip())
+
+
 def instance_path(default: str) -> str:
     return env_str("INSTANCE_PATH", default)
 
@@ -109,6 +128,15 @@ def check_shared(config: dict) -> None:
     if not config["DATABASE_URL"].startswith("sqlite") and config.get("SECRET_KEY_FROM_INSTANCE"):
         raise ValueError(f"{PREFIX}SECRET_KEY must be set (the same on every host) when the database is shared: "
                          f"generate one with  python -c 'import secrets; print(secrets.token_hex(32))'")
+
+
+def check_sign_in(config: dict) -> None:
+    """Refuse settings that would lock everyone out: passwords turned off with no single sign-on to replace them,
+    or an issuer without the client it must sign in as."""
+    if config.get("OIDC_ISSUER") and not config.get("OIDC_CLIENT_ID"):
+        raise ValueError(f"{PREFIX}OIDC_CLIENT_ID must be set with {PREFIX}OIDC_ISSUER")
+    if not config.get("LOCAL_PASSWORDS", True) and not config.get("OIDC_ISSUER"):
+        raise ValueError(f"{PREFIX}LOCAL_PASSWORDS=off needs single sign-on: set {PREFIX}OIDC_ISSUER")
 
 
 def load(instance_path: str) -> dict:
@@ -164,6 +192,21 @@ def load(instance_path: str) -> dict:
         "AUDIT_RETENTION_YEARS": env_float("AUDIT_RETENTION_YEARS", 5.0),
         "AUDIT_SIEM_FILE": env_optional("AUDIT_SIEM_FILE"),
         "AUDIT_SYSLOG": env_optional("AUDIT_SYSLOG"),
+        # Single sign-on through OpenID Connect, on when the issuer is set: the provider's issuer URL exactly as its
+        # discovery document names it, this app's client id and secret there, the name on the sign-in button, the
+        # ID token claim that lists the person's groups and which group gives which role to a new user.
+        "OIDC_ISSUER": env_optional("OIDC_ISSUER"),
+        "OIDC_CLIENT_ID": env_optional("OIDC_CLIENT_ID"),
+        "OIDC_CLIENT_SECRET": env_optional("OIDC_CLIENT_SECRET"),
+        "OIDC_PROVIDER_NAME": env_str("OIDC_PROVIDER_NAME", "SSO"),
+        "OIDC_SCOPES": env_str("OIDC_SCOPES", "openid email profile"),
+        "OIDC_ROLE_CLAIM": env_str("OIDC_ROLE_CLAIM", "groups"),
+        "OIDC_ROLE_MAP": parse_role_map(env_str("OIDC_ROLE_MAP")),
+        # Off: only the break-glass admins below may sign in with a password; everyone else uses single sign-on.
+        "LOCAL_PASSWORDS": env_bool("LOCAL_PASSWORDS", True),
+        "BREAK_GLASS_EMAILS": parse_emails(env_str("BREAK_GLASS_EMAILS")),
+        # SCIM 2.0 provisioning (/scim/v2/Users), on when a bearer token is set for the identity provider to use.
+        "SCIM_TOKEN": env_optional("SCIM_TOKEN"),
         "HOST": env_str("HOST", "127.0.0.1"),
         "PORT": env_int("PORT", 5000),
         "WORKERS": env_int("WORKERS", 4),

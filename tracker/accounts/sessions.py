@@ -21,11 +21,12 @@ def _load_user(token: str) -> User | None:
     return user
 
 
-def begin(user: User) -> None:
-    """Start a fresh session for `user` (after sign-in), with the clock that ages it."""
+def begin(user: User, method: str = "password") -> None:
+    """Start a fresh session for `user` (after sign-in), with the clock that ages it and how they signed in."""
     session.clear()
     stamp = now().timestamp()
     session.permanent = True
+    session["auth_method"] = method
     session["auth_at"] = stamp
     session["seen_at"] = stamp
     login_user(user)
@@ -64,7 +65,8 @@ def _enforce_limits() -> None:
 
 
 def _must_change_password():
-    if (current_user.is_authenticated and current_user.must_change_password
+    """A first or reset password is changed before anything else; not by someone who signed in without one."""
+    if (current_user.is_authenticated and current_user.must_change_password and session.get("auth_method") != "oidc"
             and request.endpoint not in ("auth.password", "auth.logout", "static")):
         return redirect(url_for("auth.password"))
     return None

@@ -75,10 +75,14 @@ def check_current_password(session: Session, now: datetime, user: User, password
         raise WrongPassword()
 
 
-def authenticate(session: Session, now: datetime, email: str, password: str, address: str) -> User:
+def authenticate(session: Session, now: datetime, email: str, password: str, address: str,
+                 password_emails: frozenset[str] | None = None) -> User:
     """Return the user for good credentials; record and refuse everything else alike.
 
-    The caller must commit even when this raises, so that failures are counted.
+    `password_emails`, when given, are the only accounts that may still use a password (the break-glass admins
+    of a site that signs in through its identity provider); any other is refused like a wrong password, so the
+    page does not tell which addresses are break-glass ones. The caller must commit even when this raises, so
+    that failures are counted.
     """
     key = (email or "").strip().lower()[:254]
     keys = _keys(key, address)
@@ -86,6 +90,8 @@ def authenticate(session: Session, now: datetime, email: str, password: str, add
     _check_throttle(session, now, keys)
     user = users.find_by_email(session, key)
     ok = users.verify_password(user, password or "")
+    if password_emails is not None and key not in password_emails:
+        ok = False
     if not ok or user is None or not user.active:
         _fail(session, now, keys)
         audit.record(session, now, "signin_failed", subject=user, source=address, email=key)

@@ -129,12 +129,13 @@ def end_sessions(user: User) -> None:
 
 
 def update(session: Session, now: datetime, user: User, *, name: str, role: str | Role, language: str | None,
-           phone: str | None, actor: User, source: str | None = None,
+           phone: str | None, actor: User | None, source: str | None = None,
            department_id: str | int | None = None) -> User:
-    """Edit an account; `department_id` None keeps the department, "" clears it (the form sends one or the other)."""
+    """Edit an account; `department_id` None keeps the department, "" clears it (the form sends one or the other).
+    `actor` None is the identity provider (SCIM)."""
     new_role = _role(role)
     dept = queries.chosen_department(session, department_id) if department_id is not None else user.dept
-    if user.id == actor.id and new_role != user.role:
+    if actor is not None and user.id == actor.id and new_role != user.role:
         raise InvalidInput(N_("You cannot change your own role."))
     before = {"name": user.name, "role": user.role.value, "department_id": user.department_id}
     if new_role != user.role:
@@ -146,15 +147,18 @@ def update(session: Session, now: datetime, user: User, *, name: str, role: str 
     return user
 
 
-def set_active(session: Session, now: datetime, user: User, active: bool, actor: User, source: str | None = None) -> User:
-    """Enable or disable an account; disabling ends all its sessions at once."""
-    if user.id == actor.id and not active:
+def set_active(session: Session, now: datetime, user: User, active: bool, actor: User | None,
+               source: str | None = None, **details) -> User:
+    """Enable or disable an account; disabling ends all its sessions at once. `actor` None is the identity
+    provider (SCIM), which says so in `details`."""
+    if actor is not None and user.id == actor.id and not active:
         raise InvalidInput(N_("You cannot disable your own account."))
     user.active = active
     if not active:
         end_sessions(user)
     session.flush()
-    audit.record(session, now, "user_enabled" if active else "user_disabled", actor=actor, subject=user, source=source)
+    audit.record(session, now, "user_enabled" if active else "user_disabled", actor=actor, subject=user, source=source,
+                 **details)
     return user
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from .. import audit
@@ -30,14 +30,25 @@ def home():
     return redirect(home_for(current_user))
 
 
+def password_emails() -> frozenset[str] | None:
+    """Who may sign in with a password: everyone (None), or only the break-glass admins when it is turned off."""
+    cfg = current_app.config
+    return None if cfg["LOCAL_PASSWORDS"] else cfg["BREAK_GLASS_EMAILS"]
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = SignInForm()
     if current_user.is_authenticated and request.method == "GET":
         return redirect(home_for(current_user))
+    break_glass = request.args.get("local") == "1"
+    if request.method == "GET" and password_emails() is not None and not break_glass:
+        # Passwords are off: straight on to the provider, so a scanned label costs no tap of ours.
+        return redirect(url_for("sso.start", next=request.args.get("next")))
     if form.validate_on_submit():
         with attempt(keep_on_error=True) as done:  # a failed sign-in is counted for the throttle
-            user = signin.authenticate(db(), now(), form.email.data, form.password.data, client_address())
+            user = signin.authenticate(db(), now(), form.email.data, form.password.data, client_address(),
+                                       password_emails())
         if not done:
             return render_template("auth/login.html", form=form), 401
         sessions.begin(user)
