@@ -127,14 +127,26 @@ def _may_see(co: Checkout | None) -> bool:
     return co is not None and (me().privileged or co.holder_id == me().id)
 
 
-def _with_status(items: list[Item]) -> list[Item]:
+class Shown:
+    """A row as the API shows it: the object's own attributes plus what the request adds (an item's status, who
+    holds it where the caller may see that, a token's scopes), without setting anything on the ORM object."""
+
+    def __init__(self, obj, **extra):
+        self._obj, self._extra = obj, extra
+
+    def __getattr__(self, name: str):
+        return self._extra[name] if name in self._extra else getattr(self._obj, name)
+
+
+def _with_status(items: list[Item]) -> list[Shown]:
     """Each item with its status and, where the caller may see it, its open check-out (one query for all)."""
     open_by_item = queries.open_checkouts_by_item(db(), [i.id for i in items])
+    shown = []
     for it in items:
         co = open_by_item.get(it.id)
-        it.status = "retired" if it.retired else "out" if co is not None else "in"
-        it.checkout = co if _may_see(co) else None
-    return items
+        shown.append(Shown(it, status="retired" if it.retired else "out" if co is not None else "in",
+                           checkout=co if _may_see(co) else None))
+    return shown
 
 
 # --- items ---------------------------------------------------------------------------------------------------------
@@ -464,9 +476,7 @@ def list_events(args):
 @problems(403)
 def whoami():
     """The token's user and its scopes."""
-    user = me()
-    user.scopes = sorted(s.value for s in g.api_scopes)
-    return user
+    return Shown(me(), scopes=sorted(s.value for s in g.api_scopes))
 
 
 @blp.get("/users")
