@@ -526,3 +526,10 @@ def test_a_request_beyond_the_tokens_scope_is_kept_as_a_refusal(call, session, s
     reread(session)
     refusal = session.scalars(select(Event).where(Event.action == "refused")).one()
     assert refusal.actor_id == staff.id and json.loads(refusal.data)["path"] == "/api/v1/users"
+
+
+def test_field_messages_follow_accept_language(call, admin, token_for):
+    body = is_problem(call("POST", "/items", token_for(admin, "read,admin"), {"kind": "usb", "name": "x",
+                                                                            "people_count": "many"}, lang="ja"), 422)
+    assert body["errors"]["people_count"] == ["整数で指定してください。"]
+    assert body["detail"] == "無効な値があります。"

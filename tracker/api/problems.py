@@ -87,7 +87,7 @@ def from_http(exc: HTTPException) -> Problem:
     if status == 400 and messages:
         return Problem(400, gettext("The request body is not valid JSON."), kind="malformed")
     if messages:  # webargs: {location: {field: [messages]}}
-        fields = {name: [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
+        fields = {name: [_field_message(str(m)) for m in (msgs if isinstance(msgs, list) else [msgs])]
                   for where in messages.values() for name, msgs in _flat(where).items()}
         return Problem(422, gettext("Some values are not valid."), kind="invalid", errors=fields)
     headers = {}
@@ -103,6 +103,20 @@ _HTTP_DETAIL = {
     413: N_("The request is too large."),
     415: N_("Send the request body as application/json."),
 }
+
+
+# marshmallow's own messages for a field, as it writes them (in English), so the reader gets them in their language;
+# a message with values in it (a length, a range, a list of choices) stays as marshmallow wrote it.
+FIELD_MESSAGES = (
+    N_("Missing data for required field."), N_("Field may not be null."), N_("Invalid value."),
+    N_("Not a valid integer."), N_("Not a valid boolean."), N_("Not a valid string."), N_("Not a valid datetime."),
+    N_("Not a valid email address."), N_("Not a valid list."), N_("Not a valid number."), N_("Number too large."),
+    N_("Invalid input type."), N_("Unknown field."), N_("Must not contain control characters."),
+)
+
+
+def _field_message(message: str) -> str:
+    return gettext(message) if message in FIELD_MESSAGES else message
 
 
 def _flat(messages, prefix: str = "") -> dict:
