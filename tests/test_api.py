@@ -354,6 +354,16 @@ def test_admins_read_and_reissue_an_items_label(call, session, admin, staff, mak
     is_problem(call("GET", f"/items/{item.asset_tag}/label", token_for(staff, "read")), 403)
 
 
+def test_admins_get_an_items_label_as_a_png(call, admin, staff, make_item, token_for):
+    item = make_item(data_class=DataClass.none)
+    resp = call("GET", f"/items/{item.asset_tag}/label.png?layout=jp-24", token_for(admin, "read,admin"))
+    assert resp.status_code == 200 and resp.mimetype == "image/png"
+    assert resp.data.startswith(b"\x89PNG")
+    assert "layout" in is_problem(call("GET", f"/items/{item.asset_tag}/label.png?layout=nope",
+                                       token_for(admin, "read,admin")), 422)["errors"]
+    is_problem(call("GET", f"/items/{item.asset_tag}/label.png", token_for(staff, "read")), 403)
+
+
 def test_a_staff_token_cannot_register_items(call, staff, token_for):
     is_problem(call("POST", "/items", token_for(staff), {"kind": "usb", "name": "Mine"}), 403)
 

@@ -146,7 +146,8 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
         ("return_by_tag", "POST"), ("return_by_label", "POST"), ("hand_over_by_tag", "POST"),
         ("hand_over_by_label", "POST"), ("list_checkouts", "GET"), ("get_checkout", "GET"), ("list_flags", "GET"),
         ("acknowledge_flag", "POST"), ("resolve_flag", "POST"), ("list_events", "GET"), ("whoami", "GET"),
-        ("list_users", "GET"), ("get_user", "GET"), ("get_label", "GET"), ("reissue_label", "POST")]},
+        ("list_users", "GET"), ("get_user", "GET"), ("get_label", "GET"), ("reissue_label", "POST"),
+        ("label_file", "GET")]},
 }
 
 CASES = [(endpoint, method, role) for (endpoint, method) in MATRIX for role in ROLES]

@@ -13,6 +13,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..custody.operations import ERASURE_METHODS
+from ..labels.layouts import DEFAULT_LAYOUT as LAYOUT_DEFAULT
+from ..labels.layouts import LAYOUTS
 from ..models import DataClass, Erasure, FlagStatus, Kind, Role
 
 # Text with no control characters (a NUL cannot be stored in PostgreSQL); newlines and tabs are kept.
@@ -85,6 +87,12 @@ class EventQuery(PageQuery):
     item = _text(64, metadata={"description": "Only the events of the item with this asset tag"})
     since = _moment(metadata={"description": "From this moment on (inclusive)"})
     until = _moment(metadata={"description": "Before this moment"})
+
+
+class LabelFileQuery(Strict):
+    layout = fields.String(load_default=LAYOUT_DEFAULT, validate=validate.OneOf(sorted(LAYOUTS)),
+                           metadata={"description": "A sheet or label printer layout (flask labels --list)"})
+    show_name = fields.Boolean(load_default=False, metadata={"description": "Print the item's name on the label"})
 
 
 class UserQuery(PageQuery):

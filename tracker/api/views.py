@@ -3,11 +3,12 @@ JSON; every refusal is problem+json (tracker.api.problems). The description is a
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, request, send_file
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 from marshmallow import RAISE
@@ -25,7 +26,8 @@ from ..errors import ApprovalRequired, DomainError
 from ..http import attempt, client_address, csrf, db, now
 from ..i18n import gettext
 from ..items import register
-from ..labels import qr
+from ..labels import layouts, qr, render
+from ..labels import service as label_service
 from ..models import ApiScope, Checkout, Event, Flag, Item, LabelToken, Role, User
 from . import auth, schemas
 from .problems import MEDIA_TYPE, Problem, from_domain, from_http, response
@@ -243,6 +245,25 @@ def reissue_label(tag: str):
     item = _item(tag)
     label = perform(lambda s: register.issue_label(s, now(), item, me(), source=client_address()))
     return _label(item, label.token)
+
+
+@blp.get("/items/<tag>/label.png")
+@auth.requires(ApiScope.admin, Role.admin)
+@blp.arguments(schemas.LabelFileQuery, location="query", unknown=RAISE)
+@blp.response(200, {"type": "string", "contentMediaType": "image/png"}, content_type="image/png",
+              description="The label as a 300 dpi PNG")
+@problems(403, 404)
+def label_file(args, tag: str):
+    """The item's label as a PNG for a sheet layout or a label printer (admins), as the labels page previews it."""
+    item = _item(tag)
+    layout = layouts.get(args["layout"])
+    opts = label_service.options_from(current_app.config, show_name=args["show_name"])
+    data = next(label_service.label_data(db(), label_service.ids_stmt([item.id]), opts), None)
+    if data is None:
+        raise _not_found(gettext("This item has no label yet."))
+    img = (render.printer_png(data, layout) if isinstance(layout, layouts.Printer)
+           else render.render_png(data, layout.label_w, layout.label_h))
+    return send_file(io.BytesIO(render.png_bytes(img)), mimetype="image/png", download_name=f"{item.asset_tag}.png")
 
 
 def _label(item: Item, token: str) -> dict:
