@@ -96,7 +96,7 @@ def _pages(w) -> dict[str, list[str]]:
         "anonymous": ["/login", w["scan"]],
         "staff": ["/", "/my", "/find", w["scan"], f"/items/{w['bag'].asset_tag}", "/account", "/password",
                   f"/handovers/{w['offer']}", f"/items/{w['offered'].asset_tag}", f"/requests/{w['request']}",
-                  "/approvals"],
+                  "/approvals", "/account/tokens"],
         "desk": ["/desk/", "/desk/?wall=1", "/desk/scanner", f"/desk/flags/{w['flag']}", "/desk/incidents/",
                  f"/desk/incidents/{w['incident']}", "/desk/records/", f"/desk/records/items/{w['late'].asset_tag}",
                  f"/items/{w['late'].asset_tag}", f"/items/{w['offered'].asset_tag}", f"/requests/{w['request']}",
@@ -104,6 +104,7 @@ def _pages(w) -> dict[str, list[str]]:
         "admin": ["/admin/items/", "/admin/items/new", f"/admin/items/{w['spare'].asset_tag}/edit",
                   "/admin/items/import", "/admin/labels/", f"/admin/labels/print?id={w['spare'].id}",
                   "/admin/users/", "/admin/users/new", f"/admin/users/{w['staff'].id}/edit",
+                  f"/admin/users/{w['staff'].id}/tokens",
                   "/admin/notifications/", "/admin/rules/", "/admin/rules/usb/my_number", "/no-such-page"],
     }
 

@@ -15,7 +15,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import cli, config, error_pages, http, i18n, trail
     from .accounts import admin_views as admin_users
     from .accounts import sessions
+    from .accounts import token_views as api_tokens
     from .accounts import views as auth
+    from .api import views as api
     from .custody import approval_views as approvals
     from .custody import approvals as approval_rules
     from .custody import handover
@@ -49,8 +51,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     error_pages.init_app(app)
     ops.init_app(app)
     approval_notices.listen(approval_rules.turn_started, approval_rules.request_settled)
+    api.init_app(app)
     for module in (auth, custody, approvals, desk, incidents, reports, admin_items, admin_users, admin_labels,
-                   admin_notifications, admin_departments, admin_rules):
+                   admin_notifications, admin_departments, admin_rules, api_tokens):
         app.register_blueprint(module.bp)
     if app.config["OIDC_ISSUER"] or app.config["SCIM_TOKEN"]:
         from . import sso  # only sites that use single sign-on or provisioning load it (and Authlib)

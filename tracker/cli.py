@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from . import ROOT, clock, demo, jobs, migrate, scheduler, trail
+from .accounts import tokens as api_tokens
 from .accounts import users
 from .db import explain_failure
 from .errors import DomainError
@@ -385,8 +386,34 @@ def backup_cmd(dest):
     click.echo(f"Backup written to {path}.")
 
 
+api_token_cli = AppGroup("api-token", help="Personal API tokens (Authorization: Bearer ...).")
+
+
+@api_token_cli.command("create", help="Make an API token for the user with this e-mail address and print it once; "
+                                      "only its hash is kept.")
+@click.argument("email")
+@click.option("--name", default="cli", show_default=True, help="What the token is for.")
+@click.option("--scopes", default="read", show_default=True, help="Comma list of read, act, admin.")
+@click.option("--days", default=api_tokens.DEFAULT_DAYS, show_default=True, type=int, help="Days until it expires.")
+def api_token_create(email, name, scopes, days):
+    with _session() as s:
+        user = users.find_by_email(s, email)
+        if user is None:
+            raise click.ClickException(f"No user has the e-mail address {email}.")
+        try:
+            issued = api_tokens.create(s, clock.now(), user=user, actor=None, name=name, scopes=scopes, days=days,
+                                       source="cli")
+        except DomainError as err:
+            _fail(err)
+        s.commit()
+        click.echo(f"API token for {user.email} ({issued.token.scopes}), expires {issued.token.expires_at:%Y-%m-%d}:")
+        click.echo(issued.secret)
+        click.echo("Shown once: keep it in a secret store. Send it as 'Authorization: Bearer <token>'.")
+
+
 def init_app(app: Flask) -> None:
-    for command in (db_cli, users_cli, items_cli, audit_cli, demo_cmd, bootstrap_cmd, labels_cmd, backup_cmd):
+    for command in (db_cli, users_cli, items_cli, audit_cli, api_token_cli, demo_cmd, bootstrap_cmd, labels_cmd,
+                    backup_cmd):
         app.cli.add_command(command)
 
     # These run the app itself (in threads, or for as long as the process lives), so they close over it.
@@ -406,3 +433,4 @@ def init_app(app: Flask) -> None:
     @click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601 with offset).")
     def sweep_cmd(now_text):
         sweep_now(app, now_text)
+

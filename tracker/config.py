@@ -211,6 +211,7 @@ def load(instance_path: str) -> dict:
         "PORT": env_int("PORT", 5000),
         "WORKERS": env_int("WORKERS", 4),
         "METRICS_TOKEN": env_optional("METRICS_TOKEN"),
+        "API_RATE_PER_MINUTE": env_int("API_RATE_PER_MINUTE", 120),  # requests per API token and minute
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -60,7 +60,8 @@ def record_export(what: str, **details) -> None:
 def record_refusal(session: Session, err: DomainError | None, reason: str = "") -> None:
     """A refused action is an audit event too: who tried what (the endpoint and method), from where, and why
     (the message's id and its values, shortened), in the session's transaction."""
-    who = g.get("user") if current_user.is_authenticated else None
+    # The signed-in user, or the user of the API token that made the request (which has no session).
+    who = g.get("user") if current_user.is_authenticated else g.get("token_user")
     params = {k: str(v)[:200] for k, v in (err.params if err else {}).items()}
     audit.record(session, clock.now(), "refused", actor=who, source=client_address(), endpoint=request.endpoint,
                  method=request.method, path=request.path[:200], reason=reason or (err.message if err else ""),

@@ -49,6 +49,8 @@ EVENT_LABELS = {
     "approval_step_approved": N_("Approval step approved"), "approval_step_rejected": N_("Approval step rejected"),
     "checkout_request_cancelled": N_("Request cancelled"), "checkout_request_expired": N_("Request expired"),
     "advance_approval_used": N_("Taken out under an approval in advance"),
+    "api_request": N_("API request"), "api_token_created": N_("API token made"),
+    "api_token_revoked": N_("API token revoked"),
 }
 
 

@@ -336,6 +336,43 @@ class LoginAttempt(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ApiScope(str, enum.Enum):
+    """What an API token may do, on top of (never beyond) its user's role."""
+
+    read = "read"  # read what the user may read
+    act = "act"  # check out, return and hand over, as the user may on the pages
+    admin = "admin"  # the register and the users, where the user is an admin (flags: the desk's roles)
+
+
+class ApiToken(Base):
+    """A personal API token: only its SHA-256 is kept (the token is shown once), with its scopes and expiry; it acts
+    as its user, so it stops working the moment the user is disabled. Counts its requests per minute (throttling
+    that holds across worker processes)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # the token's first characters, to tell tokens apart in lists
+    scopes: Mapped[str] = mapped_column(String(40))  # comma-separated ApiScope values
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+    @property
+    def scope_set(self) -> frozenset[ApiScope]:
+        return frozenset(ApiScope(s) for s in self.scopes.split(",") if s)
+
+
 class RequestStatus(str, enum.Enum):
     pending = "pending"
     approved = "approved"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..i18n import LANGUAGE_LABELS, ROLE_LABELS, label
 from ..i18n import lazy_gettext as _l
@@ -55,3 +55,14 @@ class UserForm(AccountForm):
         self.role.choices = [(r.value, label(ROLE_LABELS, r)) for r in Role]
         self.department.choices = [("", _l("No department"))] + [(str(i), name) for i, name in departments]
         self.deputy.choices = [("", _l("No deputy"))] + [(str(i), name) for i, name in people]
+
+
+class ApiTokenForm(FlaskForm):
+    name = StringField(_l("What it is for"), validators=[DataRequired(), Length(max=100)])
+    scope_read = BooleanField(_l("Read: items, what is out, your check-outs"), default=True)
+    scope_act = BooleanField(_l("Act: check out, return and hand over"))
+    scope_admin = BooleanField(_l("Admin: the register and the users"))
+    days = IntegerField(_l("Days until it expires"), default=90, validators=[Optional(), NumberRange(min=1, max=365)])
+
+    def scopes(self) -> list[str]:
+        return [s for s in ("read", "act", "admin") if self[f"scope_{s}"].data]
