@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -286,15 +287,67 @@ def test_the_desk_sees_everything_out(call, session, staff, colleague, desk, mak
     assert [r["id"] for r in listed["rows"]] == [b.id, a.id] and listed["total"] == 2
 
 
-def test_hand_over_to_a_colleague(call, session, staff, colleague, make_item, token_for):
+def test_a_hand_over_is_an_offer_that_moves_custody_when_the_receiver_accepts(call, session, staff, colleague,
+                                                                              make_user, make_item, token_for):
     item = make_item(data_class=DataClass.none)
     co = out(session, item, staff)
-    resp = call("POST", f"/items/{item.asset_tag}/handover", token_for(staff),
-                {"to": colleague.email, "checkout_id": co.id})
-    assert resp.status_code == 200 and resp.get_json()["holder"]["name"] == "Taro Sato"
+    offered = call("POST", f"/items/{item.asset_tag}/handover", token_for(staff),
+                   {"to": colleague.email, "checkout_id": co.id})
+    assert offered.status_code == 202, offered.get_data(as_text=True)
+    offer = offered.get_json()
+    assert offer["status"] == "pending" and offer["receiver"]["name"] == "Taro Sato" and offer["checkout_id"] == co.id
+    assert call("GET", f"/checkouts/{co.id}", token_for(staff)).get_json()["holder"]["name"] == "Hanako Yamada"
+    waiting = call("GET", "/handovers", token_for(colleague)).get_json()
+    assert [o["id"] for o in waiting] == [offer["id"]]
+    assert call("GET", "/handovers", token_for(staff)).get_json() == []  # offers *to* you, not from you
+    is_problem(call("POST", f"/handovers/{offer['id']}/accept", token_for(staff), {}), 403)  # not the receiver
+    stranger = token_for(make_user(name="Jiro Stranger"))
+    is_problem(call("POST", f"/handovers/{offer['id']}/accept", stranger, {}), 404)  # nobody else sees it
+    accepted = call("POST", f"/handovers/{offer['id']}/accept", token_for(colleague), {})
+    assert accepted.status_code == 200 and accepted.get_json()["holder"]["name"] == "Taro Sato"
     stale = call("POST", f"/items/{item.asset_tag}/handover", token_for(colleague), {"to": staff.email,
                                                                                      "checkout_id": co.id})
     assert "changed hands" in is_problem(stale, 409)["detail"]
+
+
+def test_a_take_out_the_rule_sends_for_approval_answers_202_with_the_request(call, session, staff, make_user,
+                                                                              make_item, token_for):
+    from tracker.custody import rules
+    from tracker.models import Approval
+
+    admin = make_user("admin")
+    item = make_item(kind="usb", data_class=DataClass.sensitive)
+    rules.save(session, NOW, replace(rules.recommended("usb", "sensitive"), approval=Approval.named,
+                                     approvers=(admin.id,)), actor=admin)
+    session.commit()
+    resp = call("POST", f"/items/{item.asset_tag}/checkout", token_for(staff),
+                {"purpose": "Audit", "destination": "Osaka", "handling_ack": True})
+    assert resp.status_code == 202, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert body["status"] == "pending" and body["asset_tag"] == item.asset_tag and body["request_id"] > 0
+    assert call("GET", f"/items/{item.asset_tag}", token_for(staff)).get_json()["checkout"] is None  # still in
+
+
+def test_only_the_desk_moves_custody_directly(call, session, staff, colleague, desk, make_item, token_for):
+    item = make_item(data_class=DataClass.none)
+    out(session, item, staff)
+    is_problem(call("POST", f"/items/{item.asset_tag}/handover", token_for(staff),
+                    {"to": colleague.email, "direct": True}), 403)
+    moved = call("POST", f"/items/{item.asset_tag}/handover", token_for(desk), {"to": colleague.email, "direct": True})
+    assert moved.status_code == 200 and moved.get_json()["holder"]["name"] == "Taro Sato"
+
+
+def test_the_giver_cancels_and_the_receiver_declines(call, session, staff, colleague, make_item, token_for):
+    item = make_item(data_class=DataClass.none)
+    out(session, item, staff)
+    first = call("POST", f"/items/{item.asset_tag}/handover", token_for(staff), {"to": colleague.email}).get_json()
+    cancelled = call("POST", f"/handovers/{first['id']}/cancel", token_for(staff))
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    again = call("POST", f"/items/{item.asset_tag}/handover", token_for(staff), {"to": colleague.email}).get_json()
+    declined = call("POST", f"/handovers/{again['id']}/decline", token_for(colleague))
+    assert declined.status_code == 200 and declined.get_json()["status"] == "declined"
+    assert call("GET", f"/items/{item.asset_tag}", token_for(staff)).get_json()["checkout"]["holder"]["name"] \
+        == "Hanako Yamada"
 
 
 def test_checking_out_for_someone_else_is_for_the_desk(call, staff, colleague, desk, make_item, token_for):

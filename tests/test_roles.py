@@ -158,8 +158,9 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
         ("list_items", "GET"), ("create_item", "POST"), ("get_item", "GET"), ("update_item", "PATCH"),
         ("retire_item", "POST"), ("check_out_by_tag", "POST"), ("check_out_by_label", "POST"),
         ("return_by_tag", "POST"), ("return_by_label", "POST"), ("hand_over_by_tag", "POST"),
-        ("hand_over_by_label", "POST"), ("list_checkouts", "GET"), ("get_checkout", "GET"), ("list_flags", "GET"),
-        ("acknowledge_flag", "POST"), ("resolve_flag", "POST"), ("list_events", "GET"), ("whoami", "GET"),
+        ("hand_over_by_label", "POST"), ("offers_for_me", "GET"), ("accept_offer", "POST"),
+        ("decline_offer", "POST"), ("cancel_offer", "POST"), ("list_checkouts", "GET"), ("get_checkout", "GET"),
+        ("list_flags", "GET"), ("acknowledge_flag", "POST"), ("resolve_flag", "POST"), ("list_events", "GET"), ("whoami", "GET"),
         ("list_users", "GET"), ("get_user", "GET"), ("get_label", "GET"), ("reissue_label", "POST"),
         ("label_file", "GET")]},
 }

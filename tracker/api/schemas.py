@@ -146,6 +146,14 @@ class HandoverRequestBody(Strict):
     to = fields.Email(required=True, validate=validate.Length(max=254), metadata={"description": "The new holder"})
     checkout_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID),
                                  metadata={"description": "The check-out you saw: refused if it changed hands"})
+    direct = fields.Boolean(load_default=False,
+                            metadata={"description": "The security desk moves it at once, without the receiver's "
+                                                     "acceptance (recorded as such); others are refused"})
+
+
+class AcceptOfferBody(Strict):
+    handling_ack = fields.Boolean(load_default=False,
+                                  metadata={"description": "The handling rules were read (where the class asks)"})
 
 
 class AcknowledgeBody(Strict):
@@ -254,6 +262,16 @@ class LabelSchema(ma.Schema):
     asset_tag = fields.String()
     token = fields.String(metadata={"description": "The label's token: /labels/{token}/... takes it"})
     url = fields.String(metadata={"description": "The address the label's QR code holds"})
+
+
+class OfferSchema(ma.Schema):
+    id = fields.Integer()
+    status = fields.Function(lambda o: o.status.value, metadata={"type": "string"})
+    asset_tag = fields.Function(lambda o: o.item.asset_tag, metadata={"type": "string"})
+    giver = fields.Nested(PersonSchema, attribute="from_user")
+    receiver = fields.Nested(PersonSchema, attribute="to_user")
+    offered_at = fields.AwareDateTime()
+    checkout_id = fields.Integer(metadata={"description": "The giver's check-out, which stays open until accepted"})
 
 
 class PendingSchema(ma.Schema):

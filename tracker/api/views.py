@@ -8,7 +8,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import TypeVar
 
-from flask import Flask, current_app, g, request, send_file
+from flask import Flask, current_app, g, jsonify, request, send_file
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 from marshmallow import RAISE
@@ -19,8 +19,8 @@ from werkzeug.exceptions import HTTPException
 
 from .. import queries
 from ..accounts import users
+from ..custody import approvals, handover, policy, rules
 from ..custody import operations as custody
-from ..custody import policy
 from ..desk import flags
 from ..errors import ApprovalRequired, DomainError
 from ..http import attempt, client_address, csrf, db, now
@@ -28,7 +28,7 @@ from ..i18n import gettext
 from ..items import register
 from ..labels import layouts, qr, render
 from ..labels import service as label_service
-from ..models import ApiScope, Checkout, Event, Flag, Item, LabelToken, Role, User
+from ..models import ApiScope, Checkout, Event, Flag, HandoverOffer, Item, LabelToken, Role, User
 from . import auth, schemas
 from .problems import MEDIA_TYPE, Problem, from_domain, from_http, response
 
@@ -86,6 +86,13 @@ def perform(action: Callable[[Session], T]) -> T:
     if not done:
         raise from_domain(done.error)
     return result
+
+
+def _answer(schema: type, value, status: int):
+    """An answer under one of an endpoint's other documented statuses (smorest dumps only with the main schema)."""
+    resp = jsonify(schema().dump(value))
+    resp.status_code = status
+    return resp
 
 
 def _not_found(what: str) -> Problem:
@@ -281,15 +288,17 @@ def _check_out(item: Item, body: dict):
                           kind="forbidden")
         holder = _user_by_email(body["holder"], "holder")
     pol = _policy()
-    args = dict(item=item, holder=holder, due_at=body.get("due_at") or pol.default_due(now()),
-                purpose=body["purpose"], destination=body["destination"], reason=body["reason"], policy=pol,
-                handling_ack=body["handling_ack"], source=client_address())
-    with attempt(explain=False) as done:
-        co = custody.check_out(db(), now(), actor=me(), **args)
+    # No due time: today's day end, or earlier where the item's take-out rules cap it (a curfew, a maximum).
+    due = body.get("due_at") or rules.due_by(rules.governing(db(), item, pol), now(), pol)
+    args = dict(item=item, holder=holder, due_at=due, purpose=body["purpose"], destination=body["destination"],
+                reason=body["reason"], policy=pol, handling_ack=body["handling_ack"], source=client_address())
+    with attempt(explain=False) as done:  # the pages' take-out: an approval in advance for today is used
+        co = approvals.take_out(db(), now(), actor=me(), **args)
     error = done.error
     if isinstance(error, ApprovalRequired):  # as on the pages: the take-out waits for its approval
-        req = perform(lambda s: custody.request_checkout(s, now(), **args))
-        return {"request_id": req.id, "status": req.status.value, "asset_tag": item.asset_tag}, 202
+        req = perform(lambda s: approvals.request_checkout(s, now(), **args))
+        return _answer(schemas.PendingSchema, {"request_id": req.id, "status": req.status.value,
+                                               "asset_tag": item.asset_tag}, 202)
     if error is not None:
         raise from_domain(error)
     return co, 201
@@ -312,9 +321,24 @@ def _return(item: Item, body: dict):
 
 
 def _hand_over(item: Item, body: dict):
+    """As on the pages: the holder (or the desk for them) offers, and custody moves when the receiver accepts
+    (202 with the offer); the desk may move it at once with `direct` (200 with the new check-out)."""
     to = _user_by_email(body["to"], "to")
-    return perform(lambda s: custody.hand_over(s, now(), item=item, to=to, actor=me(),
-                                               shown_checkout_id=body.get("checkout_id"), source=client_address()))
+    if body.get("direct"):
+        return _answer(schemas.CheckoutSchema, perform(lambda s: custody.hand_over(
+            s, now(), item=item, to=to, actor=me(), direct=True, shown_checkout_id=body.get("checkout_id"),
+            source=client_address())), 200)
+    return perform(lambda s: handover.offer(s, now(), item=item, to=to, actor=me(), policy=_policy(),
+                                            shown_checkout_id=body.get("checkout_id"), source=client_address())), 202
+
+
+def _offer(offer_id: int) -> HandoverOffer:
+    """The offer, for its receiver, its giver and the security desk; to anyone else it does not exist."""
+    found = db().get(HandoverOffer, offer_id) if offer_id <= schemas.MAX_ID else None
+    if found is None or (me().id not in (found.to_user_id, found.from_user_id, found.offered_by_id)
+                         and not me().privileged):
+        raise _not_found(gettext("No such hand-over offer."))
+    return found
 
 
 CUSTODY_PROBLEMS = (403, 404, 409)
@@ -365,21 +389,65 @@ def return_by_label(body, token: str):
 @blp.post("/items/<tag>/handover")
 @auth.requires(ApiScope.act)
 @blp.arguments(schemas.HandoverRequestBody)
-@blp.response(200, schemas.CheckoutSchema)
-@problems(400, *CUSTODY_PROBLEMS)
+@blp.response(202, schemas.OfferSchema, description="Offered: the holder keeps it until the receiver accepts")
+@blp.alt_response(200, schema=schemas.CheckoutSchema, success=True, description="Moved directly by the desk")
+@problems(400, 422, *CUSTODY_PROBLEMS)
 def hand_over_by_tag(body, tag: str):
-    """Pass an item that is out to a colleague (by its holder, the receiver, or the desk)."""
+    """Offer an item that is out to a colleague (its holder, or the desk for them); it moves when they accept.
+    The desk may move it at once with `direct`."""
     return _hand_over(_item(tag), body)
 
 
 @blp.post("/labels/<token>/handover")
 @auth.requires(ApiScope.act)
 @blp.arguments(schemas.HandoverRequestBody)
-@blp.response(200, schemas.CheckoutSchema)
-@problems(400, 410, *CUSTODY_PROBLEMS)
+@blp.response(202, schemas.OfferSchema, description="Offered: the holder keeps it until the receiver accepts")
+@blp.alt_response(200, schema=schemas.CheckoutSchema, success=True, description="Moved directly by the desk")
+@problems(400, 410, 422, *CUSTODY_PROBLEMS)
 def hand_over_by_label(body, token: str):
-    """Pass the item a label's token names to a colleague."""
+    """Offer the item a label's token names to a colleague (as by asset tag)."""
     return _hand_over(_labelled(token), body)
+
+
+@blp.get("/handovers")
+@auth.requires(ApiScope.read)
+@blp.response(200, schemas.OfferSchema(many=True))
+@problems()
+def offers_for_me():
+    """The hand-over offers waiting for you to accept today, oldest first."""
+    return handover.waiting_for(db(), me(), now(), _policy())
+
+
+@blp.post("/handovers/<int:offer_id>/accept")
+@auth.requires(ApiScope.act)
+@blp.arguments(schemas.AcceptOfferBody)
+@blp.response(200, schemas.CheckoutSchema)
+@problems(400, 422, *CUSTODY_PROBLEMS)
+def accept_offer(body, offer_id: int):
+    """Take the item offered to you (ticking the handling rules where its class asks): custody moves to you."""
+    offer = _offer(offer_id)
+    return perform(lambda s: handover.accept(s, now(), offer=offer, actor=me(), handling_ack=body["handling_ack"],
+                                             policy=_policy(), source=client_address()))
+
+
+@blp.post("/handovers/<int:offer_id>/decline")
+@auth.requires(ApiScope.act)
+@blp.response(200, schemas.OfferSchema)
+@problems(400, 422, *CUSTODY_PROBLEMS)
+def decline_offer(offer_id: int):
+    """Say no to an offer made to you: the giver keeps the item."""
+    offer = _offer(offer_id)
+    return perform(lambda s: handover.decline(s, now(), offer=offer, actor=me(), source=client_address()))
+
+
+@blp.post("/handovers/<int:offer_id>/cancel")
+@auth.requires(ApiScope.act)
+@blp.response(200, schemas.OfferSchema)
+@problems(400, 422, *CUSTODY_PROBLEMS)
+def cancel_offer(offer_id: int):
+    """Take back an offer you made (or, for the desk, any offer) before it is accepted."""
+    offer = _offer(offer_id)
+    return perform(lambda s: handover.cancel(s, now(), offer=offer, actor=me(), source=client_address()))
 
 
 # --- what is out ----------------------------------------------------------------------------------------------------
