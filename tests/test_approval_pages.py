@@ -77,6 +77,19 @@ def test_asking_lands_on_the_request_page_which_names_the_approver_and_the_rule(
     assert "Waiting for Mori Manager to approve taking it out" in item and f"/requests/{req.id}" in item
 
 
+def test_a_department_without_a_manager_sends_the_manager_step_to_the_desk_and_says_so(app, session, world):
+    world["hanako"].department_id = None  # no department, so no manager to ask
+    session.commit()
+    _c, page = _ask(app, world)
+    text = page.get_data(as_text=True)
+    assert flashes(page) == [("info", "Sent to the security desk for approval. Wait here: this page shows the answer.")]
+    assert "Waiting for the security desk to approve." in text
+    assert "the department has no manager: the security desk decides" in text
+    desk = client_for(app, world["desk"])
+    decided = _decide(desk, _request(session))
+    assert decided.status_code == 200 and open_checkout(session, world["laptop"]).holder_id == world["hanako"].id
+
+
 def test_the_manager_approves_in_one_tap_and_the_requesters_state_shows_it(app, session, world):
     requester, _ = _ask(app, world)
     req = _request(session)
