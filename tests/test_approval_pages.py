@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import EN, NOW, client_for, csrf_from, events, flashes, open_checkout, post, reread
+from tests.helpers import EN, NOW, PASSWORD, client_for, csrf_from, events, flashes, open_checkout, post, reread
 from tests.test_notify import Hook, SmtpServer
 from tracker import jobs
 from tracker.custody import rules
@@ -88,6 +88,36 @@ def test_a_department_without_a_manager_sends_the_manager_step_to_the_desk_and_s
     desk = client_for(app, world["desk"])
     decided = _decide(desk, _request(session))
     assert decided.status_code == 200 and open_checkout(session, world["laptop"]).holder_id == world["hanako"].id
+
+
+def test_an_approval_is_no_witness_the_approved_take_out_happens_with_one(app, session, world):
+    """Under a two-person rule, the last approval does not send the item out: the requester takes it out on its
+    page, with the witness confirming there."""
+    rules.save(session, NOW, replace(rules.rule_for(session, world["laptop"], Policy()), witness=True),
+               actor=world["admin"])
+    session.commit()
+    c, _page = _ask(app, world, witness_email=world["other"].email, witness_password=PASSWORD)
+    req = _request(session)
+    mori = client_for(app, world["mori"])
+    state = _decide(mori, req).get_data(as_text=True)
+    reread(session)
+    assert req.status == RequestStatus.approved and req.checkout_id is None
+    assert open_checkout(session, world["laptop"]) is None  # approved, but nobody has witnessed a take-out yet
+    mine = c.get(f"/requests/{req.id}").get_data(as_text=True)
+    assert "take it out on the item's page today, with your witness" in mine and "Mori Manager" in state
+    tag = world["laptop"].asset_tag
+    assert "take it out below with your witness" in c.get(f"/items/{tag}").get_data(as_text=True)
+    alone = post(c, f"/items/{tag}/checkout", {"purpose": "Client visit", "destination": "Osaka", "rules_ack": "1"},
+                 page=f"/items/{tag}")
+    assert alone.status_code == 400 and open_checkout(session, world["laptop"]) is None
+    witnessed = post(c, f"/items/{tag}/checkout", {"purpose": "Client visit", "destination": "Osaka",
+                                                   "rules_ack": "1", "witness_email": world["other"].email,
+                                                   "witness_password": PASSWORD}, page=f"/items/{tag}")
+    assert witnessed.status_code == 303
+    co = open_checkout(session, world["laptop"])
+    reread(session)
+    assert co is not None and co.witness_id == world["other"].id and _request(session).checkout_id == co.id
+    assert [e.action for e in events(session, "advance_approval_used")] == ["advance_approval_used"]
 
 
 def test_the_manager_approves_in_one_tap_and_the_requesters_state_shows_it(app, session, world):

@@ -309,7 +309,10 @@ def decide(session: Session, now: datetime, *, request: CheckoutRequest, actor: 
         _start_turn(session, now, request, following)
         return request
     checkout_id = None
-    if request.for_date is None:
+    # The item goes out at once, unless it is for a later day or its rule wants a witness at the take-out itself
+    # (the two-person rule needs both at the item: the requester then takes it out on its page, with the witness).
+    made_under = rule_of(request)  # None for a request from before rules were kept
+    if request.for_date is None and not (made_under is not None and made_under.witness):
         co = _check_out_under(session, now, request, actor, policy, source)
         checkout_id = co.id
     _settle(session, request, RequestStatus.approved, now, actor, note, checkout_id)
@@ -355,7 +358,7 @@ def cancel(session: Session, now: datetime, *, request: CheckoutRequest, actor: 
     if actor.id != request.requester_id:
         raise NotPermitted()
     request = _lock_request(session, request)
-    ready = request.status == RequestStatus.approved and request.checkout_id is None and request.for_date is not None
+    ready = request.status == RequestStatus.approved and request.checkout_id is None
     if request.status != RequestStatus.pending and not ready:
         raise RequestClosed(request.status)
     done = session.execute(update(CheckoutRequest).where(CheckoutRequest.id == request.id,
@@ -375,7 +378,9 @@ def _ready(now: datetime, policy: Policy, holder_id: int):
     """The condition of an approval in advance of `holder_id` for today, approved and not used yet."""
     return and_(CheckoutRequest.requester_id == holder_id, CheckoutRequest.status == RequestStatus.approved,
                 CheckoutRequest.checkout_id.is_(None),
-                CheckoutRequest.for_date == clock.local(now, policy.timezone).date(), CheckoutRequest.expires_at > now)
+                # for today in advance, or approved today to be taken out with a witness (it lapses at day end)
+                or_(CheckoutRequest.for_date == clock.local(now, policy.timezone).date(),
+                    CheckoutRequest.for_date.is_(None)), CheckoutRequest.expires_at > now)
 
 
 def ready_request(session: Session, now: datetime, item: Item, holder: User, policy: Policy) -> CheckoutRequest | None:
@@ -413,7 +418,7 @@ def take_out(session: Session, now: datetime, *, item: Item, holder: User, actor
     co = operations.check_out(session, now, item=item, holder=holder, actor=actor, due_at=ready.due_at,
                               purpose=ready.purpose, destination=ready.destination, reason=ready.reason,
                               policy=policy, handling_ack=handling_ack, approved=True, rule=rule_of(ready),
-                              source=source)
+                              witness=asked.get("witness"), source=source)
     used = session.execute(update(CheckoutRequest).where(CheckoutRequest.id == ready.id,
                                                          CheckoutRequest.status == RequestStatus.approved,
                                                          CheckoutRequest.checkout_id.is_(None))

@@ -184,8 +184,8 @@ def check_out(
         if not approved and not actor.privileged and any(
                 rules.needs_approval(r, rules.goes_past(r, now, due_at, policy)) for r in found):
             raise ApprovalRequired()
-        if not approved:  # an approved request had its witness among its approval steps
-            _refuse_without_witness(found, holder, witness)
+        # Approved or not, the two-person rule is kept at the take-out itself (an approval is no witness).
+        _refuse_without_witness(found, holder, witness)
         strict = rules.strict(found)
     if not approved:
         waiting = pending_request(session, item)
