@@ -245,6 +245,8 @@ def test_the_manager_is_mailed_in_their_language_and_the_chat_is_told_and_the_re
             (chat,) = hook.posts()
             assert f"/requests/{req.id}" in chat["text"] and "Mori Manager" in chat["text"]
             assert smtp.inbox.to(world["hanako"].email) == []
+            (copy,) = smtp.inbox.to(world["abe"].email)  # his deputy may decide while he is away (in Japanese, the default)
+            assert "Mori Managerさんの代理承認者" in copy.get_content() and f"/requests/{req.id}" in copy.get_content()
 
             _decide(client_for(app, world["mori"]), req)
             jobs.run_delivery(app, NOW)

@@ -62,14 +62,20 @@ def queue_turn(session: Session, now: datetime, request: CheckoutRequest, approv
     default = config.get("DEFAULT_LANGUAGE", "ja")
     queued = 0
     if config.get("SMTP_HOST"):
-        people = [(u.email, u.language or default, u.name) for u in approvers]
+        people = [(u.email, u.language or default, u.name, None) for u in approvers]
         if not people:
-            people = [(address, default, None) for address in _addresses(config.get("DESK_EMAILS", ""))]
-        for address, language, name in people:
+            people = [(address, default, None, None) for address in _addresses(config.get("DESK_EMAILS", ""))]
+        # Each approver's deputy (代理承認者) is told too, in case the approver is away; they may decide for them.
+        named = {u.id for u in approvers} | {request.requester_id}
+        people += [(u.deputy.email, u.deputy.language or default, u.deputy.name, u.name) for u in approvers
+                   if u.deputy is not None and u.deputy.active and u.deputy.id not in named]
+        for address, language, name, stands_in_for in people:
             with force_locale(language):
                 subject = _("Approval needed: %(tag)s for %(name)s", tag=request.item.asset_tag,
                             name=request.requester.name)
-                body = "\n".join([*([_("Hello %(name)s,", name=name), ""] if name else []),
+                deputy = ([_("You are %(name)s's deputy: if they are away, you may decide for them.",
+                             name=stands_in_for), ""] if stands_in_for else [])
+                body = "\n".join([*([_("Hello %(name)s,", name=name), ""] if name else []), *deputy,
                                   _("%(name)s asks to take an item out. Approve or reject it here:",
                                     name=request.requester.name), link(request, config), "",
                                   *_summary(request)])
