@@ -326,3 +326,31 @@ def test_managers_and_desk_leads_get_mail_in_their_language_and_the_desk_a_webho
     assert len(smtp.inbox.messages) == mails_before + 2 and len(hook.requests) == posts_before + 2
     assert jobs.run_escalation(app, tokyo(2, 9)).steps == []
     assert len(smtp.inbox.messages) == mails_before + 2
+
+
+def test_with_no_desk_lead_the_last_step_goes_to_the_desks_addresses(new_app, smtp):
+    app = new_app(**smtp_config(smtp), DESK_EMAILS="desk@example.com, night-desk@example.com")
+    s = app.extensions["tracker.sessionmaker"]()
+    try:
+        admin = users.create(s, NOW, email="ada@example.com", name="Admin Ada", role="admin",
+                             password="correct-horse-battery", actor=None, language="en", must_change_password=False)
+        holder = users.create(s, NOW, email="hana@example.com", name="Hana Holder", role="staff",
+                              password="correct-horse-battery", actor=None, language="en", must_change_password=False)
+        rules.save(s, NOW, rules.Rule(kind="laptop", data_class="personal", handling_ack=True,
+                                      escalate_after_hours=2), actor=admin)
+        item = items_mod.create(s, NOW, items_mod.ItemData(kind=Kind.laptop, name="Lonely laptop",
+                                                           data_class=DataClass.personal), actor=None)
+        custody.check_out(s, tokyo(1, 9), item=item, holder=holder, actor=holder, due_at=tokyo(1, 18))
+        s.commit()
+    finally:
+        s.close()
+    jobs.run_sweep(app, tokyo(1, 19))
+    before = len(smtp.inbox.messages)
+    (step,) = jobs.run_escalation(app, tokyo(1, 21)).steps  # no manager, no desk lead: straight to level 2
+    assert step.level == 2 and step.told == []
+    for address in ("desk@example.com", "night-desk@example.com"):
+        mail = smtp.inbox.to(address)[-1]  # after the day end's overdue digest
+        body = mail.get_content()  # in the site's language (Japanese by default), with no personal greeting
+        assert "窓口責任者が設定されていない" in body and item.asset_tag in body and not body.startswith("Hello")
+        assert "https://track.example.com/desk/" in body
+    assert len(smtp.inbox.messages) == before + 2

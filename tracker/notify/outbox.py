@@ -102,8 +102,9 @@ def _escalation_line(step) -> str:
     return f"{_desk_line(step.flag.checkout)} ({flagged})"
 
 
-def _escalation_mail(step_level: int, name: str, steps: list, base_url: str) -> tuple[str, str]:
-    """The message to a manager (level 1) or a desk lead (level 2), in the locale in force."""
+def _escalation_mail(step_level: int, name: str | None, steps: list, base_url: str, lead: bool = True) -> tuple[str, str]:
+    """The message to a manager (level 1) or a desk lead (level 2; the desk's addresses when there is no lead,
+    `lead` False), in the locale in force."""
     lines = [_escalation_line(s) for s in steps]
     if step_level == 1:
         subject = _("Not acknowledged: %(n)d overdue item(s) held by your team", n=len(steps))
@@ -112,10 +113,13 @@ def _escalation_mail(step_level: int, name: str, steps: list, base_url: str) -> 
         link = ""  # a manager may not be on the desk: the lines carry whom to call
     else:
         subject = _("Escalated to you: %(n)d overdue item(s) nobody acknowledged", n=len(steps))
-        intro = _("These overdue items were not acknowledged in time, and are now escalated to you as desk lead:")
+        intro = (_("These overdue items were not acknowledged in time, and are now escalated to you as desk lead:")
+                 if lead else _("These overdue items were not acknowledged in time. No desk lead is set, so they "
+                                "are escalated to the security desk:"))
         ask = _("Please make sure each is followed up, and acknowledge it on the board.")
         link = f"{base_url}/desk/"
-    return subject, "\n".join([_("Hello %(name)s,", name=name), "", intro, *lines, "", ask, *([link] if link else [])])
+    greeting = [_("Hello %(name)s,", name=name), ""] if name else []  # a shared desk address gets none
+    return subject, "\n".join([*greeting, intro, *lines, "", ask, *([link] if link else [])])
 
 
 def queue_escalations(session: Session, now: datetime, result, config: dict) -> int:
@@ -132,6 +136,15 @@ def queue_escalations(session: Session, now: datetime, result, config: dict) -> 
                 subject, body = _escalation_mail(level, person.name, steps, config["BASE_URL"])
             _queue(session, now, "email", person.email, subject, body)
             count += 1
+        # No active desk lead to tell: the desk's own addresses get the last step, so it never reaches nobody.
+        unheard = [s for s in result.steps if s.level == 2 and not s.told]
+        desk = _addresses(config.get("DESK_EMAILS", "")) if unheard else []
+        if desk:
+            with force_locale(default):
+                subject, body = _escalation_mail(2, None, unheard, config["BASE_URL"], lead=False)
+            for address in desk:
+                _queue(session, now, "email", address, subject, body)
+                count += 1
     if config.get("WEBHOOK_URL"):
         with force_locale(default):
             subject = _("%(n)d overdue flag(s) escalated: nobody acknowledged them in time", n=len(result.steps))
