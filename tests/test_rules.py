@@ -315,6 +315,26 @@ def test_the_curfew_sweep_flags_a_usb_drive_at_18_00_and_leaves_a_laptop_for_the
     assert len(events(session, "flagged")) == 2
 
 
+def test_the_desk_is_told_a_curfew_passed_not_that_the_day_ended(new_app, make_user, make_item, session):
+    from tests.test_notify import SmtpServer, smtp_config
+    from tracker import jobs
+
+    with SmtpServer() as smtp:
+        app = new_app(**smtp_config(smtp), DESK_EMAILS="desk@example.com")
+        admin, staff = make_user("admin"), make_user("staff", language="en")
+        usb = make_item(kind=Kind.usb, data_class=DataClass.personal)
+        rules.apply_recommended(session, NOW, actor=admin, policy=POLICY)
+        _out(session, usb, staff, tokyo(1, 10), rules.due_by(rules.governing(session, usb, POLICY), tokyo(1, 10),
+                                                             POLICY))
+        session.commit()
+        assert len(jobs.run_curfew_sweep(app, tokyo(1, 18)).flag_ids) == 1
+        (desk,) = smtp.inbox.to("desk@example.com")
+        body = desk.get_content()
+        assert usb.asset_tag in body and "門限" in body and "終業時" not in body  # the desk reads the site language
+        (holder,) = smtp.inbox.to(staff.email)
+        assert usb.asset_tag in holder.get_content()
+
+
 def test_only_admins_save_rules(session, make_user):
     from tracker.errors import NotPermitted
 

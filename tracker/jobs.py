@@ -53,7 +53,7 @@ def run_curfew_sweep(app: Flask, now: datetime) -> sweep.SweepResult:
         with _session(app) as s:
             result = sweep.sweep_strict(s, now, policy.from_config(app.config))
             if result.flag_ids:
-                outbox.queue_overdue(s, now, [f.checkout for f in result.flags], app.config)
+                outbox.queue_overdue(s, now, [f.checkout for f in result.flags], app.config, at_curfew=True)
             s.commit()
         if result.flag_ids:
             run_delivery(app, now)

@@ -63,8 +63,10 @@ def _by_holder(checkouts: list[Checkout]) -> dict[int, list[Checkout]]:
     return grouped
 
 
-def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], config: dict) -> int:
-    """Queue the overdue digests for what a sweep flagged: one per holder, one to the desk, one webhook call."""
+def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], config: dict,
+                  at_curfew: bool = False) -> int:
+    """Queue the overdue digests for what a sweep flagged: one per holder, one to the desk, one webhook call.
+    `at_curfew`: flagged the minute a take-out rule's curfew or maximum duration passed, not at the day end."""
     if not checkouts:
         return 0
     count = 0
@@ -84,7 +86,8 @@ def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], co
             count += 1
     with force_locale(default):
         subject = _("%(n)d item(s) overdue", n=len(checkouts))
-        desk_body = "\n".join([_("Overdue at the day end:"), *[_desk_line(c) for c in checkouts], "",
+        heading = _("Overdue at a take-out rule's curfew or time limit:") if at_curfew else _("Overdue at the day end:")
+        desk_body = "\n".join([heading, *[_desk_line(c) for c in checkouts], "",
                                f"{config['BASE_URL']}/desk/"])
     if email:
         for address in _addresses(config.get("DESK_EMAILS", "")):
