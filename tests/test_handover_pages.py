@@ -283,3 +283,26 @@ def test_the_next_day_an_unanswered_offer_shows_as_lapsed_even_before_the_schedu
     assert "Waiting for Bob Baba" not in text(client_for(app, giver).get(f"/items/{item.asset_tag}"))
     resp = post(bob, f"/handovers/{offer.id}/accept", page=f"/handovers/{offer.id}")
     assert resp.status_code == 400 and open_checkout(session, item).id == co.id
+
+
+def test_the_giver_is_told_when_the_offer_is_declined_or_lapses(new_app, session, make_user, make_item):
+    with SmtpServer() as smtp:
+        app = new_app(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port)
+        alice, kenji = make_user(name="Alice Aoki", language="en"), make_user(name="Kenji Sato", language="ja")
+        emma = make_user(name="Emma Stone", language="en")
+        declined, forgotten = make_item(data_class=DataClass.none), make_item(data_class=DataClass.none)
+        out_with(session, declined, alice)
+        out_with(session, forgotten, kenji)
+        first = offer_of(session, alice, emma, declined)
+        offer_of(session, kenji, emma, forgotten)
+        post(client_for(app, emma), f"/handovers/{first.id}/decline", page=f"/handovers/{first.id}")
+        jobs.run_delivery(app, NOW)
+        (no,) = smtp.inbox.to(alice.email)
+        assert no["Subject"] == f"Emma Stone declined the hand-over of {declined.asset_tag}"
+        assert "still checked out to you" in no.get_content()
+        assert f"https://track.example.com/items/{declined.asset_tag}" in no.get_content()
+        assert jobs.run_handover_expiry(app, NOW + timedelta(days=1)) == 1  # the next day: Kenji's offer lapsed
+        (lapsed,) = smtp.inbox.to(kenji.email)
+        assert forgotten.asset_tag in str(lapsed["Subject"]) and "Emma Stone" in str(lapsed["Subject"])
+        assert "still checked out" not in lapsed.get_content()  # Kenji reads Japanese
+        assert smtp.inbox.to(emma.email) == []  # the receiver, who did nothing or said no, hears nothing more

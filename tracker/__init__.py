@@ -61,7 +61,18 @@ def create_app(test_config: dict | None = None) -> Flask:
         sso.init_app(app)
     cli.init_app(app)
     handover.offered.connect(_tell_receiver)
+    handover.unanswered.connect(_tell_giver)
     return app
+
+
+def _tell_giver(session, *, now, offer) -> None:
+    """E-mail the giver that their offer was declined or lapsed (queued in that change's own transaction)."""
+    from flask import current_app, has_app_context
+
+    from .notify import outbox
+
+    if has_app_context():
+        outbox.queue_handover_unanswered(session, now, offer, current_app.config)
 
 
 def _tell_receiver(session, *, now, offer) -> None:

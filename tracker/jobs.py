@@ -76,6 +76,8 @@ def run_handover_expiry(app: Flask, now: datetime) -> int:
         with _session(app) as s:
             lapsed = handover.expire(s, now, policy.from_config(app.config))
             s.commit()
+        if lapsed:  # each giver is told their offer lapsed
+            run_delivery(app, now)
         return len(lapsed)
 
 

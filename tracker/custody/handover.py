@@ -36,6 +36,8 @@ from .policy import Policy
 _signals = Namespace()
 # (session, now=, offer=): an offer was made; the app tells the receiver (an e-mail queued in the same transaction).
 offered = _signals.signal("handover-offered")
+# (session, now=, offer=): an offer ended without moving custody (declined, or lapsed); the app tells the giver.
+unanswered = _signals.signal("handover-unanswered")
 
 _SETTLED = {
     OfferStatus.accepted: N_("%(name)s has already accepted the hand-over of %(asset_tag)s."),
@@ -163,6 +165,7 @@ def decline(session: Session, now: datetime, *, offer: HandoverOffer, actor: Use
     _settle(session, now, offer, OfferStatus.declined)
     audit.record(session, now, "handover_declined", actor=actor, item=offer.item, checkout=offer.checkout,
                  subject=offer.from_user, source=source, offer=offer.id)
+    unanswered.send(session, now=now, offer=offer)
     return offer
 
 
@@ -195,6 +198,7 @@ def _lapse(session: Session, now: datetime, offer: HandoverOffer) -> bool:
         return False
     audit.record(session, now, "handover_expired", item=offer.item, checkout=offer.checkout, subject=offer.to_user,
                  offer=offer.id)
+    unanswered.send(session, now=now, offer=offer)
     return True
 
 

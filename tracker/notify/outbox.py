@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from ..i18n import when
-from ..models import Checkout, HandoverOffer, Notification
+from ..models import Checkout, HandoverOffer, Notification, OfferStatus
 
 
 def _queue(session: Session, now: datetime, channel: str, recipient: str, subject: str, body: str) -> None:
@@ -193,6 +193,23 @@ def queue_handover_offer(session: Session, now: datetime, offer: HandoverOffer, 
                             "decline here (the offer lapses at the end of today):", name=offer.from_user.name),
                           f"{config['BASE_URL']}/handovers/{offer.id}"])
     _queue(session, now, "email", to.email, subject, body)
+    return 1
+
+
+def queue_handover_unanswered(session: Session, now: datetime, offer: HandoverOffer, config: dict) -> int:
+    """Tell the giver that their offer was declined or lapsed: the item is still theirs to bring back."""
+    if not config.get("SMTP_HOST"):
+        return 0
+    giver, item = offer.from_user, offer.item
+    with force_locale(giver.language or config.get("DEFAULT_LANGUAGE", "ja")):
+        if offer.status == OfferStatus.declined:
+            subject = _("%(name)s declined the hand-over of %(tag)s", name=offer.to_user.name, tag=item.asset_tag)
+        else:
+            subject = _("Your hand-over of %(tag)s to %(name)s lapsed", tag=item.asset_tag, name=offer.to_user.name)
+        body = "\n".join([_("Hello %(name)s,", name=giver.name), "",
+                          _("%(tag)s is still checked out to you: bring it back by its due time, or offer it again.",
+                            tag=item.asset_tag), f"{config['BASE_URL']}/items/{item.asset_tag}"])
+    _queue(session, now, "email", giver.email, subject, body)
     return 1
 
 
