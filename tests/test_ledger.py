@@ -185,3 +185,27 @@ def test_a_bad_month_is_refused_with_a_message(app, month, query):
 
 def test_an_unknown_format_is_not_found(app, month):
     assert client_for(app, month["desk"]).get("/desk/records/ledger.docx?month=2026-06").status_code == 404
+
+
+def test_a_take_out_approved_in_two_steps_names_both_approvers(app, session, make_user, make_item, make_department,
+                                                               frozen_clock):
+    from tracker.custody import rules
+    from tracker.models import Approval
+
+    admin, desk = make_user("admin", name="Ada Admin"), make_user("security", name="Desk Officer", language="en")
+    mori = make_user(name="Mori Manager")
+    sales = make_department("Sales", managers=[mori])
+    hanako = make_user(name="Hanako Yamada", department_id=sales.id)
+    laptop = make_item(kind=Kind.laptop, data_class=DataClass.sensitive)
+    rules.save(session, tokyo(1, 9), rules.Rule(kind="laptop", data_class="sensitive", approval=Approval.manager_desk,
+                                                handling_ack=True), actor=admin)
+    req = approvals.request_checkout(session, tokyo(2, 10), item=laptop, holder=hanako, due_at=tokyo(2, 18),
+                                     purpose="Audit", destination="Kobe", reason="", policy=Policy(),
+                                     handling_ack=True)
+    approvals.decide(session, tokyo(2, 10, 5), request=req, actor=mori, approve=True, policy=Policy())
+    approvals.decide(session, tokyo(2, 10, 9), request=req, actor=desk, approve=True, policy=Policy())
+    session.commit()
+    frozen_clock["now"] = tokyo(1, 9, month=7)
+    rows = _sheet(client_for(app, desk).get("/desk/records/ledger.xlsx?month=2026-06"))
+    (line,) = [dict(zip(rows[0], r, strict=True)) for r in rows[1:] if isinstance(r[0], int)]
+    assert (line["Approved by"], line["Approved at"]) == ("Mori Manager → Desk Officer", "2026-06-02 10:09")

@@ -25,6 +25,7 @@ from ..i18n import (
 )
 from ..i18n import label as label_of
 from ..models import (
+    ApprovalStep,
     AuditHead,
     Checkout,
     CheckoutRequest,
@@ -117,6 +118,21 @@ def ledger_header(with_names: bool) -> list[str]:
             gettext("Status"), gettext("Incident")]
 
 
+def approval_chains(session: Session, request_ids: list[int]) -> dict[int, str]:
+    """Who approved each request, every step in order ("Mori → Desk One"), in one query: a take-out approved by the
+    manager and then the desk names both, not only the last."""
+    if not request_ids:
+        return {}
+    decider = aliased(User)
+    chains: dict[int, list[str]] = {}
+    for request_id, name in session.execute(
+            select(ApprovalStep.request_id, decider.name).join(decider, decider.id == ApprovalStep.decided_by_id)
+            .where(ApprovalStep.request_id.in_(request_ids), ApprovalStep.decision == "approved")
+            .order_by(ApprovalStep.request_id, ApprovalStep.position)):
+        chains.setdefault(request_id, []).append(name)
+    return {rid: " → ".join(names) for rid, names in chains.items()}
+
+
 def ledger_rows(session: Session, now: datetime, start: datetime, end: datetime, department: str | None,
                 with_names: bool) -> list[list]:
     """One line per take-out that began in [start, end), oldest first, for one department (the item's) or all.
@@ -127,7 +143,7 @@ def ledger_rows(session: Session, now: datetime, start: datetime, end: datetime,
     predecessor, giver = aliased(Checkout), aliased(User)
     approver = aliased(User)
     stmt = (select(Checkout, Flag.status, Incident.id, CheckoutRequest.decided_at, approver.name, heir.name,
-                   giver.name)
+                   giver.name, CheckoutRequest.id)
             .join(Item, Item.id == Checkout.item_id)
             .outerjoin(successor, and_(successor.item_id == Checkout.item_id, successor.out_at == Checkout.returned_at,
                                        successor.holder_id != Checkout.holder_id))
@@ -147,8 +163,11 @@ def ledger_rows(session: Session, now: datetime, start: datetime, end: datetime,
             .order_by(Checkout.out_at, Checkout.id))
     if department:
         stmt = stmt.where(in_department(department))
+    found = session.execute(stmt).all()
+    chains = approval_chains(session, [r[-1] for r in found if r[-1] is not None])
     rows = []
-    for co, flag_status, incident_id, approved_at, approved_by, handed_to, taken_from in session.execute(stmt):
+    for co, flag_status, incident_id, approved_at, approved_by, handed_to, taken_from, request_id in found:
+        approved_by = chains.get(request_id) or approved_by
         item = co.item
         if flag_status == FlagStatus.lost:
             state = "lost"
