@@ -128,6 +128,7 @@ def _new_secret() -> str:
 
 
 def _audit(session, now, hook, change, actor, source) -> None:
+    _forget(session)
     audit.record(session, now, "event_webhook_changed", actor=actor, source=source, webhook=hook.id,
                  name=hook.name, url=hook.url, change=change)
 
@@ -140,14 +141,31 @@ def on_events(session: Session, *, rows: list[dict]) -> None:
     actions = {r["action"] for r in rows}
     if not actions & set(EVENT_TYPES):
         return
-    hooks = [h for h in session.scalars(select(EventWebhook).where(EventWebhook.active.is_(True)))
-             if h.event_set & actions]
+    hooks = [h for h in _active(session) if h.event_set & actions]
     for row in rows:
         for hook in hooks:
             if row["action"] in hook.event_set:
                 session.add(Notification(channel=CHANNEL, recipient=hook.url, subject=row["action"],
                                          body=payload(session, row), created_at=row["at"], attempts=0,
                                          next_attempt_at=row["at"], subscription_id=hook.id))
+
+
+_ACTIVE = "tracker.hooks.active"
+
+
+def _active(session: Session) -> list[EventWebhook]:
+    """The active subscriptions, read once per transaction (a bag's check-out records an event per item)."""
+    txn = session.get_transaction()
+    cached = session.info.get(_ACTIVE)
+    if cached is None or cached[0] is not txn:
+        cached = session.info[_ACTIVE] = (txn, list(session.scalars(
+            select(EventWebhook).where(EventWebhook.active.is_(True)))))
+    return cached[1]
+
+
+def _forget(session: Session) -> None:
+    """A subscription changed in this transaction: read them again at the next event."""
+    session.info.pop(_ACTIVE, None)
 
 
 def payload(session: Session, row: dict) -> str:
