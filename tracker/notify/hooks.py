@@ -26,6 +26,7 @@ from ..models import EventWebhook, Item, Notification, User
 
 # Every audit action but the API's own request log: a receiver that calls the API would otherwise feed itself.
 EVENT_TYPES = tuple(a for a in EVENT_LABELS if a not in ("api_request", "event_webhook_changed"))
+_SUBSCRIBABLE = frozenset(EVENT_TYPES)
 CHANNEL = "event"
 SIGNATURE_HEADER = "X-Tracker-Signature"
 EVENT_HEADER = "X-Tracker-Event"
@@ -139,7 +140,7 @@ def _audit(session, now, hook, change, actor, source) -> None:
 def on_events(session: Session, *, rows: list[dict]) -> None:
     """Queue one delivery per subscription per event of an action it chose (audit's `events_chained`)."""
     actions = {r["action"] for r in rows}
-    if not actions & set(EVENT_TYPES):
+    if not actions & _SUBSCRIBABLE:
         return
     hooks = [h for h in _active(session) if h.event_set & actions]
     for row in rows:
