@@ -59,6 +59,7 @@ def deliveries(session) -> list[Notification]:
 # --- delivery ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.postgres
 def test_a_subscribed_event_arrives_signed_and_an_unsubscribed_one_does_not(app, session, make_user, make_item,
                                                                              hook):
     admin, ann = make_user("admin"), make_user(name="Ann")
@@ -100,6 +101,7 @@ def test_a_subscribed_event_arrives_signed_and_an_unsubscribed_one_does_not(app,
     assert "Event webhook" in page and "Chat bot" in page and "Checked out" in page
 
 
+@pytest.mark.postgres
 def test_a_failing_receiver_is_retried_with_backoff_and_the_pages_show_why(app, session, make_user, make_item, hook):
     admin, ann = make_user("admin"), make_user()
     created = hooks.create(session, NOW, name="SIEM", url=hook.url, events=["checkout", "return"], actor=admin)
@@ -199,6 +201,7 @@ def test_plain_http_only_to_this_machine(url, ok):
     assert (hooks.url_problem(url) is None) is ok
 
 
+@pytest.mark.postgres
 def test_edit_rotate_and_delete(app, session, admin, make_user, make_item, hook):
     c = client_for(app, admin)
     first = shown_secret(add_webhook(c, url=hook.url, events=["checkout"]).get_data(as_text=True))
