@@ -62,7 +62,10 @@ def world(live_server):
     spare_token = s.token(spare)
     with s.session() as session:
         from tracker.custody import operations as custody
+        from tracker.notify import hooks
 
+        webhook = hooks.create(session, now, name="Chat bot", url="https://hooks.example.com/in",
+                               events=["checkout", "flagged"], actor=None)  # the check-outs below queue deliveries
         for item in (late, lost):
             custody.check_out(session, now - timedelta(hours=6), item=item, holder=staff, actor=staff,
                               due_at=now - timedelta(hours=1), reason="Client visit")
@@ -85,7 +88,8 @@ def world(live_server):
                                              purpose="Audit", destination="Nagoya", reason="Two-day audit",
                                              policy=replace(s.policy(), approval_required=True), handling_ack=True)
         session.commit()
-        ids = {"flag": late_flag.id, "incident": incident.id, "offer": offer.id, "request": request.id}
+        ids = {"flag": late_flag.id, "incident": incident.id, "offer": offer.id, "request": request.id,
+               "webhook": webhook.id}
     return {"admin": admin, "desk": desk, "staff": staff, "late": late, "bag": bag, "spare": spare,
             "scan": f"/S/{spare_token}", "lost": lost, "offered": offered, **ids}
 
@@ -105,7 +109,8 @@ def _pages(w) -> dict[str, list[str]]:
                   "/admin/items/import", "/admin/labels/", f"/admin/labels/print?id={w['spare'].id}",
                   "/admin/users/", "/admin/users/new", f"/admin/users/{w['staff'].id}/edit",
                   f"/admin/users/{w['staff'].id}/tokens",
-                  "/admin/notifications/", "/admin/rules/", "/admin/rules/usb/my_number", "/no-such-page"],
+                  "/admin/notifications/", "/admin/webhooks/", "/admin/webhooks/new",
+                  f"/admin/webhooks/{w['webhook']}/edit", "/admin/rules/", "/admin/rules/usb/my_number", "/no-such-page"],
     }
 
 

@@ -112,6 +112,14 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("reports.history", "GET"): ({}, desk_only(200)),
     ("admin_notifications.index", "GET"): ({}, admin_only(200)),
     ("admin_notifications.retry", "POST"): ({}, admin_only(404)),
+    ("admin_webhooks.index", "GET"): ({}, admin_only(200)),
+    ("admin_webhooks.new", "GET"): ({}, admin_only(200)),
+    ("admin_webhooks.new", "POST"): ({}, admin_only(400)),  # a name, an address and events are required
+    ("admin_webhooks.edit", "GET"): ({}, admin_only(404)),  # no such webhook
+    ("admin_webhooks.edit", "POST"): ({}, admin_only(404)),
+    ("admin_webhooks.set_active", "POST"): ({"active": "0"}, admin_only(404)),
+    ("admin_webhooks.rotate", "POST"): ({}, admin_only(404)),
+    ("admin_webhooks.delete", "POST"): ({}, admin_only(404)),
     ("admin_items.index", "GET"): ({}, admin_only(200)),
     ("admin_items.new", "GET"): ({}, admin_only(200)),
     ("admin_items.new", "POST"): ({}, admin_only(400)),
@@ -212,7 +220,7 @@ def url_of(app, endpoint: str, w) -> str:
     values = {"tag": w.item.asset_tag, "user_id": w.other.id, "dept_id": w.dept.id, "token": w.label.token, "filename": "app.css",
               "job_id": "0" * 32, "flag_id": 999999, "request_id": 999999, "report_id": 999999,
               "notification_id": 999999, "incident_id": 999999, "offer_id": 999999, "fmt": "csv", "kind": "usb",
-              "data_class": "personal", "token_id": 999999, "checkout_id": 999999}
+              "data_class": "personal", "token_id": 999999, "checkout_id": 999999, "hook_id": 999999}
     with app.test_request_context():
         rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
         return url_for(endpoint, **{k: v for k, v in values.items() if k in rule.arguments})

@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Application factory; `test_config` overrides the environment for tests."""
-    from . import cli, config, error_pages, http, i18n, trail
+    from . import audit, cli, config, error_pages, http, i18n, trail
     from .accounts import admin_views as admin_users
     from .accounts import sessions
     from .accounts import token_views as api_tokens
@@ -29,6 +29,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .items import views as admin_items
     from .labels import views as admin_labels
     from .notify import approvals as approval_notices
+    from .notify import hook_views as admin_webhooks
+    from .notify import hooks
     from .notify import views as admin_notifications
     from .ops import views as ops
     from .reports import views as reports
@@ -51,9 +53,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     error_pages.init_app(app)
     ops.init_app(app)
     approval_notices.listen(approval_rules.turn_started, approval_rules.request_settled)
+    audit.events_chained.connect(hooks.on_events)
     api.init_app(app)
     for module in (auth, custody, approvals, desk, incidents, reports, admin_items, admin_users, admin_labels,
-                   admin_notifications, admin_departments, admin_rules, api_tokens):
+                   admin_notifications, admin_webhooks, admin_departments, admin_rules, api_tokens):
         app.register_blueprint(module.bp)
     if app.config["OIDC_ISSUER"] or app.config["SCIM_TOKEN"]:
         from . import sso  # only sites that use single sign-on or provisioning load it (and Authlib)

@@ -14,6 +14,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
+from blinker import Namespace
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,10 @@ from .models import AuditHead, Event, Item, User
 GENESIS = "0" * 64
 VERSION = 1  # of the canonical form; a new form would get a new number and keep verifying the old one
 _PENDING = "tracker.audit.pending"
+_signals = Namespace()
+# Sent with (session, rows=[...]) as events are chained, inside the writer's transaction: a feature that reacts to
+# events (the event webhooks of tracker.notify) queues its work there, so it commits with the events or not at all.
+events_chained = _signals.signal("audit-chained")
 
 
 def record(
@@ -124,6 +129,7 @@ def _chain(session: Session, rows: list[dict]) -> list[dict]:
         row["hash"] = prev = digest(prev, row)
     head.seq, head.hash = seq, prev
     session.info.setdefault(_PENDING, []).extend(rows)
+    events_chained.send(session, rows=rows)
     return rows
 
 

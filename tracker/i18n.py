@@ -50,7 +50,7 @@ EVENT_LABELS = {
     "checkout_request_cancelled": N_("Request cancelled"), "checkout_request_expired": N_("Request expired"),
     "advance_approval_used": N_("Taken out under an approval in advance"),
     "api_request": N_("API request"), "api_token_created": N_("API token made"),
-    "api_token_revoked": N_("API token revoked"),
+    "api_token_revoked": N_("API token revoked"), "event_webhook_changed": N_("Event webhook changed"),
 }
 
 

@@ -641,6 +641,30 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # An event webhook's delivery: signed with its subscription's secret when sent (None for e-mail and chat).
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("event_webhooks.id"), index=True)
+
+    subscription: Mapped[EventWebhook | None] = relationship()
+
+
+class EventWebhook(Base):
+    """An integration's subscription: audit events of the chosen actions are posted to `url` as JSON, signed with
+    HMAC-SHA256 under `secret` (kept readable: signing needs it; shown to admins only when made or rotated)."""
+
+    __tablename__ = "event_webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(100))
+    events: Mapped[str] = mapped_column(Text)  # comma-separated audit actions
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    @property
+    def event_set(self) -> frozenset[str]:
+        return frozenset(e for e in self.events.split(",") if e)
 
 
 class Incident(Base):

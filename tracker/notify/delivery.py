@@ -7,6 +7,7 @@ import json
 import logging
 import smtplib
 import ssl
+import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -19,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 from .. import clock
 from ..errors import N_
 from ..models import Notification
+from . import hooks
 
 BACKOFF = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6)]
 MAX_ATTEMPTS = len(BACKOFF) + 1
@@ -65,6 +67,30 @@ def post_webhook(url: str, text: str) -> None:
             raise RuntimeError(f"webhook answered {resp.status}")
 
 
+class Undeliverable(Exception):
+    """A message that no retry can send (its event webhook was disabled or deleted): it fails at once."""
+
+
+def post_event(url: str, secret: str | None, event_type: str, body: str) -> None:
+    """POST an event webhook's JSON body, signed now (not when queued), so a retry carries a fresh time stamp."""
+    if secret is None:
+        raise Undeliverable("the event webhook is disabled or deleted")
+    if hooks.url_problem(url):
+        raise Undeliverable("the webhook address must start with https:// (http:// only for localhost)")
+    data = body.encode("utf-8")
+    headers = {"Content-Type": "application/json", "User-Agent": "tracker-webhooks/1",
+               hooks.EVENT_HEADER: event_type,
+               hooks.SIGNATURE_HEADER: hooks.signature(secret, int(clock.now().timestamp()), data)}
+    req = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310 - scheme checked above
+    try:
+        with urllib.request.urlopen(req, timeout=WEBHOOK_TIMEOUT) as resp:  # noqa: S310 - scheme checked above
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    if status >= 300:
+        raise RuntimeError(f"the receiver answered {status}")
+
+
 # Why a message failed, in words a person understands; the technical detail stays beside it, folded.
 _REASONS = (
     ("auth", N_("The mail server refused the user name or password (TRACKER_SMTP_USER, TRACKER_SMTP_PASSWORD).")),
@@ -76,6 +102,8 @@ _REASONS = (
     ("certificate", N_("The secure connection failed: the server's certificate was not trusted.")),
     ("ssl", N_("The secure connection failed.")),
     ("recipient", N_("The mail server refused the address.")),
+    ("undeliverable", N_("Not sent: the event webhook was disabled or deleted, or its address is not allowed.")),
+    ("receiver answered", N_("The receiving service answered with an error.")),
     ("webhook answered", N_("The chat service refused the message.")),
     ("http error", N_("The chat service refused the message.")),
     ("must start with", N_("The webhook address must start with https:// or http://.")),
@@ -98,7 +126,7 @@ def deliver(make_session: sessionmaker, now: datetime, config: dict, limit: int 
     with make_session() as s:
         ids = list(s.scalars(select(Notification.id).where(
             Notification.sent_at.is_(None), Notification.failed_at.is_(None), Notification.next_attempt_at <= now)
-            .order_by(case((Notification.channel == "webhook", 0), else_=1), Notification.id).limit(limit)))
+            .order_by(case((Notification.channel == "email", 1), else_=0), Notification.id).limit(limit)))
         s.commit()
     for nid in ids:
         claim_at = now + (clock.now() - started)  # this claim's own moment, however long the pass has run
@@ -109,17 +137,22 @@ def deliver(make_session: sessionmaker, now: datetime, config: dict, limit: int 
                                 .execution_options(synchronize_session=False))
             n = s.get(Notification, nid)
             channel, recipient, subject, body = n.channel, n.recipient, n.subject, n.body
+            hook = n.subscription
+            secret = hook.secret if hook is not None and hook.active else None
             s.commit()  # never hold a database lock while talking to a mail server
         if claimed.rowcount != 1:
             continue
-        error = None
+        error, final = None, False
         try:
             if channel == "email":
                 send_email(config, recipient, subject, body)
+            elif channel == hooks.CHANNEL:
+                post_event(recipient, secret, subject, body)
             else:
                 post_webhook(recipient, body)
         except Exception as exc:  # any delivery failure is logged, kept for the admins' page and retried
             error = f"{type(exc).__name__}: {exc}"[:1000]
+            final = isinstance(exc, Undeliverable)
             log.warning("notification %d to %s failed: %s", nid, channel, error)
         with make_session() as s:
             n = s.get(Notification, nid)
@@ -129,7 +162,7 @@ def deliver(make_session: sessionmaker, now: datetime, config: dict, limit: int 
                 sent += 1
             else:
                 n.last_error = error
-                if n.attempts >= MAX_ATTEMPTS:
+                if final or n.attempts >= MAX_ATTEMPTS:
                     n.failed_at = now
                 else:
                     n.next_attempt_at = now + BACKOFF[n.attempts - 1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from .. import queries
 from ..http import admin_only, attempt, db, get_or_404, now
@@ -17,7 +18,7 @@ bp = Blueprint("admin_notifications", __name__, url_prefix="/admin/notifications
 @bp.get("/")
 @admin_only
 def index():
-    stmt = select(Notification)
+    stmt = select(Notification).options(selectinload(Notification.subscription))
     state = request.args.get("state", "")
     if state == "failed":
         stmt = stmt.where(Notification.failed_at.is_not(None))
