@@ -242,3 +242,19 @@ def test_the_page_is_in_japanese(app, session, make_user):
     c = client_for(app, make_user("admin", language="ja"))
     page = c.get("/admin/webhooks/new").get_data(as_text=True)
     assert "イベント" in page and "Add a webhook" not in page
+
+
+def test_an_hr_integration_hears_that_an_account_was_disabled(app, session, make_user, hook):
+    from tracker.accounts import users
+
+    admin, leaver = make_user("admin"), make_user(name="Leaving Lee")
+    hooks.create(session, NOW, name="HR", url=hook.url, events=["user_disabled"], actor=admin)
+    session.commit()
+    assert "user_disabled" in hooks.EVENT_TYPES and "signin_failed" in hooks.EVENT_TYPES  # offered on the form
+    users.set_active(session, NOW, leaver, False, actor=admin)
+    session.commit()
+    hook.status = 200
+    assert jobs.run_delivery(app, NOW) == (1, 0)
+    (_path, headers, body) = hook.requests[0]
+    sent = json.loads(body)
+    assert headers["X-Tracker-Event"] == "user_disabled" and sent["subject"]["name"] == "Leaving Lee"

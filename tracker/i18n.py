@@ -51,6 +51,15 @@ EVENT_LABELS = {
     "advance_approval_used": N_("Taken out under an approval in advance"),
     "api_request": N_("API request"), "api_token_created": N_("API token made"),
     "api_token_revoked": N_("API token revoked"), "event_webhook_changed": N_("Event webhook changed"),
+    # Accounts, departments and rules: for the trail and for event webhooks (HR and SIEM integrations).
+    "user_created": N_("Account created"), "user_updated": N_("Account edited"),
+    "user_enabled": N_("Account enabled"), "user_disabled": N_("Account disabled"),
+    "user_provisioned": N_("Account provisioned (SCIM)"), "password_changed": N_("Password changed"),
+    "signin": N_("Signed in"), "signin_failed": N_("Sign-in refused"), "signout": N_("Signed out"),
+    "password_check_failed": N_("Password check failed"), "witness_failed": N_("Witness confirmation failed"),
+    "department_created": N_("Department created"), "department_renamed": N_("Department renamed"),
+    "department_moved": N_("Department moved"), "department_managers_changed": N_("Department managers changed"),
+    "rule_changed": N_("Take-out rule changed"),
 }
 
 
