@@ -30,7 +30,7 @@ def test_add_a_webhook_on_a_phone_and_see_its_delivery(page, live_server, hook):
     page.goto("/admin/notifications/")
     tap_and_wait(page, page.get_by_role("link", name="Event webhooks for integrations"))
     tap_and_wait(page, page.get_by_role("link", name="Add a webhook"))
-    page.get_by_label("Name").fill("Chat bot")
+    page.get_by_label("Name", exact=True).fill("Chat bot")
     page.get_by_label("Address (URL)").fill(hook.url)
     page.get_by_label("Checked out").check()
     tap_and_wait(page, page.get_by_role("button", name="Save"))
