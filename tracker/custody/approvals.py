@@ -15,11 +15,12 @@ the outbox to them), inside the same transaction.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from blinker import Namespace
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, joinedload
 
@@ -469,30 +470,44 @@ def _current_positions():
                                                    inner.decision.is_(None)).scalar_subquery())
 
 
-def _waiting_stmt(actor: User, now: datetime):
-    """Pending requests, not expired, whose current step `actor` may decide in their own name or as a deputy (and,
-    for the desk, the desk's own steps)."""
-    me_or_absent = select(User.id).where(or_(User.id == actor.id, User.deputy_id == actor.id))
+@functools.cache
+def _waiting_stmt(privileged: bool):
+    """Pending requests, not expired, whose current step the actor (`:actor_id`) may decide in their own name or as
+    a deputy (and, for the desk, the desk's own steps), at `:now`. Built once per kind of reader and reused: it is
+    read for every page's header, and building it cost more than running it."""
+    actor_id = bindparam("actor_id", type_=Integer)
+    now = bindparam("now", type_=CheckoutRequest.expires_at.type)
+    me_or_absent = select(User.id).where(or_(User.id == actor_id, User.deputy_id == actor_id))
     managed = select(department_managers.c.department_id).where(department_managers.c.user_id.in_(me_or_absent))
     requester = aliased(User)
     mine = [and_(ApprovalStep.who == NAMED, ApprovalStep.approver_id.in_(me_or_absent)),
             and_(ApprovalStep.who == MANAGER, requester.department_id.in_(managed))]
-    if actor.privileged:
+    if privileged:
         mine.append(ApprovalStep.who == DESK)
     return (select(CheckoutRequest).join(ApprovalStep, ApprovalStep.request_id == CheckoutRequest.id)
             .join(requester, requester.id == CheckoutRequest.requester_id)
-            .where(CheckoutRequest.status == RequestStatus.pending, CheckoutRequest.requester_id != actor.id,
+            .where(CheckoutRequest.status == RequestStatus.pending, CheckoutRequest.requester_id != actor_id,
                    or_(CheckoutRequest.expires_at.is_(None), CheckoutRequest.expires_at > now),
                    ApprovalStep.position == _current_positions(), or_(*mine)))
 
 
+@functools.cache
+def _waiting_list_stmt(privileged: bool, limit: int):
+    return (_waiting_stmt(privileged).options(joinedload(CheckoutRequest.item), joinedload(CheckoutRequest.requester))
+            .order_by(CheckoutRequest.requested_at, CheckoutRequest.id).limit(limit))
+
+
+@functools.cache
+def _waiting_count_stmt(privileged: bool):
+    return select(func.count()).select_from(_waiting_stmt(privileged).subquery())
+
+
 def waiting_for(session: Session, actor: User, now: datetime, limit: int = 100) -> list[CheckoutRequest]:
     """What waits for `actor`'s decision now, oldest first."""
-    stmt = (_waiting_stmt(actor, now).options(joinedload(CheckoutRequest.item), joinedload(CheckoutRequest.requester))
-            .order_by(CheckoutRequest.requested_at, CheckoutRequest.id).limit(limit))
-    return list(session.scalars(stmt).unique())
+    return list(session.scalars(_waiting_list_stmt(actor.privileged, limit),
+                                {"actor_id": actor.id, "now": now}).unique())
 
 
 def waiting_count(session: Session, actor: User, now: datetime) -> int:
     """How many wait for `actor` (the link in the navigation), in one statement."""
-    return session.scalar(select(func.count()).select_from(_waiting_stmt(actor, now).subquery())) or 0
+    return session.scalar(_waiting_count_stmt(actor.privileged), {"actor_id": actor.id, "now": now}) or 0
