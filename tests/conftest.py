@@ -272,3 +272,16 @@ def frozen_clock(monkeypatch):
     moment = {"now": NOW}
     monkeypatch.setattr(clock, "now", lambda: moment["now"])
     return moment
+
+
+@pytest.fixture
+def hook():
+    """A real HTTP listener on loopback that records what webhooks send it (tests/test_notify.py `Hook`)."""
+    from tests.test_notify import Hook
+
+    h = Hook()
+    h.thread.start()
+    yield h
+    h.server.shutdown()
+    h.server.server_close()
+    h.thread.join(5)

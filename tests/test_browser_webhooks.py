@@ -7,21 +7,10 @@ import pytest
 
 from tests.browser import _assert_fits_phone, _flash_text, _now, sign_in, sync_api, tap_and_wait
 from tests.test_event_webhooks import readme_verify
-from tests.test_notify import Hook
 from tracker import jobs
 
 pytestmark = pytest.mark.browser
 expect = sync_api.expect
-
-
-@pytest.fixture
-def hook():
-    h = Hook()
-    h.thread.start()
-    yield h
-    h.server.shutdown()
-    h.server.server_close()
-    h.thread.join(5)
 
 
 def test_add_a_webhook_on_a_phone_and_see_its_delivery(page, live_server, hook):

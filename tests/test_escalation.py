@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.helpers import NOW, counting, tokyo
-from tests.test_notify import Hook, SmtpServer, smtp_config
+from tests.test_notify import SmtpServer, smtp_config
 from tracker import jobs
 from tracker.accounts import users
 from tracker.custody import operations as custody
@@ -31,16 +31,6 @@ TOKYO = Policy(timezone="Asia/Tokyo", day_end=time(19, 0))
 def smtp():
     with SmtpServer() as server:
         yield server
-
-
-@pytest.fixture
-def hook():
-    h = Hook()
-    h.thread.start()
-    yield h
-    h.server.shutdown()
-    h.server.server_close()
-    h.thread.join(5)
 
 
 @pytest.fixture

@@ -12,23 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.helpers import NOW, client_for, flashes, post, reread
-from tests.test_notify import Hook
 from tracker import jobs
 from tracker.custody import operations as custody
 from tracker.models import Event, EventWebhook, Notification
 from tracker.notify import delivery, hooks
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-@pytest.fixture
-def hook():
-    h = Hook()
-    h.thread.start()
-    yield h
-    h.server.shutdown()
-    h.server.server_close()
-    h.thread.join(5)
 
 
 def readme_verify():

@@ -115,16 +115,6 @@ class Hook:
         return [json.loads(body) for _, _, body in self.requests]
 
 
-@pytest.fixture
-def hook():
-    h = Hook()
-    h.thread.start()
-    yield h
-    h.server.shutdown()
-    h.server.server_close()
-    h.thread.join(5)
-
-
 # --- apps, people and items --------------------------------------------------------------------------------------
 
 
