@@ -110,9 +110,12 @@ class User(Base):
     deputy_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # The security desk's lead: the last step of an unanswered overdue flag's escalation.
     desk_lead: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The office the person works at (None: the main office); the desk sees its own site first.
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
 
     dept: Mapped[Department | None] = relationship(foreign_keys=[department_id])
     deputy: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[deputy_id])
+    site: Mapped[Site | None] = relationship()
 
     # What Flask-Login asks of a user object; plain attributes, so the model imports nothing from Flask.
     is_authenticated = True
@@ -158,6 +161,48 @@ class Department(Base):
         return f"<Department {self.name}>"
 
 
+class Site(Base):
+    """An office with its own clock: its time zone, day end and later sweeps, and its security desk's addresses.
+    Items, storage places, departments and people without a site belong to the main office, which the settings
+    describe (TRACKER_TIMEZONE, TRACKER_DAY_END, TRACKER_LATE_SWEEPS, TRACKER_DESK_EMAILS)."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64))  # an IANA zone, e.g. Asia/Singapore
+    day_end: Mapped[time] = mapped_column(Time)
+    late_sweeps: Mapped[str | None] = mapped_column(String(100))  # "HH:MM" separated by commas; None: none
+    desk_emails: Mapped[str | None] = mapped_column(Text)  # comma-separated
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<Site {self.name}>"
+
+
+class StoragePlace(Base):
+    """Where items live when they are in (保管場所): a cabinet, a safe, a room, at one site; a stock-take's scope."""
+
+    __tablename__ = "storage_places"
+    __table_args__ = (
+        Index("uq_storage_places_site_name", "site_id", "name", unique=True),
+        # NULLs are distinct in a unique index: the main office's names need their own.
+        Index("uq_storage_places_main_name", "name", unique=True,
+              sqlite_where=text("site_id IS NULL"), postgresql_where=text("site_id IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)  # None: the main office
+    name: Mapped[str] = mapped_column(String(100))
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    site: Mapped[Site | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<StoragePlace {self.name}>"
+
+
 class Item(Base):
     __tablename__ = "items"
 
@@ -185,12 +230,19 @@ class Item(Base):
     disposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     disposal_contractor: Mapped[str | None] = mapped_column(String(200))
     disposal_certificate: Mapped[str | None] = mapped_column(String(100))
+    # Sites and stock-takes: the office it belongs to (None: the main office), its home storage place (at that
+    # site), and when it was last counted in a stock-take or confirmed by its holder.
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    home_place_id: Mapped[int | None] = mapped_column(ForeignKey("storage_places.id"), index=True)
+    last_counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     bag: Mapped[Item | None] = relationship(remote_side=[id], back_populates="contents")
     registered_by: Mapped[User | None] = relationship(foreign_keys=[registered_by_id])
     disposed_by: Mapped[User | None] = relationship(foreign_keys=[disposed_by_id])
     contents: Mapped[list[Item]] = relationship(back_populates="bag", order_by="Item.asset_tag")
     dept: Mapped[Department | None] = relationship()
+    site: Mapped[Site | None] = relationship()
+    home_place: Mapped[StoragePlace | None] = relationship()
 
     @property
     def department(self) -> str | None:
