@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+from datetime import time
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -37,7 +38,7 @@ from tracker.accounts import users
 from tracker.audit import GENESIS
 from tracker.items import departments
 from tracker.items import register as items_mod
-from tracker.models import DataClass, Department, Kind
+from tracker.models import DataClass, Department, Kind, Site, StoragePlace
 
 users.HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing for tests only
 pytest_plugins = ["tests.browser"]  # the browser tests' live server, browser and phone fixtures
@@ -248,6 +249,33 @@ def make_department(session):
                                   manager_ids=[u.id for u in managers], actor=None)
         session.commit()
         return dept
+
+    return make
+
+
+@pytest.fixture
+def make_site(session):
+    """Create and commit a site (an office with its own clock); returns the Site."""
+
+    def make(name, timezone="Asia/Tokyo", day_end=time(19, 0), late_sweeps=None, desk_emails=None):
+        site = Site(name=name, timezone=timezone, day_end=day_end, late_sweeps=late_sweeps, desk_emails=desk_emails,
+                    created_at=NOW)
+        session.add(site)
+        session.commit()
+        return site
+
+    return make
+
+
+@pytest.fixture
+def make_place(session):
+    """Create and commit a storage place (None site: the main office); returns the StoragePlace."""
+
+    def make(name, site=None):
+        place = StoragePlace(name=name, site_id=site.id if site is not None else None, created_at=NOW)
+        session.add(place)
+        session.commit()
+        return place
 
     return make
 
