@@ -106,3 +106,29 @@ def test_a_write_that_finds_the_database_locked_says_nothing_was_recorded(new_ap
     assert count(session, Checkout) == 0
     assert phone.post(f"{page}/checkout", data={"csrf_token": token, "purpose": "visit"}).status_code == 303
     assert count(session, Checkout) == 1
+
+
+def test_writers_queue_on_the_lock_file_and_a_stuck_holder_holds_nobody_up_past_the_busy_timeout(
+        new_app, db_url, make_user, make_item, session):
+    """Writers queue on a lock file next to the database (they go in the moment it is free, instead of sleeping in
+    SQLite's busy handler); one held by a stuck process delays a take-out by the busy timeout at most."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the writers' lock file is SQLite's")
+    import fcntl
+    import os
+
+    app = new_app(DB_BUSY_SECONDS=0.2)
+    staff = make_user()
+    item = make_item(data_class="none")
+    phone = client_for(app, staff)
+    page = f"/items/{item.asset_tag}"
+    token = csrf_token(phone, page)
+    lock_file = db_url.removeprefix("sqlite:///") + ".writers"
+    assert os.path.exists(lock_file)  # made by the writes above
+    stuck = os.open(lock_file, os.O_RDWR)
+    fcntl.flock(stuck, fcntl.LOCK_EX)
+    try:
+        assert phone.post(f"{page}/checkout", data={"csrf_token": token, "purpose": "visit"}).status_code == 303
+    finally:
+        os.close(stuck)
+    assert count(session, Checkout) == 1

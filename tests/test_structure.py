@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tracker"
 CORE = {"config", "db", "clock", "errors", "audit", "trail", "i18n", "models", "queries", "http", "text", "migrate",
-        "error_pages"}
+        "error_pages", "fields"}
 # What each feature may import besides the core (desk → custody → items → core; labels print items).
 FEATURES = {
     "items": set(),

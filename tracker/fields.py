@@ -8,7 +8,10 @@ phone page more than its database reads; selects, check boxes and text areas sti
 from __future__ import annotations
 
 from markupsafe import Markup, escape
-from wtforms.widgets import Input, PasswordInput
+from wtforms.widgets import DateInput, Input, PasswordInput
+
+# The widgets written here: plain inputs, passwords, and the date and time inputs (whose min and max may be dates).
+_WRITTEN = {Input.__call__, PasswordInput.__call__, DateInput.__call__}
 
 _BOOLEAN = ("BooleanField",)
 
@@ -36,12 +39,18 @@ def _input(f, attrs: dict) -> Markup:
         value = getattr(flags, name, None)
         if value is not None and name not in attrs:
             attrs[name] = value() if callable(value) else value
+    format = getattr(f, "format", None)
+    if format is not None and type(widget).__call__ is DateInput.__call__:  # a date's bounds in its own format
+        format = format[0] if isinstance(format, list) else format
+        for name in ("min", "max"):
+            if hasattr(attrs.get(name), "strftime"):
+                attrs[name] = attrs[name].strftime(format)
     return Markup(f"<input {_attributes(attrs)}>")  # noqa: S704 - every value is escaped in _attributes
 
 
 def _control(f, attrs: dict) -> Markup:
     widget = f.widget
-    if type(widget).__call__ in (Input.__call__, PasswordInput.__call__) and not getattr(f, "_datalist", None):
+    if type(widget).__call__ in _WRITTEN and not getattr(f, "_datalist", None):
         return _input(f, attrs)
     return f(**{k.replace("-", "_"): v for k, v in attrs.items()})
 

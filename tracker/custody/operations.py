@@ -34,7 +34,7 @@ from ..errors import (
     Retired,
     WitnessRequired,
 )
-from ..models import Checkout, CheckoutRequest, Erasure, Item, RequestStatus, User
+from ..models import Checkout, CheckoutRequest, Erasure, Item, Kind, RequestStatus, User
 from . import rules
 from .policy import Policy
 
@@ -108,6 +108,9 @@ def _insert(session: Session, co: Checkout) -> None:
 
 
 def _contents(item: Item) -> list[Item]:
+    """What is in a bag (only a bag holds anything: the register sees to it), without a read for anything else."""
+    if item.kind != Kind.bag:
+        return []
     return [c for c in item.contents if not c.retired]
 
 
