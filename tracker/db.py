@@ -73,7 +73,10 @@ class _WriterQueue:
         if self.path is None:
             return
         if dbapi_conn.writer_fd is None:
-            dbapi_conn.writer_fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                dbapi_conn.writer_fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:  # a read-only folder: SQLite says so in its own words at the write
+                return
         fd = dbapi_conn.writer_fd
         deadline = time.monotonic() + self.busy_seconds
         step = 0.0001
