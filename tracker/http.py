@@ -220,8 +220,7 @@ def _headers(resp):
 def _close_db(_exc) -> None:
     session = g.pop("db", None)
     if session is not None:
-        session.rollback()
-        session.close()
+        session.close()  # rolls back what was not committed, once: as the connection goes back to the pool
 
 
 def init_app(app: Flask, on_request: list[Callable] | None = None) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from blinker import Namespace
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import bindparam, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -61,8 +61,21 @@ _AWAITING_INSPECTION = (select(Checkout).where(Checkout.item_id == bindparam("it
                         .order_by(Checkout.id.desc()).limit(1))
 
 
+_ON_ITEM_PAGE = (select(Checkout).where(Checkout.item_id == bindparam("item_id"),
+                                        or_(Checkout.returned_at.is_(None), Checkout.erasure == Erasure.pending))
+                 .order_by(Checkout.id.desc()))
+
+
 def open_checkout(session: Session, item: Item) -> Checkout | None:
     return session.scalar(_OPEN_CHECKOUT, {"item_id": item.id})
+
+
+def open_and_awaiting_inspection(session: Session, item: Item) -> tuple[Checkout | None, Checkout | None]:
+    """The item's open check-out, and its return whose erasure the desk has still to inspect: both in one read,
+    for the item's page (see `open_checkout` and `awaiting_inspection`)."""
+    rows = session.scalars(_ON_ITEM_PAGE, {"item_id": item.id}).all()
+    return (next((c for c in rows if c.returned_at is None), None),
+            next((c for c in rows if c.erasure == Erasure.pending), None))
 
 
 def _lock(session: Session, item: Item) -> Item:

@@ -172,11 +172,11 @@ def table(session: Session, policy: Policy) -> dict[tuple[str, str], Rule]:
     """Every rule by (kind, data class), read at once: for lists that ask about many items. Only the saved rows
     are read; the pairs nobody set take the (cached) defaults."""
     found = dict(_defaults(policy))
-    found.update({(r.kind, r.data_class): _from_row(r) for r in session.scalars(_SAVED_RULES)})
+    found.update({(r.kind, r.data_class): _from_row(r) for r in session.execute(_SAVED_RULES)})
     return found
 
 
-_SAVED_RULES = select(TakeoutRule)
+_SAVED_RULES = select(TakeoutRule.__table__)  # plain rows: what `_from_row` reads, without the ORM's objects
 
 
 @functools.cache

@@ -70,7 +70,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     """The item's page; with `form`, the take-out form as the person sent it (refused), its details open."""
     s = db()
     moment = now()
-    co = custody.open_checkout(s, it)
+    co, inspection = custody.open_and_awaiting_inspection(s, it)
     parent = s.get(Checkout, co.parent_id) if co is not None and co.parent_id else None
     in_bag_out = parent is not None and parent.returned_at is None
     contents = [c for c in it.contents if not c.retired] if it.kind == Kind.bag else []
@@ -102,7 +102,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         else [], offer=handover.still_open(s, co, moment, pol) if co is not None else None,
         history=queries.item_events(s, it) if current_user.privileged else [],
         needs_erasure=co is not None and any(rules.lookup(table, x).erasure_on_return for x in returning),
-        erasure_methods=custody.ERASURE_METHODS, inspection=custody.awaiting_inspection(s, it),
+        erasure_methods=custody.ERASURE_METHODS, inspection=inspection,
         disposal_methods=tuple(DISPOSAL_METHOD_LABELS))
 
 
