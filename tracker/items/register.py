@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit, queries, text
 from ..errors import N_, InvalidInput
-from ..models import Checkout, DataClass, Item, Kind, LabelToken, User
+from ..models import Checkout, DataClass, Item, Kind, LabelToken, Site, StoragePlace, User
 from ..queries import item_by_tag
 from . import departments, sites
 
@@ -268,14 +268,14 @@ def update(session: Session, now: datetime, item: Item, data: ItemData, actor: U
         raise InvalidInput(N_("Empty the bag before changing its kind."))
     bag = _resolve_bag(session, data, item)
     dept = _department(session, data)
-    site_id, place_id = _placement(session, sites.Directory(session), data, item.home_place_id)
+    site, place = _placement(session, sites.Directory(session), data, item.home_place_id)
     before = {"asset_tag": item.asset_tag, "kind": item.kind.value, "name": item.name, "bag_id": item.bag_id,
               "site_id": item.site_id, "home_place_id": item.home_place_id}
     item.asset_tag = data.asset_tag or item.asset_tag
     item.kind, item.name, item.serial, item.dept = data.kind, data.name, data.serial, dept
     item.data_class, item.encrypted, item.people_count = data.data_class, data.encrypted, data.people_count
     item.notes, item.bag_id, item.updated_at = data.notes, (bag.id if bag else None), now
-    item.encryption_method, item.site_id, item.home_place_id = data.encryption_method, site_id, place_id
+    item.encryption_method, item.site, item.home_place = data.encryption_method, site, place
     session.flush()
     audit.record(session, now, "item_updated", actor=actor, item=item, source=source, before=before)
     return item
@@ -288,7 +288,7 @@ def _department(session: Session, data: ItemData):
 
 
 def _placement(session: Session, directory: sites.Directory, data: ItemData,
-               kept_place_id: int | None = None) -> tuple[int | None, int | None]:
+               kept_place_id: int | None = None) -> tuple[Site | None, StoragePlace | None]:
     """The (site id, home place id) a row asks for: chosen from the lists or named (the place at the named site)."""
     site = queries.chosen_site(session, data.site_id) if data.site_id else directory.site(data.site)
     if data.home_place_id:
@@ -303,7 +303,7 @@ def _placements(session: Session, rows: list[ItemData]) -> list[tuple[int | None
     if not any(d.site or d.site_id or d.storage_place or d.home_place_id for d in rows):
         return [(None, None)] * len(rows)
     directory = sites.Directory(session)
-    return [_placement(session, directory, data) for data in rows]
+    return [tuple(x.id if x is not None else None for x in _placement(session, directory, data)) for data in rows]
 
 
 def _department_ids(session: Session, rows: list[ItemData]) -> list[int | None]:

@@ -252,16 +252,16 @@ def chosen_place(session: Session, raw_id) -> StoragePlace | None:
     return found
 
 
-def placement(site: Site | None, place: StoragePlace | None, kept_place_id: int | None = None) -> tuple[int | None,
-                                                                                                       int | None]:
-    """An item's (site id, home place id): the home place is at the item's site, so a place sets the site; a retired
+def placement(site: Site | None, place: StoragePlace | None,
+              kept_place_id: int | None = None) -> tuple[Site | None, StoragePlace | None]:
+    """An item's site and home place: the home place is at the item's site, so a place sets the site; a retired
     place takes no new items (one already kept there may stay)."""
     if place is None:
-        return (site.id if site is not None else None), None
+        return site, None
     if place.retired_at is not None and place.id != kept_place_id:
         raise InvalidInput(N_("The storage place %(name)s is retired; it takes no new items."), name=place.name,
                            about="home_place")
-    return place.site_id, place.id
+    return place.site, place
 
 
 class Directory:
