@@ -288,12 +288,16 @@ def test_a_bad_site_is_shown_at_its_field_and_nothing_is_saved(app, session, adm
     assert c.post("/admin/sites/new", data={"name": "No token", "timezone": "UTC", "day_end": "19:00"}).status_code == 400
 
 
-def test_the_sites_page_speaks_japanese(app, make_user, make_site):
-    make_site("大阪支店")
+def test_the_sites_page_speaks_japanese(app, make_user, make_site, make_place):
+    make_place("金庫", make_site("大阪支店"))
     c = client_for(app, make_user("admin"))
     c.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ja"
     page = c.get("/admin/sites/").get_data(as_text=True)
-    assert "拠点と保管場所" in page and "本社" in page and "大阪支店" in page and "保管場所を追加" in page
+    assert "拠点と保管場所" in page and "本社" in page and "大阪支店" in page and "金庫" in page
+    assert "保管場所を追加" in page and "名称を変更" in page and "使用を終了" in page
+    resp = post(c, "/admin/sites/new", {"name": "名古屋支店", "timezone": "Asia/Tokyo", "day_end": "7時"},
+                page="/admin/sites/new")
+    assert "終業時刻 は 19:00 のような時刻（HH:MM）で入力してください。" in resp.get_data(as_text=True)
     form = c.get("/admin/sites/new").get_data(as_text=True)
     assert "タイムゾーン" in form and "終業時刻" in form
 
@@ -478,4 +482,4 @@ def test_the_trail_and_webhooks_name_the_new_actions_in_both_languages(app):
                 "Site added", "Site changed", "Storage place added", "Storage place renamed", "Storage place retired"]
         with force_locale("ja"):
             assert [label(EVENT_LABELS, a) for a in actions] == [
-                "拠点を追加", "拠点を変更", "保管場所を追加", "保管場所の名称を変更", "保管場所を廃止"]
+                "拠点を追加", "拠点を変更", "保管場所を追加", "保管場所の名称を変更", "保管場所の使用を終了"]
