@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import threading
 from datetime import time
 
@@ -186,6 +187,28 @@ def test_choosing_a_place_sets_the_items_site(session, admin, make_site, make_pl
         register.create(session, NOW, register.validate({"kind": "usb", "name": "x", "home_place_id": "999"}), admin)
 
 
+@pytest.mark.postgres
+def test_the_lists_put_the_main_office_first_and_the_filters_find_items_by_site_and_place(session, make_site,
+                                                                                        make_place, make_item):
+    from tracker import queries
+
+    osaka, fukuoka = make_site("Osaka"), make_site("Fukuoka")
+    o_safe, f_safe, m_safe = make_place("Safe", osaka), make_place("Safe", fukuoka), make_place("Z cabinet")
+    in_osaka, in_main, bare = (make_item(home_place_id=str(o_safe.id)), make_item(home_place_id=str(m_safe.id)),
+                               make_item(site_id=str(fukuoka.id)))
+    assert [(p.site_id, p.name) for p in sites.places(session)] == [(None, "Z cabinet"), (fukuoka.id, "Safe"),
+                                                                     (osaka.id, "Safe")]
+    assert [r[0] for r in queries.place_choices(session)] == [m_safe.id, f_safe.id, o_safe.id]
+
+    def tags(**filters):
+        return set(session.scalars(queries.items_stmt(**filters)).all())
+
+    assert tags(site="main") == {in_main}
+    assert tags(site=str(fukuoka.id)) == {bare}
+    assert tags(place=str(o_safe.id)) == {in_osaka}
+    assert tags(site="nonsense", place="x") == {in_osaka, in_main, bare}  # unknown values filter nothing
+
+
 # --- the admin page ---------------------------------------------------------------------------------------------
 
 
@@ -310,10 +333,12 @@ def test_the_item_form_offers_a_site_only_when_there_are_sites(app, session, adm
     make_place("Cabinet")
     form = c.get("/admin/items/new").get_data(as_text=True)
     assert 'name="site"' not in form and 'name="home_place"' in form and "<optgroup" not in form
-    osaka = make_site("Osaka")
-    make_place("Safe", osaka)
+    make_place("Safe", make_site("Osaka"))
+    make_place("Vault", make_site("Fukuoka"))
     form = c.get("/admin/items/new").get_data(as_text=True)
-    assert 'name="site"' in form and '<optgroup label="Main office">' in form and '<optgroup label="Osaka">' in form
+    assert 'name="site"' in form
+    groups = re.findall(r'<optgroup label="([^"]+)">', form)
+    assert groups == ["Main office", "Fukuoka", "Osaka"]  # the main office first, then by name
 
 
 def test_an_item_registered_at_a_place_shows_it_and_the_list_filters_by_site_and_place(app, session, admin,

@@ -188,7 +188,8 @@ def place_choices(session: Session) -> list[tuple[int, int | None, str, bool]]:
     form's and filters' lists, the main office's first."""
     return [tuple(r) for r in session.execute(
         select(StoragePlace.id, StoragePlace.site_id, StoragePlace.name, StoragePlace.retired_at.is_not(None))
-        .order_by(StoragePlace.site_id.is_not(None), StoragePlace.site_id, StoragePlace.name))]
+        .outerjoin(Site, Site.id == StoragePlace.site_id)
+        .order_by(StoragePlace.site_id.is_not(None), Site.name, StoragePlace.name))]
 
 
 def in_department(name: str):
