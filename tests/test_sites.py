@@ -112,18 +112,24 @@ def test_place_names_are_unique_per_site_the_main_office_included(session, make_
 
 
 @pytest.mark.postgres
-def test_two_admins_adding_the_same_place_at_once_make_one(app, session):
+@pytest.mark.parametrize("how", ["add", "rename"])
+def test_four_admins_naming_a_place_alike_at_once_make_one(app, session, make_place, how):
+    """Each checks the name is free and writes; the unique index settles it and the others hear why."""
     maker = app.extensions["tracker.sessionmaker"]
+    ids = [make_place(f"Place {n}").id for n in range(4)] if how == "rename" else [None] * 4
     barrier = threading.Barrier(4)
     outcomes: list[str] = []
     lock = threading.Lock()
 
-    def add() -> None:
+    def add(place_id) -> None:
         s = maker()
         try:
             barrier.wait()
             try:
-                sites.create_place(s, NOW, site_id="", name="Safe", actor=None)
+                if place_id is None:
+                    sites.create_place(s, NOW, site_id="", name="Safe", actor=None)
+                else:
+                    sites.rename_place(s, NOW, s.get(StoragePlace, place_id), name="Safe", actor=None)
                 s.commit()
                 outcome = "added"
             except InvalidInput as err:
@@ -136,13 +142,15 @@ def test_two_admins_adding_the_same_place_at_once_make_one(app, session):
         with lock:
             outcomes.append(outcome)
 
-    threads = [threading.Thread(target=add) for _ in range(4)]
+    threads = [threading.Thread(target=add, args=(i,)) for i in ids]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["There is already a storage place called %(name)s at this site."] * 3 + ["added"]
-    assert count(session, StoragePlace) == 1
+    reread(session)
+    assert session.scalars(select(StoragePlace.name).where(StoragePlace.name == "Safe")).all() == ["Safe"]
+    assert len(events(session, "place_renamed" if how == "rename" else "place_created")) == 1
 
 
 def test_rename_and_retire_are_events_and_a_retired_place_takes_no_new_items(session, admin, make_place, make_item):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -132,12 +133,12 @@ def _at(site_id: int | None):
     return StoragePlace.site_id.is_(None) if site_id is None else StoragePlace.site_id == site_id
 
 
-def _add_unique(session: Session, row, message: str, **params) -> None:
-    """Insert `row`, turning a unique index's refusal (someone added the same name a moment ago, after the check)
-    into the same clear error the check gives."""
+def _write_unique(session: Session, change: Callable[[], object], message: str, **params) -> None:
+    """Make `change` and flush it in a savepoint, turning a unique index's refusal (someone took the same name a
+    moment ago, after the check) into the same clear error the check gives; the change is then undone."""
     try:
         with session.begin_nested():
-            session.add(row)
+            change()
             session.flush()
     except IntegrityError:
         raise InvalidInput(message, about="name", **params) from None
@@ -163,7 +164,8 @@ def create_site(session: Session, now: datetime, *, name: str, timezone: str, da
     """A new office with its own clock and desk addresses."""
     values = _site_values(session, None, name, timezone, day_end, late_sweeps, desk_emails)
     site = Site(**values, created_at=now)
-    _add_unique(session, site, N_("There is already a site called %(name)s."), name=values["name"])
+    _write_unique(session, lambda: session.add(site), N_("There is already a site called %(name)s."),
+                  name=values["name"])
     audit.record(session, now, "site_created", actor=actor, source=source, site_id=site.id, **_described(values))
     return site
 
@@ -177,9 +179,8 @@ def update_site(session: Session, now: datetime, site: Site, *, name: str, timez
     changed = [key for key in values if values[key] != current[key]]
     if not changed:
         return site
-    for key in changed:
-        setattr(site, key, values[key])
-    session.flush()
+    _write_unique(session, lambda: [setattr(site, key, values[key]) for key in changed],
+                  N_("There is already a site called %(name)s."), name=values["name"])
     audit.record(session, now, "site_updated", actor=actor, source=source, site_id=site.id,
                  before={k: v for k, v in _described(current).items() if k in changed},
                  after={k: v for k, v in _described(values).items() if k in changed})
@@ -199,8 +200,8 @@ def create_place(session: Session, now: datetime, *, site_id, name: str, actor: 
     site = queries.chosen_site(session, site_id)
     sid = site.id if site is not None else None
     place = StoragePlace(site_id=sid, name=_place_name(session, name, sid, None), created_at=now)
-    _add_unique(session, place, N_("There is already a storage place called %(name)s at this site."),
-                name=place.name)
+    _write_unique(session, lambda: session.add(place),
+                  N_("There is already a storage place called %(name)s at this site."), name=place.name)
     audit.record(session, now, "place_created", actor=actor, source=source, place_id=place.id, site_id=sid,
                  name=place.name)
     return place
@@ -211,10 +212,11 @@ def rename_place(session: Session, now: datetime, place: StoragePlace, *, name: 
     """Give a place a new name (unique at its site); the items kept there keep it."""
     new_name = _place_name(session, name, place.site_id, place)
     if new_name != place.name:
+        before = place.name
+        _write_unique(session, lambda: setattr(place, "name", new_name),
+                      N_("There is already a storage place called %(name)s at this site."), name=new_name)
         audit.record(session, now, "place_renamed", actor=actor, source=source, place_id=place.id,
-                     site_id=place.site_id, before=place.name, after=new_name)
-        place.name = new_name
-        session.flush()
+                     site_id=place.site_id, before=before, after=new_name)
     return place
 
 
