@@ -14,7 +14,7 @@ from datetime import time
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import NOW, client_for, count, events, flashes, post, reread
+from tests.helpers import NOW, client_for, count, csrf_token, events, flashes, later, post, reread
 from tracker.errors import InvalidInput
 from tracker.items import csv_import, register, sites
 from tracker.models import Item, Kind, Site, StoragePlace, User
@@ -431,10 +431,7 @@ def test_an_unknown_site_or_place_is_an_error_on_its_line_and_nothing_is_importe
 def test_the_import_page_names_the_bad_row(app, session, admin):
     c = client_for(app, admin)
     data = {"file": (io.BytesIO(b"kind,name,storage_place\nusb,a,\nusb,b,Nowhere\n"), "items.csv"),
-            "csrf_token": None}
-    from tests.helpers import csrf_token
-
-    data["csrf_token"] = csrf_token(c, "/admin/items/import")
+            "csrf_token": csrf_token(c, "/admin/items/import")}
     resp = c.post("/admin/items/import", data=data, content_type="multipart/form-data")
     assert resp.status_code == 400
     page = resp.get_data(as_text=True)
@@ -453,7 +450,6 @@ def _csv_rows(resp) -> list[dict]:
 
 def test_the_ledger_and_the_registers_show_site_and_place_escaped(app, session, make_user, make_item, make_site,
                                                                   make_place, frozen_clock):
-    from tests.helpers import later
     from tracker.custody import operations as custody
 
     osaka = make_site("=Osaka")  # a name that a spreadsheet would take for a formula
@@ -516,3 +512,14 @@ def test_the_trail_and_webhooks_name_the_new_actions_in_both_languages(app):
         with force_locale("ja"):
             assert [label(EVENT_LABELS, a) for a in actions] == [
                 "拠点を追加", "拠点を変更", "保管場所を追加", "保管場所の名称を変更", "保管場所の使用を終了"]
+
+
+@pytest.mark.postgres  # the demo data written through the rules
+def test_the_demo_keeps_its_items_in_the_main_offices_places(runner, session):
+    from tracker import demo
+
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    reread(session)
+    assert sorted(session.scalars(select(StoragePlace.name)).all()) == sorted(demo.PLACES)
+    assert session.scalars(select(Item.id).where(Item.home_place_id.is_(None))).all() == []
+    assert session.scalars(select(Item.id).where(Item.site_id.is_not(None))).all() == []

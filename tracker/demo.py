@@ -13,7 +13,7 @@ from .items import register as items
 from .models import DataClass, Kind
 
 DEPARTMENTS = ["営業部", "人事部", "開発部", "経理部"]
-PLACES = ["キャビネットA（施錠）", "キャビネットB（施錠）", "金庫"]  # the main office's storage places
+PLACES = ["キャビネットA (施錠)", "キャビネットB (施錠)", "金庫"]  # the main office's storage places
 NAMES = {
     Kind.laptop: "ノートPC",
     Kind.usb: "USBメモリ",
