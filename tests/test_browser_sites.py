@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.browser import _assert_fits_phone, _flash_text, sign_in, tap_and_wait
+from tests.browser import _assert_fits_phone, _flash_text, _screenshot, sign_in, tap_and_wait
 from tests.helpers import PASSWORD
 from tracker.models import Site, StoragePlace
 
@@ -22,7 +22,7 @@ def _places(live_server, site_name: str) -> list[tuple[str, bool]]:
             .order_by(StoragePlace.id))]
 
 
-def test_an_admin_adds_a_site_and_a_place_on_a_phone(page, live_server):
+def test_an_admin_adds_a_site_and_a_place_on_a_phone(page, live_server, tmp_path):
     admin = live_server.make_user("admin")
     sign_in(page, admin.email)
     page.goto("/admin/sites/")
@@ -51,6 +51,7 @@ def test_an_admin_adds_a_site_and_a_place_on_a_phone(page, live_server):
     assert "The storage place Server room safe is added." in _flash_text(page)
     assert _places(live_server, "Singapore") == [("Server room safe", False)]
     _assert_fits_phone(page, "the sites page with a place")
+    _screenshot(page, "sites-phone.png", tmp_path)
 
     card = page.locator("section.site", has=page.locator("h2", has_text="Singapore"))
     card.get_by_label("Name of the storage place").fill("Safe 1")
