@@ -289,7 +289,7 @@ def _department(session: Session, data: ItemData):
 
 def _placement(session: Session, directory: sites.Directory, data: ItemData,
                kept_place_id: int | None = None) -> tuple[Site | None, StoragePlace | None]:
-    """The (site id, home place id) a row asks for: chosen from the lists or named (the place at the named site)."""
+    """The site and home place a row asks for: chosen from the lists, or named (the place at the named site)."""
     site = queries.chosen_site(session, data.site_id) if data.site_id else directory.site(data.site)
     if data.home_place_id:
         place = sites.chosen_place(session, data.home_place_id)
@@ -303,7 +303,11 @@ def _placements(session: Session, rows: list[ItemData]) -> list[tuple[int | None
     if not any(d.site or d.site_id or d.storage_place or d.home_place_id for d in rows):
         return [(None, None)] * len(rows)
     directory = sites.Directory(session)
-    return [tuple(x.id if x is not None else None for x in _placement(session, directory, data)) for data in rows]
+    out = []
+    for data in rows:
+        site, place = _placement(session, directory, data)
+        out.append((site.id if site is not None else None, place.id if place is not None else None))
+    return out
 
 
 def _department_ids(session: Session, rows: list[ItemData]) -> list[int | None]:

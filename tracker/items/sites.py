@@ -7,6 +7,7 @@ transaction, and InvalidInput naming the field (`about`) for anything a person t
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -267,11 +268,19 @@ def placement(site: Site | None, place: StoragePlace | None,
 
 
 class Directory:
-    """Sites and places by name, read once, for the rows of a CSV file or an API request that name them."""
+    """Sites and places by name, read once when a row first names one, for the rows of a CSV file or an API
+    request (a form that chooses from the lists never reads it)."""
 
     def __init__(self, session: Session):
-        self.sites = {s.name: s for s in session.scalars(select(Site))}
-        self.places = {(p.site_id, p.name): p for p in session.scalars(select(StoragePlace))}
+        self.session = session
+
+    @functools.cached_property
+    def sites(self) -> dict[str, Site]:
+        return {s.name: s for s in self.session.scalars(select(Site))}
+
+    @functools.cached_property
+    def places(self) -> dict[tuple[int | None, str], StoragePlace]:
+        return {(p.site_id, p.name): p for p in self.session.scalars(select(StoragePlace))}
 
     def site(self, name: str | None) -> Site | None:
         """The site of that name; no name is the main office."""
