@@ -87,9 +87,17 @@ def world(live_server):
                                              holder=session.get(User, staff.id), due_at=now + timedelta(days=2),
                                              purpose="Audit", destination="Nagoya", reason="Two-day audit",
                                              policy=replace(s.policy(), approval_required=True), handling_ack=True)
+        # A second office with a storage place, one retired place at the main office (the sites page's states).
+        from tracker.items import sites
+
+        osaka = sites.create_site(session, now, name="Osaka", timezone="Asia/Tokyo", day_end="18:30",
+                                  late_sweeps="21:00", desk_emails="desk-osaka@example.com", actor=None)
+        sites.create_place(session, now, site_id=osaka.id, name="Safe 1", actor=None)
+        old = sites.create_place(session, now, site_id="", name="Old cabinet", actor=None)
+        sites.retire_place(session, now, old, actor=None)
         session.commit()
         ids = {"flag": late_flag.id, "incident": incident.id, "offer": offer.id, "request": request.id,
-               "webhook": webhook.id}
+               "webhook": webhook.id, "site": osaka.id}
     return {"admin": admin, "desk": desk, "staff": staff, "late": late, "bag": bag, "spare": spare,
             "scan": f"/S/{spare_token}", "lost": lost, "offered": offered, **ids}
 
@@ -104,13 +112,14 @@ def _pages(w) -> dict[str, list[str]]:
         "desk": ["/desk/", "/desk/?wall=1", "/desk/scanner", f"/desk/flags/{w['flag']}", "/desk/incidents/",
                  f"/desk/incidents/{w['incident']}", "/desk/records/", f"/desk/records/items/{w['late'].asset_tag}",
                  f"/items/{w['late'].asset_tag}", f"/items/{w['offered'].asset_tag}", f"/requests/{w['request']}",
-                 "/approvals"],
+                 "/approvals", "/admin/sites/"],
         "admin": ["/admin/items/", "/admin/items/new", f"/admin/items/{w['spare'].asset_tag}/edit",
                   "/admin/items/import", "/admin/labels/", f"/admin/labels/print?id={w['spare'].id}",
                   "/admin/users/", "/admin/users/new", f"/admin/users/{w['staff'].id}/edit",
                   f"/admin/users/{w['staff'].id}/tokens",
                   "/admin/notifications/", "/admin/webhooks/", "/admin/webhooks/new",
-                  f"/admin/webhooks/{w['webhook']}/edit", "/admin/rules/", "/admin/rules/usb/my_number", "/no-such-page"],
+                  f"/admin/webhooks/{w['webhook']}/edit", "/admin/rules/", "/admin/rules/usb/my_number",
+                  "/admin/sites/", "/admin/sites/new", f"/admin/sites/{w['site']}/edit", "/no-such-page"],
     }
 
 

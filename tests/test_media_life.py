@@ -24,32 +24,34 @@ def admin_c(app, admin):
 
 
 def test_registering_records_who_the_encryption_method_and_the_storage_place(session, admin, admin_c,
-                                                                           make_department):
+                                                                           make_department, make_place):
     hr = make_department("HR")
+    cabinet = make_place("Cabinet B-2 (locked)")
     resp = post(admin_c, "/admin/items/new", {"kind": "usb", "name": "Payroll stick", "data_class": "my_number",
                                               "encrypted": "y", "encryption_method": "AES-256 hardware",
-                                              "storage_place": "Cabinet B-2 (locked)", "department": str(hr.id)})
+                                              "home_place": str(cabinet.id), "department": str(hr.id)})
     assert resp.status_code == 302
     reread(session)
     item = session.query(Item).filter_by(name="Payroll stick").one()
-    assert (item.registered_by_id, item.encryption_method, item.storage_place, item.data_class) == (
-        admin.id, "AES-256 hardware", "Cabinet B-2 (locked)", DataClass.my_number)
+    assert (item.registered_by_id, item.encryption_method, item.home_place_id, item.data_class) == (
+        admin.id, "AES-256 hardware", cabinet.id, DataClass.my_number)
     page = admin_c.get(f"/items/{item.asset_tag}").get_data(as_text=True)
     assert "Cabinet B-2 (locked)" in page and "AES-256 hardware" in page
     assert "My Number (specific personal information)" in page
 
 
-def test_the_csv_import_reads_storage_place_and_encryption_method_in_japanese(session, admin):
+def test_the_csv_import_reads_storage_place_and_encryption_method_in_japanese(session, admin, make_place):
     from tracker.items import csv_import
 
+    safe = make_place("金庫A")
     text = "種別,名称,個人情報,暗号化,暗号化方式,保管場所\nUSBメモリ,給与データ,特定個人情報,あり,BitLocker To Go,金庫A\n"
     preview = csv_import.check(session, text)
     assert preview.ok, preview.errors
     (item_id,) = csv_import.run(session, NOW, preview, admin)
     session.commit()
     item = session.get(Item, item_id)
-    assert (item.data_class, item.encryption_method, item.storage_place, item.registered_by_id) == (
-        DataClass.my_number, "BitLocker To Go", "金庫A", admin.id)
+    assert (item.data_class, item.encryption_method, item.home_place_id, item.registered_by_id) == (
+        DataClass.my_number, "BitLocker To Go", safe.id, admin.id)
 
 
 @pytest.mark.postgres
@@ -106,11 +108,12 @@ def test_the_admin_records_disposal_on_the_item_page_and_the_label_says_so(app, 
     assert "cannot be checked out" in scan.get_data(as_text=True)
 
 
-def test_the_media_register_holds_each_items_life(app, session, admin, admin_c, make_user, make_item, frozen_clock):
+def test_the_media_register_holds_each_items_life(app, session, admin, admin_c, make_user, make_item, make_place,
+                                                  frozen_clock):
     staff = make_user(name="Taro Out")
     desk = make_user("security")
     kept = make_item(Kind.usb, name="Kept", department="Sales")
-    kept.storage_place, kept.encryption_method, kept.encrypted, kept.registered_by_id = "Safe 1", "BitLocker", True, \
+    kept.home_place_id, kept.encryption_method, kept.encrypted, kept.registered_by_id = make_place("Safe 1").id, "BitLocker", True, \
         admin.id
     out = make_item(Kind.laptop, name="Out", department="Sales")
     waiting = make_item(Kind.usb, name="Waiting", department="Sales")
@@ -133,7 +136,7 @@ def test_the_media_register_holds_each_items_life(app, session, admin, admin_c, 
     by_tag = {r[0]: dict(zip(header, r, strict=True)) for r in rows[1:] if r[0] and r[1]}
     assert set(by_tag) == {kept.asset_tag, out.asset_tag, waiting.asset_tag, gone.asset_tag}  # Sales only
     assert other.asset_tag not in by_tag
-    assert by_tag[kept.asset_tag]["Storage place"] == "Safe 1"
+    assert (by_tag[kept.asset_tag]["Site"], by_tag[kept.asset_tag]["Storage place"]) == ("Main office", "Safe 1")
     assert by_tag[kept.asset_tag]["Encryption"] == "encrypted (BitLocker)"
     assert by_tag[kept.asset_tag]["Registered by"] == "Admin Boss"
     assert by_tag[kept.asset_tag]["Status"] == "In the office"

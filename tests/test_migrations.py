@@ -15,7 +15,7 @@ from tracker.custody import approvals, found
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk import flags, incidents, sweep
-from tracker.models import Department, Item, LabelToken
+from tracker.models import Department, Item, LabelToken, StoragePlace
 
 pytestmark = pytest.mark.postgres  # each database alters tables its own way
 
@@ -74,3 +74,33 @@ def test_free_text_departments_become_records_and_come_back_on_downgrade(app, se
         assert s.scalars(select(Department.name).order_by(Department.name)).all() == ["HR", "営業部"]
         by_tag = {i.asset_tag: i.department for i in s.scalars(select(Item))}
         assert by_tag == {sales.asset_tag: "営業部", sales2.asset_tag: "HR", hr.asset_tag: "HR", none.asset_tag: None}
+
+
+def test_typed_storage_places_become_main_office_places_and_come_back_on_downgrade(app, session, make_item,
+                                                                                  make_place, db_url):
+    cabinet = make_place("Cabinet B-2")
+    in_cabinet, in_cabinet2, nowhere = (make_item(home_place_id=str(cabinet.id)),
+                                        make_item(home_place_id=str(cabinet.id)), make_item())
+    session.close()
+    cfg = migrate.alembic_config(db_url)
+    made = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions()
+                if r.doc.startswith("storage places as records chosen on items"))
+    engine = app.extensions["tracker.engine"]
+    engine.dispose()
+    command.downgrade(cfg, made.down_revision)
+    with engine.begin() as conn:
+        assert dict(conn.execute(text("SELECT asset_tag, storage_place FROM items")).all()) == {
+            in_cabinet.asset_tag: "Cabinet B-2", in_cabinet2.asset_tag: "Cabinet B-2", nowhere.asset_tag: None}
+        # free text as people typed it: a full-width spelling and spaces are the same place; a new one is made
+        conn.execute(text("UPDATE items SET storage_place = ' Ｃａｂｉｎｅｔ B-2 ' WHERE asset_tag = :tag"),
+                     {"tag": in_cabinet2.asset_tag})
+        conn.execute(text("UPDATE items SET storage_place = '金庫' WHERE asset_tag = :tag"), {"tag": nowhere.asset_tag})
+    engine.dispose()
+    command.upgrade(cfg, "head")
+    with app.extensions["tracker.sessionmaker"]() as s:
+        places = {p.name: p for p in s.scalars(select(StoragePlace))}
+        assert sorted(places) == ["Cabinet B-2", "金庫"] and {p.site_id for p in places.values()} == {None}
+        assert places["Cabinet B-2"].id == cabinet.id  # the existing record, not a copy
+        homes = {i.asset_tag: i.home_place_id for i in s.scalars(select(Item))}
+        assert homes == {in_cabinet.asset_tag: cabinet.id, in_cabinet2.asset_tag: cabinet.id,
+                         nowhere.asset_tag: places["金庫"].id}

@@ -143,6 +143,14 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("admin_departments.new", "POST"): ({}, admin_only(400)),  # a name is required
     ("admin_departments.edit", "GET"): ({}, admin_only(200)),
     ("admin_departments.edit", "POST"): ({}, admin_only(400)),
+    ("admin_sites.index", "GET"): ({}, desk_only(200)),  # the desk reads the sites and their places
+    ("admin_sites.new", "GET"): ({}, admin_only(200)),
+    ("admin_sites.new", "POST"): ({}, admin_only(400)),  # a name, time zone and day end are required
+    ("admin_sites.edit", "GET"): ({}, admin_only(404)),  # no such site
+    ("admin_sites.edit", "POST"): ({}, admin_only(404)),
+    ("admin_sites.add_place", "POST"): ({}, admin_only(to("/admin/sites/"))),  # no name: an error on the page
+    ("admin_sites.rename_place", "POST"): ({}, admin_only(404)),  # no such place
+    ("admin_sites.retire_place", "POST"): ({}, admin_only(404)),
     ("admin_rules.index", "GET"): ({}, desk_only(200)),  # the desk reads the take-out rules
     ("admin_rules.edit", "GET"): ({}, admin_only(200)),
     ("admin_rules.edit", "POST"): ({}, admin_only(400)),  # no approval chosen
@@ -220,7 +228,8 @@ def url_of(app, endpoint: str, w) -> str:
     values = {"tag": w.item.asset_tag, "user_id": w.other.id, "dept_id": w.dept.id, "token": w.label.token, "filename": "app.css",
               "job_id": "0" * 32, "flag_id": 999999, "request_id": 999999, "report_id": 999999,
               "notification_id": 999999, "incident_id": 999999, "offer_id": 999999, "fmt": "csv", "kind": "usb",
-              "data_class": "personal", "token_id": 999999, "checkout_id": 999999, "hook_id": 999999}
+              "data_class": "personal", "token_id": 999999, "checkout_id": 999999, "hook_id": 999999,
+              "site_id": 999999, "place_id": 999999}
     with app.test_request_context():
         rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
         return url_for(endpoint, **{k: v for k, v in values.items() if k in rule.arguments})

@@ -26,6 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .desk import incident_views as incidents
     from .desk import views as desk
     from .items import department_views as admin_departments
+    from .items import site_views as admin_sites
     from .items import views as admin_items
     from .labels import views as admin_labels
     from .notify import approvals as approval_notices
@@ -56,7 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     audit.events_chained.connect(hooks.on_events)
     api.init_app(app)
     for module in (auth, custody, approvals, desk, incidents, reports, admin_items, admin_users, admin_labels,
-                   admin_notifications, admin_webhooks, admin_departments, admin_rules, api_tokens):
+                   admin_notifications, admin_webhooks, admin_departments, admin_sites, admin_rules, api_tokens):
         app.register_blueprint(module.bp)
     if app.config["OIDC_ISSUER"] or app.config["SCIM_TOKEN"]:
         from . import sso  # only sites that use single sign-on or provisioning load it (and Authlib)

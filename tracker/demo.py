@@ -1,4 +1,5 @@
-"""Demo data: a dozen items of every kind, a bag holding three of them, and one user per role."""
+"""Demo data: a dozen items of every kind in the main office's storage places, a bag holding three of them, and one
+user per role."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from .accounts import users
-from .items import departments
+from .items import departments, sites
 from .items import register as items
 from .models import DataClass, Kind
 
 DEPARTMENTS = ["営業部", "人事部", "開発部", "経理部"]
+PLACES = ["キャビネットA (施錠)", "キャビネットB (施錠)", "金庫"]  # the main office's storage places
 NAMES = {
     Kind.laptop: "ノートPC",
     Kind.usb: "USBメモリ",
@@ -38,6 +40,8 @@ def load(session: Session, now: datetime) -> list[tuple[str, str, str]]:
         created.append((email, role, password))
     for name in DEPARTMENTS:
         departments.create(session, now, name=name, actor=None, source="demo")
+    for name in PLACES:
+        sites.create_place(session, now, site_id=None, name=name, actor=None, source="demo")
     classes = [DataClass.none, DataClass.personal, DataClass.sensitive]
     made: dict[Kind, list] = {}
     for kind in Kind:
@@ -50,6 +54,7 @@ def load(session: Session, now: datetime) -> list[tuple[str, str, str]]:
                 data_class=classes[n % 3],
                 encrypted=kind in (Kind.laptop, Kind.usb) and n % 2 == 0,
                 people_count=(n * 150) if classes[n % 3] != DataClass.none else None,
+                storage_place=PLACES[2] if classes[n % 3] == DataClass.sensitive else PLACES[n % 2],
             )
             made.setdefault(kind, []).append(items.create(session, now, data, None, source="demo"))
     bag = made[Kind.bag][0]

@@ -60,6 +60,9 @@ EVENT_LABELS = {
     "department_created": N_("Department created"), "department_renamed": N_("Department renamed"),
     "department_moved": N_("Department moved"), "department_managers_changed": N_("Department managers changed"),
     "rule_changed": N_("Take-out rule changed"),
+    "site_created": N_("Site added"), "site_updated": N_("Site changed"),
+    "place_created": N_("Storage place added"), "place_renamed": N_("Storage place renamed"),
+    "place_retired": N_("Storage place retired"),
 }
 
 

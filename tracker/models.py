@@ -220,10 +220,9 @@ class Item(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The media register (媒体管理台帳): who registered it, how it is encrypted, where it is kept when in.
+    # The media register (媒体管理台帳): who registered it, how it is encrypted (where it is kept: home_place).
     registered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     encryption_method: Mapped[str | None] = mapped_column(String(100))
-    storage_place: Mapped[str | None] = mapped_column(String(100))
     # Disposal (廃棄): the end of its life; a disposed item is also retired and never goes out again.
     disposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disposal_method: Mapped[str | None] = mapped_column(String(100))

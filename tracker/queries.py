@@ -11,9 +11,23 @@ from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from .errors import N_, InvalidInput
-from .models import Checkout, CheckoutRequest, DataClass, Department, Event, Item, Kind, LabelToken, RequestStatus, User
+from .models import (
+    Checkout,
+    CheckoutRequest,
+    DataClass,
+    Department,
+    Event,
+    Item,
+    Kind,
+    LabelToken,
+    RequestStatus,
+    Site,
+    StoragePlace,
+    User,
+)
 
 PAGE_SIZE = 50
+MAIN_SITE = "main"  # the item list's site filter for the main office (items without a site)
 
 
 @dataclass
@@ -133,6 +147,18 @@ def _item_filters(stmt: Select, kind: str, data_class: str, department: str) -> 
     return stmt
 
 
+def _where_kept(stmt: Select, site: str, place: str) -> Select:
+    """The site filter ("main" for the main office, else a site's id) and the storage place filter (a place's id);
+    other values filter nothing."""
+    if site == MAIN_SITE:
+        stmt = stmt.where(Item.site_id.is_(None))
+    elif site.isdigit() and len(site) < 10:
+        stmt = stmt.where(Item.site_id == int(site))
+    if place.isdigit() and len(place) < 10:
+        stmt = stmt.where(Item.home_place_id == int(place))
+    return stmt
+
+
 def chosen_department(session: Session, raw_id) -> Department | None:
     """The department chosen from a list by its id, None for none; InvalidInput for an id that is not one
     (shared by the item and the user forms)."""
@@ -143,6 +169,32 @@ def chosen_department(session: Session, raw_id) -> Department | None:
     if found is None:
         raise InvalidInput(N_("Choose a department from the list."), about="department")
     return found
+
+
+def chosen_site(session: Session, raw_id) -> Site | None:
+    """The site chosen from a list by its id, None for the main office (no id); InvalidInput for an id that is not
+    one (shared by the item and the user forms and the storage places)."""
+    raw = str(raw_id if raw_id is not None else "").strip()
+    if not raw:
+        return None
+    found = session.get(Site, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    if found is None:
+        raise InvalidInput(N_("Choose a site from the list."), about="site")
+    return found
+
+
+def site_choices(session: Session) -> list[tuple[int, str]]:
+    """Every site's id and name, for the item and user forms' lists (empty: a one-office company)."""
+    return [(i, n) for i, n in session.execute(select(Site.id, Site.name).order_by(Site.name))]
+
+
+def place_choices(session: Session) -> list[tuple[int, int | None, str, bool]]:
+    """Every storage place's id, site id (None: the main office), name and whether it is retired, for the item
+    form's and filters' lists, the main office's first."""
+    return [tuple(r) for r in session.execute(
+        select(StoragePlace.id, StoragePlace.site_id, StoragePlace.name, StoragePlace.retired_at.is_not(None))
+        .outerjoin(Site, Site.id == StoragePlace.site_id)
+        .order_by(StoragePlace.site_id.is_not(None), Site.name, StoragePlace.name))]
 
 
 def in_department(name: str):
@@ -171,12 +223,14 @@ def contains(text: str, *columns):
     return or_(*(column.ilike(like, escape="\\") for column in columns))
 
 
-def items_stmt(q: str = "", kind: str = "", status: str = "", data_class: str = "", department: str = "") -> Select:
+def items_stmt(q: str = "", kind: str = "", status: str = "", data_class: str = "", department: str = "",
+               site: str = "", place: str = "") -> Select:
     stmt = select(Item)
     if q:
         stmt = stmt.where(or_(contains(q, Item.asset_tag, Item.name, Item.serial),
                               Item.department_id.in_(select(Department.id).where(contains(q, Department.name)))))
     stmt = _item_filters(stmt, kind, data_class, department)
+    stmt = _where_kept(stmt, site, place)
     is_out = exists().where(and_(Checkout.item_id == Item.id, Checkout.returned_at.is_(None)))
     if status == "out":
         stmt = stmt.where(is_out, Item.retired_at.is_(None))

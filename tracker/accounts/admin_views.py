@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy.orm import selectinload
 
 from .. import queries
 from ..http import actor, admin_only, attempt, client_address, db, get_or_404, now
@@ -18,19 +19,26 @@ bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
 @admin_only
 def index():
     q = (request.args.get("q") or "").strip()[:100]
-    page = queries.paginate(db(), queries.users_stmt(q), request.args.get("page", 1, type=int))
-    return render_template("admin_users/index.html", page=page, q=q)
+    page = queries.paginate(db(), queries.users_stmt(q).options(selectinload(User.site)),
+                            request.args.get("page", 1, type=int))
+    return render_template("admin_users/index.html", page=page, q=q, has_sites=bool(queries.site_choices(db())))
 
 
 # The form's field for each argument of the rules that a refusal can be about (marked beside the field too).
-_FIELD_OF = {"department": "department", "deputy": "deputy", "desk_lead": "desk_lead"}
+_FIELD_OF = {"department": "department", "deputy": "deputy", "desk_lead": "desk_lead", "site": "site"}
 
 
 def _form(user: User | None) -> UserForm:
     """The user form with its lists: departments, and the active users who can be the deputy (not the user)."""
     return UserForm(obj=user if user is not None and request.method == "GET" else None,
                     departments=queries.department_choices(db()),
-                    people=queries.deputy_choices(db(), user.id if user is not None else None))
+                    people=queries.deputy_choices(db(), user.id if user is not None else None),
+                    sites=queries.site_choices(db()))
+
+
+def _site(form: UserForm) -> str | None:
+    """The chosen site's id ("" the main office), or None (keep it) when the form shows no site list."""
+    return (form.site.data or "") if form.has_sites else None
 
 
 def _mark(form: UserForm, error) -> None:
@@ -49,7 +57,8 @@ def new():
             user = users.create(db(), now(), email=form.email.data, name=form.name.data, role=form.role.data,
                                 password=password, language=form.language.data or None, phone=form.phone.data,
                                 department_id=form.department.data, deputy_id=form.deputy.data,
-                                desk_lead=form.desk_lead.data, actor=actor(), source=client_address())
+                                desk_lead=form.desk_lead.data, site_id=_site(form), actor=actor(),
+                                source=client_address())
         if done:
             return render_template("admin_users/password.html", user=user, password=password)
         _mark(form, done.error)
@@ -64,6 +73,7 @@ def edit(user_id: int):
     if request.method == "GET":
         form.role.data, form.language.data = user.role.value, user.language or ""
         form.department.data, form.deputy.data = str(user.department_id or ""), str(user.deputy_id or "")
+        form.site.data = str(user.site_id or "")
     else:
         form.email.data = user.email  # the e-mail is the sign-in name and is not edited here
     if form.validate_on_submit():
@@ -71,7 +81,7 @@ def edit(user_id: int):
             users.update(db(), now(), user, name=form.name.data, role=form.role.data,
                          language=form.language.data or None, phone=form.phone.data, actor=actor(),
                          source=client_address(), department_id=form.department.data or "",
-                         deputy_id=form.deputy.data or "", desk_lead=form.desk_lead.data)
+                         deputy_id=form.deputy.data or "", desk_lead=form.desk_lead.data, site_id=_site(form))
         if done:
             flash(gettext("%(name)s is saved.", name=user.name), "success")
             return redirect(url_for("admin_users.index"))

@@ -50,8 +50,14 @@ class UserForm(AccountForm):
         "Told when an overdue flag is still not acknowledged after the manager was told. Security desk staff and "
         "administrators only."))
 
-    def __init__(self, *a, departments: list[tuple[int, str]] = (), people: list[tuple[int, str]] = (), **kw):
+    site = SelectField(_l("Site"), choices=[], validate_choice=False,  # shown only when the company has sites
+                       description=_l("The office the person works at."))
+
+    def __init__(self, *a, departments: list[tuple[int, str]] = (), people: list[tuple[int, str]] = (),
+                 sites: list[tuple[int, str]] = (), **kw):
         super().__init__(*a, **kw)
+        self.has_sites = bool(sites)
+        self.site.choices = [("", _l("Main office"))] + [(str(i), name) for i, name in sites]
         self.role.choices = [(r.value, label(ROLE_LABELS, r)) for r in Role]
         self.department.choices = [("", _l("No department"))] + [(str(i), name) for i, name in departments]
         self.deputy.choices = [("", _l("No deputy"))] + [(str(i), name) for i, name in people]

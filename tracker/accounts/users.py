@@ -128,6 +128,7 @@ def create(
     department_id: str | int | None = None,
     deputy_id: str | int | None = None,
     desk_lead: bool = False,
+    site_id: str | int | None = None,
 ) -> User:
     """Add a user; new accounts change their password at first sign-in unless told otherwise."""
     email = normalise_email(email)
@@ -135,15 +136,17 @@ def create(
         raise InvalidInput(N_("A user with that e-mail address already exists."))
     check_password_rules(password, email, name)
     dept = queries.chosen_department(session, department_id)
+    site = queries.chosen_site(session, site_id)
     new_role = _role(role)
     deputy, desk_lead = _deputy(session, deputy_id, None), _desk_lead(desk_lead, new_role)
     user = User(dept=dept, email=email, name=_name(name), role=new_role, language=_language(language), phone=_phone(phone),
                 active=True, password_hash=hash_password(password), must_change_password=must_change_password,
-                session_token=secrets.token_urlsafe(32), created_at=now, deputy=deputy, desk_lead=desk_lead)
+                session_token=secrets.token_urlsafe(32), created_at=now, deputy=deputy, desk_lead=desk_lead, site=site)
     session.add(user)
     session.flush()
     audit.record(session, now, "user_created", actor=actor, subject=user, source=source, email=email, role=user.role.value,
-                 department_id=user.department_id, deputy_id=user.deputy_id, desk_lead=user.desk_lead)
+                 department_id=user.department_id, deputy_id=user.deputy_id, desk_lead=user.desk_lead,
+                 **({"site_id": user.site_id} if user.site_id is not None else {}))
     return user
 
 
@@ -155,21 +158,23 @@ def end_sessions(user: User) -> None:
 def update(session: Session, now: datetime, user: User, *, name: str, role: str | Role, language: str | None,
            phone: str | None, actor: User | None, source: str | None = None,
            department_id: str | int | None = None, deputy_id: str | int | None = None,
-           desk_lead: bool | None = None) -> User:
-    """Edit an account; `department_id` and `deputy_id` None keep what is set, "" clears it (the form sends one or
-    the other); `desk_lead` None keeps it. `actor` None is the identity provider (SCIM)."""
+           desk_lead: bool | None = None, site_id: str | int | None = None) -> User:
+    """Edit an account; `department_id`, `deputy_id` and `site_id` None keep what is set, "" clears it (the form
+    sends one or the other; no site is the main office); `desk_lead` None keeps it. `actor` None is the identity
+    provider (SCIM)."""
     new_role = _role(role)
     dept = queries.chosen_department(session, department_id) if department_id is not None else user.dept
     deputy = _deputy(session, deputy_id, user) if deputy_id is not None else user.deputy
+    site = queries.chosen_site(session, site_id) if site_id is not None else user.site
     lead = _desk_lead(user.desk_lead if desk_lead is None else desk_lead, new_role)
     if actor is not None and user.id == actor.id and new_role != user.role:
         raise InvalidInput(N_("You cannot change your own role."))
     before = {"name": user.name, "role": user.role.value, "department_id": user.department_id,
-              "deputy_id": user.deputy_id, "desk_lead": user.desk_lead}
+              "deputy_id": user.deputy_id, "desk_lead": user.desk_lead, "site_id": user.site_id}
     if new_role != user.role:
         end_sessions(user)
     user.name, user.role, user.language, user.phone = _name(name), new_role, _language(language), _phone(phone)
-    user.dept, user.deputy, user.desk_lead = dept, deputy, lead
+    user.dept, user.deputy, user.desk_lead, user.site = dept, deputy, lead, site
     session.flush()
     audit.record(session, now, "user_updated", actor=actor, subject=user, source=source, before=before)
     return user

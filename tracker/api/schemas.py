@@ -113,7 +113,8 @@ class ItemFields(Strict):
     notes = _text(2000, allow_none=True)
     bag = _text(32, allow_none=True, metadata={"description": "The asset tag of the bag it is kept in"})
     encryption_method = _text(100, allow_none=True)
-    storage_place = _text(100, allow_none=True)
+    storage_place = _text(100, allow_none=True, metadata={"description": "A storage place's name at the item's site"})
+    site = _text(100, allow_none=True, metadata={"description": "A site's name (none: the main office)"})
 
 
 class ItemCreate(ItemFields):
@@ -200,7 +201,10 @@ class ItemSchema(ma.Schema):
     encryption_method = fields.String(allow_none=True)
     people_count = fields.Integer(allow_none=True)
     notes = fields.String(allow_none=True)
-    storage_place = fields.String(allow_none=True)
+    storage_place = fields.Function(lambda i: i.home_place.name if i.home_place is not None else None,
+                                    allow_none=True, metadata={"type": "string", "description": "Where it is kept"})
+    site = fields.Function(lambda i: i.site.name if i.site is not None else None, allow_none=True,
+                           metadata={"type": "string", "description": "The site it belongs to (none: the main office)"})
     bag = fields.Function(lambda i: i.bag.asset_tag if i.bag is not None else None, allow_none=True,
                           metadata={"type": "string", "description": "The bag it is kept in"})
     status = fields.String(validate=validate.OneOf(["in", "out", "retired"]))

@@ -190,7 +190,10 @@ def _item_values(item: Item | None, body: dict) -> dict:
         "kind": item.kind.value, "name": item.name, "asset_tag": item.asset_tag, "serial": item.serial,
         "department": item.department, "data_class": item.data_class.value, "encrypted": item.encrypted,
         "people_count": item.people_count, "notes": item.notes, "bag": item.bag.asset_tag if item.bag else None,
-        "encryption_method": item.encryption_method, "storage_place": item.storage_place}
+        "encryption_method": item.encryption_method,
+        "storage_place": item.home_place.name if item.home_place else None, "site": item.site.name if item.site else None}
+    if item is not None and "site" in body and "storage_place" not in body:
+        values.pop("storage_place")  # another site: its place is named anew, or none
     return {**values, **body}
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import N_, DomainError, InvalidInput
 from ..models import Item, Kind, User
-from . import departments
+from . import departments, sites
 from . import register as items
 
 # Accepted headers (English or Japanese) mapped to the register's fields.
@@ -27,7 +27,8 @@ HEADERS = {
     "people_count": "people_count", "人数": "people_count", "件数": "people_count",
     "notes": "notes", "備考": "notes",
     "encryption_method": "encryption_method", "暗号化方式": "encryption_method", "暗号化方法": "encryption_method",
-    "storage_place": "storage_place", "保管場所": "storage_place",
+    "storage_place": "storage_place", "place": "storage_place", "保管場所": "storage_place",
+    "site": "site", "拠点": "site", "事業所": "site",
     "bag": "bag", "バッグ": "bag", "収納バッグ": "bag",
 }
 REQUIRED = ("kind", "name")
@@ -157,10 +158,25 @@ def check(session: Session, text: str, encoding: str = "") -> Preview:
         if data.department and data.department not in known:
             preview.errors.append(RowError(line, N_("There is no department called %(name)s."),
                                            {"name": data.department}))
+    _check_places(session, preview)
     if not preview.rows and not preview.errors:
         preview.errors.append(RowError(2, N_("The file has no rows to import.")))
     preview.errors.sort(key=lambda e: e.line)
     return preview
+
+
+def _check_places(session: Session, preview: Preview) -> None:
+    """Sites and storage places are records: each row's place is found by name at the row's site (no site: the
+    main office), and a site or place that is none, or a retired place, is an error naming the row."""
+    if not any(data.site or data.storage_place for _, data in preview.rows):
+        return
+    directory = sites.Directory(session)
+    for line, data in preview.rows:
+        try:
+            site = directory.site(data.site)
+            sites.placement(site, directory.place(site, data.storage_place))
+        except InvalidInput as err:
+            preview.errors.append(RowError(line, err.message, err.params))
 
 
 def _exact(tag: str) -> str:

@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 
 from .. import audit, queries, text
 from ..errors import N_, InvalidInput
-from ..models import Checkout, DataClass, Item, Kind, LabelToken, User
+from ..models import Checkout, DataClass, Item, Kind, LabelToken, Site, StoragePlace, User
 from ..queries import item_by_tag
-from . import departments
+from . import departments, sites
 
 TAG_PREFIX = {Kind.laptop: "LT", Kind.usb: "USB", Kind.folder: "DF", Kind.bag: "BG", Kind.other: "OT"}
 TAG_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
 LIMITS = {"asset_tag": 32, "name": 200, "serial": 100, "department": 100, "notes": 2000, "encryption_method": 100,
-          "storage_place": 100, "disposal_contractor": 200, "disposal_certificate": 100}
+          "storage_place": 100, "site": 100, "disposal_contractor": 200, "disposal_certificate": 100}
 FIELD_LABELS = {
     "asset_tag": N_("Asset tag"),
     "kind": N_("Kind"),
@@ -34,6 +34,7 @@ FIELD_LABELS = {
     "bag": N_("Bag"),
     "encryption_method": N_("Encryption method"),
     "storage_place": N_("Storage place"),
+    "site": N_("Site"),
     "disposal_contractor": N_("Disposal contractor"),
     "disposal_certificate": N_("Certificate number"),
 }
@@ -57,7 +58,12 @@ class ItemData:
     notes: str | None = None
     bag_tag: str | None = None
     encryption_method: str | None = None
+    # Where it is kept: a site and a storage place there, by name (the CSV import, the API; no site is the main
+    # office) or chosen from the lists by id (the form); a place sets the site (sites.placement).
     storage_place: str | None = None
+    site: str | None = None
+    site_id: str | None = None
+    home_place_id: str | None = None
 
 
 def _text(values: dict, key: str, required: bool = False) -> str | None:
@@ -115,6 +121,9 @@ def validate(values: dict) -> ItemData:
         bag_tag=bag_tag,
         encryption_method=_text(values, "encryption_method"),
         storage_place=_text(values, "storage_place"),
+        site=_text(values, "site"),
+        site_id=str(values.get("site_id") or "").strip() or None,
+        home_place_id=str(values.get("home_place_id") or "").strip() or None,
     )
 
 
@@ -215,6 +224,7 @@ def create_many(session: Session, now: datetime, rows: list[ItemData], actor: Us
     ids: dict[int, int] = {}
     tags: dict[int, str] = {}
     dept_ids = _department_ids(session, rows)
+    kept = _placements(session, rows)
     for bags_first in (True, False):
         batch = [n for n, d in enumerate(rows) if (d.kind == Kind.bag) == bags_first]
         values = []
@@ -232,7 +242,8 @@ def create_many(session: Session, now: datetime, rows: list[ItemData], actor: Us
                            "department_id": dept_ids[n], "data_class": data.data_class,
                            "encrypted": data.encrypted, "people_count": data.people_count, "notes": data.notes,
                            "bag_id": bag_id, "created_at": now, "updated_at": now,
-                           "encryption_method": data.encryption_method, "storage_place": data.storage_place,
+                           "encryption_method": data.encryption_method, "site_id": kept[n][0],
+                           "home_place_id": kept[n][1],
                            "registered_by_id": actor.id if actor else None})
         if not values:
             continue
@@ -257,12 +268,14 @@ def update(session: Session, now: datetime, item: Item, data: ItemData, actor: U
         raise InvalidInput(N_("Empty the bag before changing its kind."))
     bag = _resolve_bag(session, data, item)
     dept = _department(session, data)
-    before = {"asset_tag": item.asset_tag, "kind": item.kind.value, "name": item.name, "bag_id": item.bag_id}
+    site, place = _placement(session, sites.Directory(session), data, item.home_place_id)
+    before = {"asset_tag": item.asset_tag, "kind": item.kind.value, "name": item.name, "bag_id": item.bag_id,
+              "site_id": item.site_id, "home_place_id": item.home_place_id}
     item.asset_tag = data.asset_tag or item.asset_tag
     item.kind, item.name, item.serial, item.dept = data.kind, data.name, data.serial, dept
     item.data_class, item.encrypted, item.people_count = data.data_class, data.encrypted, data.people_count
     item.notes, item.bag_id, item.updated_at = data.notes, (bag.id if bag else None), now
-    item.encryption_method, item.storage_place = data.encryption_method, data.storage_place
+    item.encryption_method, item.site, item.home_place = data.encryption_method, site, place
     session.flush()
     audit.record(session, now, "item_updated", actor=actor, item=item, source=source, before=before)
     return item
@@ -272,6 +285,29 @@ def _department(session: Session, data: ItemData):
     if data.department_id:
         return queries.chosen_department(session, data.department_id)
     return departments.named(session, data.department)
+
+
+def _placement(session: Session, directory: sites.Directory, data: ItemData,
+               kept_place_id: int | None = None) -> tuple[Site | None, StoragePlace | None]:
+    """The site and home place a row asks for: chosen from the lists, or named (the place at the named site)."""
+    site = queries.chosen_site(session, data.site_id) if data.site_id else directory.site(data.site)
+    if data.home_place_id:
+        place = sites.chosen_place(session, data.home_place_id)
+    else:
+        place = directory.place(site, data.storage_place)
+    return sites.placement(site, place, kept_place_id)
+
+
+def _placements(session: Session, rows: list[ItemData]) -> list[tuple[int | None, int | None]]:
+    """Each new row's (site id, home place id), reading the sites and places once."""
+    if not any(d.site or d.site_id or d.storage_place or d.home_place_id for d in rows):
+        return [(None, None)] * len(rows)
+    directory = sites.Directory(session)
+    out = []
+    for data in rows:
+        site, place = _placement(session, directory, data)
+        out.append((site.id if site is not None else None, place.id if place is not None else None))
+    return out
 
 
 def _department_ids(session: Session, rows: list[ItemData]) -> list[int | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy.orm import selectinload
 
 from .. import queries
 from ..errors import DomainError
@@ -11,11 +12,11 @@ from ..i18n import describe, gettext
 from ..models import Item
 from . import csv_import
 from . import register as items
-from .forms import DisposeForm, ImportConfirmForm, ImportForm, ItemForm
+from .forms import DisposeForm, ImportConfirmForm, ImportForm, ItemForm, place_choices
 
 bp = Blueprint("admin_items", __name__, url_prefix="/admin/items")
 
-FILTERS = ("q", "kind", "status", "data_class", "department")
+FILTERS = ("q", "kind", "status", "data_class", "department", "site", "place")
 
 
 @bp.get("/")
@@ -23,20 +24,31 @@ FILTERS = ("q", "kind", "status", "data_class", "department")
 def index():
     s = db()
     args = {k: (request.args.get(k) or "").strip()[:100] for k in FILTERS}
-    page = queries.paginate(s, queries.items_stmt(**args), request.args.get("page", 1, type=int))
+    stmt = queries.items_stmt(**args).options(selectinload(Item.site), selectinload(Item.home_place))
+    page = queries.paginate(s, stmt, request.args.get("page", 1, type=int))
     status = queries.open_checkouts_by_item(s, [i.id for i in page.rows])
+    sites = queries.site_choices(s)
     return render_template("admin_items/index.html", page=page, status=status, args=args,
-                           departments=queries.departments(s))
+                           departments=queries.departments(s), sites=sites,
+                           places=place_choices(sites, queries.place_choices(s), with_retired=True))
 
 
 def _item(tag: str) -> Item:
     return found_or_404(queries.item_by_tag(db(), tag))
 
 
+def _form(item: Item | None) -> ItemForm:
+    """The item form with its lists: departments, and sites and storage places (the item's own even if retired)."""
+    s = db()
+    return ItemForm(obj=item if item is not None and request.method == "GET" else None,
+                    departments=queries.department_choices(s), sites=queries.site_choices(s),
+                    places=queries.place_choices(s), kept_place_id=item.home_place_id if item is not None else None)
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @admin_only
 def new():
-    form = ItemForm(departments=queries.department_choices(db()))
+    form = _form(None)
     if form.validate_on_submit():
         with attempt() as done:
             item = items.create(db(), now(), items.validate(form.values()), actor(), source=client_address())
@@ -50,10 +62,11 @@ def new():
 @admin_only
 def edit(tag: str):
     item = _item(tag)
-    form = ItemForm(obj=item if request.method == "GET" else None, departments=queries.department_choices(db()))
+    form = _form(item)
     if request.method == "GET":
         form.kind.data, form.data_class.data = item.kind.value, item.data_class.value
         form.department.data = str(item.department_id or "")
+        form.site.data, form.home_place.data = str(item.site_id or ""), str(item.home_place_id or "")
         form.bag.data = item.bag.asset_tag if item.bag else ""
     if form.validate_on_submit():
         with attempt() as done:

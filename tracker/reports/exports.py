@@ -41,6 +41,15 @@ def _rows(header: list[str], rows: Iterator[list]) -> Iterator[str]:
         yield buf.getvalue()
 
 
+MAIN_OFFICE = N_("Main office")
+
+
+def kept_at(item: Item) -> list[str]:
+    """Where the item belongs: its site (the main office when it has none) and its storage place there."""
+    return [item.site.name if item.site is not None else gettext(MAIN_OFFICE),
+            item.home_place.name if item.home_place is not None else ""]
+
+
 STATE_LABELS = {"in": N_("In the office"), "out": N_("Out"), "overdue": N_("Overdue"), "lost": N_("Lost"),
                 "returned": N_("Returned"), "handed_over": N_("Handed over")}
 
@@ -69,14 +78,15 @@ def checkouts_csv(session: Session, now: datetime, start: datetime, end: datetim
                                        successor.holder_id != Checkout.holder_id))
             .outerjoin(heir, heir.id == successor.holder_id)
             .options(selectinload(Checkout.item).selectinload(Item.dept), selectinload(Checkout.holder),
-                     selectinload(Checkout.returned_by))
+                     selectinload(Checkout.item).selectinload(Item.site),
+                     selectinload(Checkout.item).selectinload(Item.home_place), selectinload(Checkout.returned_by))
             .where(Checkout.out_at >= start, Checkout.out_at < end).order_by(Checkout.out_at, Checkout.id)
             .execution_options(yield_per=500))
 
     def rows():
         for co, is_lost, handed_to in session.execute(stmt):
             yield [co.item.asset_tag, label(KIND_LABELS, co.item.kind), co.item.name, co.item.department or "",
-                   label(CLASS_LABELS, co.item.data_class), co.holder.name, co.holder.email, when(co.out_at),
+                   *kept_at(co.item), label(CLASS_LABELS, co.item.data_class), co.holder.name, co.holder.email, when(co.out_at),
                    when(co.due_at), _state(now, co, is_lost, handed_to), when(co.returned_at),
                    co.returned_by.name if co.returned_by and handed_to is None else "", handed_to or "",
                    co.purpose, co.destination, co.reason or ""]
@@ -90,15 +100,15 @@ def register_csv(session: Session, now: datetime, header: list[str]) -> Iterator
             .exists().label("lost"))
     open_by_item = {co.item_id: (co, is_lost) for co, is_lost in session.execute(
         select(Checkout, lost).options(joinedload(Checkout.holder)).where(Checkout.returned_at.is_(None)))}
-    stmt = (select(Item).options(selectinload(Item.dept)).where(Item.retired_at.is_(None)).order_by(Item.asset_tag)
-            .execution_options(yield_per=500))
+    stmt = (select(Item).options(selectinload(Item.dept), selectinload(Item.site), selectinload(Item.home_place))
+            .where(Item.retired_at.is_(None)).order_by(Item.asset_tag).execution_options(yield_per=500))
     yes, no = gettext("Yes"), gettext("No")
 
     def rows():
         for item in session.scalars(stmt):
             co, is_lost = open_by_item.get(item.id, (None, False))
             yield [item.asset_tag, label(KIND_LABELS, item.kind), item.name, item.serial or "", item.department or "",
-                   label(CLASS_LABELS, item.data_class), yes if item.encrypted else no, item.people_count or "",
+                   *kept_at(item), label(CLASS_LABELS, item.data_class), yes if item.encrypted else no, item.people_count or "",
                    _state(now, co, is_lost), co.holder.name if co else "", co.holder.email if co else "",
                    when(co.out_at) if co else "", when(co.due_at) if co else ""]
 

@@ -39,7 +39,7 @@ from ..models import (
     User,
 )
 from ..queries import in_department
-from .exports import STATE_LABELS
+from .exports import STATE_LABELS, kept_at
 
 REGISTER_STATES = {"disposed": N_("Disposed of"), "retired": N_("Retired"),
                    "inspection": N_("Waiting for return inspection")}
@@ -111,7 +111,8 @@ def _erasure(co: Checkout) -> list[str]:
 def ledger_header(with_names: bool) -> list[str]:
     return [gettext("Take-out number"), gettext("Asset tag"), gettext("Kind"),
             *([gettext("Item name")] if with_names else []), gettext("Personal data class"),
-            gettext("Number of people"), gettext("Encryption"), gettext("Holder's name"), gettext("Department"), gettext("Purpose"),
+            gettext("Number of people"), gettext("Encryption"), gettext("Holder's name"), gettext("Department"), gettext("Site"),
+            gettext("Storage place"), gettext("Purpose"),
             gettext("Destination"), gettext("Approved by"), gettext("Approved at"), gettext("Taken out at"),
             gettext("Due back"), gettext("Returned at"), gettext("Return checked by"), gettext("Hand-over"),
             gettext("Erasure checked at"), gettext("Erasure method"), gettext("Erasure checked by"),
@@ -158,6 +159,8 @@ def ledger_rows(session: Session, now: datetime, start: datetime, end: datetime,
                                              CheckoutRequest.status == RequestStatus.approved))
             .outerjoin(approver, approver.id == CheckoutRequest.decided_by_id)
             .options(selectinload(Checkout.item).selectinload(Item.dept), selectinload(Checkout.holder), selectinload(Checkout.returned_by),
+                     selectinload(Checkout.item).selectinload(Item.site),
+                     selectinload(Checkout.item).selectinload(Item.home_place),
                      selectinload(Checkout.erasure_by))
             .where(Checkout.out_at >= start, Checkout.out_at < end)
             .order_by(Checkout.out_at, Checkout.id))
@@ -182,7 +185,7 @@ def ledger_rows(session: Session, now: datetime, start: datetime, end: datetime,
         rows.append([
             co.id, item.asset_tag, label_of(KIND_LABELS, item.kind), *([item.name] if with_names else []),
             label_of(CLASS_LABELS, item.data_class), item.people_count if item.people_count is not None else "",
-            _encryption(item), co.holder.name, item.department or "", co.purpose, co.destination,
+            _encryption(item), co.holder.name, item.department or "", *kept_at(item), co.purpose, co.destination,
             approved_by or "", when(approved_at), when(co.out_at), when(co.due_at), when(co.returned_at),
             co.returned_by.name if co.returned_by and handed_to is None else "",
             " ".join(h for h in hand_over if h), *_erasure(co), label_of(STATE_LABELS, state),
@@ -194,7 +197,7 @@ def ledger_rows(session: Session, now: datetime, start: datetime, end: datetime,
 def register_header() -> list[str]:
     return [gettext("Asset tag"), gettext("Kind"), gettext("Item name"), gettext("Serial number"),
             gettext("Department"), gettext("Personal data class"), gettext("Number of people"), gettext("Encryption"),
-            gettext("Storage place"), gettext("Registered at"), gettext("Registered by"), gettext("Status"),
+            gettext("Site"), gettext("Storage place"), gettext("Registered at"), gettext("Registered by"), gettext("Status"),
             gettext("Held by"), gettext("Disposed at"), gettext("Disposal method"), gettext("Disposed by"),
             gettext("Disposal contractor"), gettext("Certificate number")]
 
@@ -205,7 +208,8 @@ def register_rows(session: Session, now: datetime, department: str | None) -> li
     open_by_item = {co.item_id: (co, is_lost) for co, is_lost in session.execute(
         select(Checkout, lost).options(selectinload(Checkout.holder)).where(Checkout.returned_at.is_(None)))}
     waiting = set(session.scalars(select(Checkout.item_id).where(Checkout.erasure == Erasure.pending)))
-    stmt = (select(Item).options(selectinload(Item.registered_by), selectinload(Item.disposed_by), selectinload(Item.dept))
+    stmt = (select(Item).options(selectinload(Item.registered_by), selectinload(Item.disposed_by), selectinload(Item.dept),
+                                 selectinload(Item.site), selectinload(Item.home_place))
             .order_by(Item.asset_tag))
     if department:
         stmt = stmt.where(in_department(department))
@@ -225,7 +229,7 @@ def register_rows(session: Session, now: datetime, department: str | None) -> li
         rows.append([
             item.asset_tag, label_of(KIND_LABELS, item.kind), item.name, item.serial or "", item.department or "",
             label_of(CLASS_LABELS, item.data_class), item.people_count if item.people_count is not None else "",
-            _encryption(item), item.storage_place or "", when(item.created_at),
+            _encryption(item), *kept_at(item), when(item.created_at),
             item.registered_by.name if item.registered_by else "", state, co.holder.name if co else "",
             when(item.disposed_at), label_of(DISPOSAL_METHOD_LABELS, item.disposal_method or "") if item.disposed else "",
             item.disposed_by.name if item.disposed_by else "", item.disposal_contractor or "",

@@ -124,8 +124,8 @@ def checkouts_csv():
     if end < start or (end - start).days > 366:
         flash(gettext("The last day must be on or after the first, within a year."), "error")
         return redirect(url_for("reports.index"))
-    header = [gettext("Asset tag"), gettext("Kind"), gettext("Name"), gettext("Department"), gettext("Personal data"),
-              gettext("Held by"), gettext("E-mail"), gettext("Out since"), gettext("Due back"), gettext("Status"),
+    header = [gettext("Asset tag"), gettext("Kind"), gettext("Name"), gettext("Department"), gettext("Site"),
+              gettext("Storage place"), gettext("Personal data"), gettext("Held by"), gettext("E-mail"), gettext("Out since"), gettext("Due back"), gettext("Status"),
               gettext("Returned at"), gettext("Returned by"), gettext("Handed over to"), gettext("Purpose"),
               gettext("Destination"), gettext("Reason")]
     chunks = exports.checkouts_csv(db(), now(), _utc(start), _utc(end + timedelta(days=1)), header)
@@ -138,7 +138,7 @@ def checkouts_csv():
 @privileged
 def register_csv():
     header = [gettext("Asset tag"), gettext("Kind"), gettext("Name"), gettext("Serial number"), gettext("Department"),
-              gettext("Personal data"), gettext("Encrypted"), gettext("Number of people"), gettext("Status"),
+              gettext("Site"), gettext("Storage place"), gettext("Personal data"), gettext("Encrypted"), gettext("Number of people"), gettext("Status"),
               gettext("Held by"), gettext("E-mail"), gettext("Out since"), gettext("Due back")]
     stamp = clock.local(now(), _tz()).strftime("%Y%m%d-%H%M")
     resp = _csv(exports.register_csv(db(), now(), header), f"media-register-{stamp}.csv")
