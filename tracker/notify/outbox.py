@@ -222,6 +222,23 @@ def _desk_of(site, config: dict) -> list[str]:
     return _addresses(site.desk_emails if site is not None and site.desk_emails else config.get("DESK_EMAILS", ""))
 
 
+def _count_line(due) -> str:
+    overdue = _("overdue by %(n)d day(s)", n=due.days_overdue) if due.overdue else ""
+    next_count = _("Next count")
+    return f"- {due.item.asset_tag} ({due.item.name}) {next_count}: {day(due.next_on)}" + (
+        f" — {overdue}" if overdue else "")
+
+
+def _held_line(co: Checkout) -> str:
+    since = _("out since %(when)s", when=when(co.out_at))
+    return f"- {co.item.asset_tag} ({co.item.name}) {since}"
+
+
+def _unconfirmed_line(co: Checkout) -> str:
+    asked = _("asked %(when)s", when=when(co.custody_prompted_at))
+    return f"{_desk_line(co)} ({asked})"
+
+
 def queue_count_digests(session: Session, now: datetime, digests: list, config: dict) -> int:
     """The desk's daily list of items due for a count (tracker.stocktake.schedule.Digest), one message per desk
     address of each site, in the site's default language."""
@@ -232,9 +249,7 @@ def queue_count_digests(session: Session, now: datetime, digests: list, config: 
         with force_locale(config.get("DEFAULT_LANGUAGE", "ja")):
             where = f" ({digest.site.name})" if digest.site is not None else ""
             subject = _("%(n)d item(s) due for a stock-take count", n=digest.total) + where
-            lines = [f"- {d.item.asset_tag} ({d.item.name}) {_('Next count')}: {day(d.next_on)}"
-                     + (f" — {_('overdue by %(n)d day(s)', n=d.days_overdue)}" if d.overdue else "")
-                     for d in digest.due]
+            lines = [_count_line(d) for d in digest.due]
             more = [_("… and %(n)d more.", n=digest.total - len(digest.due))] if digest.total > len(digest.due) else []
             body = "\n".join([_("These items are due for a count today or overdue:"), *lines, *more, "",
                               f"{config['BASE_URL']}/desk/counts-due"])
@@ -256,8 +271,7 @@ def queue_custody_prompts(session: Session, now: datetime, checkouts: list[Check
             subject = _("Please confirm you still have %(n)d item(s)", n=len(cos))
             body = "\n".join([_("Hello %(name)s,", name=holder.name), "",
                               _("You have had these items for a while. Please confirm you still have them:"),
-                              *[f"- {c.item.asset_tag} ({c.item.name}) {_('out since %(when)s', when=when(c.out_at))}"
-                                for c in cos], "",
+                              *[_held_line(c) for c in cos], "",
                               _("Scan the label on each item with your phone and tap “I still have it”. If you "
                                 "no longer have one, tell the security desk at once. How to confirm:"),
                               f"{config['BASE_URL']}/still-have-it"])
@@ -276,7 +290,7 @@ def queue_custody_unconfirmed(session: Session, now: datetime, checkouts: list[C
     for cos in by_site.values():
         with force_locale(config.get("DEFAULT_LANGUAGE", "ja")):
             subject = _("Not confirmed: %(n)d holder(s) did not confirm they still have an item", n=len(cos))
-            lines = [f"{_desk_line(c)} ({_('asked %(when)s', when=when(c.custody_prompted_at))})" for c in cos]
+            lines = [_unconfirmed_line(c) for c in cos]
             body = "\n".join([_("These holders were asked to confirm custody and have not. Please contact them:"),
                               *lines, "", f"{config['BASE_URL']}/desk/counts-due"])
         for address in _desk_of(cos[0].item.site, config):
