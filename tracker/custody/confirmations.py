@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, false, func, or_, select, update
 from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import audit, clock
 from ..errors import N_, DomainError, NotOut, NotPermitted
@@ -83,9 +84,11 @@ def confirm(session: Session, now: datetime, *, label: LabelToken, actor: User, 
         .values(custody_confirmed_at=now).execution_options(synchronize_session=False))
     if done.rowcount != 1:
         raise AlreadyConfirmed(asset_tag=item.asset_tag)
-    session.execute(update(Item).where(Item.id == item.id, or_(Item.last_counted_at.is_(None),
-                                                               Item.last_counted_at < now))
-                    .values(last_counted_at=now).execution_options(synchronize_session=False))
+    seen = session.execute(update(Item).where(Item.id == item.id, or_(Item.last_counted_at.is_(None),
+                                                                      Item.last_counted_at < now))
+                           .values(last_counted_at=now).execution_options(synchronize_session=False))
+    if seen.rowcount == 1:  # a count at the same moment or later stands
+        set_committed_value(item, "last_counted_at", now)
     session.refresh(co)
     audit.record(session, now, "custody_confirmed", actor=actor, item=item, checkout=co, source=source,
                  prompted_at=co.custody_prompted_at.isoformat() if co.custody_prompted_at else None)
