@@ -198,3 +198,25 @@ def test_the_rules_page_sets_and_shows_the_intervals(app, session, admin):
     bad = post(c, "/admin/rules/usb/personal", {**form, "count_every_months": "0"}, page="/admin/rules/usb/personal")
     assert bad.status_code == 400 and "Give a number of months between 1 and 60." in text(bad)
     assert rules.table(session, Policy())[("usb", "personal")].version == 1
+
+
+def test_a_stick_in_a_bag_out_is_asked_for_and_confirmed_by_its_own_label(app, session, make_item, hana, admin,
+                                                                          frozen_clock):
+    """The bag's rule asks nothing, the stick's does: the stick is asked for, and its own label confirms it."""
+    rules.save(session, NOW, rules.Rule(kind="usb", data_class="my_number", confirm_every_days=1), actor=admin)
+    session.commit()
+    bag = make_item(Kind.bag, name="Audit bag", data_class=DataClass.none)
+    stick = make_item(Kind.usb, name="My Number stick", data_class=DataClass.my_number, bag=bag)
+    custody.check_out(session, NOW, item=bag, holder=hana, actor=hana, due_at=tokyo(30, 18), reason="Audit")
+    session.commit()
+    assert [co.item_id for co in confirmations.claim_prompts(session, tokyo(2, 10), Policy())] == [stick.id]
+    session.commit()
+    frozen_clock["now"] = tokyo(2, 11)
+    c = client_for(app, hana)
+    scan = f"/S/{label_token(session, stick)}"
+    page = text(c.get(scan))
+    assert "This item is inside bag" in page and BUTTON in page
+    assert BUTTON not in text(c.get(f"/S/{label_token(session, bag)}"))
+    done = post(c, f"{scan}/still-have-it", page=scan, follow=True)
+    assert ("success", f"Thank you: you confirmed you still have {stick.asset_tag}.") in flashes(done)
+    assert [e.item_id for e in events(session, "custody_confirmed")] == [stick.id]

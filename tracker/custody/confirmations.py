@@ -4,7 +4,8 @@ Where an item's take-out rule sets `confirm_every_days` (N), a check-out out for
 and again N days after each one. The scheduler asks the holder by e-mail once per period (`claim_prompts`); the
 holder scans the label and taps "I still have it" (`confirm`), which only the holder of the open check-out can do,
 and only through a current label: that is the proof the item is in their hands. A prompt left unanswered for
-GRACE goes to the security desk once (`claim_escalations`).
+GRACE goes to the security desk once (`claim_escalations`). Each item answers for itself under its own rule: a
+USB drive with My Number in a bag that is out is asked for, and confirmed by its own label, even if the bag is not.
 
 Every claim is a conditional UPDATE on the check-out's row (`WHERE custody_prompted_at < :period_start`, ...), so
 two scheduler runs at once, or two taps at once, do each thing once. Only flushes: the caller queues the messages
