@@ -65,7 +65,7 @@ def prepare(url: str, people: int, items: int) -> list[dict]:
         people_rows = list(s.scalars(select(User).order_by(User.id)))
         cookies = []
         for user in people_rows:
-            with app.test_request_context("/", headers={"User-Agent": UA}):
+            with app.test_request_context("/", headers={"User-Agent": UA}, environ_base={"REMOTE_ADDR": "127.0.0.1"}):
                 sessions.begin(user)
                 token = generate_csrf()
                 cookie = app.session_interface.get_signing_serializer(app).dumps(dict(session))

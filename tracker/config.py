@@ -214,6 +214,9 @@ def load(instance_path: str) -> dict:
         "API_RATE_PER_MINUTE": env_int("API_RATE_PER_MINUTE", 120),  # requests per API token and minute
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "SESSION_COOKIE_HTTPONLY": True,
+        # The cookie is sent again when the session changes (sign-in, a flash, the idle clock each minute), not on
+        # every response: signing it is a measurable part of a phone page.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,

@@ -22,6 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import audit, clock, i18n
 from .db import make_engine, make_sessionmaker, read_only
 from .errors import DomainError
+from .fields import render_field
 from .models import PRIVILEGED_ROLES, Role, User
 
 T = TypeVar("T")
@@ -241,3 +242,4 @@ def init_app(app: Flask, on_request: list[Callable] | None = None) -> None:
     app.teardown_appcontext(_close_db)
     app.after_request(_headers)
     app.context_processor(lambda: {"csp_nonce": csp_nonce})
+    app.jinja_env.globals["render_field"] = render_field

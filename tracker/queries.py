@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from .errors import N_, InvalidInput
@@ -67,9 +67,17 @@ def item_by_tag(session: Session, tag: str | None, exact: bool = False) -> Item 
     return next((found[c] for c in candidates if c in found), None)
 
 
+# The statements every scan runs, built once (building one costs more than SQLite takes to run it).
+_LABEL_BY_TOKEN = select(LabelToken).options(joinedload(LabelToken.item)).where(LabelToken.token == bindparam("token"))
+_LAST_OWN_CHECKOUT = (
+    select(Checkout)
+    .where(Checkout.holder_id == bindparam("user_id"), Checkout.parent_id.is_(None),
+           ~exists().where(Event.checkout_id == Checkout.id, Event.action == "handover"))
+    .order_by(Checkout.out_at.desc(), Checkout.id.desc()).limit(1))
+
+
 def label_by_token(session: Session, token: str) -> LabelToken | None:
-    return session.scalar(select(LabelToken).options(joinedload(LabelToken.item))
-                          .where(LabelToken.token == (token or "").strip().upper()))
+    return session.scalar(_LABEL_BY_TOKEN, {"token": (token or "").strip().upper()})
 
 
 def open_checkouts_of(session: Session, user: User) -> list[Checkout]:
@@ -84,10 +92,7 @@ def last_own_checkout(session: Session, user: User) -> Checkout | None:
     """The person's last take-out of their own, whose purpose and destination their next take-out offers again.
     A bag's contents and hand-overs to them are left out: a hand-over's purpose and destination (before they
     were left empty) were the previous holder's."""
-    handed_over = exists().where(Event.checkout_id == Checkout.id, Event.action == "handover")
-    return session.scalar(select(Checkout).where(Checkout.holder_id == user.id, Checkout.parent_id.is_(None),
-                                                 ~handed_over)
-                          .order_by(Checkout.out_at.desc(), Checkout.id.desc()).limit(1))
+    return session.scalar(_LAST_OWN_CHECKOUT, {"user_id": user.id})
 
 
 def open_checkouts_by_item(session: Session, item_ids: list[int]) -> dict[int, Checkout]:

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from flask import Flask, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from .. import i18n
 from ..http import db, login_manager, now
 from ..models import User
 
+# Built once: every signed-in request runs it, and building a statement costs more than running this one.
+_BY_SESSION_TOKEN = select(User).where(User.session_token == bindparam("token"))
+
+
+SEEN_EVERY = 60  # seconds: how often a session's last activity is written down
+
 
 @login_manager.user_loader
 def _load_user(token: str) -> User | None:
     """The user whose current session token the cookie names; a rotated token ends the session."""
-    user = db().scalar(select(User).where(User.session_token == token))
+    user = db().scalar(_BY_SESSION_TOKEN, {"token": token})
     if user is None or not user.active:
         return None
     g.user = user
@@ -60,7 +66,9 @@ def _enforce_limits() -> None:
         end()
         flash(i18n.gettext("Your session has ended. Please sign in again."), "info")
         return
-    if request.headers.get("X-Background-Refresh") != "1":  # a page refreshing itself is not someone at the desk
+    # A page refreshing itself is not someone at the desk. To the minute is enough for a 30-minute idle limit, and
+    # an unchanged session is not signed and sent again (SESSION_REFRESH_EACH_REQUEST is off).
+    if request.headers.get("X-Background-Refresh") != "1" and moment - seen_at >= SEEN_EVERY:
         session["seen_at"] = moment
 
 

@@ -391,14 +391,24 @@ def ready_request(session: Session, now: datetime, item: Item, holder: User, pol
                           .order_by(CheckoutRequest.id).limit(1))
 
 
+# The item page's requests, built once with the reader and the moment as bound values (every scan runs it).
+_ON_ITEM_PAGE = (
+    select(CheckoutRequest)
+    .where(CheckoutRequest.item_id == bindparam("item_id"),
+           or_(CheckoutRequest.status == RequestStatus.pending,
+               and_(CheckoutRequest.requester_id == bindparam("reader_id"),
+                    CheckoutRequest.status == RequestStatus.approved, CheckoutRequest.checkout_id.is_(None),
+                    or_(CheckoutRequest.for_date == bindparam("today"), CheckoutRequest.for_date.is_(None)),
+                    CheckoutRequest.expires_at > bindparam("now", type_=CheckoutRequest.expires_at.type))))
+    .order_by(CheckoutRequest.id))
+
+
 def on_item_page(session: Session, now: datetime, item_id: int, reader: User,
                  policy: Policy) -> tuple[CheckoutRequest | None, CheckoutRequest | None]:
     """What the item's page shows of requests, in one statement: the one waiting for approval, and the reader's
-    approval in advance for today."""
-    found = list(session.scalars(select(CheckoutRequest).where(
-        CheckoutRequest.item_id == item_id,
-        or_(CheckoutRequest.status == RequestStatus.pending, _ready(now, policy, reader.id)))
-        .order_by(CheckoutRequest.id)))
+    approval in advance for today (the same condition as `_ready`)."""
+    found = list(session.scalars(_ON_ITEM_PAGE, {"item_id": item_id, "reader_id": reader.id, "now": now,
+                                                 "today": clock.local(now, policy.timezone).date()}))
     pending = next((r for r in found if r.status == RequestStatus.pending), None)
     return pending, next((r for r in found if r.status == RequestStatus.approved), None)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from blinker import Namespace
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -49,10 +49,13 @@ _ENDED = N_("The offer to hand %(asset_tag)s over to %(name)s ended: the item wa
             "in the meantime.")
 
 
+_PENDING_OFFER = select(HandoverOffer).where(HandoverOffer.checkout_id == bindparam("checkout_id"),
+                                            HandoverOffer.status == OfferStatus.pending)
+
+
 def pending(session: Session, checkout: Checkout) -> HandoverOffer | None:
     """The offer waiting on this check-out, if any."""
-    return session.scalar(select(HandoverOffer).where(HandoverOffer.checkout_id == checkout.id,
-                                                      HandoverOffer.status == OfferStatus.pending))
+    return session.scalar(_PENDING_OFFER, {"checkout_id": checkout.id})
 
 
 def still_open(session: Session, checkout: Checkout, now: datetime, policy: Policy) -> HandoverOffer | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from blinker import Namespace
-from sqlalchemy import inspect, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,10 +55,14 @@ class ReturnResult:
     missing: list[Item] = field(default_factory=list)
 
 
+_OPEN_CHECKOUT = select(Checkout).where(Checkout.item_id == bindparam("item_id"), Checkout.returned_at.is_(None))
+_AWAITING_INSPECTION = (select(Checkout).where(Checkout.item_id == bindparam("item_id"),
+                                               Checkout.erasure == Erasure.pending)
+                        .order_by(Checkout.id.desc()).limit(1))
+
+
 def open_checkout(session: Session, item: Item) -> Checkout | None:
-    return session.scalar(
-        select(Checkout).where(Checkout.item_id == item.id, Checkout.returned_at.is_(None))
-    )
+    return session.scalar(_OPEN_CHECKOUT, {"item_id": item.id})
 
 
 def _lock(session: Session, item: Item) -> Item:
@@ -113,8 +117,7 @@ ERASURE_METHODS = ("overwrite", "format", "delete", "key_destroyed", "nothing_fo
 
 def awaiting_inspection(session: Session, item: Item) -> Checkout | None:
     """The returned check-out of `item` whose erasure the desk has still to inspect, if any."""
-    return session.scalar(select(Checkout).where(Checkout.item_id == item.id, Checkout.erasure == Erasure.pending)
-                          .order_by(Checkout.id.desc()).limit(1))
+    return session.scalar(_AWAITING_INSPECTION, {"item_id": item.id})
 
 
 def waiting_for_inspection(session: Session, limit: int = 200) -> list[Checkout]:

@@ -9,6 +9,7 @@ is the stricter set most Japanese take-out rules start from, offered on the page
 from __future__ import annotations
 
 import calendar
+import functools
 import json
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -67,8 +68,10 @@ class Rule:
         return cls(**data)
 
 
+@functools.cache
 def default(kind: str, data_class: str, policy: Policy) -> Rule:
-    """What the site's configuration says for a pair no admin has set: today's behaviour, nothing stricter."""
+    """What the site's configuration says for a pair no admin has set: today's behaviour, nothing stricter.
+    Cached: it depends on the configuration only, and every page that takes an item out asks for it."""
     item_like = Item(kind=Kind(kind), data_class=DataClass(data_class))
     return Rule(kind=kind, data_class=data_class,
                 overnight=Overnight.approval if policy.approval_required else Overnight.allowed,
@@ -117,9 +120,8 @@ def rule_for(session: Session, item: Item, policy: Policy) -> Rule:
 
 def all_rules(session: Session, policy: Policy) -> list[Rule]:
     """Every kind and class, in the order of the enums (the rules page's table), saved or default."""
-    rows = {(r.kind, r.data_class): r for r in session.scalars(select(TakeoutRule))}
-    return [_from_row(rows[(k.value, c.value)]) if (k.value, c.value) in rows else default(k.value, c.value, policy)
-            for c in DataClass for k in Kind]
+    found = table(session, policy)
+    return [found[(k.value, c.value)] for c in DataClass for k in Kind]
 
 
 def governing(session: Session, item: Item, policy: Policy, contents: list[Item] | None = None) -> list[Rule]:
@@ -178,8 +180,19 @@ def goes_past(rule: Rule, now: datetime, due_at: datetime, policy: Policy) -> bo
 
 
 def table(session: Session, policy: Policy) -> dict[tuple[str, str], Rule]:
-    """Every rule by (kind, data class), read at once: for lists that ask about many items."""
-    return {(r.kind, r.data_class): r for r in all_rules(session, policy)}
+    """Every rule by (kind, data class), read at once: for lists that ask about many items. Only the saved rows
+    are read; the pairs nobody set take the (cached) defaults."""
+    found = dict(_defaults(policy))
+    found.update({(r.kind, r.data_class): _from_row(r) for r in session.scalars(_SAVED_RULES)})
+    return found
+
+
+_SAVED_RULES = select(TakeoutRule)
+
+
+@functools.cache
+def _defaults(policy: Policy) -> dict[tuple[str, str], Rule]:
+    return {(k.value, c.value): default(k.value, c.value, policy) for c in DataClass for k in Kind}
 
 
 def lookup(found: dict[tuple[str, str], Rule], item: Item) -> Rule:

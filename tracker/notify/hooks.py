@@ -152,6 +152,7 @@ def on_events(session: Session, *, rows: list[dict]) -> None:
 
 
 _ACTIVE = "tracker.hooks.active"
+_ACTIVE_HOOKS = select(EventWebhook).where(EventWebhook.active.is_(True))
 
 
 def _active(session: Session) -> list[EventWebhook]:
@@ -159,8 +160,7 @@ def _active(session: Session) -> list[EventWebhook]:
     txn = session.get_transaction()
     cached = session.info.get(_ACTIVE)
     if cached is None or cached[0] is not txn:
-        cached = session.info[_ACTIVE] = (txn, list(session.scalars(
-            select(EventWebhook).where(EventWebhook.active.is_(True)))))
+        cached = session.info[_ACTIVE] = (txn, list(session.scalars(_ACTIVE_HOOKS)))
     return cached[1]
 
 
