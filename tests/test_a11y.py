@@ -95,11 +95,20 @@ def world(live_server):
         sites.create_place(session, now, site_id=osaka.id, name="Safe 1", actor=None)
         old = sites.create_place(session, now, site_id="", name="Old cabinet", actor=None)
         sites.retire_place(session, now, old, actor=None)
+        # Counts due and custody confirmations: the late laptop's rule counts and asks; it is overdue for a count,
+        # and its holder did not confirm when asked (the desk's list shows both; the holder's scan page the button).
+        from tracker.custody import rules
+
+        rules.save(session, now, replace(rules.default("laptop", "sensitive", s.policy()), count_every_months=6,
+                                         confirm_every_days=1), actor=session.get(User, admin.id))
+        session.get(Item, late.id).last_counted_at = now - timedelta(days=400)
+        late_co = session.get(Flag, late_flag.id).checkout
+        late_co.custody_prompted_at, late_co.custody_escalated_at = now - timedelta(days=2), now - timedelta(days=1)
         session.commit()
         ids = {"flag": late_flag.id, "incident": incident.id, "offer": offer.id, "request": request.id,
                "webhook": webhook.id, "site": osaka.id}
     return {"admin": admin, "desk": desk, "staff": staff, "late": late, "bag": bag, "spare": spare,
-            "scan": f"/S/{spare_token}", "lost": lost, "offered": offered, **ids}
+            "scan": f"/S/{spare_token}", "held_scan": f"/S/{s.token(late)}", "lost": lost, "offered": offered, **ids}
 
 
 def _pages(w) -> dict[str, list[str]]:
@@ -108,11 +117,11 @@ def _pages(w) -> dict[str, list[str]]:
         "anonymous": ["/login", w["scan"]],
         "staff": ["/", "/my", "/find", w["scan"], f"/items/{w['bag'].asset_tag}", "/account", "/password",
                   f"/handovers/{w['offer']}", f"/items/{w['offered'].asset_tag}", f"/requests/{w['request']}",
-                  "/approvals", "/account/tokens"],
+                  "/approvals", "/account/tokens", w["held_scan"], "/still-have-it"],
         "desk": ["/desk/", "/desk/?wall=1", "/desk/scanner", f"/desk/flags/{w['flag']}", "/desk/incidents/",
                  f"/desk/incidents/{w['incident']}", "/desk/records/", f"/desk/records/items/{w['late'].asset_tag}",
                  f"/items/{w['late'].asset_tag}", f"/items/{w['offered'].asset_tag}", f"/requests/{w['request']}",
-                 "/approvals", "/admin/sites/"],
+                 "/approvals", "/admin/sites/", "/desk/counts-due/"],
         "admin": ["/admin/items/", "/admin/items/new", f"/admin/items/{w['spare'].asset_tag}/edit",
                   "/admin/items/import", "/admin/labels/", f"/admin/labels/print?id={w['spare'].id}",
                   "/admin/users/", "/admin/users/new", f"/admin/users/{w['staff'].id}/edit",

@@ -71,6 +71,10 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("custody.scan", "GET"): ({}, everyone(200)),  # a stranger gets whom to call; staff the item page
     ("custody.found_message", "POST"): ({}, everyone(400)),  # a finder's message: public, empty refused
     ("custody.mine", "GET"): ({}, signed_in(200)),
+    # "I still have it": only the holder, through the label's address; the test item is not out (an error, back).
+    ("confirm.still_have_it", "POST"): ({}, signed_in(frozenset({303}))),
+    ("confirm.how_to", "GET"): ({}, signed_in(200)),
+    ("counts_due.index", "GET"): ({}, desk_only(200)),
     ("custody.checkout", "POST"): ({"purpose": "visit", "destination": "Osaka", "rules_ack": "1"},
                                    signed_in(to(ITEM))),
     ("custody.return_", "POST"): ({}, signed_in(to(ITEM))),  # not out: an error on the item page

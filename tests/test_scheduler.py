@@ -26,7 +26,7 @@ def test_build_creates_the_sweeps_with_explicit_ids_coalescing_and_hours_of_grac
     jobs = {job.id: job for job in sched.get_jobs()}
     assert set(jobs) == {"sweep-1900", "sweep-0000", "sweep-catch-up", "curfew-sweep", "reminders",
                          "deliver-notifications", "audit-check", "label-jobs", "handover-expiry",
-                         "escalation", "request-expiry"}  # and "lease" when built with a leader
+                         "escalation", "request-expiry", "count-digest", "custody-confirmations"}  # and "lease"
     for job_id in ("sweep-1900", "sweep-0000"):
         job = jobs[job_id]
         assert job.coalesce is True and job.max_instances == 1

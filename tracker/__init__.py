@@ -20,7 +20,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .api import views as api
     from .custody import approval_views as approvals
     from .custody import approvals as approval_rules
-    from .custody import handover
+    from .custody import confirm_views, handover
     from .custody import rule_views as admin_rules
     from .custody import views as custody
     from .desk import incident_views as incidents
@@ -35,6 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .notify import views as admin_notifications
     from .ops import views as ops
     from .reports import views as reports
+    from .stocktake import due_views as counts_due
 
     instance = (test_config or {}).get("INSTANCE_PATH") or config.instance_path(os.path.join(ROOT, "instance"))
     app = error_pages.TrackerFlask(__name__, instance_path=instance, template_folder=os.path.join(ROOT, "templates"))
@@ -57,7 +58,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     audit.events_chained.connect(hooks.on_events)
     api.init_app(app)
     for module in (auth, custody, approvals, desk, incidents, reports, admin_items, admin_users, admin_labels,
-                   admin_notifications, admin_webhooks, admin_departments, admin_sites, admin_rules, api_tokens):
+                   admin_notifications, admin_webhooks, admin_departments, admin_sites, admin_rules, api_tokens,
+                   confirm_views, counts_due):
         app.register_blueprint(module.bp)
     if app.config["OIDC_ISSUER"] or app.config["SCIM_TOKEN"]:
         from . import sso  # only sites that use single sign-on or provisioning load it (and Authlib)

@@ -44,6 +44,7 @@ EVENT_LABELS = {
     "refused": N_("Refused"), "export": N_("Exported"), "erasure_inspected": N_("Return inspection done"),
     "item_disposed": N_("Disposed of"),
     "handover_offered": N_("Hand-over offered"), "handover_accepted": N_("Hand-over accepted"),
+    "custody_confirmed": N_("Custody confirmed by the holder"), "custody_unconfirmed": N_("Custody not confirmed"),
     "handover_declined": N_("Hand-over declined"), "handover_cancelled": N_("Hand-over cancelled"),
     "handover_expired": N_("Hand-over offer lapsed"),
     "approval_step_approved": N_("Approval step approved"), "approval_step_rejected": N_("Approval step rejected"),

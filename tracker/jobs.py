@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 from flask import Flask
 
 from . import clock, trail
-from .custody import approvals, handover, policy
+from .custody import approvals, confirmations, handover, policy
 from .desk import escalation, sweep
 from .labels import jobs as label_jobs
 from .notify import delivery, outbox, reminders
+from .stocktake import schedule
 
 
 def _session(app: Flask):
@@ -68,6 +69,33 @@ def run_reminders(app: Flask, now: datetime) -> int:
             s.commit()
         run_delivery(app, now)
         return len(due)
+
+
+def run_count_digest(app: Flask, now: datetime) -> int:
+    """Queue the desk's daily list of items due for a count, once per site and local day; how many were queued."""
+    with app.app_context():
+        with _session(app) as s:
+            digests = schedule.claim_digests(s, now, policy.from_config(app.config))
+            outbox.queue_count_digests(s, now, digests, app.config)
+            s.commit()
+        if digests:
+            run_delivery(app, now)
+        return len(digests)
+
+
+def run_custody_confirmations(app: Flask, now: datetime) -> tuple[int, int]:
+    """Ask the holders due a custody confirmation (once per period) and tell the desk of the asks unanswered past
+    the grace period (once each), in one transaction; (asked, escalated)."""
+    with app.app_context():
+        with _session(app) as s:
+            asked = confirmations.claim_prompts(s, now, policy.from_config(app.config))
+            outbox.queue_custody_prompts(s, now, asked, app.config)
+            escalated = confirmations.claim_escalations(s, now)
+            outbox.queue_custody_unconfirmed(s, now, escalated, app.config)
+            s.commit()
+        if asked or escalated:
+            run_delivery(app, now)
+        return len(asked), len(escalated)
 
 
 def run_handover_expiry(app: Flask, now: datetime) -> int:

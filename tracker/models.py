@@ -310,6 +310,11 @@ class Checkout(Base):
     strict_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # The second person who witnessed the take-out, where the class's rule asks for one (two-person rule).
     witness_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # "I still have it": the holder's last confirmation by scanning the label, the last e-mail asking for one, and
+    # the last time an unanswered ask went to the desk (where the rule asks for confirmations).
+    custody_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    custody_prompted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    custody_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     item: Mapped[Item] = relationship()
     holder: Mapped[User] = relationship(foreign_keys=[holder_id])
@@ -506,6 +511,8 @@ class TakeoutRule(Base):
     witness: Mapped[bool] = mapped_column(Boolean, default=False)  # a second person witnesses the take-out
     handling_ack: Mapped[bool] = mapped_column(Boolean, default=False)  # the holder ticks the handling rules
     escalate_after_hours: Mapped[int | None] = mapped_column(Integer)  # unanswered flag goes to the manager
+    count_every_months: Mapped[int | None] = mapped_column(Integer)  # a stock-take counts it this often (棚卸)
+    confirm_every_days: Mapped[int | None] = mapped_column(Integer)  # a long take-out's holder confirms custody
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -627,6 +634,24 @@ class Sweep(Base):
     runs: Mapped[int] = mapped_column(Integer, default=1)
     flagged: Mapped[int] = mapped_column(Integer, default=0)
     duration_seconds: Mapped[float | None] = mapped_column(Float)  # of the last run, for /metrics
+
+
+class CountDigest(Base):
+    """The desk's daily list of items due for a count, one per site (None: the main office) and local day: the row
+    is the claim, so two scheduler runs never send it twice."""
+
+    __tablename__ = "count_digests"
+    __table_args__ = (
+        Index("uq_count_digests_site_date", "site_id", "on_date", unique=True),
+        Index("uq_count_digests_main_date", "on_date", unique=True,
+              sqlite_where=text("site_id IS NULL"), postgresql_where=text("site_id IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    on_date: Mapped[date] = mapped_column(Date)
+    items: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SchedulerLease(Base):

@@ -118,6 +118,11 @@ def build(app: Flask, blocking: bool, leader: Leader | None = None) -> BlockingS
                   IntervalTrigger(minutes=5), id="handover-expiry", misfire_grace_time=300, **defaults)
     sched.add_job(led("escalation", lambda: jobs.run_escalation(app, clock.now())),
                   IntervalTrigger(minutes=ESCALATE_EVERY_MINUTES), id="escalation", misfire_grace_time=300, **defaults)
+    # Stock-take reminders: the desk's daily digest of counts due, and "I still have it" asks and escalations.
+    sched.add_job(led("count digest", lambda: jobs.run_count_digest(app, clock.now())), IntervalTrigger(minutes=15),
+                  id="count-digest", misfire_grace_time=300, **defaults)
+    sched.add_job(led("custody confirmations", lambda: jobs.run_custody_confirmations(app, clock.now())),
+                  IntervalTrigger(minutes=15), id="custody-confirmations", misfire_grace_time=300, **defaults)
     sched.add_job(led("request expiry", lambda: jobs.run_request_expiry(app, clock.now())), IntervalTrigger(minutes=1),
                   id="request-expiry", misfire_grace_time=300, **defaults)
     sched.add_job(led("delivery", lambda: jobs.run_delivery(app, clock.now())), IntervalTrigger(seconds=30),

@@ -98,6 +98,12 @@ class RuleForm(FlaskForm):
     handling_ack = BooleanField(_l("The holder ticks the handling rules (first take-out of the day)"))
     escalate_after_hours = IntegerField(_l("Escalate an unanswered overdue flag after (hours)"),
                                         validators=[Optional()], description=_l("Empty: no escalation."))
+    count_every_months = IntegerField(_l("Count it in a stock-take every (months)"), validators=[Optional()],
+                                      description=_l("Empty: no next count date."))
+    confirm_every_days = IntegerField(_l("Holders of long take-outs confirm custody every (days)"),
+                                      validators=[Optional()],
+                                      description=_l("They are asked by e-mail and confirm by scanning the item's "
+                                                     "label. Empty: never asked."))
 
     def __init__(self, *a, users: list[tuple[int, str]] = (), **kw):
         super().__init__(*a, **kw)

@@ -15,7 +15,8 @@ from .forms import APPROVAL_LABELS, OVERNIGHT_LABELS, RuleForm
 bp = Blueprint("admin_rules", __name__, url_prefix="/admin/rules")
 
 # The form's field for each argument of `rules.save` a refusal can be about.
-_FIELD_OF = {"approvers": "approver1", "max_hours": "max_hours", "escalate_after_hours": "escalate_after_hours"}
+_FIELD_OF = {"approvers": "approver1", "max_hours": "max_hours", "escalate_after_hours": "escalate_after_hours",
+             "count_every_months": "count_every_months", "confirm_every_days": "confirm_every_days"}
 
 
 def _policy() -> policy.Policy:
@@ -56,6 +57,8 @@ def _form(current: rules.Rule) -> RuleForm:
         form.curfew.data, form.max_hours.data = current.curfew, current.max_hours
         form.erasure_on_return.data, form.witness.data = current.erasure_on_return, current.witness
         form.handling_ack.data, form.escalate_after_hours.data = current.handling_ack, current.escalate_after_hours
+        form.count_every_months.data, form.confirm_every_days.data = (current.count_every_months,
+                                                                      current.confirm_every_days)
     return form
 
 
@@ -65,7 +68,9 @@ def _from_form(current: rules.Rule, form: RuleForm) -> rules.Rule:
                       overnight=Overnight(form.overnight.data), curfew=form.curfew.data,
                       max_hours=form.max_hours.data, erasure_on_return=form.erasure_on_return.data,
                       witness=form.witness.data, handling_ack=form.handling_ack.data,
-                      escalate_after_hours=form.escalate_after_hours.data, version=current.version)
+                      escalate_after_hours=form.escalate_after_hours.data,
+                      count_every_months=form.count_every_months.data,
+                      confirm_every_days=form.confirm_every_days.data, version=current.version)
 
 
 @bp.route("/<kind>/<data_class>", methods=["GET", "POST"])

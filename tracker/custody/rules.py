@@ -8,10 +8,11 @@ is the stricter set most Japanese take-out rules start from, offered on the page
 
 from __future__ import annotations
 
+import calendar
 import functools
 import json
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +24,8 @@ from ..models import Approval, DataClass, Item, Kind, Overnight, Role, TakeoutRu
 from .policy import Policy
 
 MAX_APPROVERS = 3
+MAX_COUNT_MONTHS = 60
+MAX_CONFIRM_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class Rule:
     witness: bool = False
     handling_ack: bool = False
     escalate_after_hours: int | None = None
+    count_every_months: int | None = None  # a stock-take counts the item this often; None: no next count
+    confirm_every_days: int | None = None  # the holder of a take-out this long confirms custody; None: never asked
     version: int = 0  # 0: the defaults, never saved
 
     @property
@@ -76,19 +81,24 @@ def default(kind: str, data_class: str, policy: Policy) -> Rule:
 
 def recommended(kind: str, data_class: str) -> Rule:
     """A stricter starting point: the manager approves personal data going out, USB drives with personal data are
-    back by 18:00 and erased at return, My Number needs manager and desk, no overnight, and a witness."""
+    back by 18:00 and erased at return, My Number needs manager and desk, no overnight, and a witness; personal
+    data is counted every 6 months (sensitive and My Number every 3), and holders of long take-outs confirm
+    custody weekly (sensitive every 3 days, My Number daily)."""
     personal = data_class != DataClass.none.value
     usb = kind == Kind.usb.value
     rule = Rule(kind=kind, data_class=data_class, handling_ack=personal, erasure_on_return=usb and personal,
-                escalate_after_hours=2 if personal else None)
+                escalate_after_hours=2 if personal else None, count_every_months=6 if personal else None,
+                confirm_every_days=7 if personal else None)
     if data_class == DataClass.personal.value:
         rule = replace(rule, overnight=Overnight.approval, curfew=time(18, 0) if usb else None)
     elif data_class == DataClass.sensitive.value:
         rule = replace(rule, approval=Approval.manager, overnight=Overnight.approval,
-                       curfew=time(18, 0) if usb else None, max_hours=8 if usb else None)
+                       curfew=time(18, 0) if usb else None, max_hours=8 if usb else None, count_every_months=3,
+                       confirm_every_days=3)
     elif data_class == DataClass.my_number.value:
         rule = replace(rule, approval=Approval.manager_desk, overnight=Overnight.forbidden, curfew=time(18, 0),
-                       max_hours=4 if usb else None, witness=True, escalate_after_hours=1)
+                       max_hours=4 if usb else None, witness=True, escalate_after_hours=1, count_every_months=3,
+                       confirm_every_days=1)
     return rule
 
 
@@ -97,7 +107,8 @@ def _from_row(row: TakeoutRule) -> Rule:
     return Rule(kind=row.kind, data_class=row.data_class, approval=row.approval, approvers=approvers,
                 overnight=row.overnight, curfew=row.curfew, max_hours=row.max_hours,
                 erasure_on_return=row.erasure_on_return, witness=row.witness, handling_ack=row.handling_ack,
-                escalate_after_hours=row.escalate_after_hours, version=row.version)
+                escalate_after_hours=row.escalate_after_hours, count_every_months=row.count_every_months,
+                confirm_every_days=row.confirm_every_days, version=row.version)
 
 
 def rule_for(session: Session, item: Item, policy: Policy) -> Rule:
@@ -213,6 +224,28 @@ def refuse_if_broken(rule: Rule, now: datetime, due_at: datetime, policy: Policy
                         "choose an earlier due time."), about="due_at", hours=rule.max_hours, **names)
 
 
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later; a day the month does not have becomes its last (31 January + 1 = 28 or 29
+    February), as people count "every 6 months"."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def item_zone(item: Item, policy: Policy) -> str:
+    """The time zone of the item's site (the settings' zone for the main office): its dates are that office's."""
+    return item.site.timezone if item.site_id is not None else policy.timezone
+
+
+def next_count_on(rule: Rule, item: Item, tz: str) -> date | None:
+    """The local date by which `item` is due for its next count: its last count (or its registration, if never
+    counted) plus the rule's interval, in zone `tz` (its site's); None where the rule sets no interval."""
+    if rule.count_every_months is None:
+        return None
+    basis = item.last_counted_at or item.created_at
+    return add_months(clock.local(basis, tz).date(), rule.count_every_months)
+
+
 def needs_erasure(session: Session, item: Item, policy: Policy) -> bool:
     """Whether returning `item` must say what became of its data (消去確認), as its rule says now."""
     return rule_for(session, item, policy).erasure_on_return
@@ -238,6 +271,10 @@ def _check(session: Session, rule: Rule) -> None:
     for value, about in ((rule.max_hours, "max_hours"), (rule.escalate_after_hours, "escalate_after_hours")):
         if value is not None and not 1 <= value <= 24 * 31:
             raise InvalidInput(N_("Give a number of hours between 1 and 744."), about=about)
+    if rule.count_every_months is not None and not 1 <= rule.count_every_months <= MAX_COUNT_MONTHS:
+        raise InvalidInput(N_("Give a number of months between 1 and 60."), about="count_every_months")
+    if rule.confirm_every_days is not None and not 1 <= rule.confirm_every_days <= MAX_CONFIRM_DAYS:
+        raise InvalidInput(N_("Give a number of days between 1 and 365."), about="confirm_every_days")
 
 
 def _locked_row(session: Session, now: datetime, kind: str, data_class: str) -> tuple[TakeoutRule, bool]:
@@ -273,6 +310,7 @@ def save(session: Session, now: datetime, rule: Rule, *, actor: User, source: st
     row.overnight, row.curfew, row.max_hours = rule.overnight, rule.curfew, rule.max_hours
     row.erasure_on_return, row.witness, row.handling_ack = rule.erasure_on_return, rule.witness, rule.handling_ack
     row.escalate_after_hours = rule.escalate_after_hours
+    row.count_every_months, row.confirm_every_days = rule.count_every_months, rule.confirm_every_days
     row.version, row.updated_at, row.updated_by_id = row.version + 1, now, actor.id
     session.flush()
     saved = _from_row(row)

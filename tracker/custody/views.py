@@ -27,7 +27,7 @@ from ..http import (
 )
 from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules
 from ..models import Checkout, HandoverOffer, Item, Kind, LabelToken, OfferStatus, User
-from . import approvals, found, handover, policy, rules
+from . import approvals, confirmations, found, handover, policy, rules
 from . import operations as custody
 from .forms import AcceptOfferForm, CheckoutForm, FoundMessageForm, HandoverForm, InspectionForm, ReturnForm
 
@@ -66,8 +66,10 @@ def _prefill(form: CheckoutForm, due: datetime) -> None:
         form.holder.data = str(current_user.id)
 
 
-def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: datetime | None = None):
-    """The item's page; with `form`, the take-out form as the person sent it (refused), its details open."""
+def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: datetime | None = None,
+                 label: LabelToken | None = None):
+    """The item's page; with `form`, the take-out form as the person sent it (refused), its details open; with
+    the `label` scanned, its holder may confirm custody ("I still have it") where the rule asks."""
     s = db()
     moment = now()
     co, inspection = custody.open_and_awaiting_inspection(s, it)
@@ -103,7 +105,10 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         history=queries.item_events(s, it) if current_user.privileged else [],
         needs_erasure=co is not None and any(rules.lookup(table, x).erasure_on_return for x in returning),
         erasure_methods=custody.ERASURE_METHODS, inspection=inspection,
-        disposal_methods=tuple(DISPOSAL_METHOD_LABELS))
+        disposal_methods=tuple(DISPOSAL_METHOD_LABELS),
+        confirm_token=label.token if label and co and co.holder_id == current_user.id
+        and confirmations.asks(rules.lookup(table, it)) else None,
+        next_count=rules.next_count_on(rules.lookup(table, it), it, rules.item_zone(it, pol)))
 
 
 @bp.get("/items/<tag>")
@@ -142,7 +147,7 @@ def scan(token: str):
         return render_template("custody/replaced.html", label=label), 410
     if label.item.retired:
         return render_template("custody/retired.html", item=label.item), 410
-    return _render_item(label.item, request.path)
+    return _render_item(label.item, request.path, label=label)
 
 
 def _not_a_label():

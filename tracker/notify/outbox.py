@@ -12,7 +12,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from ..i18n import when
+from ..i18n import day, when
 from ..models import Checkout, HandoverOffer, Notification, OfferStatus
 
 
@@ -215,6 +215,88 @@ def queue_handover_unanswered(session: Session, now: datetime, offer: HandoverOf
 
 def _addresses(text: str) -> list[str]:
     return [a.strip() for a in (text or "").split(",") if a.strip()]
+
+
+def _desk_of(site, config: dict) -> list[str]:
+    """A site's desk addresses; the main office's (and a site without its own) are TRACKER_DESK_EMAILS."""
+    return _addresses(site.desk_emails if site is not None and site.desk_emails else config.get("DESK_EMAILS", ""))
+
+
+def _count_line(due) -> str:
+    overdue = _("overdue by %(n)d day(s)", n=due.days_overdue) if due.overdue else ""
+    next_count = _("Next count")
+    return f"- {due.item.asset_tag} ({due.item.name}) {next_count}: {day(due.next_on)}" + (
+        f" — {overdue}" if overdue else "")
+
+
+def _held_line(co: Checkout) -> str:
+    since = _("out since %(when)s", when=when(co.out_at))
+    return f"- {co.item.asset_tag} ({co.item.name}) {since}"
+
+
+def _unconfirmed_line(co: Checkout) -> str:
+    asked = _("asked %(when)s", when=when(co.custody_prompted_at))
+    return f"{_desk_line(co)} ({asked})"
+
+
+def queue_count_digests(session: Session, now: datetime, digests: list, config: dict) -> int:
+    """The desk's daily list of items due for a count (tracker.stocktake.schedule.Digest), one message per desk
+    address of each site, in the site's default language."""
+    if not config.get("SMTP_HOST"):
+        return 0
+    count = 0
+    for digest in digests:
+        with force_locale(config.get("DEFAULT_LANGUAGE", "ja")):
+            where = f" ({digest.site.name})" if digest.site is not None else ""
+            subject = _("%(n)d item(s) due for a stock-take count", n=digest.total) + where
+            lines = [_count_line(d) for d in digest.due]
+            more = [_("… and %(n)d more.", n=digest.total - len(digest.due))] if digest.total > len(digest.due) else []
+            body = "\n".join([_("These items are due for a count today or overdue:"), *lines, *more, "",
+                              f"{config['BASE_URL']}/desk/counts-due"])
+        for address in _desk_of(digest.site, config):
+            _queue(session, now, "email", address, subject, body)
+            count += 1
+    return count
+
+
+def queue_custody_prompts(session: Session, now: datetime, checkouts: list[Checkout], config: dict) -> int:
+    """Ask each holder, in their language, to confirm they still have what they took out long ago: one message
+    per holder, with the link that tells how (scan each item's own label)."""
+    if not checkouts or not config.get("SMTP_HOST"):
+        return 0
+    by_holder = _by_holder(checkouts)
+    for cos in by_holder.values():
+        holder = cos[0].holder
+        with force_locale(holder.language or config.get("DEFAULT_LANGUAGE", "ja")):
+            subject = _("Please confirm you still have %(n)d item(s)", n=len(cos))
+            body = "\n".join([_("Hello %(name)s,", name=holder.name), "",
+                              _("You have had these items for a while. Please confirm you still have them:"),
+                              *[_held_line(c) for c in cos], "",
+                              _("Scan the label on each item with your phone and tap “I still have it”. If you "
+                                "no longer have one, tell the security desk at once. How to confirm:"),
+                              f"{config['BASE_URL']}/still-have-it"])
+        _queue(session, now, "email", holder.email, subject, body)
+    return len(by_holder)
+
+
+def queue_custody_unconfirmed(session: Session, now: datetime, checkouts: list[Checkout], config: dict) -> int:
+    """Tell the desk of each item's site which holders did not confirm custody when asked."""
+    if not checkouts or not config.get("SMTP_HOST"):
+        return 0
+    by_site: dict[int | None, list[Checkout]] = defaultdict(list)
+    for co in checkouts:
+        by_site[co.item.site_id].append(co)
+    count = 0
+    for cos in by_site.values():
+        with force_locale(config.get("DEFAULT_LANGUAGE", "ja")):
+            subject = _("Not confirmed: %(n)d holder(s) did not confirm they still have an item", n=len(cos))
+            lines = [_unconfirmed_line(c) for c in cos]
+            body = "\n".join([_("These holders were asked to confirm custody and have not. Please contact them:"),
+                              *lines, "", f"{config['BASE_URL']}/desk/counts-due"])
+        for address in _desk_of(cos[0].item.site, config):
+            _queue(session, now, "email", address, subject, body)
+            count += 1
+    return count
 
 
 def queue_checkpoint(session: Session, now: datetime, recipient: str, line: str, ok: bool, summary: str) -> None:

@@ -1,0 +1,1 @@
+"""Stock-take (棚卸): counting sessions, next-count dates and the items due for a count."""
