@@ -11,7 +11,19 @@ from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from .errors import N_, InvalidInput
-from .models import Checkout, CheckoutRequest, DataClass, Department, Event, Item, Kind, LabelToken, RequestStatus, User
+from .models import (
+    Checkout,
+    CheckoutRequest,
+    DataClass,
+    Department,
+    Event,
+    Item,
+    Kind,
+    LabelToken,
+    RequestStatus,
+    Site,
+    User,
+)
 
 PAGE_SIZE = 50
 
@@ -102,19 +114,34 @@ def open_checkouts_by_item(session: Session, item_ids: list[int]) -> dict[int, C
 
 
 def desk_stmt(now: datetime, soon: datetime | None = None, kind: str = "", data_class: str = "",
-              department: str = "", state: str = "") -> Select:
-    """Everything out now, by due time: so overdue first, then due soon, then the rest.
+              department: str = "", state: str = "", site: str = "") -> Select:
+    """Everything out now, by due time: so overdue first, then due soon, then the rest; `site` as `at_site`.
 
     A bag's contents travel with the bag and are listed under it, not as rows of their own.
     """
     stmt = (select(Checkout).join(Checkout.item).options(joinedload(Checkout.item), joinedload(Checkout.holder))
             .where(Checkout.returned_at.is_(None), not_inside_an_open_bag()))
     stmt = _item_filters(stmt, kind, data_class, department)
+    if (where := at_site(site)) is not None:
+        stmt = stmt.where(where)
     if state == "overdue":
         stmt = stmt.where(Checkout.due_at <= now)
     elif state == "soon" and soon is not None:
         stmt = stmt.where(Checkout.due_at > now, Checkout.due_at <= soon)
     return stmt.order_by(Checkout.due_at, Checkout.id)
+
+
+MAIN_OFFICE = "main"  # the site filter's value for the main office (items without a site); "" is every site
+
+
+def at_site(site: str):
+    """The items of the site filter's value: MAIN_OFFICE, a site's id; None (no filter) for every site or an unknown
+    value."""
+    if site == MAIN_OFFICE:
+        return Item.site_id.is_(None)
+    if site.isdigit() and len(site) < 10:
+        return Item.site_id == int(site)
+    return None
 
 
 def _item_filters(stmt: Select, kind: str, data_class: str, department: str) -> Select:
@@ -155,9 +182,12 @@ def not_inside_an_open_bag():
                ~exists().where(parent.id == Checkout.parent_id, parent.returned_at.is_(None)))
 
 
-def overdue_count(session: Session, now: datetime) -> int:
-    return session.scalar(select(func.count(Checkout.id)).where(
-        Checkout.returned_at.is_(None), Checkout.due_at <= now, not_inside_an_open_bag())) or 0
+def overdue_count(session: Session, now: datetime, site: str = "") -> int:
+    stmt = select(func.count(Checkout.id)).where(Checkout.returned_at.is_(None), Checkout.due_at <= now,
+                                                 not_inside_an_open_bag())
+    if (where := at_site(site)) is not None:
+        stmt = stmt.join(Checkout.item).where(where)
+    return session.scalar(stmt) or 0
 
 
 def contains(text: str, *columns):
@@ -182,6 +212,11 @@ def items_stmt(q: str = "", kind: str = "", status: str = "", data_class: str = 
     elif status != "all":
         stmt = stmt.where(Item.retired_at.is_(None))
     return stmt.order_by(Item.asset_tag)
+
+
+def sites(session: Session) -> list[Site]:
+    """Every site by name, for the site filters (empty for a one-office company)."""
+    return list(session.scalars(select(Site).order_by(Site.name)))
 
 
 def departments(session: Session) -> list[str]:
