@@ -38,7 +38,8 @@ def _sweep_site(app: Flask, now: datetime, only_if_missed: bool, site_id: int | 
             return None  # removed meanwhile: nothing of it to sweep
         pol = policy.for_site(app.config, site)
         started = time.monotonic()
-        result = sweep.sweep_if_missed(s, now, pol) if only_if_missed else sweep.sweep(s, now, pol)
+        since = site.created_at if site is not None else None
+        result = sweep.sweep_if_missed(s, now, pol, since) if only_if_missed else sweep.sweep(s, now, pol)
         if result is not None:
             outbox.queue_overdue(s, now, [f.checkout for f in result.flags], app.config)
             sweep.record_duration(s, result, time.monotonic() - started)

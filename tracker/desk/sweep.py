@@ -130,10 +130,13 @@ def sweep_strict(session: Session, now: datetime, policy: Policy) -> SweepResult
     return SweepResult(business_date=clock.local(now, policy.timezone).date(), flag_ids=ids, session=session)
 
 
-def sweep_if_missed(session: Session, now: datetime, policy: Policy) -> SweepResult | None:
+def sweep_if_missed(session: Session, now: datetime, policy: Policy, since: datetime | None = None) -> SweepResult | None:
     """Sweep if the last sweep that was due (day end or later sweep) has not run since: after downtime, or
-    after a sweep that failed. The scheduler asks every minute, so a failed sweep is retried until it runs."""
+    after a sweep that failed. The scheduler asks every minute, so a failed sweep is retried until it runs.
+    `since`: when the site was set up; a day end before it was never its to sweep (its first is its next one)."""
     due = last_due(now, policy)
+    if since is not None and due < since:
+        return None
     ran = session.scalar(select(Sweep.last_run_at).where(_sweeps_of(policy.site_id),
                                                          Sweep.business_date == business_date(due, policy)))
     if ran is not None and ran >= due:
