@@ -166,6 +166,18 @@ def test_a_site_added_while_the_scheduler_runs_is_swept_without_a_restart(app, s
         assert flagged(session, {co.id: "Singapore"}) == ({"Singapore"} if swept else set())
 
 
+def test_the_sweep_command_sweeps_the_site_named(runner, session, offices, make_user, make_item):
+    holder = make_user()
+    osaka = out(session, at(session, make_item(), offices["Osaka"]), holder, tokyo(1, 10), due=tokyo(1, 17))
+    main = out(session, at(session, make_item(), None), holder, tokyo(1, 10), due=tokyo(1, 17))
+    result = runner.invoke(args=["sweep", "--site", "Osaka", "--now", "2026-06-01T18:00:00+09:00"])
+    assert result.exit_code == 0, result.output
+    assert "Sweep for 2026-06-01: 1 check-out(s) flagged." in result.output
+    assert osaka.item.asset_tag in result.output and main.item.asset_tag not in result.output
+    refused = runner.invoke(args=["sweep", "--site", "Nagoya"])
+    assert refused.exit_code != 0 and "Nagoya" in refused.output
+
+
 # --- the site's clock at take-out ---------------------------------------------------------------------------------
 
 
