@@ -189,3 +189,22 @@ def test_the_board_warns_of_the_chosen_sites_late_sweep(app, session, offices, m
     osaka = desk.get(f"/desk/?site={offices['Osaka'].id}").get_data(as_text=True)
     assert "The end-of-day sweep of Osaka is late" in osaka
     assert "The end-of-day sweep of Osaka is late" in desk.get("/desk/?site=all").get_data(as_text=True)
+
+
+def test_a_request_waiting_for_the_desk_mails_the_desk_of_the_items_site(new_app, session, offices, make_user,
+                                                                        make_item, smtp):
+    from tracker.custody import approvals
+
+    app = new_app(**smtp_config(smtp), DESK_EMAILS="tokyo-desk@example.com")
+    item = make_item()
+    item.site_id = offices["Osaka"].id
+    session.commit()
+    holder = make_user()
+    with app.app_context():  # an overnight take-out the desk approves: the desk's turn, no approver by name
+        approvals.request_checkout(session, tokyo(1, 10), item=item, holder=holder, due_at=tokyo(2, 17), purpose="p",
+                                   destination="d", reason="trip", policy=Policy(approval_required=True),
+                                   handling_ack=True)
+        session.commit()
+    jobs.run_delivery(app, tokyo(1, 10))
+    assert len(smtp.inbox.to("osaka-desk@example.com")) == 1 and len(smtp.inbox.to("osaka-guard@example.com")) == 1
+    assert smtp.inbox.to("tokyo-desk@example.com") == []
