@@ -268,3 +268,14 @@ def test_a_site_with_daylight_saving_is_swept_at_its_local_day_end_each_day(app,
         assert flagged(session, {co.id: "London"}) == {"London"}, day
         row = session.scalars(select(Sweep).where(Sweep.site_id == london.id, Sweep.business_date == day)).one()
         assert (row.started_at, row.runs) == (day_end, 1)
+
+
+def test_a_site_whose_zone_cannot_be_read_does_not_stop_the_others(app, session, make_site, make_user, make_item,
+                                                                    caplog):
+    make_site("Atlantis", timezone="Atlantic/Atlantis")  # not a zone: the admin pages refuse it; a typo in the data
+    singapore = make_site("Singapore", timezone="Asia/Singapore", day_end=time(19, 0))
+    co = out(session, at(session, make_item(), singapore), make_user(), tokyo(1, 10), due=tokyo(1, 17))
+    jobs.run_sweeps_if_missed(app, tokyo(1, 12))
+    results = jobs.run_sweeps_if_missed(app, tokyo(1, 20))
+    assert [r.site_id for r in results] == [None, singapore.id] and flagged(session, {co.id: "Singapore"}) == {"Singapore"}
+    assert "could not be swept" in caplog.text

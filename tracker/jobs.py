@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from datetime import datetime, timedelta
@@ -15,6 +16,8 @@ from .desk import escalation, sweep
 from .labels import jobs as label_jobs
 from .models import Site
 from .notify import delivery, outbox, reminders
+
+log = logging.getLogger(__name__)
 
 
 def _session(app: Flask):
@@ -54,8 +57,17 @@ def run_sweeps_if_missed(app: Flask, now: datetime) -> list[sweep.SweepResult]:
     with app.app_context():
         with _session(app) as s:
             site_ids = list(s.scalars(select(Site.id).order_by(Site.id)))
-        results = [r for r in (_sweep_site(app, now, True, site_id) for site_id in (None, *site_ids))
-                   if r is not None]
+        results = []
+        for site_id in (None, *site_ids):
+            try:
+                result = _sweep_site(app, now, True, site_id)
+            except (LookupError, ValueError):  # a site whose zone or times cannot be read: the others still run
+                if site_id is None:
+                    raise
+                log.exception("sweep: site %s could not be swept; the other sites were", site_id)
+                continue
+            if result is not None:
+                results.append(result)
         run_delivery(app, now)
         return results
 
