@@ -1,19 +1,22 @@
 """Each site's security desk: told of its own overdue items (its addresses, its desk lead), its own site first on the
-board (every site on request), and each site's sweep on /healthz and /metrics against its own day end."""
+board (every site on request), times on its own clock, and each site's sweep on /healthz and /metrics against its
+own day end."""
 
 from __future__ import annotations
 
 from datetime import time
 
 import pytest
+from sqlalchemy import select
 
-from tests.helpers import client_for, tokyo
+from tests.helpers import client_for, csrf_from, tokyo
 from tests.test_notify import SmtpServer, smtp_config
 from tracker import jobs
+from tracker.custody import approvals, rules
 from tracker.custody import operations as custody
-from tracker.custody import rules
 from tracker.custody.policy import Policy
 from tracker.desk import escalation, sweep
+from tracker.models import Checkout
 
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 
@@ -193,8 +196,6 @@ def test_the_board_warns_of_the_chosen_sites_late_sweep(app, session, offices, m
 
 def test_a_request_waiting_for_the_desk_mails_the_desk_of_the_items_site(new_app, session, offices, make_user,
                                                                         make_item, smtp):
-    from tracker.custody import approvals
-
     app = new_app(**smtp_config(smtp), DESK_EMAILS="tokyo-desk@example.com")
     item = make_item()
     item.site_id = offices["Osaka"].id
@@ -208,3 +209,34 @@ def test_a_request_waiting_for_the_desk_mails_the_desk_of_the_items_site(new_app
     jobs.run_delivery(app, tokyo(1, 10))
     assert len(smtp.inbox.to("osaka-desk@example.com")) == 1 and len(smtp.inbox.to("osaka-guard@example.com")) == 1
     assert smtp.inbox.to("tokyo-desk@example.com") == []
+
+
+def test_each_reader_sees_times_in_their_own_offices_zone(app, session, offices, make_user, make_item, admin):
+    """Singapore's day end is 19:00 there and 20:00 in Tokyo: each desk reads it on its own clock."""
+    guard = make_user("security")
+    guard.site_id = offices["Singapore"].id
+    session.commit()
+    tag = out_at(session, make_item, make_user(), offices["Singapore"], due=tokyo(1, 20)).asset_tag
+    singapore = client_for(app, guard).get("/desk/?site=all").get_data(as_text=True)
+    tokyo_page = client_for(app, admin).get("/desk/?site=all").get_data(as_text=True)
+    assert tag in singapore and "2026-06-01 19:00" in singapore and "2026-06-01 20:00" not in singapore
+    assert tag in tokyo_page and "2026-06-01 20:00" in tokyo_page
+
+
+def test_the_take_out_form_offers_and_reads_times_on_the_holders_clock(app, session, offices, make_user, make_item,
+                                                                       frozen_clock):
+    holder = make_user()
+    holder.site_id = offices["Singapore"].id
+    item = make_item()
+    item.site_id = offices["Singapore"].id
+    session.commit()
+    phone = client_for(app, holder)
+    page = phone.get(f"/items/{item.asset_tag}").get_data(as_text=True)
+    assert 'value="2026-06-01T19:00"' in page  # Singapore's day end, in Singapore time
+    resp = phone.post(f"/items/{item.asset_tag}/checkout", data={
+        "csrf_token": csrf_from(page), "purpose": "visit", "destination": "client", "due": "2026-06-01T18:30",
+        "rules_ack": "1"})
+    assert resp.status_code in (302, 303)
+    session.rollback()
+    co = session.scalars(select(Checkout).where(Checkout.item_id == item.id)).one()
+    assert co.due_at == tokyo(1, 19, 30)  # 18:30 in Singapore

@@ -25,7 +25,7 @@ from ..http import (
     safe_next,
     signed_in,
 )
-from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules
+from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules, reader_zone
 from ..models import Checkout, HandoverOffer, Item, Kind, LabelToken, OfferStatus, User
 from . import approvals, found, handover, policy, rules
 from . import operations as custody
@@ -57,10 +57,10 @@ def _default_due(it: Item, moment: datetime) -> datetime:
     return rules.due_by(rules.governing(db(), it, pol), moment, pol)
 
 
-def _prefill(form: CheckoutForm, due: datetime, tz: str) -> None:
+def _prefill(form: CheckoutForm, due: datetime) -> None:
     """Purpose and destination from the person's last own take-out (never a hand-over); due at today's day end
-    (or the rule's earlier limit), in the item's site's local time."""
-    form.due.data = clock.local(due, tz).replace(tzinfo=None)
+    of the item's site (or the rule's earlier limit), shown in the reader's zone like every time on the page."""
+    form.due.data = clock.local(due, reader_zone()).replace(tzinfo=None)
     last = queries.last_own_checkout(db(), current_user)
     if last is not None:
         form.purpose.data, form.destination.data = last.purpose, last.destination
@@ -87,7 +87,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     governing = [rules.lookup(table, x) for x in [it, *contents]] if co is None else []
     if form is None:
         form = _checkout_form()
-        _prefill(form, rules.due_by(governing, moment, pol), pol.timezone)
+        _prefill(form, rules.due_by(governing, moment, pol))
     returning = [it, *(c for c in contents if co is not None and getattr(content_status.get(c.id), "parent_id", None)
                        == co.id)]
     return render_template(
@@ -206,7 +206,7 @@ def checkout(tag: str):
     valid = form.validate()
     pol = _policy(it)
     try:
-        due = clock.from_local(form.due.data, pol.timezone) if form.due.data else None  # None: the rules' default
+        due = clock.from_local(form.due.data, reader_zone()) if form.due.data else None  # None: the rules' default
     except InvalidInput as err:  # a date with no UTC value (year 1)
         err.about = "due_at"
         return _refused(it, form, err)

@@ -12,7 +12,7 @@ from ..custody import approvals, policy
 from ..custody import operations as custody
 from ..errors import N_, InvalidInput
 from ..http import actor, attempt, client_address, db, get_or_404, now, privileged
-from ..i18n import day, describe, gettext
+from ..i18n import day, describe, gettext, reader_zone
 from ..models import CheckoutRequest, Flag, FoundReport, Incident, Kind, RequestStatus, Site
 from . import flags, found_reports, scanner, sweep, waiting
 from .forms import AcknowledgeForm, DecisionForm, FoundHandledForm, NoteForm, ResolveForm, ScannerForm
@@ -76,8 +76,8 @@ def _sweep_status(moment: datetime, sites: list[Site], chosen: str) -> tuple[Sit
     return next(((site, st) for site, st in every if st.late), every[0])
 
 
-def _new_due(raw: str | None, tz: str) -> datetime | None:
-    """The new due time typed on the flag's page, in the local time of the item's site."""
+def _new_due(raw: str | None) -> datetime | None:
+    """The new due time typed on the flag's page, in the reader's zone (as the page shows times)."""
     raw = (raw or "").strip()
     if not raw:
         return None
@@ -85,11 +85,7 @@ def _new_due(raw: str | None, tz: str) -> datetime | None:
         typed = datetime.fromisoformat(raw)
     except ValueError:
         raise InvalidInput(N_("The new due time is not a valid date and time.")) from None
-    return clock.from_local(typed, tz)
-
-
-def _zone_of(flag: Flag) -> str:
-    return policy.from_config(current_app.config).for_item(flag.item).timezone
+    return clock.from_local(typed, reader_zone())
 
 
 def _flag_action(flag_id: int, form_class, act, done_message: str, category: str = "success"):
@@ -111,7 +107,7 @@ def _flag_action(flag_id: int, form_class, act, done_message: str, category: str
 @privileged
 def acknowledge(flag_id: int):
     return _flag_action(flag_id, AcknowledgeForm, lambda flag, form: flags.acknowledge(
-        db(), now(), flag, actor(), form.note.data, _new_due(form.new_due.data, _zone_of(flag)), source=client_address()),
+        db(), now(), flag, actor(), form.note.data, _new_due(form.new_due.data), source=client_address()),
         N_("%(tag)s: acknowledged."))
 
 
@@ -136,7 +132,7 @@ def lost(flag_id: int):
 @privileged
 def flag_page(flag_id: int):
     flag = get_or_404(Flag, flag_id)
-    local_due = clock.local(flag.checkout.due_at, _zone_of(flag)).replace(tzinfo=None)
+    local_due = clock.local(flag.checkout.due_at, reader_zone()).replace(tzinfo=None)
     return render_template("desk/flag.html", flag=flag, co=flag.checkout, now=now(),
                            suggested_due=local_due.strftime("%Y-%m-%dT%H:%M"))
 
