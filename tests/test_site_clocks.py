@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from tests.helpers import reread, tokyo
 from tracker import clock, jobs, scheduler
+from tracker.custody import approvals, handover, policy, rules
 from tracker.custody import operations as custody
-from tracker.custody import policy, rules
 from tracker.desk import sweep
 from tracker.errors import ReasonRequired
 from tracker.models import Event, Flag, Kind, Sweep
@@ -223,8 +223,6 @@ def test_a_curfew_is_local_to_the_site_and_its_flag_dated_there(app, session, ma
 
 
 def test_a_hand_over_offer_lapses_at_midnight_at_the_items_site(app, session, make_site, make_user, make_item):
-    from tracker.custody import handover
-
     singapore = make_site("Singapore", timezone="Asia/Singapore", day_end=time(19, 0))
     giver, receiver = make_user(), make_user()
     item = at(session, make_item(), singapore)
@@ -237,6 +235,18 @@ def test_a_hand_over_offer_lapses_at_midnight_at_the_items_site(app, session, ma
     assert handover.expire(session, tokyo(2, 0, 30), pol) == []
     assert handover.expire(session, tokyo(2, 1), pol) == [offer]
     session.commit()
+
+
+def test_a_take_out_request_expires_at_midnight_at_the_items_site(app, session, make_site, make_user, make_item):
+    singapore = make_site("Singapore", timezone="Asia/Singapore", day_end=time(19, 0))
+    item = at(session, make_item(), singapore)
+    req = approvals.request_checkout(session, tokyo(1, 10), item=item, holder=make_user(), due_at=tokyo(2, 17),
+                                     purpose="p", destination="d", reason="trip",
+                                     policy=policy.Policy(approval_required=True), handling_ack=True)
+    session.commit()
+    assert req.expires_at == tokyo(2, 1)  # the end of 1 June in Singapore
+    assert approvals.expire(session, tokyo(2, 0, 30)) == []
+    assert approvals.expire(session, tokyo(2, 1)) == [req]
 
 
 # --- daylight-saving time ------------------------------------------------------------------------------------------
