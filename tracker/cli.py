@@ -343,7 +343,7 @@ def labels_cmd(layout_name, tags, all_items, out_dir, fmt, start_at, show_name, 
 def run_scheduler(app: Flask) -> None:
     """The scheduler in the foreground, until Ctrl+C (or SIGTERM)."""
     click.echo(f"Scheduler: sweep at {', '.join(t.strftime('%H:%M') for t in scheduler.sweep_times(app))} "
-               f"({app.config['TIMEZONE']}); the one holding the database lease runs the jobs, any other stands by "
+               f"({app.config['TIMEZONE']}), each site at its own day end; the one holding the database lease runs the jobs, any other stands by "
                "and takes over when it stops; Ctrl+C to stop.")
     previous = signal.signal(signal.SIGTERM, _interrupt), signal.signal(signal.SIGINT, _interrupt)
     try:
