@@ -28,7 +28,6 @@ class SweepResult:
     first_run: bool = True
     session: Session | None = field(default=None, repr=False)
     site_id: int | None = None  # whose sweep: None, the main office
-    sweep_id: int | None = None  # its record (none for the curfew's flags)
 
     @cached_property
     def flags(self) -> list[Flag]:
@@ -105,7 +104,7 @@ def sweep(session: Session, now: datetime, policy: Policy) -> SweepResult:
     row, first = _sweep_row(session, now, business_date(now, policy), site_id)
     ids = flags.raise_flags(session, now, row, (*overdue_unflagged(now), of_site(site_id)))
     result = SweepResult(business_date=row.business_date, flag_ids=ids, first_run=first, session=session,
-                         site_id=site_id, sweep_id=row.id)
+                         site_id=site_id)
     if ids:
         session.execute(update(Sweep).where(Sweep.id == row.id).values(flagged=Sweep.flagged + len(ids))
                         .execution_options(synchronize_session=False))
