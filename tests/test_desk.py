@@ -929,6 +929,7 @@ ROUTES = {
     "decide": ("POST", "/desk/requests/{request}", {"decision": "approve"}),
     "found": ("POST", "/desk/found/{report}", {}),
     "found_many": ("POST", "/desk/found", {"report": "{report}"}),
+    "counts_due": ("GET", "/desk/counts-due/", {}),
 }
 
 
@@ -988,7 +989,7 @@ EXPECTED = {
     "checkouts_csv": 200, "register_csv": 200, "ledger": 200, "media_register": 200, "history": 200, "scanner": 200,
     "scanner_post": ("/desk/scanner", "return"), "decide": ("/desk/", "checkout_approved"),
     "found": ("/desk/", "found_handled"),
-    "found_many": ("/desk/", "found_handled"),
+    "found_many": ("/desk/", "found_handled"), "counts_due": 200,
 }
 
 

@@ -26,7 +26,7 @@ from .errors import DomainError
 from .i18n import describe
 from .items import csv_import
 from .labels import layouts, render, service
-from .models import LANGUAGES, Item
+from .models import LANGUAGES, Item, Site
 from .ops import backup as ops_backup
 
 
@@ -343,7 +343,7 @@ def labels_cmd(layout_name, tags, all_items, out_dir, fmt, start_at, show_name, 
 def run_scheduler(app: Flask) -> None:
     """The scheduler in the foreground, until Ctrl+C (or SIGTERM)."""
     click.echo(f"Scheduler: sweep at {', '.join(t.strftime('%H:%M') for t in scheduler.sweep_times(app))} "
-               f"({app.config['TIMEZONE']}); the one holding the database lease runs the jobs, any other stands by "
+               f"({app.config['TIMEZONE']}), each site at its own day end; the one holding the database lease runs the jobs, any other stands by "
                "and takes over when it stops; Ctrl+C to stop.")
     previous = signal.signal(signal.SIGTERM, _interrupt), signal.signal(signal.SIGINT, _interrupt)
     try:
@@ -355,8 +355,8 @@ def run_scheduler(app: Flask) -> None:
         signal.signal(signal.SIGINT, previous[1])
 
 
-def sweep_now(app: Flask, now_text: str | None) -> None:
-    """One sweep by hand, at the clock's time or a given one."""
+def sweep_now(app: Flask, now_text: str | None, site_name: str | None = None) -> None:
+    """One sweep by hand, at the clock's time or a given one, of the main office or of the site named."""
     moment = clock.now()
     if now_text:
         try:
@@ -365,7 +365,13 @@ def sweep_now(app: Flask, now_text: str | None) -> None:
             raise click.BadParameter("use ISO 8601, e.g. 2026-06-01T19:00:00+09:00", param_hint="--now") from None
         if moment.tzinfo is None:
             raise click.BadParameter("give a UTC offset, e.g. +09:00", param_hint="--now")
-    result = jobs.run_sweep(app, moment)
+    site_id = None
+    if site_name:
+        with app.extensions["tracker.read_sessionmaker"]() as s:
+            site_id = s.scalar(select(Site.id).where(Site.name == site_name.strip()))
+        if site_id is None:
+            raise click.BadParameter(f"no site is called {site_name!r}", param_hint="--site")
+    result = jobs.run_sweep(app, moment, site_id=site_id)
     click.echo(f"Sweep for {result.business_date}: {len(result.flags)} check-out(s) flagged.")
     for flag in result.flags:
         co = flag.checkout
@@ -431,6 +437,7 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("sweep", help="Run a sweep now: flag every check-out past its due time and notify.")
     @click.option("--now", "now_text", default=None, help="Pretend it is this time (ISO 8601 with offset).")
-    def sweep_cmd(now_text):
-        sweep_now(app, now_text)
+    @click.option("--site", "site_name", default=None, help="The site to sweep, by name (default: the main office).")
+    def sweep_cmd(now_text, site_name):
+        sweep_now(app, now_text, site_name)
 

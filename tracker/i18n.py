@@ -107,7 +107,15 @@ def _select_locale() -> str:
 
 
 def _select_timezone() -> str:
+    """Times are shown in the reader's office's zone: their site's, else the settings' (the main office's)."""
+    if request and current_user and getattr(current_user, "is_authenticated", False) and current_user.site_id:
+        return current_user.site.timezone
     return current_app.config["TIMEZONE"]
+
+
+def reader_zone() -> str:
+    """The zone the pages show times in (and read typed times in): see `_select_timezone`."""
+    return str(get_timezone())
 
 
 def describe(err: DomainError) -> str:

@@ -2,37 +2,75 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from datetime import datetime, timedelta
 
 from flask import Flask
+from sqlalchemy import select
 
 from . import clock, trail
 from .custody import approvals, confirmations, handover, policy
 from .desk import escalation, sweep
 from .labels import jobs as label_jobs
+from .models import Site
 from .notify import delivery, outbox, reminders
 from .stocktake import schedule
+
+log = logging.getLogger(__name__)
 
 
 def _session(app: Flask):
     return app.extensions["tracker.sessionmaker"]()
 
 
-def run_sweep(app: Flask, now: datetime, only_if_missed: bool = False) -> sweep.SweepResult | None:
-    """Sweep and queue the digests in one transaction, then try to deliver them (failures are kept for retry)."""
+def run_sweep(app: Flask, now: datetime, only_if_missed: bool = False,
+              site_id: int | None = None) -> sweep.SweepResult | None:
+    """Sweep one site (None: the main office) and queue the digests in one transaction, then try to deliver them
+    (failures are kept for retry)."""
     with app.app_context():
-        pol = policy.from_config(app.config)
-        with _session(app) as s:
-            started = time.monotonic()
-            result = sweep.sweep_if_missed(s, now, pol) if only_if_missed else sweep.sweep(s, now, pol)
-            if result is not None:
-                outbox.queue_overdue(s, now, [f.checkout for f in result.flags], app.config)
-                sweep.record_duration(s, result, time.monotonic() - started)
-            s.commit()
+        result = _sweep_site(app, now, only_if_missed, site_id)
         run_delivery(app, now)
         return result
+
+
+def _sweep_site(app: Flask, now: datetime, only_if_missed: bool, site_id: int | None) -> sweep.SweepResult | None:
+    with _session(app) as s:
+        site = s.get(Site, site_id) if site_id is not None else None
+        if site_id is not None and site is None:
+            return None  # removed meanwhile: nothing of it to sweep
+        pol = policy.for_site(app.config, site)
+        started = time.monotonic()
+        since = site.created_at if site is not None else None
+        result = sweep.sweep_if_missed(s, now, pol, since) if only_if_missed else sweep.sweep(s, now, pol)
+        if result is not None:
+            outbox.queue_overdue(s, now, [f.checkout for f in result.flags], app.config)
+            sweep.record_duration(s, result, time.monotonic() - started)
+        s.commit()
+        return result
+
+
+def run_sweeps_if_missed(app: Flask, now: datetime) -> list[sweep.SweepResult]:
+    """Every office's sweep that was due and has not run since (the main office's, then each site's on its own
+    clock), each in its own transaction; then deliver. The scheduler runs it every minute, so a site's day end is
+    swept within a minute, and a site added meanwhile is swept from its first day end on."""
+    with app.app_context():
+        with _session(app) as s:
+            site_ids = list(s.scalars(select(Site.id).order_by(Site.id)))
+        results = []
+        for site_id in (None, *site_ids):
+            try:
+                result = _sweep_site(app, now, True, site_id)
+            except (LookupError, ValueError):  # a site whose zone or times cannot be read: the others still run
+                if site_id is None:
+                    raise
+                log.exception("sweep: site %s could not be swept; the other sites were", site_id)
+                continue
+            if result is not None:
+                results.append(result)
+        run_delivery(app, now)
+        return results
 
 
 def run_escalation(app: Flask, now: datetime) -> escalation.EscalationResult:

@@ -623,12 +623,19 @@ class FoundReport(Base):
 
 
 class Sweep(Base):
-    """One end-of-day sweep per business date (the local date whose day end it covers)."""
+    """One end-of-day sweep per site and business date (the site's local date whose day end it covers)."""
 
     __tablename__ = "sweeps"
+    __table_args__ = (
+        Index("uq_sweeps_site_date", "site_id", "business_date", unique=True),
+        # NULLs are distinct in a unique index: the main office's dates need their own.
+        Index("uq_sweeps_main_date", "business_date", unique=True,
+              sqlite_where=text("site_id IS NULL"), postgresql_where=text("site_id IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    business_date: Mapped[date] = mapped_column(Date, unique=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))  # None: the main office
+    business_date: Mapped[date] = mapped_column(Date)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_run_at: Mapped[datetime] = mapped_column(UTCDateTime)
     runs: Mapped[int] = mapped_column(Integer, default=1)

@@ -27,7 +27,6 @@ from .models import (
 )
 
 PAGE_SIZE = 50
-MAIN_SITE = "main"  # the item list's site filter for the main office (items without a site)
 
 
 @dataclass
@@ -121,19 +120,34 @@ def open_checkouts_by_item(session: Session, item_ids: list[int]) -> dict[int, C
 
 
 def desk_stmt(now: datetime, soon: datetime | None = None, kind: str = "", data_class: str = "",
-              department: str = "", state: str = "") -> Select:
-    """Everything out now, by due time: so overdue first, then due soon, then the rest.
+              department: str = "", state: str = "", site: str = "") -> Select:
+    """Everything out now, by due time: so overdue first, then due soon, then the rest; `site` as `at_site`.
 
     A bag's contents travel with the bag and are listed under it, not as rows of their own.
     """
     stmt = (select(Checkout).join(Checkout.item).options(joinedload(Checkout.item), joinedload(Checkout.holder))
             .where(Checkout.returned_at.is_(None), not_inside_an_open_bag()))
     stmt = _item_filters(stmt, kind, data_class, department)
+    if (where := at_site(site)) is not None:
+        stmt = stmt.where(where)
     if state == "overdue":
         stmt = stmt.where(Checkout.due_at <= now)
     elif state == "soon" and soon is not None:
         stmt = stmt.where(Checkout.due_at > now, Checkout.due_at <= soon)
     return stmt.order_by(Checkout.due_at, Checkout.id)
+
+
+MAIN_OFFICE = "main"  # the site filter's value for the main office (items without a site); "" is every site
+
+
+def at_site(site: str):
+    """The items of the site filter's value: MAIN_OFFICE, a site's id; None (no filter) for every site or an unknown
+    value."""
+    if site == MAIN_OFFICE:
+        return Item.site_id.is_(None)
+    if site.isdigit() and len(site) < 10:
+        return Item.site_id == int(site)
+    return None
 
 
 def _item_filters(stmt: Select, kind: str, data_class: str, department: str) -> Select:
@@ -148,12 +162,9 @@ def _item_filters(stmt: Select, kind: str, data_class: str, department: str) -> 
 
 
 def _where_kept(stmt: Select, site: str, place: str) -> Select:
-    """The site filter ("main" for the main office, else a site's id) and the storage place filter (a place's id);
-    other values filter nothing."""
-    if site == MAIN_SITE:
-        stmt = stmt.where(Item.site_id.is_(None))
-    elif site.isdigit() and len(site) < 10:
-        stmt = stmt.where(Item.site_id == int(site))
+    """The site filter (as `at_site`) and the storage place filter (a place's id); other values filter nothing."""
+    if (where := at_site(site)) is not None:
+        stmt = stmt.where(where)
     if place.isdigit() and len(place) < 10:
         stmt = stmt.where(Item.home_place_id == int(place))
     return stmt
@@ -212,9 +223,12 @@ def not_inside_an_open_bag():
                ~exists().where(parent.id == Checkout.parent_id, parent.returned_at.is_(None)))
 
 
-def overdue_count(session: Session, now: datetime) -> int:
-    return session.scalar(select(func.count(Checkout.id)).where(
-        Checkout.returned_at.is_(None), Checkout.due_at <= now, not_inside_an_open_bag())) or 0
+def overdue_count(session: Session, now: datetime, site: str = "") -> int:
+    stmt = select(func.count(Checkout.id)).where(Checkout.returned_at.is_(None), Checkout.due_at <= now,
+                                                 not_inside_an_open_bag())
+    if (where := at_site(site)) is not None:
+        stmt = stmt.join(Checkout.item).where(where)
+    return session.scalar(stmt) or 0
 
 
 def contains(text: str, *columns):
@@ -241,6 +255,11 @@ def items_stmt(q: str = "", kind: str = "", status: str = "", data_class: str = 
     elif status != "all":
         stmt = stmt.where(Item.retired_at.is_(None))
     return stmt.order_by(Item.asset_tag)
+
+
+def sites(session: Session) -> list[Site]:
+    """Every site by name, for the site filters (empty for a one-office company)."""
+    return list(session.scalars(select(Site).order_by(Site.name)))
 
 
 def departments(session: Session) -> list[str]:

@@ -1,5 +1,5 @@
-"""The scheduler process: the day-end sweep (and later sweeps), the curfew sweep, reminders, escalation of
-unacknowledged flags, notification delivery, label files and the audit check.
+"""The scheduler process: the day-end sweep (and later sweeps) of the main office and of every site, the curfew
+sweep, reminders, escalation of unacknowledged flags, notification delivery, label files and the audit check.
 
 It runs as its own process (`flask --app app scheduler`), never inside web workers. Any number may be started, one
 per host: a lease in the database (tracker/ops/lease.py) lets exactly one of them run the jobs; the others stand by,
@@ -105,8 +105,9 @@ def build(app: Flask, blocking: bool, leader: Leader | None = None) -> BlockingS
                       CronTrigger(hour=t.hour, minute=t.minute, timezone=tz), id=f"sweep-{t.hour:02d}{t.minute:02d}",
                       misfire_grace_time=SWEEP_GRACE, **defaults)
     # The guarantee behind the timed sweeps: a sweep that was due and did not run (the process was down, the
-    # database locked or unreachable) runs at the next minute, and again each minute until it succeeds.
-    sched.add_job(led("sweep", lambda: jobs.run_sweep(app, clock.now(), only_if_missed=True)),
+    # database locked or unreachable) runs at the next minute, and again each minute until it succeeds. It also
+    # sweeps every site at its own day end and later sweeps (sites are read each minute: a new one needs no restart).
+    sched.add_job(led("sweep", lambda: jobs.run_sweeps_if_missed(app, clock.now())),
                   IntervalTrigger(minutes=1), id="sweep-catch-up", misfire_grace_time=300, **defaults)
     # Check-outs whose rule caps the due time (a curfew, a maximum duration) are flagged the minute they are late.
     sched.add_job(led("curfew sweep", lambda: jobs.run_curfew_sweep(app, clock.now())), IntervalTrigger(minutes=1),
@@ -161,7 +162,7 @@ def start(app: Flask, blocking: bool):
     sched = None
     try:
         if leader.renew():
-            guarded("sweep", lambda: jobs.run_sweep(app, clock.now(), only_if_missed=True))()
+            guarded("sweep", lambda: jobs.run_sweeps_if_missed(app, clock.now()))()
         sched = build(app, blocking, leader)
         _leaders[id(sched)] = leader
         sched.add_listener(lambda event: _release(sched), EVENT_SCHEDULER_SHUTDOWN)

@@ -290,7 +290,7 @@ def _check_out(item: Item, body: dict):
             raise Problem(403, gettext("Only the security desk can check an item out for someone else."),
                           kind="forbidden")
         holder = _user_by_email(body["holder"], "holder")
-    pol = _policy()
+    pol = _policy().for_item(item)  # the item's site's clock
     # No due time: today's day end, or earlier where the item's take-out rules cap it (a curfew, a maximum).
     due = body.get("due_at") or rules.due_by(rules.governing(db(), item, pol), now(), pol)
     args = dict(item=item, holder=holder, due_at=due, purpose=body["purpose"], destination=body["destination"],

@@ -117,6 +117,7 @@ def request_checkout(session: Session, now: datetime, *, item: Item, holder: Use
     requester takes it out on that day without asking again (see `take_out`). Only an overnight or longer take-out
     needs a reason. The request expires at the end of its day (the request's, or `for_date`'s).
     """
+    policy = policy.for_item(item)  # "today", "overnight" and the expiry on the clock of the item's site
     for_date = _check_for_date(now, policy, for_date)
     item = operations._lock(session, item)
     operations._refuse_if_unusable(session, item)
@@ -387,7 +388,7 @@ def _ready(now: datetime, policy: Policy, holder_id: int):
 def ready_request(session: Session, now: datetime, item: Item, holder: User, policy: Policy) -> CheckoutRequest | None:
     """The holder's approval in advance for taking `item` out today, approved and not used yet."""
     return session.scalar(select(CheckoutRequest).where(CheckoutRequest.item_id == item.id,
-                                                        _ready(now, policy, holder.id))
+                                                        _ready(now, policy.for_item(item), holder.id))
                           .order_by(CheckoutRequest.id).limit(1))
 
 

@@ -78,7 +78,7 @@ def confirm(session: Session, now: datetime, *, label: LabelToken, actor: User, 
     if co.holder_id != actor.id:
         raise NotPermitted(N_("Only the person who holds %(asset_tag)s can confirm they still have it."),
                            asset_tag=item.asset_tag)
-    today = _day_start(now, rules.item_zone(item, policy))
+    today = _day_start(now, policy.for_item(item).timezone)
     done = session.execute(
         update(Checkout).where(Checkout.id == co.id, Checkout.returned_at.is_(None), Checkout.holder_id == actor.id,
                                or_(Checkout.custody_confirmed_at.is_(None), Checkout.custody_confirmed_at < today))

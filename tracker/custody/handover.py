@@ -29,7 +29,7 @@ from ..errors import (
     NotOut,
     NotPermitted,
 )
-from ..models import Checkout, HandoverOffer, Item, OfferStatus, User
+from ..models import Checkout, HandoverOffer, Item, OfferStatus, Site, User
 from . import operations, rules
 from .policy import Policy
 
@@ -67,17 +67,30 @@ def still_open(session: Session, checkout: Checkout, now: datetime, policy: Poli
 
 def waiting_for(session: Session, user: User, now: datetime, policy: Policy) -> list[HandoverOffer]:
     """The offers waiting for `user` to accept today, oldest first (their "my items" page)."""
-    return list(session.scalars(
+    found = session.scalars(
         select(HandoverOffer).options(joinedload(HandoverOffer.item), joinedload(HandoverOffer.from_user))
         .where(HandoverOffer.to_user_id == user.id, HandoverOffer.status == OfferStatus.pending,
-               HandoverOffer.offered_at >= policy.local_day_start(now))
-        .order_by(HandoverOffer.offered_at, HandoverOffer.id)))
+               HandoverOffer.offered_at >= earliest_day_start(session, now, policy))
+        .order_by(HandoverOffer.offered_at, HandoverOffer.id))
+    return [o for o in found if now < lapses_at(o, policy)]
+
+
+def day_starts(session: Session, now: datetime, policy: Policy) -> list[datetime]:
+    """The start of the local day of `now` at the main office and at every site (one small query)."""
+    return [policy.at(site).local_day_start(now) for site in (None, *session.scalars(select(Site)))]
+
+
+def earliest_day_start(session: Session, now: datetime, policy: Policy) -> datetime:
+    """No offer made before this is still open anywhere (each lapses at the end of its item's site's day)."""
+    return min(day_starts(session, now, policy))
 
 
 def lapses_at(offer: HandoverOffer, policy: Policy) -> datetime:
-    """The end of the local day the offer was made on: an offer is for today, and nobody accepts it tomorrow."""
-    day = clock.local(offer.offered_at, policy.timezone).date() + timedelta(days=1)
-    return clock.from_local(datetime.combine(day, time(0, 0)), policy.timezone)
+    """The end of the local day the offer was made on, at the item's site: an offer is for today, and nobody
+    accepts it tomorrow."""
+    tz = policy.for_item(offer.item).timezone
+    day = clock.local(offer.offered_at, tz).date() + timedelta(days=1)
+    return clock.from_local(datetime.combine(day, time(0, 0)), tz)
 
 
 def needs_handling_ack(session: Session, offer: HandoverOffer, policy: Policy) -> bool:
@@ -186,12 +199,12 @@ def cancel(session: Session, now: datetime, *, offer: HandoverOffer, actor: User
 
 def expire(session: Session, now: datetime, policy: Policy) -> list[HandoverOffer]:
     """Close the offers left pending past the end of their local day, each once, whoever runs the job."""
-    day_start = policy.local_day_start(now)
+    day_start = max(day_starts(session, now, policy))  # every offer made before lapsed, whatever its site
     lapsed = []
     for waiting in session.scalars(select(HandoverOffer).where(HandoverOffer.status == OfferStatus.pending,
                                                                HandoverOffer.offered_at < day_start)
                                    .order_by(HandoverOffer.id)).all():
-        if _lapse(session, now, waiting):
+        if now >= lapses_at(waiting, policy) and _lapse(session, now, waiting):
             lapsed.append(waiting)
     return lapsed
 

@@ -192,6 +192,7 @@ def check_out(
     item = _lock(session, item)
     strict = False
     if policy is not None:
+        policy = policy.for_item(item)  # due times, "overnight" and curfews on the clock of the item's site
         found = rules.governing(session, item, policy, _contents(item))
         if rule is not None:  # an approved request goes out under the rule it was made under (its item's own)
             found = [rule, *found[1:]]

@@ -232,11 +232,6 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def item_zone(item: Item, policy: Policy) -> str:
-    """The time zone of the item's site (the settings' zone for the main office): its dates are that office's."""
-    return item.site.timezone if item.site_id is not None else policy.timezone
-
-
 def next_count_on(rule: Rule, item: Item, tz: str) -> date | None:
     """The local date by which `item` is due for its next count: its last count (or its registration, if never
     counted) plus the rule's interval, in zone `tz` (its site's); None where the rule sets no interval."""

@@ -25,7 +25,7 @@ from ..http import (
     safe_next,
     signed_in,
 )
-from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules
+from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules, reader_zone
 from ..models import Checkout, HandoverOffer, Item, Kind, LabelToken, OfferStatus, User
 from . import approvals, confirmations, found, handover, policy, rules
 from . import operations as custody
@@ -34,8 +34,10 @@ from .forms import AcceptOfferForm, CheckoutForm, FoundMessageForm, HandoverForm
 bp = Blueprint("custody", __name__)
 
 
-def _policy() -> policy.Policy:
-    return policy.from_config(current_app.config)
+def _policy(item: Item | None = None) -> policy.Policy:
+    """The settings' policy; for an item, on the clock of its site (its due times are that office's)."""
+    pol = policy.from_config(current_app.config)
+    return pol.for_item(item) if item is not None else pol
 
 
 def _item_or_404(tag: str) -> Item:
@@ -51,14 +53,14 @@ def _checkout_form() -> CheckoutForm:
 
 def _default_due(it: Item, moment: datetime) -> datetime:
     """Today's day end, or earlier where the item's take-out rule caps it (a curfew, a maximum duration)."""
-    pol = _policy()
+    pol = _policy(it)
     return rules.due_by(rules.governing(db(), it, pol), moment, pol)
 
 
 def _prefill(form: CheckoutForm, due: datetime) -> None:
     """Purpose and destination from the person's last own take-out (never a hand-over); due at today's day end
-    (or the rule's earlier limit)."""
-    form.due.data = clock.local(due, current_app.config["TIMEZONE"]).replace(tzinfo=None)
+    of the item's site (or the rule's earlier limit), shown in the reader's zone like every time on the page."""
+    form.due.data = clock.local(due, reader_zone()).replace(tzinfo=None)
     last = queries.last_own_checkout(db(), current_user)
     if last is not None:
         form.purpose.data, form.destination.data = last.purpose, last.destination
@@ -77,12 +79,12 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     in_bag_out = parent is not None and parent.returned_at is None
     contents = [c for c in it.contents if not c.retired] if it.kind == Kind.bag else []
     content_status = queries.open_checkouts_by_item(s, [c.id for c in contents])
-    pending, ready = approvals.on_item_page(s, moment, it.id, current_user, _policy())
+    pending, ready = approvals.on_item_page(s, moment, it.id, current_user, _policy(it))
     if pending is not None and pending.for_date is not None and pending.requester_id != current_user.id:
         pending = None  # someone's approval in advance for a later day: the item goes out today as usual
     tokens = queries.current_tokens(s, [c.id for c in contents]) if contents and co is not None else {}
     refused = form is not None
-    pol = _policy()
+    pol = _policy(it)
     table = rules.table(s, pol)
     governing = [rules.lookup(table, x) for x in [it, *contents]] if co is None else []
     if form is None:
@@ -108,7 +110,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         disposal_methods=tuple(DISPOSAL_METHOD_LABELS),
         confirm_token=label.token if label and co and co.holder_id == current_user.id
         and confirmations.asks(rules.lookup(table, it)) else None,
-        next_count=rules.next_count_on(rules.lookup(table, it), it, rules.item_zone(it, pol)))
+        next_count=rules.next_count_on(rules.lookup(table, it), it, pol.for_item(it).timezone))
 
 
 @bp.get("/items/<tag>")
@@ -207,9 +209,9 @@ def checkout(tag: str):
     it = _item_or_404(tag)
     form = _checkout_form()
     valid = form.validate()
-    pol = _policy()
+    pol = _policy(it)
     try:
-        due = clock.from_local(form.due.data, pol.timezone) if form.due.data else None  # None: the rules' default
+        due = clock.from_local(form.due.data, reader_zone()) if form.due.data else None  # None: the rules' default
     except InvalidInput as err:  # a date with no UTC value (year 1)
         err.about = "due_at"
         return _refused(it, form, err)
@@ -261,7 +263,7 @@ def _witness(form: CheckoutForm) -> tuple[User | None, DomainError | None]:
 def _request(it: Item, holder: User, args: dict, form: CheckoutForm, for_date=None):
     """Ask for approval and wait on the request's page (it shows the answer as it comes). For an approval in
     advance, a due time left before its date means that time of day on the date."""
-    tz = _policy().timezone
+    tz = _policy(it).timezone
     local_due = clock.local(args["due_at"], tz)
     if for_date is not None and local_due.date() < for_date:
         args = {**args, "due_at": clock.from_local(datetime.combine(for_date, local_due.time()), tz)}

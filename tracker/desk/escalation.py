@@ -103,6 +103,12 @@ def desk_leads(session: Session) -> list[User]:
                                                    User.role.in_(PRIVILEGED_ROLES)).order_by(User.name, User.id)))
 
 
+def leads_at(leads: list[User], site_id: int | None) -> list[User]:
+    """The desk leads of the item's site (the main office's: leads without a site); all of them where the site has
+    none, so a flag never goes unheard."""
+    return [u for u in leads if u.site_id == site_id] or leads
+
+
 def _move(session: Session, now: datetime, ids: list[int], old: int, new: int) -> set[int]:
     """Move the flags still open, unacknowledged and at `old` to `new`; the ids this transaction moved."""
     moved: set[int] = set()
@@ -132,7 +138,7 @@ def escalate(session: Session, now: datetime, policy: Policy) -> EscalationResul
             planned.append((flag, MANAGER, told))
         else:
             leads = desk_leads(session) if leads is None else leads
-            planned.append((flag, DESK_LEAD, leads))
+            planned.append((flag, DESK_LEAD, leads_at(leads, flag.item.site_id)))
     moved: set[int] = set()
     for old, new in ((NONE, MANAGER), (NONE, DESK_LEAD), (MANAGER, DESK_LEAD)):
         ids = [f.id for f, level, _ in planned if f.escalation_level == old and level == new]

@@ -1,4 +1,8 @@
-"""The end-of-day sweep: flag every check-out past its due time, exactly once, whoever runs it and when."""
+"""The end-of-day sweep: flag every check-out past its due time, exactly once, whoever runs it and when.
+
+Each site sweeps on its own clock: its day end and later sweeps in its own zone, its own sweep record per business
+date, flagging only the check-outs of its items (the main office's: items without a site). The policy says whose
+clock it is (`Policy.site_id`; `policy.for_site`)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..custody.policy import Policy
-from ..models import Checkout, Flag, Sweep, User
+from ..models import Checkout, Flag, Item, Site, Sweep, User
 from ..queries import not_inside_an_open_bag
 from . import flags
 
@@ -23,6 +27,7 @@ class SweepResult:
     flag_ids: list[int] = field(default_factory=list)  # the flags this run raised, in due order
     first_run: bool = True
     session: Session | None = field(default=None, repr=False)
+    site_id: int | None = None  # whose sweep: None, the main office
 
     @cached_property
     def flags(self) -> list[Flag]:
@@ -50,20 +55,32 @@ def business_date(now: datetime, policy: Policy) -> date:
     return clock.local(last_day_end(now, policy), policy.timezone).date()
 
 
-def _sweep_row(session: Session, now: datetime, day: date) -> tuple[Sweep, bool]:
-    """The sweep record of the business date; the unique date settles two schedulers starting at once."""
-    row = session.scalar(select(Sweep).where(Sweep.business_date == day))
+def of_site(site_id: int | None):
+    """The check-outs of items at `site_id` (None: the main office, items without a site)."""
+    return exists().where(Item.id == Checkout.item_id,
+                          Item.site_id.is_(None) if site_id is None else Item.site_id == site_id)
+
+
+def _sweeps_of(site_id: int | None):
+    return Sweep.site_id.is_(None) if site_id is None else Sweep.site_id == site_id
+
+
+def _sweep_row(session: Session, now: datetime, day: date, site_id: int | None = None) -> tuple[Sweep, bool]:
+    """The sweep record of the site's business date; the unique (site, date) settles two schedulers starting at
+    once."""
+    which = (_sweeps_of(site_id), Sweep.business_date == day)
+    row = session.scalar(select(Sweep).where(*which))
     if row is not None:
         _count_run(session, row, now)
         return row, False
     try:
         with session.begin_nested():
-            row = Sweep(business_date=day, started_at=now, last_run_at=now, runs=1, flagged=0)
+            row = Sweep(site_id=site_id, business_date=day, started_at=now, last_run_at=now, runs=1, flagged=0)
             session.add(row)
             session.flush()
         return row, True
     except IntegrityError:
-        row = session.scalars(select(Sweep).where(Sweep.business_date == day)).one()
+        row = session.scalars(select(Sweep).where(*which)).one()
         _count_run(session, row, now)
         return row, False
 
@@ -81,10 +98,13 @@ def overdue_unflagged(now: datetime) -> tuple:
 
 
 def sweep(session: Session, now: datetime, policy: Policy) -> SweepResult:
-    """Flag every open check-out due at or before `now` that has no flag yet, set-based; only flushes."""
-    row, first = _sweep_row(session, now, business_date(now, policy))
-    ids = flags.raise_flags(session, now, row, overdue_unflagged(now))
-    result = SweepResult(business_date=row.business_date, flag_ids=ids, first_run=first, session=session)
+    """Flag every open check-out of the policy's site due at or before `now` that has no flag yet, set-based (one
+    statement); only flushes."""
+    site_id = policy.site_id
+    row, first = _sweep_row(session, now, business_date(now, policy), site_id)
+    ids = flags.raise_flags(session, now, row, (*overdue_unflagged(now), of_site(site_id)))
+    result = SweepResult(business_date=row.business_date, flag_ids=ids, first_run=first, session=session,
+                         site_id=site_id)
     if ids:
         session.execute(update(Sweep).where(Sweep.id == row.id).values(flagged=Sweep.flagged + len(ids))
                         .execution_options(synchronize_session=False))
@@ -96,19 +116,28 @@ def sweep(session: Session, now: datetime, policy: Policy) -> SweepResult:
 def sweep_strict(session: Session, now: datetime, policy: Policy) -> SweepResult:
     """Flag, the moment they are overdue, the open check-outs whose due time a take-out rule capped (a curfew, a
     maximum duration): a USB drive due back by 18:00 is on the desk's list at 18:00, not at the day end.
-    Run every minute; the unique flag per check-out keeps it from flagging anything twice, and it leaves the day
-    end's sweep record alone (that sweep still flags everything else)."""
-    day = clock.local(now, policy.timezone).date()
-    ids = flags.raise_flags(session, now, None, (*overdue_unflagged(now), Checkout.strict_due.is_(True)), day=day)
+    Run every minute for every site at once; each flag's business date is the local date at its item's site. The
+    unique flag per check-out keeps it from flagging anything twice, and it leaves the day end's sweep records
+    alone (those sweeps still flag everything else)."""
+    strict = (*overdue_unflagged(now), Checkout.strict_due.is_(True))
+    ids: list[int] = []
+    for site in (None, *session.scalars(select(Site).order_by(Site.id))):
+        clock_of = policy.at(site)
+        ids += flags.raise_flags(session, now, None, (*strict, of_site(clock_of.site_id)),
+                                 day=clock.local(now, clock_of.timezone).date())
     session.flush()
-    return SweepResult(business_date=day, flag_ids=ids, session=session)
+    return SweepResult(business_date=clock.local(now, policy.timezone).date(), flag_ids=ids, session=session)
 
 
-def sweep_if_missed(session: Session, now: datetime, policy: Policy) -> SweepResult | None:
+def sweep_if_missed(session: Session, now: datetime, policy: Policy, since: datetime | None = None) -> SweepResult | None:
     """Sweep if the last sweep that was due (day end or later sweep) has not run since: after downtime, or
-    after a sweep that failed. The scheduler asks every minute, so a failed sweep is retried until it runs."""
+    after a sweep that failed. The scheduler asks every minute, so a failed sweep is retried until it runs.
+    `since`: when the site was set up; a day end before it was never its to sweep (its first is its next one)."""
     due = last_due(now, policy)
-    ran = session.scalar(select(Sweep.last_run_at).where(Sweep.business_date == business_date(due, policy)))
+    if since is not None and due < since:
+        return None
+    ran = session.scalar(select(Sweep.last_run_at).where(_sweeps_of(policy.site_id),
+                                                         Sweep.business_date == business_date(due, policy)))
     if ran is not None and ran >= due:
         return None
     return sweep(session, now, policy)
@@ -116,7 +145,7 @@ def sweep_if_missed(session: Session, now: datetime, policy: Policy) -> SweepRes
 
 def record_duration(session: Session, result: SweepResult, seconds: float) -> None:
     """How long the run took (flagging and queueing the notices), kept for /metrics."""
-    session.execute(update(Sweep).where(Sweep.business_date == result.business_date)
+    session.execute(update(Sweep).where(_sweeps_of(result.site_id), Sweep.business_date == result.business_date)
                     .values(duration_seconds=round(seconds, 3)).execution_options(synchronize_session=False))
 
 
@@ -131,12 +160,20 @@ LATE_AFTER = timedelta(minutes=5)
 
 
 def status(session: Session, now: datetime, policy: Policy) -> SweepStatus:
-    """What the desk is told about the sweep: when it last ran, and whether one is late."""
-    last = session.scalar(select(func.max(Sweep.last_run_at)))
+    """What the desk is told about the policy's site's sweep: when it last ran, and whether one is late (against
+    the site's own last due moment)."""
+    last = session.scalar(select(func.max(Sweep.last_run_at)).where(_sweeps_of(policy.site_id)))
     due = last_due(now, policy)
     late = now - due > LATE_AFTER and (last is None or last < due)
     if late and last is None:
-        # Never swept: late only if the site was already in use at that day end (a new install is not late).
-        first_use = session.scalar(select(func.min(User.created_at)))
+        # Never swept: late only if the office was already in use at that day end (a new install or site is not).
+        first_use = session.scalar(select(func.min(User.created_at)) if policy.site_id is None
+                                   else select(Site.created_at).where(Site.id == policy.site_id))
         late = first_use is not None and first_use < due
     return SweepStatus(last_run_at=last, due=due, late=late)
+
+
+def statuses(session: Session, now: datetime, policy: Policy) -> list[tuple[Site | None, SweepStatus]]:
+    """The sweep status of the main office (None) and of every site, on each one's own clock."""
+    return [(site, status(session, now, policy.at(site)))
+            for site in (None, *session.scalars(select(Site).order_by(Site.name)))]

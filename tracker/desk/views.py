@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user
 
 from .. import clock, queries
 from ..custody import approvals, policy
 from ..custody import operations as custody
 from ..errors import N_, InvalidInput
 from ..http import actor, attempt, client_address, db, get_or_404, now, privileged
-from ..i18n import day, describe, gettext
-from ..models import CheckoutRequest, Flag, FoundReport, Incident, Kind, RequestStatus
+from ..i18n import day, describe, gettext, reader_zone
+from ..models import CheckoutRequest, Flag, FoundReport, Incident, Kind, RequestStatus, Site
 from . import flags, found_reports, scanner, sweep, waiting
 from .forms import AcknowledgeForm, DecisionForm, FoundHandledForm, NoteForm, ResolveForm, ScannerForm
 
@@ -31,19 +32,52 @@ def board():
     moment = now()
     s = db()
     args = {k: (request.args.get(k) or "").strip()[:100] for k in BOARD_FILTERS}
+    sites = queries.sites(s)
+    args["site"] = _chosen_site(sites)
     stmt = queries.desk_stmt(moment, soon=moment + DUE_SOON, **args)
     page = queries.paginate(s, stmt, request.args.get("page", 1, type=int), size=100)
-    context = dict(page=page, now=moment, soon=moment + DUE_SOON, args=args,
+    swept_site, swept = _sweep_status(moment, sites, args["site"])
+    context = dict(page=page, now=moment, soon=moment + DUE_SOON, args=args, sites=sites,
                    flags=flags.board_flags_by_checkout(s, [co.id for co in page.rows]),
                    found=found_reports.by_item(s, [co.item_id for co in page.rows]),
-                   wall=request.args.get("wall") == "1", overdue=queries.overdue_count(s, moment),
-                   sweep=sweep.status(s, moment, policy.from_config(current_app.config)), waiting=waiting.waiting(s))
+                   wall=request.args.get("wall") == "1", overdue=queries.overdue_count(s, moment, args["site"]),
+                   sweep=swept, sweep_site=swept_site, waiting=waiting.waiting(s))
     if request.args.get("fragment") == "1":
         return render_template("desk/_board_live.html", **context)
     return render_template("desk/board.html", departments=queries.departments(s), **context)
 
 
+ALL_SITES = "all"
+
+
+def _chosen_site(sites: list[Site]) -> str:
+    """The board's site filter: as asked (every site, the main office or a site's id), else the person's own site
+    first; nothing to choose while the company has no sites."""
+    if not sites:
+        return ""
+    raw = request.args.get("site")
+    if raw is None:
+        return str(current_user.site_id) if current_user.site_id is not None else queries.MAIN_OFFICE
+    raw = raw.strip()
+    known = {ALL_SITES, queries.MAIN_OFFICE, *(str(site.id) for site in sites)}
+    return raw if raw in known else ALL_SITES
+
+
+def _sweep_status(moment: datetime, sites: list[Site], chosen: str) -> tuple[Site | None, sweep.SweepStatus]:
+    """The sweep status the board shows: the chosen site's, on its own clock; for every site, the first one that
+    is late (else the main office's)."""
+    pol = policy.from_config(current_app.config)
+    if chosen in ("", queries.MAIN_OFFICE):
+        return None, sweep.status(db(), moment, pol)
+    if chosen != ALL_SITES:
+        site = next(site for site in sites if str(site.id) == chosen)
+        return site, sweep.status(db(), moment, pol.at(site))
+    every = sweep.statuses(db(), moment, pol)
+    return next(((site, st) for site, st in every if st.late), every[0])
+
+
 def _new_due(raw: str | None) -> datetime | None:
+    """The new due time typed on the flag's page, in the reader's zone (as the page shows times)."""
     raw = (raw or "").strip()
     if not raw:
         return None
@@ -51,7 +85,7 @@ def _new_due(raw: str | None) -> datetime | None:
         typed = datetime.fromisoformat(raw)
     except ValueError:
         raise InvalidInput(N_("The new due time is not a valid date and time.")) from None
-    return clock.from_local(typed, current_app.config["TIMEZONE"])
+    return clock.from_local(typed, reader_zone())
 
 
 def _flag_action(flag_id: int, form_class, act, done_message: str, category: str = "success"):
@@ -98,7 +132,7 @@ def lost(flag_id: int):
 @privileged
 def flag_page(flag_id: int):
     flag = get_or_404(Flag, flag_id)
-    local_due = clock.local(flag.checkout.due_at, current_app.config["TIMEZONE"]).replace(tzinfo=None)
+    local_due = clock.local(flag.checkout.due_at, reader_zone()).replace(tzinfo=None)
     return render_template("desk/flag.html", flag=flag, co=flag.checkout, now=now(),
                            suggested_due=local_due.strftime("%Y-%m-%dT%H:%M"))
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ..errors import N_
 from ..i18n import day, when
 from ..models import ApprovalStep, CheckoutRequest, RequestStatus, User
-from .outbox import _addresses, _queue, chat_text, webhook_format
+from .outbox import _queue, chat_text, desk_addresses, webhook_format
 
 
 def listen(turn_started, request_settled) -> None:
@@ -64,7 +64,7 @@ def queue_turn(session: Session, now: datetime, request: CheckoutRequest, approv
     if config.get("SMTP_HOST"):
         people = [(u.email, u.language or default, u.name, None) for u in approvers]
         if not people:
-            people = [(address, default, None, None) for address in _addresses(config.get("DESK_EMAILS", ""))]
+            people = [(address, default, None, None) for address in desk_addresses(config, request.item.site)]
         # Each approver's deputy (代理承認者) is told too, in case the approver is away; they may decide for them.
         named = {u.id for u in approvers} | {request.requester_id}
         people += [(u.deputy.email, u.deputy.language or default, u.deputy.name, u.name) for u in approvers

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from ..i18n import day, when
-from ..models import Checkout, HandoverOffer, Notification, OfferStatus
+from ..models import Checkout, HandoverOffer, Notification, OfferStatus, Site
 
 
 def _queue(session: Session, now: datetime, channel: str, recipient: str, subject: str, body: str) -> None:
@@ -63,10 +63,26 @@ def _by_holder(checkouts: list[Checkout]) -> dict[int, list[Checkout]]:
     return grouped
 
 
+def desk_addresses(config: dict, site: Site | None) -> list[str]:
+    """The security desk's addresses at `site`: its own, else (and for the main office) the settings' DESK_EMAILS,
+    so a site's overdue items never reach nobody."""
+    own = _addresses(site.desk_emails or "") if site is not None else []
+    return own or _addresses(config.get("DESK_EMAILS", ""))
+
+
+def _by_site(checkouts: list[Checkout]) -> dict[int | None, list[Checkout]]:
+    """The check-outs by their item's site (None: the main office), in the order given."""
+    grouped: dict[int | None, list[Checkout]] = defaultdict(list)
+    for co in checkouts:
+        grouped[co.item.site_id].append(co)
+    return grouped
+
+
 def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], config: dict,
                   at_curfew: bool = False) -> int:
-    """Queue the overdue digests for what a sweep flagged: one per holder, one to the desk, one webhook call.
-    `at_curfew`: flagged the minute a take-out rule's curfew or maximum duration passed, not at the day end."""
+    """Queue the overdue digests for what a sweep flagged: one per holder, one to the desk of each site the items
+    belong to, one webhook call. `at_curfew`: flagged the minute a take-out rule's curfew or maximum duration
+    passed, not at the day end."""
     if not checkouts:
         return 0
     count = 0
@@ -85,14 +101,17 @@ def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], co
             _queue(session, now, "email", holder.email, subject, body)
             count += 1
     with force_locale(default):
-        subject = _("%(n)d item(s) overdue", n=len(checkouts))
         heading = _("Overdue at a take-out rule's curfew or time limit:") if at_curfew else _("Overdue at the day end:")
-        desk_body = "\n".join([heading, *[_desk_line(c) for c in checkouts], "",
-                               f"{config['BASE_URL']}/desk/"])
-    if email:
-        for address in _addresses(config.get("DESK_EMAILS", "")):
-            _queue(session, now, "email", address, subject, desk_body)
-            count += 1
+        if email:
+            for cos in _by_site(checkouts).values():
+                site = cos[0].item.site
+                board = f"{config['BASE_URL']}/desk/" + (f"?site={site.id}" if site is not None else "")
+                body = "\n".join([heading, *[_desk_line(c) for c in cos], "", board])
+                for address in desk_addresses(config, site):
+                    _queue(session, now, "email", address, _("%(n)d item(s) overdue", n=len(cos)), body)
+                    count += 1
+        subject = _("%(n)d item(s) overdue", n=len(checkouts))
+        desk_body = "\n".join([heading, *[_desk_line(c) for c in checkouts], "", f"{config['BASE_URL']}/desk/"])
     if config.get("WEBHOOK_URL"):
         _queue(session, now, "webhook", config["WEBHOOK_URL"], subject,
                chat_text(f"{subject}\n{desk_body}", webhook_format(config)))
@@ -141,13 +160,17 @@ def queue_escalations(session: Session, now: datetime, result, config: dict) -> 
             count += 1
         # No active desk lead to tell: the desk's own addresses get the last step, so it never reaches nobody.
         unheard = [s for s in result.steps if s.level == 2 and not s.told]
-        desk = _addresses(config.get("DESK_EMAILS", "")) if unheard else []
-        if desk:
-            with force_locale(default):
-                subject, body = _escalation_mail(2, None, unheard, config["BASE_URL"], lead=False)
-            for address in desk:
-                _queue(session, now, "email", address, subject, body)
-                count += 1
+        by_site: dict[int | None, list] = defaultdict(list)  # each site's desk hears of its own items
+        for step in unheard:
+            by_site[step.flag.item.site_id].append(step)
+        for steps in by_site.values():
+            desk = desk_addresses(config, steps[0].flag.item.site)
+            if desk:
+                with force_locale(default):
+                    subject, body = _escalation_mail(2, None, steps, config["BASE_URL"], lead=False)
+                for address in desk:
+                    _queue(session, now, "email", address, subject, body)
+                    count += 1
     if config.get("WEBHOOK_URL"):
         with force_locale(default):
             subject = _("%(n)d overdue flag(s) escalated: nobody acknowledged them in time", n=len(result.steps))

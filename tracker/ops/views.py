@@ -36,12 +36,15 @@ def healthz():
         current_app.logger.error("healthz: %s", explain_failure(err))
         return jsonify({"status": "failing", "database": "unreachable"}), 503
     body = {
-        "status": "late" if f.sweep_late else "ok",
+        "status": "late" if f.any_sweep_late else "ok",
         "database": "ok",
         "sweep": {"last_run_at": _iso(f.sweep_last_run_at), "due": _iso(f.sweep_due), "late": f.sweep_late},
         "outbox": {"backlog": f.notifications_backlog, "failed": f.notifications_failed},
     }
-    return jsonify(body), 503 if f.sweep_late else 200
+    if f.sites:  # each site's sweep, late against its own last due moment ("sweep" is the main office's)
+        body["sites"] = [{"name": site.name, "last_run_at": _iso(site.last_run_at), "due": _iso(site.due),
+                          "late": site.late} for site in f.sites]
+    return jsonify(body), 503 if f.any_sweep_late else 200
 
 
 def _allowed() -> bool:
@@ -101,6 +104,16 @@ class DatabaseCollector:
         if f.sweep_duration_seconds is not None:
             yield GaugeMetricFamily("tracker_sweep_duration_seconds", "How long the last sweep run took.",
                                     value=f.sweep_duration_seconds)
+        if f.sites:
+            late = GaugeMetricFamily("tracker_site_sweep_late", "1 when a site's due sweep has not run within five "
+                                     "minutes.", labels=["site"])
+            lag = GaugeMetricFamily("tracker_site_sweep_lag_seconds", "From a site's last due sweep time to its run "
+                                    "(to now while it has not run).", labels=["site"])
+            for site in f.sites:
+                late.add_metric([site.name], int(site.late))
+                lag.add_metric([site.name], site.lag_seconds)
+            yield late
+            yield lag
         if f.sweep_last_run_at is not None:
             yield GaugeMetricFamily("tracker_sweep_last_run_timestamp_seconds", "When a sweep last ran (Unix time).",
                                     value=f.sweep_last_run_at.timestamp())
