@@ -34,6 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .notify import views as admin_notifications
     from .ops import views as ops
     from .reports import views as reports
+    from .stocktake import views as stocktakes
 
     instance = (test_config or {}).get("INSTANCE_PATH") or config.instance_path(os.path.join(ROOT, "instance"))
     app = error_pages.TrackerFlask(__name__, instance_path=instance, template_folder=os.path.join(ROOT, "templates"))
@@ -58,6 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     for module in (auth, custody, approvals, desk, incidents, reports, admin_items, admin_users, admin_labels,
                    admin_notifications, admin_webhooks, admin_departments, admin_rules, api_tokens):
         app.register_blueprint(module.bp)
+    stocktakes.init_app(app)
     if app.config["OIDC_ISSUER"] or app.config["SCIM_TOKEN"]:
         from . import sso  # only sites that use single sign-on or provisioning load it (and Authlib)
 

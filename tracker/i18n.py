@@ -60,6 +60,9 @@ EVENT_LABELS = {
     "department_created": N_("Department created"), "department_renamed": N_("Department renamed"),
     "department_moved": N_("Department moved"), "department_managers_changed": N_("Department managers changed"),
     "rule_changed": N_("Take-out rule changed"),
+    # Stock-takes (棚卸): opening, each count, closing with the report's hash, and each item found missing.
+    "stocktake_opened": N_("Stock-take opened"), "stocktake_counted": N_("Counted in a stock-take"),
+    "stocktake_closed": N_("Stock-take closed"), "stocktake_missing": N_("Missing at a stock-take"),
 }
 
 
