@@ -78,8 +78,8 @@ def _line(item: Item, places: dict[int, str], departments: dict[int, str], **mor
 def reconcile(session: Session, stocktake: StockTake) -> Reconciliation:
     """Read the scope's items, the session's counts and the scope's open check-outs (four statements, whatever the
     size of the register) and sort every item into its lists."""
-    places = dict(session.execute(select(StoragePlace.id, StoragePlace.name)).tuples())
-    departments = dict(session.execute(select(Department.id, Department.name)).tuples())
+    places = dict(session.execute(select(StoragePlace.id, StoragePlace.name)).all())
+    departments = dict(session.execute(select(Department.id, Department.name)).all())
     scoped = {i.id: i for i in session.scalars(select(Item).where(in_scope(stocktake)).order_by(Item.asset_tag))}
     counts = {c.item_id: c for c in session.scalars(
         select(StockCount).options(joinedload(StockCount.item), joinedload(StockCount.counted_by))
