@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
