@@ -26,7 +26,7 @@ def why_label(why: str | None) -> str:
 def method_label(method: str | None) -> str:
     if method is None:
         return ""
-    return {"phone": gettext("Phone"), "scanner": gettext("Scanner"), "typed": gettext("Typed")}[method]
+    return {"phone": gettext("Phone scan"), "scanner": gettext("Label scanner"), "typed": gettext("Typed tag")}[method]
 
 
 def scope_text(stocktake: StockTake) -> str:
