@@ -176,3 +176,33 @@ def test_the_list_shows_open_and_closed_sessions(desk_client):
     page = desk_client.get("/stocktakes/").get_data(as_text=True)
     assert page.index(f"/stocktakes/{second}") < page.index(f"/stocktakes/{first}")  # open ones first
     assert "Stock-takes" in desk_client.get("/desk/").get_data(as_text=True)
+
+
+def test_a_missing_item_marked_lost_opens_an_incident_without_a_holder(app, session, desk, desk_client, make_item):
+    st = open_all(desk_client)
+    gone = make_item(name="Customer forms")
+    post(desk_client, f"/stocktakes/{st}/close", page=f"/stocktakes/{st}")
+    flag = session.scalars(select(Flag).where(Flag.stocktake_id == st)).one()
+    resp = post(desk_client, f"/desk/flags/{flag.id}/lost", {"note": "not in the cabinet"},
+                page=f"/desk/flags/{flag.id}")
+    assert resp.status_code == 303 and "/desk/incidents/" in resp.headers["Location"]
+    page = desk_client.get(resp.headers["Location"])
+    assert page.status_code == 200 and gone.asset_tag in page.get_data(as_text=True)
+    assert desk_client.get(resp.headers["Location"].rstrip("/") + ".pdf").status_code == 200
+
+
+def test_the_api_lists_a_missing_items_flag_without_a_check_out(app, session, desk, desk_client, make_item):
+    from tracker import clock
+    from tracker.accounts import tokens
+
+    st = open_all(desk_client)
+    gone = make_item()
+    post(desk_client, f"/stocktakes/{st}/close", page=f"/stocktakes/{st}")
+    secret = tokens.create(session, clock.now(), user=desk, actor=None, name="t", scopes="read,act", days=30).secret
+    session.commit()
+    resp = app.test_client().get("/api/v1/flags", headers={"Authorization": f"Bearer {secret}"})
+    assert resp.status_code == 200
+    (listed,) = resp.get_json()["rows"]
+    assert listed["checkout"] is None and listed["status"] == "open"
+    flag = session.scalars(select(Flag).where(Flag.stocktake_id == st)).one()
+    assert flag.item_id == gone.id
