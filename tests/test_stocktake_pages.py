@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.helpers import client_for as browser
-from tests.helpers import count, events, flashes, label_token, pdf_text, post, reread
+from tests.helpers import count, counting, events, flashes, label_token, pdf_text, post, reread
 from tracker.models import Flag, StockCount, StockTake
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -206,3 +206,22 @@ def test_the_api_lists_a_missing_items_flag_without_a_check_out(app, session, de
     assert listed["checkout"] is None and listed["status"] == "open"
     flag = session.scalars(select(Flag).where(Flag.stocktake_id == st)).one()
     assert flag.item_id == gone.id
+
+
+def test_the_live_progress_reads_the_same_statements_for_more_items(app, session, desk, desk_client, make_item):
+    st = open_all(desk_client)
+    for _ in range(3):
+        scan(desk_client, st, make_item().asset_tag)
+    make_item()
+
+    def statements() -> int:
+        desk_client.get(f"/stocktakes/{st}?fragment=1")  # warm up
+        with counting(app) as seen:
+            assert desk_client.get(f"/stocktakes/{st}?fragment=1").status_code == 200
+        return len(seen)
+
+    few = statements()
+    for _ in range(20):
+        scan(desk_client, st, make_item().asset_tag)
+        make_item()
+    assert statements() == few

@@ -69,18 +69,24 @@ def in_scope(stocktake: StockTake):
     return Item.id.isnot(None)
 
 
-def _line(item: Item, places: dict[int, str], departments: dict[int, str], **more) -> Line:
+# What the lists say of an item, read as plain rows (an open session's page reads its whole scope every few seconds).
+_COLUMNS = (Item.id, Item.asset_tag, Item.name, Item.kind, Item.data_class, Item.department_id, Item.home_place_id,
+            Item.retired_at, Item.disposed_at)
+
+
+def _line(item, places: dict[int, str], departments: dict[int, str], **more) -> Line:
+    """A list's line for an item (an Item or a row of _COLUMNS)."""
     return Line(item_id=item.id, tag=item.asset_tag, name=item.name, kind=item.kind.value,
                 data_class=item.data_class.value, department=departments.get(item.department_id),
                 home_place=places.get(item.home_place_id), **more)
 
 
 def reconcile(session: Session, stocktake: StockTake) -> Reconciliation:
-    """Read the scope's items, the session's counts and the scope's open check-outs (four statements, whatever the
-    size of the register) and sort every item into its lists."""
+    """Read the places, the departments, the scope's items, the session's counts and the scope's open check-outs
+    (five statements, whatever the size of the register) and sort every item into its lists."""
     places = dict(session.execute(select(StoragePlace.id, StoragePlace.name)).all())
     departments = dict(session.execute(select(Department.id, Department.name)).all())
-    scoped = {i.id: i for i in session.scalars(select(Item).where(in_scope(stocktake)).order_by(Item.asset_tag))}
+    scoped = {i.id: i for i in session.execute(select(*_COLUMNS).where(in_scope(stocktake)).order_by(Item.asset_tag))}
     counts = {c.item_id: c for c in session.scalars(
         select(StockCount).options(joinedload(StockCount.item), joinedload(StockCount.counted_by))
         .where(StockCount.stocktake_id == stocktake.id).order_by(StockCount.counted_at, StockCount.id))}
@@ -89,9 +95,9 @@ def reconcile(session: Session, stocktake: StockTake) -> Reconciliation:
         .where(in_scope(stocktake), Checkout.returned_at.is_(None)))}
     rec = Reconciliation()
     for item in scoped.values():
-        if item.disposed:
+        if item.disposed_at is not None:
             rec.disposed.append(_line(item, places, departments))
-        elif item.retired:
+        elif item.retired_at is not None:
             continue
         else:
             rec.expected += 1

@@ -8,6 +8,7 @@ import io
 from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from .. import queries
 from ..desk import scanner
@@ -22,6 +23,7 @@ from .forms import CloseForm, CountForm, OpenForm
 bp = Blueprint("stocktake", __name__, url_prefix="/stocktakes")
 
 LIST_LIMIT = 300  # lines per list on the page; the report has them all
+SHOWN_WITH = ("opened_by", "closed_by", "site", "department", "place")  # what the list of sessions names
 
 
 def init_app(app: Flask) -> None:
@@ -50,7 +52,8 @@ def _choices() -> dict:
 @bp.get("/")
 @privileged
 def index():
-    stmt = select(StockTake).order_by(StockTake.closed_at.is_not(None), StockTake.id.desc())
+    stmt = (select(StockTake).options(*(selectinload(getattr(StockTake, r)) for r in SHOWN_WITH))
+            .order_by(StockTake.closed_at.is_not(None), StockTake.id.desc()))
     page = queries.paginate(db(), stmt, request.args.get("page", 1, type=int))
     return render_template("stocktake/index.html", page=page, form=OpenForm(), **_choices())
 
