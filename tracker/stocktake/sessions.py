@@ -109,7 +109,8 @@ def close(session: Session, now: datetime, stocktake: StockTake, actor: User, re
     if stocktake.closed_at is not None:
         raise Closed(n=stocktake.id)
     rec = rc.reconcile(session, stocktake)
-    stocktake.closed_at, stocktake.closed_by_id, stocktake.closed_by = now, actor.id, actor
+    stocktake.closed_at, stocktake.closed_by_id = now, actor.id
+    session.flush()  # the report names who closed it
     pdf, csv = render(stocktake, rec)
     stocktake.result, stocktake.report_pdf, stocktake.report_csv = rc.freeze(rec), pdf, csv
     stocktake.report_sha256 = hashlib.sha256(pdf).hexdigest()
