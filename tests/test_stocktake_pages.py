@@ -204,8 +204,10 @@ def test_the_api_lists_a_missing_items_flag_without_a_check_out(app, session, de
     assert resp.status_code == 200
     (listed,) = resp.get_json()["rows"]
     assert listed["checkout"] is None and listed["status"] == "open"
-    flag = session.scalars(select(Flag).where(Flag.stocktake_id == st)).one()
-    assert flag.item_id == gone.id
+    assert (listed["asset_tag"], listed["reason"], listed["stocktake_id"]) == (gone.asset_tag, "stocktake_missing", st)
+    done = app.test_client().post(f"/api/v1/flags/{listed['id']}/resolve", json={"how": "found"},
+                                  headers={"Authorization": f"Bearer {secret}"})
+    assert done.status_code == 200 and done.get_json()["resolution"] == "found"
 
 
 def test_the_live_progress_reads_the_same_statements_for_more_items(app, session, desk, desk_client, make_item):
