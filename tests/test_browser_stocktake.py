@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from tests.browser import TIMEOUT_MS, _assert_fits_phone, _now, tap_and_wait
+from tests.browser import TIMEOUT_MS, _assert_fits_phone, _now, _screenshot, tap_and_wait
 from tests.browser import sync_api as playwright
 from tests.helpers import PASSWORD
 from tracker.models import Item, StockTake, User
@@ -64,7 +64,7 @@ def desk_phone(browser, live_server):
 
 
 @pytest.mark.parametrize("language", ["en", "ja"])
-def test_the_scan_page_counts_the_item_in_one_tap(desk_phone, live_server, language):
+def test_the_scan_page_counts_the_item_in_one_tap(desk_phone, live_server, language, tmp_path):
     page, desk = desk_phone(language)
     item = live_server.make_item(name=f"Cabinet laptop {language}")
     st = _open_session(live_server, desk)
@@ -72,13 +72,15 @@ def test_the_scan_page_counts_the_item_in_one_tap(desk_phone, live_server, langu
     button = page.get_by_role("button", name=COUNT_IT[language].format(n=st))
     expect(button).to_be_visible()
     _assert_fits_phone(page, "the scan page with count it")
+    _screenshot(page, f"stocktake-scan-{language}.png", tmp_path)
     tap_and_wait(page, button)
     expect(page.locator(".flash")).to_contain_text(COUNTED[language].format(tag=item.asset_tag))
     assert page.url == live_server.scan_url(item)  # back on the item's page, ready for the next label
 
 
 @pytest.mark.parametrize("language", ["en", "ja"])
-def test_the_session_page_counts_typed_tags_and_shows_other_counters_live(desk_phone, live_server, language):
+def test_the_session_page_counts_typed_tags_and_shows_other_counters_live(desk_phone, live_server, language,
+                                                                         tmp_path):
     page, desk = desk_phone(language)
     typed, elsewhere = live_server.make_item(), live_server.make_item()
     other = live_server.make_user("security")
@@ -104,3 +106,4 @@ def test_the_session_page_counts_typed_tags_and_shows_other_counters_live(desk_p
         PROGRESS[language].format(done=2, n=expected))
     expect(page.locator("[data-part=lists] tr", has_text=elsewhere.asset_tag)).to_contain_text(other.name)
     assert page.evaluate("() => window.stillTheSamePage") is True
+    _screenshot(page, f"stocktake-session-{language}.png", tmp_path)
