@@ -9,6 +9,7 @@ import io
 import json
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from tests.helpers import client_for as browser
@@ -140,6 +141,13 @@ def test_closing_makes_the_report_flags_and_refuses_later_counts(session, desk_c
     by_tag = {r[1]: r for r in rows[1:] if len(r) > 1}
     assert by_tag[there.asset_tag][0] == "Counted" and by_tag[there.asset_tag][7] == "Desk Sato"
     assert by_tag[gone.asset_tag][0] == "Missing" and by_tag[gone.asset_tag][2].startswith("'=")
+
+    book = load_workbook(io.BytesIO(desk_client.get(f"/stocktakes/{st}/report.xlsx").data)).active
+    cells = {row[1]: row for row in book.iter_rows(min_row=2, values_only=True) if row[1]}
+    assert cells[there.asset_tag][0] == "Counted" and cells[gone.asset_tag][2].startswith("=HYPERLINK")
+    assert book.cell(row=3, column=3).data_type == "s"  # kept as text, never a formula
+    assert [e.data for e in events(session, "export")][-3:] == [
+        json.dumps({"export": f"stocktake.{fmt}", "stocktake": st}) for fmt in ("pdf", "csv", "xlsx")]
 
     reread(session)
     assert [f.item_id for f in session.scalars(select(Flag).where(Flag.stocktake_id == st))] == [gone.id]

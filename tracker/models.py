@@ -281,6 +281,7 @@ class StockTake(Base):
     result: Mapped[str | None] = mapped_column(Text, deferred=True)
     report_pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     report_csv: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    report_xlsx: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     site: Mapped[Site | None] = relationship()
     department: Mapped[Department | None] = relationship()

@@ -29,6 +29,7 @@ def upgrade() -> None:
                     sa.Column('result', sa.Text(), nullable=True),
                     sa.Column('report_pdf', sa.LargeBinary(), nullable=True),
                     sa.Column('report_csv', sa.LargeBinary(), nullable=True),
+                    sa.Column('report_xlsx', sa.LargeBinary(), nullable=True),
                     sa.ForeignKeyConstraint(['site_id'], ['sites.id'], name='fk_stocktakes_site_id'),
                     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name='fk_stocktakes_department_id'),
                     sa.ForeignKeyConstraint(['place_id'], ['storage_places.id'], name='fk_stocktakes_place_id'),

@@ -57,7 +57,7 @@ def table(stocktake: StockTake, rec: rc.Reconciliation) -> writers.Table:
                          lead=3)
 
 
-def render(stocktake: StockTake, rec: rc.Reconciliation) -> tuple[bytes, bytes]:
-    """The PDF and the CSV of the closed session (called by `sessions.close`, which hashes the PDF)."""
+def render(stocktake: StockTake, rec: rc.Reconciliation) -> dict[str, bytes]:
+    """The PDF, the CSV and the .xlsx of the closed session (called by `sessions.close`, which hashes the PDF)."""
     t = table(stocktake, rec)
-    return writers.to_pdf(t), writers.to_csv(t)
+    return {"pdf": writers.to_pdf(t), "csv": writers.to_csv(t), "xlsx": writers.to_xlsx(t)}

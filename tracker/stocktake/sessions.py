@@ -26,8 +26,8 @@ SCOPES = ("all", "site", "department", "place")
 METHODS = ("phone", "scanner", "typed")
 MISSING = "stocktake_missing"  # Flag.reason of an item a stock-take found missing
 
-# Renders the closed session's report: (stock-take, reconciliation) -> (PDF bytes, CSV bytes).
-Renderer = Callable[[StockTake, rc.Reconciliation], tuple[bytes, bytes]]
+# Renders the closed session's report: (stock-take, reconciliation) -> {"pdf": ..., "csv": ..., "xlsx": ...}.
+Renderer = Callable[[StockTake, rc.Reconciliation], dict[str, bytes]]
 
 
 class Closed(DomainError):
@@ -101,7 +101,7 @@ def count(session: Session, now: datetime, stocktake: StockTake, item: Item, act
 
 def close(session: Session, now: datetime, stocktake: StockTake, actor: User, render: Renderer,
           source: str | None = None) -> StockTake:
-    """Close the session: freeze its reconciliation, keep its report (PDF and CSV, from `render`), raise a flag on
+    """Close the session: freeze its reconciliation, keep its report (PDF, CSV and .xlsx, from `render`), raise a flag on
     the desk's board for each missing item, and record `stocktake_closed` with the SHA-256 of the PDF's bytes
     exactly as kept and handed out (an auditor hashes the downloaded file and finds the same value in the trail)."""
     desk_only(actor)
@@ -111,9 +111,10 @@ def close(session: Session, now: datetime, stocktake: StockTake, actor: User, re
     rec = rc.reconcile(session, stocktake)
     stocktake.closed_at, stocktake.closed_by_id = now, actor.id
     session.flush()  # the report names who closed it
-    pdf, csv = render(stocktake, rec)
-    stocktake.result, stocktake.report_pdf, stocktake.report_csv = rc.freeze(rec), pdf, csv
-    stocktake.report_sha256 = hashlib.sha256(pdf).hexdigest()
+    files = render(stocktake, rec)
+    stocktake.result = rc.freeze(rec)
+    stocktake.report_pdf, stocktake.report_csv, stocktake.report_xlsx = files["pdf"], files["csv"], files["xlsx"]
+    stocktake.report_sha256 = hashlib.sha256(files["pdf"]).hexdigest()
     session.add_all(Flag(item_id=line.item_id, reason=MISSING, stocktake_id=stocktake.id, created_at=now,
                          status=FlagStatus.open) for line in rec.missing)
     session.flush()

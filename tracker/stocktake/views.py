@@ -16,6 +16,7 @@ from ..errors import N_, InvalidInput
 from ..http import actor, attempt, back, client_address, db, get_or_404, now, privileged, record_export
 from ..i18n import describe, gettext, when
 from ..models import Department, Item, Site, StockCount, StockTake, StoragePlace
+from ..reports import writers
 from . import reconcile as rc
 from . import report, sessions
 from .forms import CloseForm, CountForm, OpenForm
@@ -161,7 +162,7 @@ def close(stocktake_id: int):
     return redirect(url_for("stocktake.show", stocktake_id=stocktake_id), 303)
 
 
-REPORTS = {"pdf": ("report_pdf", "application/pdf"), "csv": ("report_csv", "text/csv; charset=utf-8")}
+REPORTS = {"pdf": "report_pdf", "csv": "report_csv", "xlsx": "report_xlsx"}
 
 
 @bp.get("/<int:stocktake_id>/report.<fmt>")
@@ -171,7 +172,6 @@ def report_file(stocktake_id: int, fmt: str):
     stocktake = get_or_404(StockTake, stocktake_id)
     if fmt not in REPORTS or stocktake.closed_at is None:
         abort(404)
-    column, mimetype = REPORTS[fmt]
     record_export(f"stocktake.{fmt}", stocktake=stocktake.id)
-    return send_file(io.BytesIO(getattr(stocktake, column)), mimetype=mimetype, as_attachment=True,
+    return send_file(io.BytesIO(getattr(stocktake, REPORTS[fmt])), mimetype=writers.MIMETYPES[fmt], as_attachment=True,
                      download_name=f"stocktake-{stocktake.id}.{fmt}")
