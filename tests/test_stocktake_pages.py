@@ -235,3 +235,22 @@ def test_the_live_progress_reads_the_same_statements_for_more_items(app, session
         scan(desk_client, st, make_item().asset_tag)
         make_item()
     assert statements() == few
+
+
+def test_the_report_is_written_in_the_closers_language(app, session, desk, make_item, make_place, tmp_path):
+    japanese = browser(app, desk)
+    japanese.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ja"
+    shelf = make_place("第二書庫")
+    there, gone = make_item(name="顧客名簿 A"), make_item(name="顧客名簿 B")
+    for item in (there, gone):
+        item.home_place_id = shelf.id
+    session.commit()
+    resp = post(japanese, "/stocktakes/", {"scope": "place", "place": str(shelf.id)}, page="/stocktakes/")
+    st = int(resp.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    scan(japanese, st, there.asset_tag)
+    post(japanese, f"/stocktakes/{st}/close", page=f"/stocktakes/{st}")
+    (tmp_path / "report.pdf").write_bytes(japanese.get(f"/stocktakes/{st}/report.pdf").data)
+    text = pdf_text(tmp_path / "report.pdf")
+    assert f"棚卸 {st}" in text and "保管場所：第二書庫" in text
+    assert "所在不明" in text and "確認済み" in text and "顧客名簿 B" in text and "スキャナーで読み取り" not in text
+    assert "管理番号を手入力" in text  # how the tag was counted
