@@ -7,8 +7,8 @@ import io
 
 from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from .. import queries
 from ..desk import scanner
@@ -34,12 +34,17 @@ def init_app(app: Flask) -> None:
                                  stocktake_why=report.why_label, stocktake_method=report.method_label)
 
 
-def open_for_counting() -> list[StockTake]:
-    """The open sessions a desk member's scan page offers to count the item in (none for anyone else); read once
-    per request, and only when the page asks."""
+def open_for_counting(item: Item) -> list[tuple[StockTake, StockCount | None]]:
+    """The open sessions a desk member's scan page offers to count `item` in, each with the item's count there if
+    it was counted already (none for anyone else); one statement, only when the page asks."""
     if not (current_user.is_authenticated and current_user.privileged):
         return []
-    return list(db().scalars(select(StockTake).where(StockTake.closed_at.is_(None)).order_by(StockTake.id)))
+    counted = and_(StockCount.stocktake_id == StockTake.id, StockCount.item_id == item.id)
+    return [tuple(row) for row in db().execute(
+        select(StockTake, StockCount).outerjoin(StockCount, counted)
+        .options(joinedload(StockCount.counted_by), joinedload(StockTake.site), joinedload(StockTake.department),
+                 joinedload(StockTake.place))
+        .where(StockTake.closed_at.is_(None)).order_by(StockTake.id))]
 
 
 def _choices() -> dict:
