@@ -22,6 +22,3 @@ class CountForm(FlaskForm):
     js = HiddenField()  # "1" from the page's script, which wants JSON back
     next = HiddenField()
 
-
-class CloseForm(FlaskForm):
-    pass

@@ -19,7 +19,7 @@ from ..models import Department, Item, Site, StockCount, StockTake, StoragePlace
 from ..reports import writers
 from . import reconcile as rc
 from . import report, sessions
-from .forms import CloseForm, CountForm, OpenForm
+from .forms import CountForm, OpenForm
 
 bp = Blueprint("stocktake", __name__, url_prefix="/stocktakes")
 
@@ -47,12 +47,17 @@ def open_for_counting(item: Item) -> list[tuple[StockTake, StockCount | None]]:
         .where(StockTake.closed_at.is_(None)).order_by(StockTake.id))]
 
 
+def _places() -> list[StoragePlace]:
+    """The storage places in use, the main office's first, with their sites."""
+    return list(db().scalars(select(StoragePlace).options(joinedload(StoragePlace.site))
+                             .where(StoragePlace.retired_at.is_(None))
+                             .order_by(StoragePlace.site_id.is_not(None), StoragePlace.name)))
+
+
 def _choices() -> dict:
     s = db()
     return dict(sites=list(s.scalars(select(Site).order_by(Site.name))),
-                departments=list(s.scalars(select(Department).order_by(Department.name))),
-                places=list(s.scalars(select(StoragePlace).where(StoragePlace.retired_at.is_(None))
-                                      .order_by(StoragePlace.site_id.is_not(None), StoragePlace.name))))
+                departments=list(s.scalars(select(Department).order_by(Department.name))), places=_places())
 
 
 @bp.get("/")
@@ -96,8 +101,7 @@ def show(stocktake_id: int):
     context = dict(stocktake=stocktake, rec=rec, limit=LIST_LIMIT)
     if request.args.get("fragment") == "1":
         return render_template("stocktake/_live.html", **context)
-    return render_template("stocktake/show.html", form=CountForm(), close_form=CloseForm(),
-                           places=_choices()["places"], **context)
+    return render_template("stocktake/show.html", form=CountForm(), places=_places(), **context)
 
 
 def _item_and_method(form: CountForm) -> tuple[Item, str]:
@@ -158,8 +162,7 @@ def _counted(stocktake: StockTake, item: Item, made: StockCount, new: bool) -> d
 @bp.post("/<int:stocktake_id>/close")
 @privileged
 def close(stocktake_id: int):
-    stocktake = get_or_404(StockTake, stocktake_id)
-    CloseForm()
+    stocktake = get_or_404(StockTake, stocktake_id)  # the form is only its CSRF token, checked for every POST
     with attempt() as done:
         sessions.close(db(), now(), stocktake, actor(), report.render, source=client_address())
     if done:
