@@ -105,10 +105,26 @@ def world(live_server):
         late_co = session.get(Flag, late_flag.id).checkout
         late_co.custody_prompted_at, late_co.custody_escalated_at = now - timedelta(days=2), now - timedelta(days=1)
         session.commit()
+        stocktakes = _stocktakes(s, session, now, session.merge(desk), [late.id, spare.id, folder.id])
         ids = {"flag": late_flag.id, "incident": incident.id, "offer": offer.id, "request": request.id,
-               "webhook": webhook.id, "site": osaka.id}
+               "webhook": webhook.id, "site": osaka.id, **stocktakes}
     return {"admin": admin, "desk": desk, "staff": staff, "late": late, "bag": bag, "spare": spare,
             "scan": f"/S/{spare_token}", "held_scan": f"/S/{s.token(late)}", "lost": lost, "offered": offered, **ids}
+
+
+def _stocktakes(s, session, now, desk: User, item_ids: list[int]) -> dict[str, int]:
+    """A closed stock-take (its report made in English) with a missing item's flag, and an open one with a count."""
+    from tracker.stocktake import report, sessions
+
+    closed = sessions.open_stocktake(session, now, desk, "all")
+    sessions.count(session, now, closed, session.get(Item, item_ids[1]), desk, "scanner")
+    with s.app.test_request_context(headers={"Accept-Language": "en"}):
+        sessions.close(session, now, closed, desk, report.render)
+    opened = sessions.open_stocktake(session, now, desk, "all")
+    sessions.count(session, now, opened, session.get(Item, item_ids[1]), desk, "typed")
+    session.commit()
+    missing = session.scalars(select(Flag).where(Flag.stocktake_id == closed.id)).first()
+    return {"stocktake_open": opened.id, "stocktake_closed": closed.id, "missing_flag": missing.id}
 
 
 def _pages(w) -> dict[str, list[str]]:
@@ -121,7 +137,9 @@ def _pages(w) -> dict[str, list[str]]:
         "desk": ["/desk/", "/desk/?wall=1", "/desk/scanner", f"/desk/flags/{w['flag']}", "/desk/incidents/",
                  f"/desk/incidents/{w['incident']}", "/desk/records/", f"/desk/records/items/{w['late'].asset_tag}",
                  f"/items/{w['late'].asset_tag}", f"/items/{w['offered'].asset_tag}", f"/requests/{w['request']}",
-                 "/approvals", "/admin/sites/", "/desk/counts-due/"],
+                 "/approvals", "/admin/sites/", "/desk/counts-due/", "/stocktakes/",
+                 f"/stocktakes/{w['stocktake_open']}", f"/stocktakes/{w['stocktake_closed']}",
+                 f"/desk/flags/{w['missing_flag']}"],
         "admin": ["/admin/items/", "/admin/items/new", f"/admin/items/{w['spare'].asset_tag}/edit",
                   "/admin/items/import", "/admin/labels/", f"/admin/labels/print?id={w['spare'].id}",
                   "/admin/users/", "/admin/users/new", f"/admin/users/{w['staff'].id}/edit",

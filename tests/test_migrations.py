@@ -15,13 +15,13 @@ from tracker.custody import approvals, found
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
 from tracker.desk import flags, incidents, sweep
-from tracker.models import Department, Item, LabelToken, StoragePlace
+from tracker.models import Department, Flag, Item, LabelToken, StoragePlace
 
 pytestmark = pytest.mark.postgres  # each database alters tables its own way
 
 
 @pytest.fixture
-def populated(session, make_user, make_item):
+def populated(app, session, make_user, make_item):
     """A check-out, an approval request, a flag marked lost with its incident, a finder's scan and message."""
     staff, desk = make_user(), make_user("security")
     laptop, usb, folder, spare = make_item(), make_item("usb"), make_item("folder"), make_item()
@@ -36,8 +36,21 @@ def populated(session, make_user, make_item):
     label = session.scalar(select(LabelToken).where(LabelToken.item_id == spare.id))
     found.record_scan(session, NOW, label, "198.51.100.1")
     found.leave_message(session, NOW, label, "found on a bench", "", "198.51.100.1")
+    _stocktake(app, session, desk, spare)
     session.commit()
     session.close()
+
+
+def _stocktake(app, session, desk, counted) -> None:
+    """A closed stock-take with its counts, a missing item's flag (no check-out) and the incident opened from it."""
+    from tracker.stocktake import report, sessions
+
+    st = sessions.open_stocktake(session, NOW, desk, "all")
+    sessions.count(session, NOW, st, counted, desk, "scanner")
+    with app.test_request_context():
+        sessions.close(session, NOW + timedelta(hours=1), st, desk, report.render)
+    missing = session.scalars(select(Flag).where(Flag.stocktake_id == st.id)).first()
+    flags.mark_lost(session, NOW + timedelta(hours=2), missing, desk, "not in the cabinet")
 
 
 def test_every_migration_goes_down_and_up_on_a_populated_database(app, populated, db_url):

@@ -108,6 +108,12 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("incidents.action", "POST"): ({}, desk_only(404)),
     ("incidents.assess", "POST"): ({}, desk_only(404)),
     ("incidents.close", "POST"): ({}, desk_only(404)),
+    ("stocktake.index", "GET"): ({}, desk_only(200)),
+    ("stocktake.open_", "POST"): ({}, desk_only(to("/stocktakes/"))),  # no scope chosen: back to the list
+    ("stocktake.show", "GET"): ({}, desk_only(404)),
+    ("stocktake.count", "POST"): ({"code": ""}, desk_only(404)),
+    ("stocktake.close", "POST"): ({}, desk_only(404)),
+    ("stocktake.report_file", "GET"): ({}, desk_only(404)),
     ("reports.index", "GET"): ({}, desk_only(200)),
     ("reports.checkouts_csv", "GET"): ({}, desk_only(to("/desk/records/"))),  # no dates given: back
     ("reports.register_csv", "GET"): ({}, desk_only(200)),
@@ -233,7 +239,7 @@ def url_of(app, endpoint: str, w) -> str:
               "job_id": "0" * 32, "flag_id": 999999, "request_id": 999999, "report_id": 999999,
               "notification_id": 999999, "incident_id": 999999, "offer_id": 999999, "fmt": "csv", "kind": "usb",
               "data_class": "personal", "token_id": 999999, "checkout_id": 999999, "hook_id": 999999,
-              "site_id": 999999, "place_id": 999999}
+              "site_id": 999999, "place_id": 999999, "stocktake_id": 999999}
     with app.test_request_context():
         rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
         return url_for(endpoint, **{k: v for k, v in values.items() if k in rule.arguments})

@@ -22,7 +22,7 @@ FEATURES = {
     "sso": {"accounts"},  # single sign-on and SCIM provisioning create, find and disable accounts
     "ops": {"desk", "custody", "notify"},  # running in production: the scheduler's lease, health, metrics, backups
     "api": {"accounts", "custody", "desk", "items", "labels"},  # the JSON API calls the rules the pages call
-    "stocktake": {"custody", "items"},  # counts follow the take-out rules' intervals
+    "stocktake": {"desk", "custody", "items", "labels", "reports"},  # counts with the desk's scanner, flags, reports
 }
 # Entry points that put the features together: the app factory, the CLI, the scheduler and its jobs, demo data.
 ENTRY = {"__init__", "cli", "jobs", "scheduler", "demo"}

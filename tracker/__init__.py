@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .ops import views as ops
     from .reports import views as reports
     from .stocktake import due_views as counts_due
+    from .stocktake import views as stocktakes
 
     instance = (test_config or {}).get("INSTANCE_PATH") or config.instance_path(os.path.join(ROOT, "instance"))
     app = error_pages.TrackerFlask(__name__, instance_path=instance, template_folder=os.path.join(ROOT, "templates"))
@@ -61,6 +62,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                    admin_notifications, admin_webhooks, admin_departments, admin_sites, admin_rules, api_tokens,
                    confirm_views, counts_due):
         app.register_blueprint(module.bp)
+    stocktakes.init_app(app)
     if app.config["OIDC_ISSUER"] or app.config["SCIM_TOKEN"]:
         from . import sso  # only sites that use single sign-on or provisioning load it (and Authlib)
 

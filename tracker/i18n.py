@@ -64,6 +64,9 @@ EVENT_LABELS = {
     "site_created": N_("Site added"), "site_updated": N_("Site changed"),
     "place_created": N_("Storage place added"), "place_renamed": N_("Storage place renamed"),
     "place_retired": N_("Storage place retired"),
+    # Stock-takes (棚卸): opening, each count, closing with the report's hash, and each item found missing.
+    "stocktake_opened": N_("Stock-take opened"), "stocktake_counted": N_("Counted in a stock-take"),
+    "stocktake_closed": N_("Stock-take closed"), "stocktake_missing": N_("Missing at a stock-take"),
 }
 
 

@@ -260,6 +260,55 @@ class Item(Base):
         return f"<Item {self.asset_tag}>"
 
 
+class StockTake(Base):
+    """A stock-take (棚卸) session: counting what is physically there against the register, for every item or
+    one site (NULL: the main office), department or storage place. Closing freezes the reconciliation in
+    `result` (JSON) and keeps the report files whose SHA-256 the closing audit event carries."""
+
+    __tablename__ = "stocktakes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))  # all | site | department | place
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    place_id: Mapped[int | None] = mapped_column(ForeignKey("storage_places.id"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    report_sha256: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str | None] = mapped_column(Text, deferred=True)
+    report_pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    report_csv: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    report_xlsx: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+
+    site: Mapped[Site | None] = relationship()
+    department: Mapped[Department | None] = relationship()
+    place: Mapped[StoragePlace | None] = relationship()
+    opened_by: Mapped[User] = relationship(foreign_keys=[opened_by_id])
+    closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
+
+
+class StockCount(Base):
+    """One item counted in a stock-take: one row per session and item, held by the database, so a second scan or
+    a second counter at the same moment counts it once."""
+
+    __tablename__ = "stocktake_counts"
+    __table_args__ = (Index("uq_stocktake_counts_item", "stocktake_id", "item_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stocktake_id: Mapped[int] = mapped_column(ForeignKey("stocktakes.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    counted_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    counted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    method: Mapped[str] = mapped_column(String(16))  # phone | scanner | typed
+    place_id: Mapped[int | None] = mapped_column(ForeignKey("storage_places.id"))  # where it was found, if known
+
+    item: Mapped[Item] = relationship()
+    counted_by: Mapped[User] = relationship()
+    place: Mapped[StoragePlace | None] = relationship()
+
+
 class LabelToken(Base):
     __tablename__ = "label_tokens"
 
@@ -680,12 +729,19 @@ class FlagStatus(str, enum.Enum):
 
 
 class Flag(Base):
-    """An overdue case on the security desk's list; at most one per check-out (held by the database)."""
+    """A case on the security desk's list: an overdue check-out (at most one per check-out, held by the database),
+    or an item a stock-take found missing (no check-out; `reason` "stocktake_missing", once per stock-take and item)."""
 
     __tablename__ = "flags"
+    __table_args__ = (
+        Index("uq_flags_stocktake_item", "stocktake_id", "item_id", unique=True,
+              sqlite_where=text("stocktake_id IS NOT NULL"), postgresql_where=text("stocktake_id IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"), unique=True)
+    checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"), unique=True)
+    reason: Mapped[str | None] = mapped_column(String(24))  # None: overdue; "stocktake_missing"
+    stocktake_id: Mapped[int | None] = mapped_column(ForeignKey("stocktakes.id"))
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -701,7 +757,7 @@ class Flag(Base):
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    checkout: Mapped[Checkout] = relationship()
+    checkout: Mapped[Checkout | None] = relationship()
     item: Mapped[Item] = relationship()
     acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
     closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])

@@ -163,7 +163,9 @@ class AcknowledgeBody(Strict):
 
 
 class ResolveBody(Strict):
-    how = fields.String(required=True, validate=validate.OneOf(["returned", "confirmed_safe"]))
+    how = fields.String(required=True, validate=validate.OneOf(["returned", "confirmed_safe", "found"]),
+                        metadata={"description": "found: a stock-take's missing item turned up (returned means the "
+                                                 "same for such a flag)"})
     confirmed_by = _text(200, load_default="")
     note = _text(2000, load_default="")
 
@@ -223,7 +225,12 @@ class FlagSchema(ma.Schema):
     acknowledged_at = fields.AwareDateTime(allow_none=True)
     closed_at = fields.AwareDateTime(allow_none=True)
     resolution = fields.String(allow_none=True)
-    checkout = fields.Nested(CheckoutSchema)
+    asset_tag = fields.Function(lambda f: f.item.asset_tag, metadata={"type": "string"})
+    reason = fields.String(allow_none=True, metadata={
+        "description": "null: an overdue check-out; stocktake_missing: a stock-take found the item missing"})
+    stocktake_id = fields.Integer(allow_none=True)
+    checkout = fields.Nested(CheckoutSchema, allow_none=True,
+                             metadata={"description": "The overdue check-out; null for a stock-take's missing item"})
 
 
 class EventSchema(ma.Schema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Integer, literal, select
+from sqlalchemy import Integer, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -91,6 +91,8 @@ def acknowledge(session: Session, now: datetime, flag: Flag, actor: User, note: 
     _open(flag)
     note = clean_note(note, required=True)
     if new_due is not None:
+        if flag.checkout is None:  # a stock-take's missing item: nobody holds it, nothing is due
+            raise InvalidInput(N_("This flag has no due time: the item is missing from a stock-take."))
         if new_due <= now:
             raise InvalidInput(N_("The due time must be in the future."))
         flag.checkout.due_at = new_due
@@ -106,11 +108,15 @@ def resolve(session: Session, now: datetime, flag: Flag, actor: User, how: str, 
             note: str = "", source: str | None = None, policy: Policy | None = None) -> Flag:
     """Close the flag: the item came back (returned now) or someone confirmed it is safe.
 
-    An item coming back that needs its erasure confirmed waits for the desk's return inspection."""
+    An item coming back that needs its erasure confirmed waits for the desk's return inspection. A stock-take's
+    missing item (no check-out) is resolved as found, or confirmed safe."""
     desk_only(actor)
     _open(flag)
     note = clean_note(note)
-    if how == "returned":
+    if flag.checkout is None and how in ("returned", "found"):
+        how = "found"
+        flag.status, flag.resolution = FlagStatus.resolved, "found"
+    elif how == "returned":
         if flag.checkout.returned_at is None:
             custody.return_item(session, now, item=flag.item, actor=actor, source=source, erasure="pending",
                                 policy=policy)
@@ -142,6 +148,15 @@ def mark_lost(session: Session, now: datetime, flag: Flag, actor: User, note: st
     incident = incidents.open_for_lost(session, now, flag, actor, note)
     audit.record(session, now, "item_lost", actor=actor, item=item, checkout=co, source=source, incident=incident.id)
     return incident
+
+
+def missing_flags(session: Session, limit: int) -> tuple[list[Flag], int]:
+    """Open flags of items a stock-take found missing (they have no check-out, so the board's rows never show
+    them): the oldest `limit`, and how many there are."""
+    where = (Flag.checkout_id.is_(None), Flag.status.in_(OPEN))
+    rows = list(session.scalars(select(Flag).options(joinedload(Flag.item)).where(*where)
+                                .order_by(Flag.created_at, Flag.id).limit(limit)))
+    return rows, session.scalar(select(func.count(Flag.id)).where(*where)) or 0
 
 
 def board_flags_by_checkout(session: Session, checkout_ids: list[int]) -> dict[int, Flag]:

@@ -30,11 +30,17 @@ def last_known_place(session: Session, co: Checkout) -> str | None:
 
 
 def open_for_lost(session: Session, now: datetime, flag: Flag, actor: User, note: str) -> Incident:
-    """The incident record of a lost item: what it held, and where, when and with whom it was last known."""
+    """The incident record of a lost item: what it held, and where, when and with whom it was last known (for an
+    item a stock-take found missing: its last count and its home place)."""
     co, item = flag.checkout, flag.item
-    incident = Incident(item_id=item.id, checkout_id=co.id, flag_id=flag.id, opened_at=now, opened_by_id=actor.id,
-                        known_at=now, holder_id=co.holder_id, last_known_at=co.out_at,
-                        last_known_place=last_known_place(session, co), data_class=item.data_class,
+    if co is not None:
+        known = dict(checkout_id=co.id, holder_id=co.holder_id, last_known_at=co.out_at,
+                     last_known_place=last_known_place(session, co))
+    else:
+        known = dict(last_known_at=item.last_counted_at,
+                     last_known_place=item.home_place.name if item.home_place else None)
+    incident = Incident(item_id=item.id, flag_id=flag.id, opened_at=now, opened_by_id=actor.id,
+                        known_at=now, **known, data_class=item.data_class,
                         encrypted=item.encrypted, people_count=item.people_count,
                         # Never assumed: the desk confirms the encryption was proper and the key not lost with it.
                         properly_encrypted=False,

@@ -132,6 +132,8 @@ def lost(flag_id: int):
 @privileged
 def flag_page(flag_id: int):
     flag = get_or_404(Flag, flag_id)
+    if flag.checkout is None:  # an item a stock-take found missing: nothing is due
+        return render_template("desk/flag.html", flag=flag, co=None, now=now(), suggested_due="")
     local_due = clock.local(flag.checkout.due_at, reader_zone()).replace(tzinfo=None)
     return render_template("desk/flag.html", flag=flag, co=flag.checkout, now=now(),
                            suggested_due=local_due.strftime("%Y-%m-%dT%H:%M"))
