@@ -265,3 +265,35 @@ def counting(app):
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", listener)
+
+
+def at_once(app, *moves, refused: tuple[type[BaseException], ...] = ()) -> list:
+    """Run each move (a function of a fresh write session of its own, returning what it did) in its own thread, all
+    released together; each commits when it returns. The outcomes, in the order of `moves`: what the move returned,
+    the exception of an expected refusal (`refused`: rolled back), or "error: ..." for anything else, which the
+    test's assertion then shows. Two phones, two schedulers, two admins at the same moment: the database decides."""
+    maker = app.extensions["tracker.sessionmaker"]
+    barrier = threading.Barrier(len(moves))
+    outcomes: list = [None] * len(moves)
+
+    def run(i: int, move) -> None:
+        s = maker()
+        try:
+            barrier.wait()
+            outcomes[i] = move(s)
+            s.commit()
+        except refused as err:
+            s.rollback()
+            outcomes[i] = err
+        except Exception as exc:  # noqa: BLE001 - reported in the test's assertion
+            s.rollback()
+            outcomes[i] = f"error: {exc!r}"
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=run, args=(i, move)) for i, move in enumerate(moves)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return outcomes

@@ -3,13 +3,12 @@ new intervals, and the desk's daily digest claimed once per site and local day, 
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import NOW, tokyo
+from tests.helpers import NOW, at_once, tokyo
 from tracker.custody import rules
 from tracker.custody.policy import Policy
 from tracker.errors import InvalidInput
@@ -225,28 +224,10 @@ def test_one_digest_per_site_and_local_day_from_nine_and_only_when_something_is_
 def test_two_runs_at_once_send_the_days_digest_once(app, session, make_item, interval):
     interval(6)
     make_item()
-    maker = app.extensions["tracker.sessionmaker"]
-    barrier, lock, results = threading.Barrier(2), threading.Lock(), []
+    def run(s) -> int:
+        return len(schedule.claim_digests(s, tokyo(1, 9, month=12), TOKYO))
 
-    def run() -> None:
-        s = maker()
-        try:
-            barrier.wait()
-            outcome = len(schedule.claim_digests(s, tokyo(1, 9, month=12), TOKYO))
-            s.commit()
-        except Exception as exc:  # pragma: no cover - shown by the assertion
-            s.rollback()
-            outcome = f"error: {exc!r}"
-        finally:
-            s.close()
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert sorted(results) == [0, 1]
+    results = at_once(app, run, run)
+    assert sorted(results, key=str) == [0, 1], results
     session.rollback()
     assert session.scalar(select(func.count(CountDigest.id))) == 1

@@ -4,13 +4,12 @@ rule, then to the desk lead; e-mails in each person's language and the desk's we
 from __future__ import annotations
 
 import json
-import threading
 from datetime import time
 
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import NOW, counting, tokyo
+from tests.helpers import NOW, at_once, counting, tokyo
 from tests.test_notify import SmtpServer, smtp_config
 from tracker import jobs
 from tracker.accounts import users
@@ -210,31 +209,13 @@ def test_two_ticks_at_once_escalate_each_flag_once_per_level(app, session, make_
     rule(2)
     items = [overdue(session, make_item, team["holder" if n % 2 else "lonely"]) for n in range(6)]
     sweep_at_day_end(session)
-    maker = app.extensions["tracker.sessionmaker"]
 
     def race(now) -> list[list[tuple[int, int]]]:
-        barrier, lock, results = threading.Barrier(2), threading.Lock(), []
+        def tick(s) -> list[tuple[int, int]]:
+            return [(st.flag.item_id, st.level) for st in escalation.escalate(s, now, TOKYO).steps]
 
-        def tick() -> None:
-            s = maker()
-            try:
-                barrier.wait()
-                outcome = [(st.flag.item_id, st.level) for st in escalation.escalate(s, now, TOKYO).steps]
-                s.commit()
-            except Exception as exc:  # pragma: no cover - shown by the assertion
-                s.rollback()
-                outcome = f"error: {exc!r}"
-            finally:
-                s.close()
-            with lock:
-                results.append(outcome)
-
-        threads = [threading.Thread(target=tick) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        assert len(results) == 2 and all(isinstance(r, list) for r in results), results
+        results = at_once(app, tick, tick)
+        assert all(isinstance(r, list) for r in results), results
         return results
 
     first = race(tokyo(1, 21))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,7 +9,7 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 
-from tests.helpers import handed_over, tokyo
+from tests.helpers import at_once, handed_over, tokyo
 from tracker import clock, scheduler
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
@@ -129,31 +128,12 @@ def _race_two_sweeps(app, session, make_user, make_item, second_run):
         run(session, tokyo(1, 19))
         cos.append(out(session, make_item(), holders[0], tokyo(1, 20), due_at=tokyo(1, 23)))
     maker = app.extensions["tracker.sessionmaker"]
-    barrier = threading.Barrier(2)
-    results: list = []
-    lock = threading.Lock()
 
-    def attempt() -> None:
-        s = maker()
-        try:
-            barrier.wait()
-            r = sweep.sweep(s, tokyo(2, 0), TOKYO)
-            s.commit()
-            outcome = [f.checkout_id for f in r.flags]
-        except Exception as exc:  # pragma: no cover - shown by the assertion
-            s.rollback()
-            outcome = f"error: {exc!r}"
-        finally:
-            s.close()
-        with lock:
-            results.append(outcome)
+    def attempt(s) -> list[int]:
+        return [f.checkout_id for f in sweep.sweep(s, tokyo(2, 0), TOKYO).flags]
 
-    threads = [threading.Thread(target=attempt) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert len(results) == 2 and all(isinstance(r, list) for r in results), results
+    results = at_once(app, attempt, attempt)
+    assert all(isinstance(r, list) for r in results), results
     s = maker()
     try:
         rows = list(s.scalars(select(Sweep).where(Sweep.business_date == date(2026, 6, 1))))
