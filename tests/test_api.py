@@ -6,14 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import NOW, client_for, count, post, reread
+from tests.helpers import NOW, at_once, client_for, count, post, reread
 from tracker.accounts import tokens
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
@@ -551,34 +550,14 @@ def test_the_rate_limit_holds_for_requests_racing_on_one_token(app, session, sta
     """Eight requests at once on one token with room for three: the token's locked row lets exactly three through,
     each recorded once, on SQLite and PostgreSQL."""
     secret = token_for(staff, "read")
-    maker = app.extensions["tracker.sessionmaker"]
-    barrier = threading.Barrier(8)
-    results: list[str] = []
-    lock = threading.Lock()
 
-    def use() -> None:
-        s = maker()
-        try:
-            barrier.wait()
-            tokens.use(s, NOW, secret, 3, method="GET", path="/api/v1/me")
-            s.commit()
-            outcome = "used"
-        except tokens.Throttled:
-            s.rollback()
-            outcome = "throttled"
-        except Exception as exc:  # pragma: no cover - reported in the assertion
-            outcome = f"error: {exc!r}"
-        finally:
-            s.close()
-        with lock:
-            results.append(outcome)
+    def use(s) -> str:
+        tokens.use(s, NOW, secret, 3, method="GET", path="/api/v1/me")
+        return "used"
 
-    threads = [threading.Thread(target=use) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert sorted(results) == ["throttled"] * 5 + ["used"] * 3
+    results = ["throttled" if isinstance(r, tokens.Throttled) else r
+               for r in at_once(app, *[use] * 8, refused=(tokens.Throttled,))]
+    assert sorted(results) == ["throttled"] * 5 + ["used"] * 3, results
     reread(session)
     assert count(session, Event, Event.action == "api_request") == 3
     assert session.scalars(select(ApiToken)).one().window_requests == 3

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from tests.helpers import NOW, events, handed_over, later
+from tests.helpers import NOW, at_once, events, handed_over, later
 from tracker.custody import operations as custody
 from tracker.errors import AlreadyOut, InBagOut, InvalidInput, NotOut, NotPermitted, Retired
 from tracker.items.register import retire
@@ -215,39 +213,20 @@ def test_race_eight_phones_one_winner(app, make_user, make_item):
     """Eight threads, each its own session and connection, race to check out one item."""
     holders = [make_user() for _ in range(8)]
     item = make_item()
-    maker = app.extensions["tracker.sessionmaker"]
-    barrier = threading.Barrier(len(holders))
-    results: list[str] = []
-    lock = threading.Lock()
 
-    def attempt(user_id: int) -> None:
-        s = maker()
-        try:
+    def attempt(user_id: int):
+        def move(s) -> str:
             from tracker.models import Item, User
 
-            barrier.wait()
             user, it = s.get(User, user_id), s.get(Item, item.id)
-            try:
-                custody.check_out(s, NOW, item=it, holder=user, actor=user, due_at=later(hours=8))
-                s.commit()
-                outcome = "won"
-            except AlreadyOut:
-                s.rollback()
-                outcome = "already out"
-        except Exception as exc:  # pragma: no cover - reported in the assertion
-            outcome = f"error: {exc!r}"
-        finally:
-            s.close()
-        with lock:
-            results.append(outcome)
+            custody.check_out(s, NOW, item=it, holder=user, actor=user, due_at=later(hours=8))
+            return "won"
+        return move
 
-    threads = [threading.Thread(target=attempt, args=(u.id,)) for u in holders]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert sorted(results) == ["already out"] * 7 + ["won"]
-    s = maker()
+    results = ["already out" if isinstance(r, AlreadyOut) else r
+               for r in at_once(app, *[attempt(u.id) for u in holders], refused=(AlreadyOut,))]
+    assert sorted(results) == ["already out"] * 7 + ["won"], results
+    s = app.extensions["tracker.sessionmaker"]()
     assert s.scalar(select(func.count(Checkout.id)).where(Checkout.item_id == item.id)) == 1
     assert s.scalar(select(func.count(Event.id)).where(Event.item_id == item.id, Event.action == "checkout")) == 1
     s.close()

@@ -10,7 +10,7 @@ from datetime import time
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import NOW, events, reread, tokyo
+from tests.helpers import NOW, at_once, events, reread, tokyo
 from tracker.custody import rules
 from tracker.custody.policy import Policy
 from tracker.errors import InvalidInput
@@ -347,32 +347,20 @@ def test_only_admins_save_rules(session, make_user):
 
 @pytest.mark.postgres
 def test_two_admins_saving_a_rule_for_the_first_time_at_once_make_versions_1_and_2(app, make_user):
-    import threading
-
     admins = [make_user("admin") for _ in range(2)]
     maker = app.extensions["tracker.sessionmaker"]
-    barrier = threading.Barrier(len(admins))
-    outcomes: list[str] = []
 
-    def save_as(admin_id: int, hours: int) -> None:
-        from tracker.models import User
+    def save_as(admin_id: int, hours: int):
+        def move(s) -> str:
+            from tracker.models import User
 
-        with maker() as s:
-            try:
-                barrier.wait()
-                rule = replace(rules.default("usb", "personal", POLICY), max_hours=hours)
-                rules.save(s, NOW, rule, actor=s.get(User, admin_id))
-                s.commit()
-                outcomes.append("saved")
-            except Exception as exc:  # pragma: no cover - reported in the assertion
-                outcomes.append(repr(exc))
+            rule = replace(rules.default("usb", "personal", POLICY), max_hours=hours)
+            rules.save(s, NOW, rule, actor=s.get(User, admin_id))
+            return "saved"
+        return move
 
-    threads = [threading.Thread(target=save_as, args=(a.id, n + 1)) for n, a in enumerate(admins)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert outcomes == ["saved", "saved"]
+    outcomes = at_once(app, *[save_as(a.id, n + 1) for n, a in enumerate(admins)])
+    assert outcomes == ["saved", "saved"], outcomes
     with maker() as s:
         assert s.scalars(select(TakeoutRule)).one().version == 2
         changed = [json.loads(e.data) for e in s.scalars(select(Event).where(Event.action == "rule_changed")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import html
 import json
 import re
-import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import NOW, client_for, make_app, reread
+from tests.helpers import NOW, at_once, client_for, make_app, reread
 from tracker.accounts import users
 from tracker.custody import operations as custody
 from tracker.models import Event, Role, User
@@ -217,34 +216,13 @@ def test_scim_is_off_without_a_token(db_url, tmp_path):
 @pytest.mark.postgres
 def test_parallel_creations_of_one_address_make_one_account(app, session):
     """A provider retrying a slow create: one account, every other attempt a uniqueness conflict (409)."""
-    maker = app.extensions["tracker.sessionmaker"]
-    barrier = threading.Barrier(6)
-    results: list[str] = []
-    lock = threading.Lock()
+    def create(s) -> str:
+        provisioning.provision(s, NOW, email="yui@example.com", name="Yui Abe", source="test")
+        return "created"
 
-    def create() -> None:
-        s = maker()
-        try:
-            barrier.wait()
-            provisioning.provision(s, NOW, email="yui@example.com", name="Yui Abe", source="test")
-            s.commit()
-            outcome = "created"
-        except provisioning.EmailTaken:
-            s.rollback()
-            outcome = "taken"
-        except Exception as exc:  # pragma: no cover - reported in the assertion
-            outcome = f"error: {exc!r}"
-        finally:
-            s.close()
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=create) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert sorted(results) == ["created"] + ["taken"] * 5
+    results = ["taken" if isinstance(r, provisioning.EmailTaken) else r
+               for r in at_once(app, *[create] * 6, refused=(provisioning.EmailTaken,))]
+    assert sorted(results) == ["created"] + ["taken"] * 5, results
     reread(session)
     assert len(session.scalars(select(User.id).where(User.email == "yui@example.com")).all()) == 1
     assert len(session.scalars(select(Event).where(Event.action == "user_provisioned")).all()) == 1

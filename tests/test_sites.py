@@ -8,13 +8,12 @@ import csv
 import io
 import json
 import re
-import threading
 from datetime import time
 
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import NOW, client_for, count, csrf_token, events, flashes, later, post, reread
+from tests.helpers import NOW, at_once, client_for, count, csrf_token, events, flashes, later, post, reread
 from tracker.errors import InvalidInput
 from tracker.items import csv_import, register, sites
 from tracker.models import Item, Kind, Site, StoragePlace, User
@@ -115,38 +114,19 @@ def test_place_names_are_unique_per_site_the_main_office_included(session, make_
 @pytest.mark.parametrize("how", ["add", "rename"])
 def test_four_admins_naming_a_place_alike_at_once_make_one(app, session, make_place, how):
     """Each checks the name is free and writes; the unique index settles it and the others hear why."""
-    maker = app.extensions["tracker.sessionmaker"]
     ids = [make_place(f"Place {n}").id for n in range(4)] if how == "rename" else [None] * 4
-    barrier = threading.Barrier(4)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def add(place_id) -> None:
-        s = maker()
-        try:
-            barrier.wait()
-            try:
-                if place_id is None:
-                    sites.create_place(s, NOW, site_id="", name="Safe", actor=None)
-                else:
-                    sites.rename_place(s, NOW, s.get(StoragePlace, place_id), name="Safe", actor=None)
-                s.commit()
-                outcome = "added"
-            except InvalidInput as err:
-                s.rollback()
-                outcome = err.message
-        except Exception as exc:  # pragma: no cover - reported in the assertion
-            outcome = f"error: {exc!r}"
-        finally:
-            s.close()
-        with lock:
-            outcomes.append(outcome)
+    def add(place_id):
+        def move(s) -> str:
+            if place_id is None:
+                sites.create_place(s, NOW, site_id="", name="Safe", actor=None)
+            else:
+                sites.rename_place(s, NOW, s.get(StoragePlace, place_id), name="Safe", actor=None)
+            return "added"
+        return move
 
-    threads = [threading.Thread(target=add, args=(i,)) for i in ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = [r.message if isinstance(r, InvalidInput) else r
+                for r in at_once(app, *[add(i) for i in ids], refused=(InvalidInput,))]
     assert sorted(outcomes) == ["There is already a storage place called %(name)s at this site."] * 3 + ["added"]
     reread(session)
     assert session.scalars(select(StoragePlace.name).where(StoragePlace.name == "Safe")).all() == ["Safe"]

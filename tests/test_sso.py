@@ -24,7 +24,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import select
 
-from tests.helpers import NOW, PASSWORD, csrf_token, flashes, free_port, label_token, make_app, reread, sign_in
+from tests.helpers import NOW, PASSWORD, at_once, csrf_token, flashes, free_port, label_token, make_app, reread, sign_in
 from tracker.accounts import users
 from tracker.models import Event, Role, User
 from tracker.sso import provisioning
@@ -428,33 +428,14 @@ def test_an_account_waiting_for_its_first_password_change_is_not_stopped_by_it_a
 @pytest.mark.postgres
 def test_parallel_first_sign_ins_make_one_account(app, session):
     """Two tabs, or a phone and a PC, finishing a first sign-in at once: one account, both signed in to it."""
-    maker = app.extensions["tracker.sessionmaker"]
     claims = {"sub": "eri", "email": "Eri@example.com", "name": "Eri Aoki", "groups": ["tracker-desk"]}
-    barrier = threading.Barrier(6)
-    results: list[str] = []
-    lock = threading.Lock()
 
-    def first_sign_in() -> None:
-        s = maker()
-        try:
-            barrier.wait()
-            user = provisioning.sign_in(s, NOW, claims, role_claim="groups", role_map=ROLE_MAP, source="test",
-                                        issuer="http://idp.example")
-            s.commit()
-            outcome = user.email
-        except Exception as exc:  # pragma: no cover - reported in the assertion
-            outcome = f"error: {exc!r}"
-        finally:
-            s.close()
-        with lock:
-            results.append(outcome)
+    def first_sign_in(s) -> str:
+        return provisioning.sign_in(s, NOW, claims, role_claim="groups", role_map=ROLE_MAP, source="test",
+                                    issuer="http://idp.example").email
 
-    threads = [threading.Thread(target=first_sign_in) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert results == ["eri@example.com"] * 6
+    results = at_once(app, *[first_sign_in] * 6)
+    assert results == ["eri@example.com"] * 6, results
     eri = user_by_email(session, "eri@example.com")
     assert eri.role == Role.security
     assert [e.subject_user_id for e in events(session, "user_provisioned")] == [eri.id]
