@@ -5,7 +5,6 @@ request was made under, rejection, cancellation, expiry, approvals in advance, a
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -13,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import events, tokyo
+from tests.helpers import at_once, events, tokyo
 from tracker.custody import approvals, rules
 from tracker.custody import operations as custody
 from tracker.custody.policy import Policy
@@ -376,33 +375,16 @@ def test_each_approver_sees_what_waits_for_them_now(session, people, deputy, mak
 
 
 def _race(app, *actions):
-    """Run each action(session) in its own thread and session at the same moment; what each one ended with."""
-    maker = app.extensions["tracker.sessionmaker"]
-    barrier = threading.Barrier(len(actions))
-    results: list[str | None] = [None] * len(actions)
-
-    def run(i, action):
-        s = maker()
-        try:
-            barrier.wait()
+    """Run each action(session) in its own thread and session at the same moment (at_once); what each one ended
+    with: "done", or the refusal's text."""
+    def done(action):
+        def move(s) -> str:
             action(s)
-            s.commit()
-            results[i] = "done"
-        except InvalidInput as err:
-            s.rollback()
-            results[i] = str(err)
-        except Exception as exc:  # pragma: no cover - reported in the assertion
-            s.rollback()
-            results[i] = f"error: {exc!r}"
-        finally:
-            s.close()
+            return "done"
+        return move
 
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
+    return [str(r) if isinstance(r, InvalidInput) else r
+            for r in at_once(app, *map(done, actions), refused=(InvalidInput,))]
 
 
 def test_two_approvers_at_once_on_one_step_one_wins_the_other_is_told(app, session, people, deputy, make_item):

@@ -5,13 +5,12 @@ e-mails go through a real SMTP server, each in its reader's language."""
 
 from __future__ import annotations
 
-import threading
 from datetime import time
 
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import NOW, events, reread, tokyo
+from tests.helpers import NOW, at_once, events, reread, tokyo
 from tests.test_notify import SmtpServer, smtp_config
 from tracker import jobs
 from tracker.custody import confirmations, rules
@@ -169,34 +168,6 @@ def test_an_ask_unanswered_for_a_day_goes_to_the_desk_once_and_a_confirmation_ta
 # --- at once -----------------------------------------------------------------------------------------------------
 
 
-def _together(app, work, n=2) -> list:
-    """Run `work(session)` in `n` threads at once, each in its own writing session, committing; their results."""
-    maker = app.extensions["tracker.sessionmaker"]
-    barrier, lock, results = threading.Barrier(n), threading.Lock(), []
-
-    def run() -> None:
-        s = maker()
-        try:
-            barrier.wait()
-            outcome = work(s)
-            s.commit()
-        except Exception as exc:
-            s.rollback()
-            outcome = exc
-        finally:
-            s.close()
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=run) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert len(results) == n
-    return results
-
-
 def test_two_taps_at_once_record_one_confirmation(app, session, make_user, make_item, asks_every):
     asks_every(3)
     hana = make_user(name="Hana")
@@ -208,7 +179,7 @@ def test_two_taps_at_once_record_one_confirmation(app, session, make_user, make_
         label = s.scalar(select(LabelToken).where(LabelToken.token == token))
         return confirmations.confirm(s, tokyo(4, 10), label=label, actor=s.get(User, hana.id), policy=TOKYO).id
 
-    results = _together(app, tap)
+    results = at_once(app, tap, tap, refused=(confirmations.AlreadyConfirmed,))
     assert sorted(type(r).__name__ for r in results) == ["AlreadyConfirmed", "int"], results
     assert len(events(session, "custody_confirmed")) == 1
 
@@ -220,10 +191,10 @@ def test_two_scheduler_runs_at_once_ask_each_holder_once_and_escalate_once(app, 
     items = [make_item() for _ in holders]
     for item, holder in zip(items, holders, strict=True):
         out(session, item, holder)
-    asked = _together(app, lambda s: [co.item_id for co in confirmations.claim_prompts(s, tokyo(4, 9), TOKYO)])
+    asked = at_once(app, *[lambda s: [co.item_id for co in confirmations.claim_prompts(s, tokyo(4, 9), TOKYO)]] * 2)
     assert all(isinstance(r, list) for r in asked), asked
     assert sorted(asked[0] + asked[1]) == sorted(i.id for i in items)
-    escalated = _together(app, lambda s: [co.item_id for co in confirmations.claim_escalations(s, tokyo(5, 9))])
+    escalated = at_once(app, *[lambda s: [co.item_id for co in confirmations.claim_escalations(s, tokyo(5, 9))]] * 2)
     assert all(isinstance(r, list) for r in escalated), escalated
     assert sorted(escalated[0] + escalated[1]) == sorted(i.id for i in items)
     assert len(events(session, "custody_unconfirmed")) == 3

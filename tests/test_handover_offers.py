@@ -5,14 +5,13 @@ and the races (an accept and a cancel at once, two phones accepting at once) set
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import NOW, events, later, tokyo
+from tests.helpers import NOW, at_once, events, later, tokyo
 from tracker import jobs
 from tracker.custody import handover, rules
 from tracker.custody import operations as custody
@@ -327,33 +326,16 @@ def test_the_scheduler_job_closes_lapsed_offers(app, session, make_item, people)
 
 
 def _race(app, *moves):
-    """Run each move (a function of a fresh session) in its own thread and connection, all at once; what each did."""
-    maker = app.extensions["tracker.sessionmaker"]
-    barrier = threading.Barrier(len(moves))
-    results: dict[int, str] = {}
+    """Run each move (a function of a fresh session) in its own thread and connection, all at once (at_once); what
+    each did: "done", or the refusal's text."""
+    def done(move):
+        def run(s) -> str:
+            move(s)
+            return "done"
+        return run
 
-    def run(i, move):
-        s = maker()
-        try:
-            barrier.wait()
-            try:
-                move(s)
-                s.commit()
-                results[i] = "done"
-            except InvalidInput as err:
-                s.rollback()
-                results[i] = str(err)
-        except Exception as exc:  # pragma: no cover - reported in the assertion
-            results[i] = f"error: {exc!r}"
-        finally:
-            s.close()
-
-    threads = [threading.Thread(target=run, args=(i, m)) for i, m in enumerate(moves)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return [results.get(i, "did not finish") for i in range(len(moves))]
+    return [str(r) if isinstance(r, InvalidInput) else "did not finish" if r is None else r
+            for r in at_once(app, *map(done, moves), refused=(InvalidInput,))]
 
 
 def _accept(offer_id, user_id):
