@@ -82,8 +82,8 @@ def item_by_tag(session: Session, tag: str | None, exact: bool = False) -> Item 
 
 # The statements every scan runs, built once (building one costs more than SQLite takes to run it).
 _LABEL_BY_TOKEN = select(LabelToken).options(joinedload(LabelToken.item)).where(LabelToken.token == bindparam("token"))
-_LAST_OWN_CHECKOUT = (
-    select(Checkout)
+_LAST_OWN_TRIP = (
+    select(Checkout.purpose, Checkout.destination)
     .where(Checkout.holder_id == bindparam("user_id"), Checkout.parent_id.is_(None),
            ~exists().where(Event.checkout_id == Checkout.id, Event.action == "handover"))
     .order_by(Checkout.out_at.desc(), Checkout.id.desc()).limit(1))
@@ -101,11 +101,12 @@ def open_checkouts_of(session: Session, user: User) -> list[Checkout]:
     ))
 
 
-def last_own_checkout(session: Session, user: User) -> Checkout | None:
-    """The person's last take-out of their own, whose purpose and destination their next take-out offers again.
-    A bag's contents and hand-overs to them are left out: a hand-over's purpose and destination (before they
-    were left empty) were the previous holder's."""
-    return session.scalar(_LAST_OWN_CHECKOUT, {"user_id": user.id})
+def last_own_trip(session: Session, user: User) -> tuple[str | None, str | None] | None:
+    """The purpose and destination of the person's last take-out of their own, which their next take-out offers
+    again (read as two columns, not a check-out). A bag's contents and hand-overs to them are left out: a
+    hand-over's purpose and destination (before they were left empty) were the previous holder's."""
+    row = session.execute(_LAST_OWN_TRIP, {"user_id": user.id}).first()
+    return tuple(row) if row is not None else None
 
 
 def open_checkouts_by_item(session: Session, item_ids: list[int]) -> dict[int, Checkout]:

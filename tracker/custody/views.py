@@ -61,9 +61,9 @@ def _prefill(form: CheckoutForm, due: datetime) -> None:
     """Purpose and destination from the person's last own take-out (never a hand-over); due at today's day end
     of the item's site (or the rule's earlier limit), shown in the reader's zone like every time on the page."""
     form.due.data = clock.local(due, reader_zone()).replace(tzinfo=None)
-    last = queries.last_own_checkout(db(), current_user)
+    last = queries.last_own_trip(db(), current_user)
     if last is not None:
-        form.purpose.data, form.destination.data = last.purpose, last.destination
+        form.purpose.data, form.destination.data = last
     if current_user.privileged:
         form.holder.data = str(current_user.id)
 
