@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
 from datetime import timedelta
 
@@ -82,21 +84,23 @@ def test_a_frozen_clock_also_ages_sessions(app, make_user, frozen_clock):
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
 
 
-def test_a_write_that_finds_the_database_locked_says_nothing_was_recorded(new_app, db_url, make_user, make_item,
-                                                                         session, caplog):
+@pytest.fixture
+def impatient_phone(new_app, db_url, make_user, make_item):
+    """On SQLite, with a busy timeout of 0.2 s: a signed-in phone on an item's page, its take-out URL and form."""
     if not db_url.startswith("sqlite"):
-        pytest.skip("holds SQLite's write lock from another connection")
-    app = new_app(DB_BUSY_SECONDS=0.2)
-    staff = make_user()
-    item = make_item(data_class="none")
-    phone = client_for(app, staff)
-    page = f"/items/{item.asset_tag}"
-    token = csrf_token(phone, page)
+        pytest.skip("SQLite's write lock and the writers' lock file next to its database")
+    phone = client_for(new_app(DB_BUSY_SECONDS=0.2), make_user())
+    page = f"/items/{make_item(data_class='none').asset_tag}"
+    return phone, f"{page}/checkout", {"csrf_token": csrf_token(phone, page), "purpose": "visit"}
+
+
+def test_a_write_that_finds_the_database_locked_says_nothing_was_recorded(impatient_phone, db_url, session, caplog):
+    phone, checkout, form = impatient_phone
     blocker = sqlite3.connect(db_url.removeprefix("sqlite:///"))
     blocker.execute("BEGIN IMMEDIATE")  # a long import holds the lock
     try:
         with caplog.at_level(logging.ERROR):
-            resp = phone.post(f"{page}/checkout", data={"csrf_token": token, "purpose": "visit"})
+            resp = phone.post(checkout, data=form)
     finally:
         blocker.rollback()
         blocker.close()
@@ -104,31 +108,21 @@ def test_a_write_that_finds_the_database_locked_says_nothing_was_recorded(new_ap
     assert "Nothing was recorded. Please try again" in resp.get_data(as_text=True)
     assert any(resp.headers["X-Request-ID"] in r.getMessage() for r in caplog.records)
     assert count(session, Checkout) == 0
-    assert phone.post(f"{page}/checkout", data={"csrf_token": token, "purpose": "visit"}).status_code == 303
+    assert phone.post(checkout, data=form).status_code == 303
     assert count(session, Checkout) == 1
 
 
 def test_writers_queue_on_the_lock_file_and_a_stuck_holder_holds_nobody_up_past_the_busy_timeout(
-        new_app, db_url, make_user, make_item, session):
+        impatient_phone, db_url, session):
     """Writers queue on a lock file next to the database (they go in the moment it is free, instead of sleeping in
     SQLite's busy handler); one held by a stuck process delays a take-out by the busy timeout at most."""
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the writers' lock file is SQLite's")
-    import fcntl
-    import os
-
-    app = new_app(DB_BUSY_SECONDS=0.2)
-    staff = make_user()
-    item = make_item(data_class="none")
-    phone = client_for(app, staff)
-    page = f"/items/{item.asset_tag}"
-    token = csrf_token(phone, page)
+    phone, checkout, form = impatient_phone
     lock_file = db_url.removeprefix("sqlite:///") + ".writers"
     assert os.path.exists(lock_file)  # made by the writes above
     stuck = os.open(lock_file, os.O_RDWR)
     fcntl.flock(stuck, fcntl.LOCK_EX)
     try:
-        assert phone.post(f"{page}/checkout", data={"csrf_token": token, "purpose": "visit"}).status_code == 303
+        assert phone.post(checkout, data=form).status_code == 303
     finally:
         os.close(stuck)
     assert count(session, Checkout) == 1
