@@ -161,9 +161,9 @@ def _outcomes(url: str) -> dict:
 
 
 class Gunicorn:
-    def __init__(self, target: str, env: dict, pythonpath: str = ROOT):
+    def __init__(self, target: str, env: dict, pythonpath: str = ROOT, workers: int = 2):
         self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-k", "sync",
+        self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "sync",
                                       "-b", f"127.0.0.1:{self.port}", "--log-level", "warning",
                                       "--pythonpath", pythonpath, target], cwd=ROOT, env={**os.environ, **env})
 
@@ -190,6 +190,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--people", type=int, default=200)
     parser.add_argument("--items", type=int, default=800)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", help="comma-separated cases (scan,bare-page,takeout,bare-write)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -223,7 +224,8 @@ def main() -> None:
             todo = [c for c in cases if c.startswith("bare") == (group == "bare")]
             if not todo:
                 continue
-            g = Gunicorn(target, env, pythonpath=os.path.join(ROOT, "bench") if group == "bare" else ROOT)
+            g = Gunicorn(target, env, pythonpath=os.path.join(ROOT, "bench") if group == "bare" else ROOT,
+                         workers=args.workers)
             try:
                 g.wait(path)
                 for case in todo:
@@ -242,7 +244,7 @@ def main() -> None:
         if server is not None:
             server.stop()
     backend = "PostgreSQL" if args.postgres else "SQLite"
-    print(f"Requests through gunicorn (2 sync workers, {args.connections} connections, {args.seconds} s each) on "
+    print(f"Requests through gunicorn ({args.workers} sync workers, {args.connections} connections, {args.seconds} s each) on "
           f"{backend}, {os.cpu_count()} CPUs")
     print(f"{'case':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'bad':>6}{'ratio':>8}")
     for case, base in (("scan", "bare-page"), ("takeout", "bare-write"), ("bare-page", None), ("bare-write", None)):

@@ -15,9 +15,10 @@ import json
 from datetime import UTC, datetime
 
 from blinker import Namespace
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .models import AuditHead, Event, Item, User
 
@@ -41,13 +42,12 @@ def record(
     subject: User | None = None,
     source: str | None = None,
     **data,
-) -> Event:
-    """Append one event in the caller's transaction, so it commits with the change or not at all."""
-    (row,) = _chain(session, [_row(now, action, actor, item, checkout, subject, source, data)])
-    event = Event(**row)
-    session.add(event)
-    session.flush()
-    return event
+) -> None:
+    """Append one event in the caller's transaction, so it commits with the change or not at all.
+
+    Written as a row, not an ORM object: every take-out and return writes one, under SQLite's write lock, and
+    the unit of work's flush cost more than the rest of the event's writing together."""
+    _insert_many(session, _chain(session, [_row(now, action, actor, item, checkout, subject, source, data)]))
 
 
 def record_many(session: Session, now: datetime, action: str, *, actor: User | None, source: str | None,
@@ -80,7 +80,9 @@ def _insert_many(session: Session, rows: list[dict]) -> None:
     conn = session.connection()
     dialect = conn.dialect
     table = Event.__table__
-    process = table.c.at.type.bind_processor(dialect) or (lambda v: v)
+    # The dialect's own processor (text with microseconds on SQLite, as the ORM writes it): comparisons by time
+    # between events and other tables hold to the microsecond.
+    process = table.c.at.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
     moments: dict[datetime, object] = {}
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"  # noqa: S608 - names from the model
@@ -119,15 +121,25 @@ def digest(prev_hash: str, row) -> str:
     return hashlib.sha256((prev_hash + "\n" + canonical(row)).encode("utf-8")).hexdigest()
 
 
+# Rows, not objects: the head is read and moved on the session's connection (FOR UPDATE on PostgreSQL).
+_HEAD_TABLE = AuditHead.__table__
+_HEAD = select(_HEAD_TABLE.c.seq, _HEAD_TABLE.c.hash).where(_HEAD_TABLE.c.id == 1).with_for_update()
+_MOVE_HEAD = update(_HEAD_TABLE).where(_HEAD_TABLE.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
+
+
 def _chain(session: Session, rows: list[dict]) -> list[dict]:
     """Number and hash `rows` after the chain's current end, moving the end; the lock holds until commit."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-    seq, prev = head.seq, head.hash
+    conn = session.connection()
+    seq, prev = conn.execute(_HEAD).one()
     for row in rows:
         seq += 1
         row["seq"], row["prev_hash"] = seq, prev
         row["hash"] = prev = digest(prev, row)
-    head.seq, head.hash = seq, prev
+    conn.execute(_MOVE_HEAD, {"seq": seq, "hash": prev})
+    loaded = session.identity_map.get(session.identity_key(AuditHead, 1))
+    if loaded is not None:  # the trail's own tools read the head as an object in the same session
+        set_committed_value(loaded, "seq", seq)
+        set_committed_value(loaded, "hash", prev)
     session.info.setdefault(_PENDING, []).extend(rows)
     events_chained.send(session, rows=rows)
     return rows

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import secrets
 from datetime import UTC, datetime
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
@@ -142,25 +143,34 @@ def on_events(session: Session, *, rows: list[dict]) -> None:
     actions = {r["action"] for r in rows}
     if not actions & _SUBSCRIBABLE:
         return
-    hooks = [h for h in _active(session) if h.event_set & actions]
+    hooks = [h for h in _active(session) if h.events & actions]
     for row in rows:
         for hook in hooks:
-            if row["action"] in hook.event_set:
+            if row["action"] in hook.events:
                 session.add(Notification(channel=CHANNEL, recipient=hook.url, subject=row["action"],
                                          body=payload(session, row), created_at=row["at"], attempts=0,
                                          next_attempt_at=row["at"], subscription_id=hook.id))
 
 
+class _Active(NamedTuple):
+    id: int
+    url: str
+    events: frozenset[str]
+
+
 _ACTIVE = "tracker.hooks.active"
-_ACTIVE_HOOKS = select(EventWebhook).where(EventWebhook.active.is_(True))
+_ACTIVE_HOOKS = select(EventWebhook.id, EventWebhook.url, EventWebhook.events).where(EventWebhook.active.is_(True))
 
 
-def _active(session: Session) -> list[EventWebhook]:
-    """The active subscriptions, read once per transaction (a bag's check-out records an event per item)."""
+def _active(session: Session) -> list[_Active]:
+    """The active subscriptions, read once per transaction (a bag's check-out records an event per item), as
+    rows: every take-out and return asks, under SQLite's write lock, and there are usually none."""
     txn = session.get_transaction()
     cached = session.info.get(_ACTIVE)
     if cached is None or cached[0] is not txn:
-        cached = session.info[_ACTIVE] = (txn, list(session.scalars(_ACTIVE_HOOKS)))
+        found = [_Active(i, url, frozenset(e for e in events.split(",") if e))
+                 for i, url, events in session.connection().execute(_ACTIVE_HOOKS)]
+        cached = session.info[_ACTIVE] = (txn, found)
     return cached[1]
 
 
