@@ -353,3 +353,15 @@ def test_refused_actions_and_exports_are_in_the_trail(app, session, make_user, m
     assert session.scalar(select(func.count()).select_from(Event).where(Event.action == "export",
                                                                         Event.actor_id == desk.id)) == 2
     assert trail.verify(session).ok
+
+
+def test_events_written_in_bulk_keep_their_moment_like_every_other_time(session, make_item):
+    """A sweep writes its events in bulk. On the second exactly, they are stored as every other time is (with
+    microseconds on SQLite), so "the events since the check-out" finds the one of that very moment."""
+    item = make_item()
+    moment = NOW.replace(microsecond=0) + timedelta(hours=1)
+    audit.record_rows(session, moment, "flagged", actor=None, source=None, rows=[{"item_id": item.id, "data": {}}])
+    audit.record(session, moment, "found_scan", item=item)
+    session.commit()
+    since = session.scalars(select(Event.action).where(Event.item_id == item.id, Event.at >= moment)).all()
+    assert sorted(since) == ["flagged", "found_scan"]
