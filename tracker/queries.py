@@ -69,6 +69,9 @@ def tag_candidates(tag: str | None) -> list[str]:
     return candidates
 
 
+_ITEMS_BY_TAG = select(Item).where(Item.asset_tag.in_(bindparam("tags", expanding=True)))  # every item's page
+
+
 def item_by_tag(session: Session, tag: str | None, exact: bool = False) -> Item | None:
     """The item a typed or scanned asset tag names: exactly as typed first, else numbered the register's way.
 
@@ -76,7 +79,7 @@ def item_by_tag(session: Session, tag: str | None, exact: bool = False) -> Item 
     candidates = [(tag or "").strip().upper()] if exact else tag_candidates(tag)
     if not candidates:
         return None
-    found = {i.asset_tag: i for i in session.scalars(select(Item).where(Item.asset_tag.in_(candidates)))}
+    found = {i.asset_tag: i for i in session.scalars(_ITEMS_BY_TAG, {"tags": candidates})}
     return next((found[c] for c in candidates if c in found), None)
 
 

@@ -78,14 +78,21 @@ def open_and_awaiting_inspection(session: Session, item: Item) -> tuple[Checkout
             next((c for c in rows if c.erasure == Erasure.pending), None))
 
 
+# Built once, like the reads above: every take-out and return runs them under SQLite's write lock.
+_LOCK_ITEM = (select(Item).where(Item.id == bindparam("item_id")).with_for_update()
+              .execution_options(populate_existing=True))
+_PENDING_REQUEST = select(CheckoutRequest).where(CheckoutRequest.item_id == bindparam("item_id"),
+                                                 CheckoutRequest.status == RequestStatus.pending)
+_CHILDREN = (select(Checkout).where(Checkout.parent_id == bindparam("parent_id"), Checkout.returned_at.is_(None))
+             .order_by(Checkout.id))
+
+
 def _lock(session: Session, item: Item) -> Item:
     """Lock the item's row (PostgreSQL) so two phones on one item queue; SQLite already serialises.
     The row is read once, locked: its id comes from the identity map (reading `item.id` of an object expired by
     the request's read snapshot ending would load it first, unlocked)."""
     ident = inspect(item).identity
-    return session.scalars(
-        select(Item).where(Item.id == (ident[0] if ident else item.id)).with_for_update().execution_options(populate_existing=True)
-    ).one()
+    return session.scalars(_LOCK_ITEM, {"item_id": ident[0] if ident else item.id}).one()
 
 
 def _clean(value: str | None, label: str, about: str | None = None) -> str:
@@ -294,14 +301,11 @@ def _refuse_if_incomplete(session: Session, now: datetime, policy: Policy, item:
 
 
 def pending_request(session: Session, item: Item) -> CheckoutRequest | None:
-    return session.scalar(select(CheckoutRequest).where(CheckoutRequest.item_id == item.id,
-                                                        CheckoutRequest.status == RequestStatus.pending))
+    return session.scalar(_PENDING_REQUEST, {"item_id": item.id})
 
 
 def _children(session: Session, co: Checkout) -> list[Checkout]:
-    return list(session.scalars(
-        select(Checkout).where(Checkout.parent_id == co.id, Checkout.returned_at.is_(None)).order_by(Checkout.id)
-    ))
+    return list(session.scalars(_CHILDREN, {"parent_id": co.id}))
 
 
 def _open_for_action(session: Session, item: Item) -> Checkout:

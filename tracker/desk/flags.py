@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Integer, func, literal, select
+from sqlalchemy import Integer, bindparam, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -62,11 +62,15 @@ def load(session: Session, ids: list[int]) -> list[Flag]:
     return [found[i] for i in ids]
 
 
+# Built once: every return runs it, under SQLite's write lock.
+_OPEN_OF_CHECKOUT = select(Flag).where(Flag.checkout_id == bindparam("checkout_id"), Flag.status.in_(OPEN))
+
+
 @custody.checkout_ended.connect
 def close_for_checkout(session: Session, *, now: datetime, checkout: Checkout, actor: User | None,
                        how: str) -> None:
     """A check-out that ended (returned or handed over) takes its open flag with it."""
-    for flag in session.scalars(select(Flag).where(Flag.checkout_id == checkout.id, Flag.status.in_(OPEN))):
+    for flag in session.scalars(_OPEN_OF_CHECKOUT, {"checkout_id": checkout.id}):
         flag.status, flag.resolution = FlagStatus.resolved, how
         flag.closed_at, flag.closed_by_id = now, actor.id if actor else None
 
