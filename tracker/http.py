@@ -144,18 +144,23 @@ class attempt:  # noqa: N801 - used as `with attempt() as done:`, like a functio
 
     def __enter__(self) -> attempt:
         session = db()
-        # End the read snapshot and write from here on: what the change needs is read again, under the lock
-        # (the loaded objects expire and reload), so nothing it decides on can have changed underneath it.
-        # Except the person making the request: they are who signed this request in, a moment ago, and reading
-        # them again would only lengthen the time every other writer waits.
-        me = g.get("user")
-        keep = me is not None and me in session
-        if keep:
-            session.expunge(me)
-        session.rollback()
-        if keep:
-            session.add(me)
-        session.bind = current_app.extensions["tracker.engine"]
+        engine = current_app.extensions["tracker.engine"]
+        if engine.dialect.name == "sqlite":
+            # End the read snapshot and write from here on: what the change needs is read again, under the lock
+            # (the loaded objects expire and reload), so nothing it decides on can have changed underneath it.
+            # Except the person making the request: they are who signed this request in, a moment ago, and
+            # reading them again would only lengthen the time every other writer waits.
+            me = g.get("user")
+            keep = me is not None and me in session
+            if keep:
+                session.expunge(me)
+            session.rollback()
+            if keep:
+                session.add(me)
+        # PostgreSQL has no lock for the whole database to take: every statement reads what is committed, and the
+        # rules lock the rows they decide on (the item, FOR UPDATE). The transaction goes on, without two more
+        # round trips to end and begin one.
+        session.bind = engine
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
