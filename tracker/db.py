@@ -162,5 +162,8 @@ def make_sessionmaker(engine: Engine, info: dict | None = None) -> sessionmaker[
 
 
 def read_only(engine: Engine) -> Engine:
-    """The same engine for transactions that only read: on SQLite they begin deferred, without the write lock."""
+    """The same engine for transactions that only read: on SQLite they begin deferred, without the write lock.
+    PostgreSQL has no such lock: the engine itself, so a request that goes on to write keeps its one connection."""
+    if engine.dialect.name != "sqlite":
+        return engine
     return engine.execution_options(tracker_read_only=True)
