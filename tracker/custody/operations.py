@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from blinker import Namespace
-from sqlalchemy import bindparam, inspect, or_, select
+from sqlalchemy import bindparam, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import audit, text
 from ..errors import (
@@ -368,17 +369,18 @@ def return_item(
     needing = [c for c in back if rules.lookup(table, c.item).erasure_on_return]
     if needing and how is None:
         raise ErasureRequired()
-    for c in needing:
-        c.erasure = how
-        if how != Erasure.pending:
-            c.erasure_at, c.erasure_method, c.erasure_by_id = now, method, actor.id
+    erased = {"erasure": how} | ({"erasure_at": now, "erasure_method": method, "erasure_by_id": actor.id}
+                                  if how != Erasure.pending else {})
+
+    def close(c: Checkout) -> None:
+        _write(session, c, returned_at=now, returned_by_id=actor.id, **(erased if c in needing else {}))
 
     def erasure_data(c: Checkout) -> dict:
         return {"erasure": c.erasure.value, "erasure_method": c.erasure_method or ""} if c.erasure else {}
 
     for child in children:
         if present is None or child.item_id in present:
-            child.returned_at, child.returned_by_id = now, actor.id
+            close(child)
             checkout_ended.send(session, now=now, checkout=child, actor=actor, how="returned")
             result.returned.append(child.item)
             audit.record(session, now, "return", actor=actor, item=child.item, checkout=child,
@@ -387,13 +389,24 @@ def return_item(
             result.missing.append(child.item)
             audit.record(session, now, "missing_on_return", actor=actor, item=child.item, checkout=child,
                          subject=child.holder, source=source, bag=item.asset_tag)
-    co.returned_at, co.returned_by_id = now, actor.id
+    close(co)
     checkout_ended.send(session, now=now, checkout=co, actor=actor, how="returned")
     session.flush()
     audit.record(session, now, "return", actor=actor, item=item, checkout=co, subject=co.holder, source=source,
                  returned=[i.asset_tag for i in result.returned], missing=[i.asset_tag for i in result.missing],
                  **erasure_data(co))
     return result
+
+
+_CHECKOUTS = Checkout.__table__
+
+
+def _write(session: Session, co: Checkout, **values) -> None:
+    """Set columns of a check-out with one UPDATE, and the loaded object with it. A return does this under SQLite's
+    write lock, where the unit of work's flush of the one changed row costs three times the statement."""
+    session.connection().execute(update(_CHECKOUTS).where(_CHECKOUTS.c.id == co.id).values(**values))
+    for name, value in values.items():
+        set_committed_value(co, name, value)
 
 
 def inspect_erasure(session: Session, now: datetime, *, item: Item, actor: User, method: str,
