@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from blinker import Namespace
-from sqlalchemy import bindparam, insert, inspect, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, inspect, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -89,7 +89,13 @@ _CHILDREN = (select(Checkout).where(Checkout.parent_id == bindparam("parent_id")
 
 
 _CHECKOUTS = Checkout.__table__
-_INSERT_CHECKOUT = insert(_CHECKOUTS)
+# The same statement in each database's words: nothing is inserted when the item already has an open check-out.
+_INSERT_CHECKOUT = {
+    name: dialect.insert(_CHECKOUTS).on_conflict_do_nothing(
+        index_elements=[_CHECKOUTS.c.item_id], index_where=_CHECKOUTS.c.returned_at.is_(None),
+    ).returning(_CHECKOUTS.c.id)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 # What a new check-out's columns hold unless set: the model's defaults (the rest are None).
 _DEFAULTS = {c.key: c.default.arg for c in _CHECKOUTS.columns if c.default is not None and c.default.is_scalar}
 
@@ -126,23 +132,18 @@ def _refuse_if_out(session: Session, item: Item, co: Checkout | None | bool = Fa
 def _insert(session: Session, co: Checkout) -> None:
     """Insert a check-out; the partial unique index is the last word on 'already out'.
 
-    The row goes in as one INSERT and `co` becomes the session's object for it, as if loaded: the unit of work's
-    flush of one new row costs twice the statement, and a take-out runs it under SQLite's write lock. SQLite
-    writes one transaction at a time, so there the checks just made under that lock already were the last word,
-    and the row goes in without PostgreSQL's savepoint (two more statements)."""
+    The row goes in as one INSERT ... ON CONFLICT DO NOTHING, so a take-out that loses a race on that index
+    learns it from the statement itself, without a savepoint around it (two more statements). `co` then becomes
+    the session's object for the row, as if loaded: the unit of work's flush of one new row costs twice the
+    statement, and a take-out runs it under SQLite's write lock."""
     state = inspect(co)
     values = {c.key: state.dict.get(c.key, _DEFAULTS.get(c.key)) for c in _CHECKOUTS.columns if c.key != "id"}
-    if session.get_bind().dialect.name == "sqlite":
-        co.id = session.connection().execute(_INSERT_CHECKOUT, values).inserted_primary_key[0]
-    else:
-        try:
-            with session.begin_nested():
-                co.id = session.connection().execute(_INSERT_CHECKOUT, values).inserted_primary_key[0]
-        except IntegrityError:
-            existing = open_checkout(session, co.item)
-            if existing is not None:
-                raise _already_out(existing) from None
-            raise
+    co.id = session.connection().execute(_INSERT_CHECKOUT[session.get_bind().dialect.name], values).scalar()
+    if co.id is None:
+        existing = open_checkout(session, co.item)
+        if existing is None:  # not a race the index decided: nothing to tell the person but that it failed
+            raise RuntimeError(f"item {co.item_id}: a check-out was refused by the database for no known reason")
+        raise _already_out(existing)
     for key, value in values.items():
         if key not in state.dict:
             set_committed_value(co, key, value)
