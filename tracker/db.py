@@ -7,7 +7,7 @@ import os
 import sqlite3
 import time
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import Select, create_engine, event, literal_column
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -167,3 +167,17 @@ def read_only(engine: Engine) -> Engine:
     if engine.dialect.name != "sqlite":
         return engine
     return engine.execution_options(tracker_read_only=True)
+
+
+def probe(stmt: Select) -> Select:
+    """The statement asking whether the ORM select `stmt` finds anything; build it once, beside `stmt`."""
+    return stmt.with_only_columns(literal_column("1")).order_by(None).limit(1)
+
+
+def finds(session: Session, probe_stmt: Select, params: dict) -> bool:
+    """Whether a `probe` finds a row, asked as plain SQL on the session's connection (after flushing what is
+    pending, as the ORM would). For the checks a take-out or return makes that find nothing nearly every time:
+    the ORM's machinery costs more than the statement for an empty answer, under SQLite's write lock. Load the
+    objects only when it says yes."""
+    session.flush()
+    return session.connection().execute(probe_stmt, params).first() is not None

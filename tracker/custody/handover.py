@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from .. import audit, clock
+from ..db import finds, probe
 from ..errors import (
     N_,
     ChangedHands,
@@ -51,6 +52,7 @@ _ENDED = N_("The offer to hand %(asset_tag)s over to %(name)s ended: the item wa
 
 _PENDING_OFFER = select(HandoverOffer).where(HandoverOffer.checkout_id == bindparam("checkout_id"),
                                             HandoverOffer.status == OfferStatus.pending)
+_ANY_PENDING_OFFER = probe(_PENDING_OFFER)
 
 
 def pending(session: Session, checkout: Checkout) -> HandoverOffer | None:
@@ -272,6 +274,8 @@ def _end_with_hand_over(session: Session, *, now: datetime, old: Checkout, new: 
 def _cancel_waiting(session: Session, now: datetime, checkout: Checkout, actor: User | None, why: str) -> None:
     """The check-out an offer was for has ended (returned, or moved by the desk): the offer ends with it. An offer
     being accepted is no longer pending here, so it is left alone."""
+    if not finds(session, _ANY_PENDING_OFFER, {"checkout_id": checkout.id}):  # nearly every return
+        return
     waiting = pending(session, checkout)
     if waiting is not None and _claim(session, now, waiting, OfferStatus.cancelled):
         audit.record(session, now, "handover_cancelled", actor=actor, item=waiting.item, checkout=checkout,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import audit, text
+from ..db import finds, probe
 from ..errors import (
     N_,
     AlreadyOut,
@@ -86,6 +87,7 @@ _PENDING_REQUEST = select(CheckoutRequest).where(CheckoutRequest.item_id == bind
                                                  CheckoutRequest.status == RequestStatus.pending)
 _CHILDREN = (select(Checkout).where(Checkout.parent_id == bindparam("parent_id"), Checkout.returned_at.is_(None))
              .order_by(Checkout.id))
+_ANY_PENDING_REQUEST, _ANY_CHILD = probe(_PENDING_REQUEST), probe(_CHILDREN)
 
 
 _CHECKOUTS = Checkout.__table__
@@ -316,10 +318,14 @@ def _refuse_if_incomplete(session: Session, now: datetime, policy: Policy, item:
 
 
 def pending_request(session: Session, item: Item) -> CheckoutRequest | None:
+    if not finds(session, _ANY_PENDING_REQUEST, {"item_id": item.id}):
+        return None
     return session.scalar(_PENDING_REQUEST, {"item_id": item.id})
 
 
 def _children(session: Session, co: Checkout) -> list[Checkout]:
+    if not finds(session, _ANY_CHILD, {"parent_id": co.id}):
+        return []
     return list(session.scalars(_CHILDREN, {"parent_id": co.id}))
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 from .. import audit, text
 from ..custody import operations as custody
 from ..custody.policy import Policy
+from ..db import finds, probe
 from ..errors import N_, InvalidInput
 from ..models import Checkout, Flag, FlagStatus, Incident, Sweep, User, UTCDateTime
 from . import incidents
@@ -64,12 +65,15 @@ def load(session: Session, ids: list[int]) -> list[Flag]:
 
 # Built once: every return runs it, under SQLite's write lock.
 _OPEN_OF_CHECKOUT = select(Flag).where(Flag.checkout_id == bindparam("checkout_id"), Flag.status.in_(OPEN))
+_ANY_OPEN_OF_CHECKOUT = probe(_OPEN_OF_CHECKOUT)
 
 
 @custody.checkout_ended.connect
 def close_for_checkout(session: Session, *, now: datetime, checkout: Checkout, actor: User | None,
                        how: str) -> None:
     """A check-out that ended (returned or handed over) takes its open flag with it."""
+    if not finds(session, _ANY_OPEN_OF_CHECKOUT, {"checkout_id": checkout.id}):  # nearly every return
+        return
     for flag in session.scalars(_OPEN_OF_CHECKOUT, {"checkout_id": checkout.id}):
         flag.status, flag.resolution = FlagStatus.resolved, how
         flag.closed_at, flag.closed_by_id = now, actor.id if actor else None
