@@ -7,9 +7,11 @@ import os
 from datetime import UTC, date, datetime
 
 from flask import Flask, Request, current_app, request
-from flask_babel import Babel, format_date, get_locale, get_timezone, lazy_gettext
-from flask_babel import gettext as _gettext
+from flask.globals import _cv_app
+from flask_babel import Babel, format_date, get_locale, get_timezone, get_translations, lazy_gettext
 from flask_login import current_user
+from jinja2 import pass_eval_context
+from markupsafe import Markup
 from werkzeug.utils import cached_property
 
 from .errors import N_, DomainError
@@ -98,8 +100,53 @@ def day(value: date | None) -> str:
     return format_date(value, _date_pattern()) if value else ""
 
 
+def _catalogue():
+    """Flask-Babel's `get_translations()` for the locale in force, remembered next to that locale in Flask-Babel's
+    own per-request state, so a page's seventy-odd messages look it up once instead of through a dozen context
+    proxies each. The locale is compared by identity on every call: `force_locale` (an e-mail written in its
+    reader's language in the middle of a request) and `refresh` replace it, and the catalogue follows at once.
+    The catalogues themselves are Flask-Babel's process-wide cache (read from the .mo files: code, not state)."""
+    ctx = _cv_app.get(None)
+    babel = ctx.g.__dict__.get("_flask_babel") if ctx is not None else None
+    if babel is not None:
+        state = babel.__dict__
+        seen = state.get("tracker_catalogue")
+        if seen is not None and seen[0] is state.get("babel_locale"):
+            return seen[1]
+    found = get_translations()
+    if ctx is not None:
+        babel = ctx.g._flask_babel  # made by get_translations(), with the locale it chose
+        babel.tracker_catalogue = (babel.__dict__.get("babel_locale"), found)
+    return found
+
+
+def _gettext(message: str, **params) -> str:
+    """Flask-Babel's `gettext`, through `_catalogue`: the message translated, then filled in if given values."""
+    text = _catalogue().ugettext(message)
+    return text % params if params else text
+
+
 def gettext(message: str, **params) -> str:
     return _gettext(message, **params)
+
+
+@pass_eval_context
+def _template_gettext(eval_ctx, message: str, **params) -> str:
+    """`_()` and `gettext()` in templates: what Jinja's new-style gettext does with Flask-Babel's callable (Markup
+    where the template autoescapes, always %-formatted so "%%" reads the same everywhere), in one call."""
+    text = _catalogue().ugettext(message)
+    if eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 - a message of ours, as Jinja marks it; the values are escaped by %
+    return text % params
+
+
+@pass_eval_context
+def _template_ngettext(eval_ctx, singular: str, plural: str, num: int, **params) -> str:
+    params.setdefault("num", num)
+    text = _catalogue().ungettext(singular, plural, num)
+    if eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 - a message of ours, as Jinja marks it; the values are escaped by %
+    return text % params
 
 
 def _select_locale() -> str:
@@ -203,6 +250,8 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
     app.config.setdefault("BABEL_DEFAULT_LOCALE", app.config.get("DEFAULT_LANGUAGE", "ja"))
     Babel(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
+    # Replaces what Babel installed (and the i18n extension's `_` alias, which looked `gettext` up again per call).
+    app.jinja_env.globals.update(_=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext)
 
     @app.template_filter("dt")
     def _dt(value: datetime | None, fmt: str = "short") -> str:
