@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime
 
 from flask import Flask, Request, current_app, request
 from flask.globals import _cv_app
-from flask_babel import Babel, format_date, get_locale, get_timezone, get_translations, lazy_gettext
+from flask_babel import Babel, format_date, get_locale, get_timezone, get_translations
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from jinja2 import pass_eval_context
 from markupsafe import Markup
@@ -72,12 +73,36 @@ EVENT_LABELS = {
 }
 
 
+def _babel_state() -> dict | None:
+    """Flask-Babel's per-request state (its chosen locale, zone, ...), or None before it has any or outside Flask."""
+    ctx = _cv_app.get(None)
+    babel = ctx.g.__dict__.get("_flask_babel") if ctx is not None else None
+    return babel.__dict__ if babel is not None else None
+
+
+def _chosen(key: str):
+    state = _babel_state()
+    return state.get(key) if state is not None else None
+
+
+def _locale():
+    """`get_locale()`, read where Flask-Babel keeps its choice once made (force_locale swaps it there too)."""
+    chosen = _chosen("babel_locale")
+    return chosen if chosen is not None else get_locale()
+
+
+def _timezone():
+    """`get_timezone()`, likewise."""
+    chosen = _chosen("babel_tzinfo")
+    return chosen if chosen is not None else get_timezone()
+
+
 # One way to write a date per language, the same on pages, PDFs, CSVs and mail: year first, never 12/1/26.
 DATE_PATTERNS = {"ja": "yyyy/MM/dd", "en": "yyyy-MM-dd"}
 
 
 def _date_pattern() -> str:
-    return DATE_PATTERNS.get(str(get_locale() or "ja"), DATE_PATTERNS["en"])
+    return DATE_PATTERNS.get(str(_locale() or "ja"), DATE_PATTERNS["en"])
 
 
 def when(value: datetime | None, seconds: bool = False) -> str:
@@ -86,8 +111,8 @@ def when(value: datetime | None, seconds: bool = False) -> str:
         return ""
     # What Babel's format_datetime(value, "yyyy/MM/dd HH:mm") writes, without parsing the pattern on each call
     # (a board of 100 rows formats 200 moments): naive means UTC, shown in the reader's time zone.
-    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(get_timezone())
-    sep = _DATE_SEPARATORS.get(str(get_locale() or "ja"), "-")
+    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(_timezone())
+    sep = _DATE_SEPARATORS.get(str(_locale() or "ja"), "-")
     text = f"{local.year:04d}{sep}{local.month:02d}{sep}{local.day:02d} {local.hour:02d}:{local.minute:02d}"
     return f"{text}:{local.second:02d}" if seconds else text
 
@@ -106,17 +131,15 @@ def _catalogue():
     proxies each. The locale is compared by identity on every call: `force_locale` (an e-mail written in its
     reader's language in the middle of a request) and `refresh` replace it, and the catalogue follows at once.
     The catalogues themselves are Flask-Babel's process-wide cache (read from the .mo files: code, not state)."""
-    ctx = _cv_app.get(None)
-    babel = ctx.g.__dict__.get("_flask_babel") if ctx is not None else None
-    if babel is not None:
-        state = babel.__dict__
+    state = _babel_state()
+    if state is not None:
         seen = state.get("tracker_catalogue")
         if seen is not None and seen[0] is state.get("babel_locale"):
             return seen[1]
     found = get_translations()
-    if ctx is not None:
-        babel = ctx.g._flask_babel  # made by get_translations(), with the locale it chose
-        babel.tracker_catalogue = (babel.__dict__.get("babel_locale"), found)
+    state = _babel_state()  # made by get_translations() inside Flask, with the locale it chose
+    if state is not None:
+        state["tracker_catalogue"] = (state.get("babel_locale"), found)
     return found
 
 
@@ -128,6 +151,11 @@ def _gettext(message: str, **params) -> str:
 
 def gettext(message: str, **params) -> str:
     return _gettext(message, **params)
+
+
+def lazy_gettext(message: str, **params) -> LazyString:
+    """A message translated when it is shown (form labels are made at import), through `_gettext`."""
+    return LazyString(_gettext, message, **params)
 
 
 @pass_eval_context
@@ -165,7 +193,7 @@ def _select_timezone() -> str:
 
 def reader_zone() -> str:
     """The zone the pages show times in (and read typed times in): see `_select_timezone`."""
-    return str(get_timezone())
+    return str(_timezone())
 
 
 def describe(err: DomainError) -> str:
@@ -192,7 +220,7 @@ DEFAULT_RULES = N_(
 
 def handling_rules() -> str:
     """The site's handling rules for personal data, in the reader's language."""
-    lang = str(get_locale() or "ja")
+    lang = str(_locale() or "ja")
     configured = current_app.config.get(f"HANDLING_RULES_{lang.upper()}")
     return configured or _gettext(DEFAULT_RULES)
 
@@ -239,7 +267,7 @@ def _wtforms_messages(locale: str):
 class _Request(Request):
     @cached_property
     def wtforms_translations(self):  # Flask-WTF asks the request for these before it loads them itself
-        return _wtforms_messages(str(get_locale()))
+        return _wtforms_messages(str(_locale()))
 
 
 def init_app(app: Flask) -> None:
@@ -269,7 +297,7 @@ def init_app(app: Flask) -> None:
         "erasure_method_label": lambda v: label(ERASURE_METHOD_LABELS, v),
         "disposal_method_label": lambda v: label(DISPOSAL_METHOD_LABELS, v),
         "LANGUAGE_LABELS": LANGUAGE_LABELS,
-        "current_locale": lambda: str(get_locale() or "ja"),
+        "current_locale": lambda: str(_locale() or "ja"),
     })
 
 
