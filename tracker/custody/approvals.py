@@ -527,5 +527,7 @@ def waiting_for(session: Session, actor: User, now: datetime, limit: int = 100) 
 
 
 def waiting_count(session: Session, actor: User, now: datetime) -> int:
-    """How many wait for `actor` (the link in the navigation), in one statement."""
-    return session.scalar(_waiting_count_stmt(actor.privileged), {"actor_id": actor.id, "now": now}) or 0
+    """How many wait for `actor` (the link in the navigation), in one statement: a number, so it runs on the
+    session's connection (its transaction, what it has flushed) without the ORM's machinery for making objects."""
+    return session.connection().execute(_waiting_count_stmt(actor.privileged),
+                                        {"actor_id": actor.id, "now": now}).scalar() or 0
