@@ -1,6 +1,7 @@
 """A form field as the pages show it: its label, its input, a hint and its errors, written in Python.
 
-Jinja's `field` macro (templates/_macros.html) calls `render_field`. It writes what WTForms' widgets write for
+Jinja's `field` macro (templates/_macros.html) calls `render_field`; the scan page (custody/item.html) calls it
+directly, which spares each field a macro call. It writes what WTForms' widgets write for
 the common inputs (text, e-mail, password, dates, numbers) without their general machinery, which cost a
 phone page more than its database reads; selects, check boxes and text areas still go through WTForms.
 """
