@@ -44,8 +44,10 @@ def _item_or_404(tag: str) -> Item:
     return found_or_404(queries.item_by_tag(db(), tag))
 
 
-def _checkout_form() -> CheckoutForm:
-    form = CheckoutForm()
+def _checkout_form(shown_only: bool = False) -> CheckoutForm:
+    """The take-out form: as sent (validated, its CSRF token checked), or `shown_only` on the item's page, where
+    nothing is read from the request and the page writes its CSRF token itself (csrf_token())."""
+    form = CheckoutForm(formdata=None, meta={"csrf": False}) if shown_only else CheckoutForm()
     if current_user.privileged:
         form.holder.choices = [(str(u.id), f"{u.name} <{u.email}>") for u in queries.active_users(db())]
     return form
@@ -88,7 +90,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     table = rules.table(s, pol)
     governing = [rules.lookup(table, x) for x in [it, *contents]] if co is None else []
     if form is None:
-        form = _checkout_form()
+        form = _checkout_form(shown_only=True)
         _prefill(form, rules.due_by(governing, moment, pol))
     returning = [it, *(c for c in contents if co is not None and getattr(content_status.get(c.id), "parent_id", None)
                        == co.id)]
