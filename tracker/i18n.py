@@ -165,7 +165,7 @@ def _template_gettext(eval_ctx, message: str, **params) -> str:
     text = _catalogue().ugettext(message)
     if eval_ctx.autoescape:
         text = Markup(text)  # noqa: S704 - a message of ours, as Jinja marks it; the values are escaped by %
-    return text % params
+    return text % params if params or "%" in text else text  # without a "%", formatting would change nothing
 
 
 @pass_eval_context
@@ -177,17 +177,24 @@ def _template_ngettext(eval_ctx, singular: str, plural: str, num: int, **params)
     return text % params
 
 
+def _reader():
+    """The signed-in user (or anonymous user) of this request, or None outside one: the object, not the proxy."""
+    return current_user._get_current_object()
+
+
 def _select_locale() -> str:
-    if current_user and getattr(current_user, "is_authenticated", False) and current_user.language:
-        return current_user.language
+    user = _reader()
+    if user and getattr(user, "is_authenticated", False) and user.language:
+        return user.language
     best = request.accept_languages.best_match(LANGUAGES) if request else None
     return best or current_app.config.get("DEFAULT_LANGUAGE", "ja")
 
 
 def _select_timezone() -> str:
     """Times are shown in the reader's office's zone: their site's, else the settings' (the main office's)."""
-    if request and current_user and getattr(current_user, "is_authenticated", False) and current_user.site_id:
-        return current_user.site.timezone
+    user = _reader() if request else None
+    if user and getattr(user, "is_authenticated", False) and user.site_id:
+        return user.site.timezone
     return current_app.config["TIMEZONE"]
 
 
