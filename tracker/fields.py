@@ -35,9 +35,9 @@ def _input(f, attrs: dict) -> Markup:
     widget = f.widget
     attrs = {"id": f.id, "type": widget.input_type, "name": f.name, **attrs}
     attrs["value"] = "" if isinstance(widget, PasswordInput) and widget.hide_value else f._value()
-    flags = f.flags
+    flags = vars(f.flags)  # the flags the validators set (WTForms' Flags answers None for any other name)
     for name in widget.validation_attrs:
-        value = getattr(flags, name, None)
+        value = flags.get(name)
         if value is not None and name not in attrs:
             attrs[name] = value() if callable(value) else value
     format = getattr(f, "format", None)
