@@ -1,6 +1,7 @@
 """A form field as the pages show it: its label, its input, a hint and its errors, written in Python.
 
-Jinja's `field` macro (templates/_macros.html) calls `render_field`. It writes what WTForms' widgets write for
+Jinja's `field` macro (templates/_macros.html) calls `render_field`; the scan page (custody/item.html) calls it
+directly, which spares each field a macro call. It writes what WTForms' widgets write for
 the common inputs (text, e-mail, password, dates, numbers) without their general machinery, which cost a
 phone page more than its database reads; selects, check boxes and text areas still go through WTForms.
 """
@@ -34,9 +35,9 @@ def _input(f, attrs: dict) -> Markup:
     widget = f.widget
     attrs = {"id": f.id, "type": widget.input_type, "name": f.name, **attrs}
     attrs["value"] = "" if isinstance(widget, PasswordInput) and widget.hide_value else f._value()
-    flags = f.flags
+    flags = vars(f.flags)  # the flags the validators set (WTForms' Flags answers None for any other name)
     for name in widget.validation_attrs:
-        value = getattr(flags, name, None)
+        value = flags.get(name)
         if value is not None and name not in attrs:
             attrs[name] = value() if callable(value) else value
     format = getattr(f, "format", None)

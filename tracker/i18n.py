@@ -7,9 +7,12 @@ import os
 from datetime import UTC, date, datetime
 
 from flask import Flask, Request, current_app, request
-from flask_babel import Babel, format_date, get_locale, get_timezone, lazy_gettext
-from flask_babel import gettext as _gettext
+from flask.globals import _cv_app
+from flask_babel import Babel, format_date, get_locale, get_timezone, get_translations
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
+from jinja2 import pass_eval_context
+from markupsafe import Markup
 from werkzeug.utils import cached_property
 
 from .errors import N_, DomainError
@@ -70,12 +73,36 @@ EVENT_LABELS = {
 }
 
 
+def _babel_state() -> dict | None:
+    """Flask-Babel's per-request state (its chosen locale, zone, ...), or None before it has any or outside Flask."""
+    ctx = _cv_app.get(None)
+    babel = ctx.g.__dict__.get("_flask_babel") if ctx is not None else None
+    return babel.__dict__ if babel is not None else None
+
+
+def _chosen(key: str):
+    state = _babel_state()
+    return state.get(key) if state is not None else None
+
+
+def _locale():
+    """`get_locale()`, read where Flask-Babel keeps its choice once made (force_locale swaps it there too)."""
+    chosen = _chosen("babel_locale")
+    return chosen if chosen is not None else get_locale()
+
+
+def _timezone():
+    """`get_timezone()`, likewise."""
+    chosen = _chosen("babel_tzinfo")
+    return chosen if chosen is not None else get_timezone()
+
+
 # One way to write a date per language, the same on pages, PDFs, CSVs and mail: year first, never 12/1/26.
 DATE_PATTERNS = {"ja": "yyyy/MM/dd", "en": "yyyy-MM-dd"}
 
 
 def _date_pattern() -> str:
-    return DATE_PATTERNS.get(str(get_locale() or "ja"), DATE_PATTERNS["en"])
+    return DATE_PATTERNS.get(str(_locale() or "ja"), DATE_PATTERNS["en"])
 
 
 def when(value: datetime | None, seconds: bool = False) -> str:
@@ -84,8 +111,8 @@ def when(value: datetime | None, seconds: bool = False) -> str:
         return ""
     # What Babel's format_datetime(value, "yyyy/MM/dd HH:mm") writes, without parsing the pattern on each call
     # (a board of 100 rows formats 200 moments): naive means UTC, shown in the reader's time zone.
-    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(get_timezone())
-    sep = _DATE_SEPARATORS.get(str(get_locale() or "ja"), "-")
+    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(_timezone())
+    sep = _DATE_SEPARATORS.get(str(_locale() or "ja"), "-")
     text = f"{local.year:04d}{sep}{local.month:02d}{sep}{local.day:02d} {local.hour:02d}:{local.minute:02d}"
     return f"{text}:{local.second:02d}" if seconds else text
 
@@ -98,27 +125,82 @@ def day(value: date | None) -> str:
     return format_date(value, _date_pattern()) if value else ""
 
 
+def _catalogue():
+    """Flask-Babel's `get_translations()` for the locale in force, remembered next to that locale in Flask-Babel's
+    own per-request state, so a page's seventy-odd messages look it up once instead of through a dozen context
+    proxies each. The locale is compared by identity on every call: `force_locale` (an e-mail written in its
+    reader's language in the middle of a request) and `refresh` replace it, and the catalogue follows at once.
+    The catalogues themselves are Flask-Babel's process-wide cache (read from the .mo files: code, not state)."""
+    state = _babel_state()
+    if state is not None:
+        seen = state.get("tracker_catalogue")
+        if seen is not None and seen[0] is state.get("babel_locale"):
+            return seen[1]
+    found = get_translations()
+    state = _babel_state()  # made by get_translations() inside Flask, with the locale it chose
+    if state is not None:
+        state["tracker_catalogue"] = (state.get("babel_locale"), found)
+    return found
+
+
+def _gettext(message: str, **params) -> str:
+    """Flask-Babel's `gettext`, through `_catalogue`: the message translated, then filled in if given values."""
+    text = _catalogue().ugettext(message)
+    return text % params if params else text
+
+
 def gettext(message: str, **params) -> str:
     return _gettext(message, **params)
 
 
+def lazy_gettext(message: str, **params) -> LazyString:
+    """A message translated when it is shown (form labels are made at import), through `_gettext`."""
+    return LazyString(_gettext, message, **params)
+
+
+@pass_eval_context
+def _template_gettext(eval_ctx, message: str, **params) -> str:
+    """`_()` and `gettext()` in templates: what Jinja's new-style gettext does with Flask-Babel's callable (Markup
+    where the template autoescapes, always %-formatted so "%%" reads the same everywhere), in one call."""
+    text = _catalogue().ugettext(message)
+    if eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 - a message of ours, as Jinja marks it; the values are escaped by %
+    return text % params if params or "%" in text else text  # without a "%", formatting would change nothing
+
+
+@pass_eval_context
+def _template_ngettext(eval_ctx, singular: str, plural: str, num: int, **params) -> str:
+    params.setdefault("num", num)
+    text = _catalogue().ungettext(singular, plural, num)
+    if eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 - a message of ours, as Jinja marks it; the values are escaped by %
+    return text % params
+
+
+def _reader():
+    """The signed-in user (or anonymous user) of this request, or None outside one: the object, not the proxy."""
+    return current_user._get_current_object()
+
+
 def _select_locale() -> str:
-    if current_user and getattr(current_user, "is_authenticated", False) and current_user.language:
-        return current_user.language
+    user = _reader()
+    if user and getattr(user, "is_authenticated", False) and user.language:
+        return user.language
     best = request.accept_languages.best_match(LANGUAGES) if request else None
     return best or current_app.config.get("DEFAULT_LANGUAGE", "ja")
 
 
 def _select_timezone() -> str:
     """Times are shown in the reader's office's zone: their site's, else the settings' (the main office's)."""
-    if request and current_user and getattr(current_user, "is_authenticated", False) and current_user.site_id:
-        return current_user.site.timezone
+    user = _reader() if request else None
+    if user and getattr(user, "is_authenticated", False) and user.site_id:
+        return user.site.timezone
     return current_app.config["TIMEZONE"]
 
 
 def reader_zone() -> str:
     """The zone the pages show times in (and read typed times in): see `_select_timezone`."""
-    return str(get_timezone())
+    return str(_timezone())
 
 
 def describe(err: DomainError) -> str:
@@ -145,7 +227,7 @@ DEFAULT_RULES = N_(
 
 def handling_rules() -> str:
     """The site's handling rules for personal data, in the reader's language."""
-    lang = str(get_locale() or "ja")
+    lang = str(_locale() or "ja")
     configured = current_app.config.get(f"HANDLING_RULES_{lang.upper()}")
     return configured or _gettext(DEFAULT_RULES)
 
@@ -192,7 +274,7 @@ def _wtforms_messages(locale: str):
 class _Request(Request):
     @cached_property
     def wtforms_translations(self):  # Flask-WTF asks the request for these before it loads them itself
-        return _wtforms_messages(str(get_locale()))
+        return _wtforms_messages(str(_locale()))
 
 
 def init_app(app: Flask) -> None:
@@ -203,6 +285,8 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
     app.config.setdefault("BABEL_DEFAULT_LOCALE", app.config.get("DEFAULT_LANGUAGE", "ja"))
     Babel(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
+    # Replaces what Babel installed (and the i18n extension's `_` alias, which looked `gettext` up again per call).
+    app.jinja_env.globals.update(_=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext)
 
     @app.template_filter("dt")
     def _dt(value: datetime | None, fmt: str = "short") -> str:
@@ -220,7 +304,7 @@ def init_app(app: Flask) -> None:
         "erasure_method_label": lambda v: label(ERASURE_METHOD_LABELS, v),
         "disposal_method_label": lambda v: label(DISPOSAL_METHOD_LABELS, v),
         "LANGUAGE_LABELS": LANGUAGE_LABELS,
-        "current_locale": lambda: str(get_locale() or "ja"),
+        "current_locale": lambda: str(_locale() or "ja"),
     })
 
 

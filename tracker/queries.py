@@ -108,7 +108,7 @@ def last_own_trip(session: Session, user: User) -> tuple[str | None, str | None]
     """The purpose and destination of the person's last take-out of their own, which their next take-out offers
     again (read as two columns, not a check-out). A bag's contents and hand-overs to them are left out: a
     hand-over's purpose and destination (before they were left empty) were the previous holder's."""
-    row = session.execute(_LAST_OWN_TRIP, {"user_id": user.id}).first()
+    row = session.connection().execute(_LAST_OWN_TRIP, {"user_id": user.id}).first()  # two strings: no ORM needed
     return tuple(row) if row is not None else None
 
 

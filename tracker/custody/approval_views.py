@@ -26,10 +26,11 @@ def _navigation() -> dict:
     def approvals_waiting() -> int:
         """The count is a hint in the header: a page, an error page above all (its request's transaction may be the
         failed one it explains), is drawn without it when the database fails."""
-        if not current_user.is_authenticated:
+        user = current_user._get_current_object()  # the user itself: read twice below, not through the proxy
+        if user is None or not user.is_authenticated:
             return 0
         try:
-            return approvals.waiting_count(db(), current_user, now())
+            return approvals.waiting_count(db(), user, now())
         except SQLAlchemyError as err:
             log.warning("the approvals waiting could not be counted for the header: %s", err)
             return 0

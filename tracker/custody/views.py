@@ -44,8 +44,10 @@ def _item_or_404(tag: str) -> Item:
     return found_or_404(queries.item_by_tag(db(), tag))
 
 
-def _checkout_form() -> CheckoutForm:
-    form = CheckoutForm()
+def _checkout_form(shown_only: bool = False) -> CheckoutForm:
+    """The take-out form: as sent (validated, its CSRF token checked), or `shown_only` on the item's page, where
+    nothing is read from the request and the page writes its CSRF token itself (csrf_token())."""
+    form = CheckoutForm(formdata=None, meta={"csrf": False}) if shown_only else CheckoutForm()
     if current_user.privileged:
         form.holder.choices = [(str(u.id), f"{u.name} <{u.email}>") for u in queries.active_users(db())]
     return form
@@ -57,15 +59,15 @@ def _default_due(it: Item, moment: datetime) -> datetime:
     return rules.due_by(rules.governing(db(), it, pol), moment, pol)
 
 
-def _prefill(form: CheckoutForm, due: datetime) -> None:
+def _prefill(form: CheckoutForm, due: datetime, me: User) -> None:
     """Purpose and destination from the person's last own take-out (never a hand-over); due at today's day end
     of the item's site (or the rule's earlier limit), shown in the reader's zone like every time on the page."""
     form.due.data = clock.local(due, reader_zone()).replace(tzinfo=None)
-    last = queries.last_own_trip(db(), current_user)
+    last = queries.last_own_trip(db(), me)
     if last is not None:
         form.purpose.data, form.destination.data = last
-    if current_user.privileged:
-        form.holder.data = str(current_user.id)
+    if me.privileged:
+        form.holder.data = str(me.id)
 
 
 def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: datetime | None = None,
@@ -74,22 +76,24 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     the `label` scanned, its holder may confirm custody ("I still have it") where the rule asks."""
     s = db()
     moment = now()
+    me = current_user._get_current_object()  # read a dozen times below: the user, not the proxy each time
+    pol = _policy(it)
     co, inspection = custody.open_and_awaiting_inspection(s, it)
     parent = s.get(Checkout, co.parent_id) if co is not None and co.parent_id else None
     in_bag_out = parent is not None and parent.returned_at is None
     contents = [c for c in it.contents if not c.retired] if it.kind == Kind.bag else []
     content_status = queries.open_checkouts_by_item(s, [c.id for c in contents])
-    pending, ready = approvals.on_item_page(s, moment, it.id, current_user, _policy(it))
-    if pending is not None and pending.for_date is not None and pending.requester_id != current_user.id:
+    pending, ready = approvals.on_item_page(s, moment, it.id, me, pol)
+    if pending is not None and pending.for_date is not None and pending.requester_id != me.id:
         pending = None  # someone's approval in advance for a later day: the item goes out today as usual
     tokens = queries.current_tokens(s, [c.id for c in contents]) if contents and co is not None else {}
     refused = form is not None
-    pol = _policy(it)
     table = rules.table(s, pol)
     governing = [rules.lookup(table, x) for x in [it, *contents]] if co is None else []
+    default_due = rules.due_by(governing, moment, pol)
     if form is None:
-        form = _checkout_form()
-        _prefill(form, rules.due_by(governing, moment, pol))
+        form = _checkout_form(shown_only=True)
+        _prefill(form, default_due, me)
     returning = [it, *(c for c in contents if co is not None and getattr(content_status.get(c.id), "parent_id", None)
                        == co.id)]
     return render_template(
@@ -101,14 +105,14 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
                                      for r, x in zip(governing, [it, *contents], strict=False)),
         needs_witness=any(r.witness for r in governing),
         rules=handling_rules(),
-        default_due=due or rules.due_by(governing, moment, pol), approval_required=pol.approval_required,
-        others=queries.active_users(s) if co is not None and (current_user.privileged or co.holder_id == current_user.id)
+        default_due=due or default_due, approval_required=pol.approval_required,
+        others=queries.active_users(s) if co is not None and (me.privileged or co.holder_id == me.id)
         else [], offer=handover.still_open(s, co, moment, pol) if co is not None else None,
-        history=queries.item_events(s, it) if current_user.privileged else [],
+        history=queries.item_events(s, it) if me.privileged else [],
         needs_erasure=co is not None and any(rules.lookup(table, x).erasure_on_return for x in returning),
         erasure_methods=custody.ERASURE_METHODS, inspection=inspection,
         disposal_methods=tuple(DISPOSAL_METHOD_LABELS),
-        confirm_token=label.token if label and co and co.holder_id == current_user.id
+        confirm_token=label.token if label and co and co.holder_id == me.id
         and confirmations.asks(rules.lookup(table, it)) else None,
         next_count=rules.next_count_on(rules.lookup(table, it), it, pol.for_item(it).timezone))
 
