@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from .. import audit, clock
-from ..db import finds, probe
+from ..db import finds, probe, written_in
 from ..errors import (
     N_,
     ChangedHands,
@@ -51,7 +51,7 @@ _ENDED = N_("The offer to hand %(asset_tag)s over to %(name)s ended: the item wa
 
 
 _PENDING_OFFER = select(HandoverOffer).where(HandoverOffer.checkout_id == bindparam("checkout_id"),
-                                            HandoverOffer.status == OfferStatus.pending)
+                                            written_in(HandoverOffer.status, OfferStatus.pending))
 _ANY_PENDING_OFFER = probe(_PENDING_OFFER)
 
 

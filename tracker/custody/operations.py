@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import audit, text
-from ..db import finds, probe
+from ..db import finds, probe, written_in
 from ..errors import (
     N_,
     AlreadyOut,
@@ -84,7 +84,7 @@ def open_and_awaiting_inspection(session: Session, item: Item) -> tuple[Checkout
 _LOCK_ITEM = (select(Item).where(Item.id == bindparam("item_id")).with_for_update()
               .execution_options(populate_existing=True))
 _PENDING_REQUEST = select(CheckoutRequest).where(CheckoutRequest.item_id == bindparam("item_id"),
-                                                 CheckoutRequest.status == RequestStatus.pending)
+                                                 written_in(CheckoutRequest.status, RequestStatus.pending))
 _CHILDREN = (select(Checkout).where(Checkout.parent_id == bindparam("parent_id"), Checkout.returned_at.is_(None))
              .order_by(Checkout.id))
 _ANY_PENDING_REQUEST, _ANY_CHILD = probe(_PENDING_REQUEST), probe(_CHILDREN)
