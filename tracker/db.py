@@ -42,12 +42,9 @@ def make_engine(url: str, busy_seconds: float = BUSY_SECONDS, foreign_keys: bool
         @event.listens_for(engine, "begin")
         def _on_begin(conn):
             deferred = conn.get_execution_options().get("tracker_read_only")
-            dbapi_conn = conn.connection.dbapi_connection
             if not deferred:
-                queue.enter(dbapi_conn)
-            # Straight to the driver: every request begins one or two transactions, and SQLAlchemy's way to a
-            # statement costs more than SQLite takes to begin one. Commit and rollback go through the driver too.
-            dbapi_conn.execute("BEGIN" if deferred else "BEGIN IMMEDIATE")
+                queue.enter(conn.connection.dbapi_connection)
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         queue.install(engine)
         return engine
