@@ -91,7 +91,10 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     table = rules.table(s, pol)
     governing = [rules.lookup(table, x) for x in [it, *contents]] if co is None else []
     default_due = rules.due_by(governing, moment, pol)
-    if form is None:
+    # The take-out form is on the page only while the item is in and free to go (the template's conditions): its
+    # prefill reads the person's last trip, and the desk's "for" list every active person.
+    offered = co is None and pending is None and inspection is None and not it.retired and not it.disposed
+    if form is None and offered:
         form = _checkout_form(shown_only=True)
         _prefill(form, default_due, me)
     returning = [it, *(c for c in contents if co is not None and getattr(content_status.get(c.id), "parent_id", None)
