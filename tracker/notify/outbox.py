@@ -5,6 +5,7 @@ same transaction as the sweep or reminder job, so a job never half-notifies; `de
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -13,7 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from ..i18n import day, when
-from ..models import Checkout, HandoverOffer, Notification, OfferStatus, Site
+from ..models import Checkout, HandoverOffer, Notification, OfferStatus, Site, User
 
 
 def _queue(session: Session, now: datetime, channel: str, recipient: str, subject: str, body: str) -> None:
@@ -53,6 +54,21 @@ def _line(co: Checkout) -> str:
 def _desk_line(co: Checkout) -> str:
     phone = f", {co.holder.phone}" if co.holder.phone else ""
     return f"{_line(co)} — {co.holder.name} <{co.holder.email}>{phone}"
+
+
+def _to_each_holder(session: Session, now: datetime, checkouts: list[Checkout], config: dict,
+                    write: Callable[[User, list[Checkout]], tuple[str, str]]) -> int:
+    """One e-mail per holder about their `checkouts`, its subject and body from `write` in the holder's language;
+    how many were queued (none without a mail server)."""
+    if not checkouts or not config.get("SMTP_HOST"):
+        return 0
+    by_holder = _by_holder(checkouts)
+    for cos in by_holder.values():
+        holder = cos[0].holder
+        with force_locale(holder.language or config.get("DEFAULT_LANGUAGE", "ja")):
+            subject, body = write(holder, cos)
+        _queue(session, now, "email", holder.email, subject, body)
+    return len(by_holder)
 
 
 def _by_holder(checkouts: list[Checkout]) -> dict[int, list[Checkout]]:
@@ -189,17 +205,12 @@ def _escalated_to(step) -> str:
 
 def queue_reminders(session: Session, now: datetime, checkouts: list[Checkout], config: dict) -> int:
     """One reminder per holder for items due soon."""
-    if not checkouts or not config.get("SMTP_HOST"):
-        return 0
-    by_holder = _by_holder(checkouts)
-    for cos in by_holder.values():
-        holder = cos[0].holder
-        with force_locale(holder.language or config.get("DEFAULT_LANGUAGE", "ja")):
-            subject = _("Reminder: %(n)d item(s) due back soon", n=len(cos))
-            body = "\n".join([_("Hello %(name)s,", name=holder.name), "", _("These items are due back soon:"),
-                              *[_line(c) for c in cos], "", f"{config['BASE_URL']}/my"])
-        _queue(session, now, "email", holder.email, subject, body)
-    return len(by_holder)
+    def write(holder: User, cos: list[Checkout]) -> tuple[str, str]:
+        return (_("Reminder: %(n)d item(s) due back soon", n=len(cos)),
+                "\n".join([_("Hello %(name)s,", name=holder.name), "", _("These items are due back soon:"),
+                           *[_line(c) for c in cos], "", f"{config['BASE_URL']}/my"]))
+
+    return _to_each_holder(session, now, checkouts, config, write)
 
 
 def queue_handover_offer(session: Session, now: datetime, offer: HandoverOffer, config: dict) -> int:
@@ -285,21 +296,16 @@ def queue_count_digests(session: Session, now: datetime, digests: list, config: 
 def queue_custody_prompts(session: Session, now: datetime, checkouts: list[Checkout], config: dict) -> int:
     """Ask each holder, in their language, to confirm they still have what they took out long ago: one message
     per holder, with the link that tells how (scan each item's own label)."""
-    if not checkouts or not config.get("SMTP_HOST"):
-        return 0
-    by_holder = _by_holder(checkouts)
-    for cos in by_holder.values():
-        holder = cos[0].holder
-        with force_locale(holder.language or config.get("DEFAULT_LANGUAGE", "ja")):
-            subject = _("Please confirm you still have %(n)d item(s)", n=len(cos))
-            body = "\n".join([_("Hello %(name)s,", name=holder.name), "",
-                              _("You have had these items for a while. Please confirm you still have them:"),
-                              *[_held_line(c) for c in cos], "",
-                              _("Scan the label on each item with your phone and tap “I still have it”. If you "
-                                "no longer have one, tell the security desk at once. How to confirm:"),
-                              f"{config['BASE_URL']}/still-have-it"])
-        _queue(session, now, "email", holder.email, subject, body)
-    return len(by_holder)
+    def write(holder: User, cos: list[Checkout]) -> tuple[str, str]:
+        return (_("Please confirm you still have %(n)d item(s)", n=len(cos)),
+                "\n".join([_("Hello %(name)s,", name=holder.name), "",
+                           _("You have had these items for a while. Please confirm you still have them:"),
+                           *[_held_line(c) for c in cos], "",
+                           _("Scan the label on each item with your phone and tap “I still have it”. If you "
+                             "no longer have one, tell the security desk at once. How to confirm:"),
+                           f"{config['BASE_URL']}/still-have-it"]))
+
+    return _to_each_holder(session, now, checkouts, config, write)
 
 
 def queue_custody_unconfirmed(session: Session, now: datetime, checkouts: list[Checkout], config: dict) -> int:
