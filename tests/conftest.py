@@ -12,6 +12,8 @@ Mark what can differ between the two: races and locks (SELECT ... FOR UPDATE, th
 throttling), unique and partial unique indexes, the SQL of the rules and queries, streamed results, migrations.
 HTTP flows and the role matrix run on SQLite only: what they check does not depend on the database.
 `pytest_generate_tests` below turns this into the `db_url` parameter: test ids end in [sqlite] or [postgres].
+TRACKER_TEST_ALL_POSTGRES=1 runs every test on PostgreSQL alone (a check after a change to how sessions and
+transactions begin, such as a write slipping into a session that only reads); the suite's run does not set it.
 
 How each database is cleaned
 ----------------------------
@@ -49,6 +51,8 @@ def pytest_generate_tests(metafunc):
     """SQLite for every test that uses the database; PostgreSQL too for tests marked `postgres`."""
     if "db_url" in metafunc.fixturenames:
         backends = ["sqlite", "postgres"] if metafunc.definition.get_closest_marker("postgres") else ["sqlite"]
+        if os.environ.get("TRACKER_TEST_ALL_POSTGRES"):
+            backends = ["postgres"]
         metafunc.parametrize("db_url", backends, indirect=True)
 
 
@@ -198,8 +202,10 @@ def english(app):
 @pytest.fixture
 def session(app):
     """The test's own session; on SQLite it does not hold the write lock while reading, so requests
-    made through the client never wait on it. Call reread(session) to see what they wrote."""
-    s = app.extensions["tracker.read_sessionmaker"]()
+    made through the client never wait on it (on PostgreSQL, where only a transaction may write, it is one).
+    Call reread(session) to see what they wrote."""
+    sqlite = app.extensions["tracker.engine"].dialect.name == "sqlite"
+    s = app.extensions["tracker.read_sessionmaker" if sqlite else "tracker.sessionmaker"]()
     yield s
     s.rollback()
     s.close()

@@ -156,6 +156,7 @@ def _rows(page: str) -> dict[str, str]:
             re.findall(r'<td class="tag">([^<]+)</td>.*?<td class="opt">[^<]*</td>\s*<td>(.*?)</td></tr>', page, re.S)}
 
 
+@pytest.mark.postgres  # the file is read as a stream before the labels are marked printed
 def test_each_file_records_when_its_labels_were_printed_and_never_printed_finds_the_rest(
         app, admin_client, session, admin, three, frozen_clock):
     tags = [i.asset_tag for i in three]

@@ -9,12 +9,26 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import InternalError
+from sqlalchemy.pool import NullPool
 
-from tests.helpers import client_for, count, csrf_token, events, sign_in
+from tests.helpers import (
+    client_for,
+    count,
+    counting,
+    csrf_token,
+    events,
+    label_token,
+    open_checkout,
+    post,
+    reread,
+    sign_in,
+)
 from tracker import audit
 from tracker.errors import N_, InvalidInput
 from tracker.http import attempt, db, now
-from tracker.models import Checkout
+from tracker.models import Checkout, DataClass, User
 
 
 def _write_event(action: str) -> None:
@@ -25,8 +39,9 @@ def test_an_unexpected_error_shows_a_translated_page_saves_nothing_and_is_logged
     app.config.update(PROPAGATE_EXCEPTIONS=False, WTF_CSRF_ENABLED=False)
 
     def broken():
-        _write_event("half_done")
-        raise RuntimeError("the disk fell off")
+        with attempt():
+            _write_event("half_done")
+            raise RuntimeError("the disk fell off")
 
     app.add_url_rule("/broken", "broken", broken, methods=["POST"])
     client = app.test_client()
@@ -126,3 +141,70 @@ def test_writers_queue_on_the_lock_file_and_a_stuck_holder_holds_nobody_up_past_
     finally:
         os.close(stuck)
     assert count(session, Checkout) == 1
+
+
+# --- PostgreSQL: pages read outside a transaction, changes begin one ----------------------------------------------
+
+
+def _postgres_only(db_url: str) -> None:
+    if db_url.startswith("sqlite"):
+        pytest.skip("how PostgreSQL connections begin transactions")
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_page_reads_without_a_transaction_and_a_take_out_commits_in_one(app, db_url, session,
+                                                                                      make_user, make_item):
+    _postgres_only(db_url)
+    me, item = make_user(), make_item(data_class=DataClass.none)
+    client = client_for(app, me)
+    url = f"/S/{label_token(session, item)}"
+    client.get(url)  # warm-up: the pool
+    with counting(app) as seen:
+        assert client.get(url).status_code == 200
+    assert seen and not any(s.startswith("BEGIN") for s in seen)  # nor a ROLLBACK: the driver is told nothing
+    with counting(app) as seen:
+        assert post(client, f"/items/{item.asset_tag}/checkout", page=url).status_code in (302, 303)
+    assert seen.count("BEGIN READ WRITE") == 1
+    assert open_checkout(session, item).holder_id == me.id
+    assert [e.item_id for e in events(session, "checkout")] == [item.id]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_write_outside_a_change_is_refused_by_the_server(app, db_url, session, make_user):
+    """A view that wrote on the request's reading session without `attempt` would otherwise commit each statement on
+    its own: the server refuses it, and nothing is written."""
+    _postgres_only(db_url)
+    me = make_user(name="Before")
+    with app.extensions["tracker.read_sessionmaker"]() as reading:
+        reading.get(User, me.id).name = "After"
+        with pytest.raises(InternalError, match="read-only transaction"):
+            reading.flush()
+    reread(session)
+    assert session.get(User, me.id).name == "Before"
+
+
+@pytest.mark.postgres
+def test_connections_the_database_server_dropped_are_replaced_before_a_request_uses_them(app, db_url, session,
+                                                                                        make_user, make_item,
+                                                                                        request):
+    """A restart or a failover ends every connection in the pool: the next page is served, not an error."""
+    _postgres_only(db_url)
+    suites = request.getfixturevalue("pg_database").conn.connection.dbapi_connection.info.backend_pid
+    me, item = make_user(), make_item(data_class=DataClass.none)
+    client = client_for(app, me)
+    url = f"/S/{label_token(session, item)}"
+    assert client.get(url).status_code == 200
+    session.rollback()  # the test's own connection goes back to the pool too
+    outside = create_engine(db_url, poolclass=NullPool)  # not one of the app's
+    with outside.connect() as conn:
+        ended = conn.execute(text("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid NOT IN (pg_backend_pid(), :suites)"),
+                             {"suites": suites}).scalars().all()
+    outside.dispose()
+    # Every connection in the app's pool, the test's session's among them (not the one that empties the database
+    # between tests).
+    assert ended and all(ended)
+    page = client.get(url)
+    assert page.status_code == 200 and item.asset_tag in page.get_data(as_text=True)
+    assert post(client, f"/items/{item.asset_tag}/checkout", page=url).status_code in (302, 303)
+    assert open_checkout(session, item).holder_id == me.id

@@ -5,18 +5,21 @@ from __future__ import annotations
 import enum
 import fcntl
 import os
+import select
 import sqlite3
 import time
 
 from sqlalchemy import Select, create_engine, event, literal_column
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+_PG_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE: not in a transaction
 BUSY_SECONDS = 10.0  # below gunicorn's 30-second worker timeout: a request that cannot write says so in time
 
 
 def make_engine(url: str, busy_seconds: float = BUSY_SECONDS, foreign_keys: bool = True) -> Engine:
-    """Create the engine; on SQLite every transaction takes the write lock at BEGIN.
+    """Create the engine; on SQLite every transaction takes the write lock at BEGIN (PostgreSQL: `_postgres_engine`).
 
     BEGIN IMMEDIATE means a transaction never has to upgrade a read lock to a write lock,
     so two writers queue on the busy timeout instead of failing with 'database is locked'.
@@ -48,7 +51,50 @@ def make_engine(url: str, busy_seconds: float = BUSY_SECONDS, foreign_keys: bool
 
         queue.install(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return _postgres_engine(url)
+
+
+def _postgres_engine(url: str) -> Engine:
+    """PostgreSQL: a session that reads sends no BEGIN (see `read_only`); every other transaction begins READ WRITE.
+
+    Each connection outside a transaction is read-only (`default_transaction_read_only`), so a write that slipped
+    past `begin_writing` is refused by the server rather than committed statement by statement. Reading outside a
+    transaction also spares the ROLLBACK that ended every page, which made psycopg drop the statements it had
+    prepared on the connection: each page's statements now stay prepared from one request to the next.
+    """
+    import psycopg  # the PostgreSQL driver, needed only here
+
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.autocommit = True  # we issue BEGIN ourselves
+        dbapi_conn.execute("SET default_transaction_read_only = on")
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn, _record, _proxy):
+        # A connection taken from the pool is not asked whether it is alive (a round trip on every request) unless
+        # its socket has something to read: an idle connection is sent nothing unless the server closed it (a
+        # restart, a terminated backend) or has news for it. Asked then, a dead one is replaced before it is used.
+        if dbapi_conn.closed or select.select([dbapi_conn.fileno()], [], [], 0)[0]:
+            try:
+                dbapi_conn.execute("SELECT 1")
+            except psycopg.Error as err:
+                raise DisconnectionError(str(err)) from err
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        if not conn.get_execution_options().get("tracker_read_only"):
+            conn.exec_driver_sql("BEGIN READ WRITE")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _on_execute(conn, cursor, _statement, _params, _context, _many):
+        # A result read in batches (yield_per) is a server-side cursor, which lives in a transaction: a read-only one.
+        dbapi_conn = conn.connection.dbapi_connection
+        if isinstance(cursor, psycopg.ServerCursor) and dbapi_conn.info.transaction_status == _PG_IDLE:
+            dbapi_conn.execute("BEGIN READ ONLY")
+
+    return engine
 
 
 class _WriterQueue:
@@ -163,11 +209,26 @@ def make_sessionmaker(engine: Engine, info: dict | None = None) -> sessionmaker[
 
 
 def read_only(engine: Engine) -> Engine:
-    """The same engine for transactions that only read: on SQLite they begin deferred, without the write lock.
-    PostgreSQL has no such lock: the engine itself, so a request that goes on to write keeps its one connection."""
-    if engine.dialect.name != "sqlite":
-        return engine
+    """The same engine for sessions that read: on SQLite their transactions begin deferred, without the write lock;
+    on PostgreSQL they send no BEGIN at all, and each statement reads what is committed as it runs (as it would
+    in a READ COMMITTED transaction), without BEGIN and ROLLBACK round trips. `begin_writing` turns such a session
+    into a transaction when it goes on to change something."""
     return engine.execution_options(tracker_read_only=True)
+
+
+def begin_writing(session: Session) -> None:
+    """On PostgreSQL, begin a read-write transaction on the session's connection if it is only reading (see
+    `read_only`): what it loaded stays loaded, and the rules lock the rows they decide on. A read-only transaction
+    a streamed result began (`_postgres_engine`) ends first. On SQLite the caller ends the read and takes the
+    write lock instead (`http.attempt`)."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return
+    if conn.connection.dbapi_connection.info.transaction_status != _PG_IDLE:
+        if conn.exec_driver_sql("SHOW transaction_read_only").scalar() != "on":
+            return  # already writing
+        conn.exec_driver_sql("COMMIT")
+    conn.exec_driver_sql("BEGIN READ WRITE")
 
 
 def written_in(column, value: enum.Enum):

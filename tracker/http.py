@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import audit, clock, i18n
-from .db import make_engine, make_sessionmaker, read_only
+from .db import begin_writing, make_engine, make_sessionmaker, read_only
 from .errors import DomainError
 from .fields import render_field
 from .models import PRIVILEGED_ROLES, Role, User
@@ -157,10 +157,12 @@ class attempt:  # noqa: N801 - used as `with attempt() as done:`, like a functio
             session.rollback()
             if keep:
                 session.add(me)
-        # PostgreSQL has no lock for the whole database to take: every statement reads what is committed, and the
-        # rules lock the rows they decide on (the item, FOR UPDATE). The transaction goes on, without two more
-        # round trips to end and begin one.
-        session.bind = engine
+            session.bind = engine
+        else:
+            # PostgreSQL has no lock for the whole database to take: every statement reads what is committed, and
+            # the rules lock the rows they decide on (the item, FOR UPDATE). The connection that read goes on into
+            # a transaction, without giving back what was loaded.
+            begin_writing(session)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -174,6 +176,7 @@ class attempt:  # noqa: N801 - used as `with attempt() as done:`, like a functio
                     session.commit()
                 else:
                     session.rollback()
+                    begin_writing(session)
                     record_refusal(session, exc)
                     session.commit()
                 self.error = exc
