@@ -9,7 +9,7 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import InternalError
 from sqlalchemy.pool import NullPool
 
@@ -208,3 +208,18 @@ def test_connections_the_database_server_dropped_are_replaced_before_a_request_u
     assert page.status_code == 200 and item.asset_tag in page.get_data(as_text=True)
     assert post(client, f"/items/{item.asset_tag}/checkout", page=url).status_code in (302, 303)
     assert open_checkout(session, item).holder_id == me.id
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_statement_reads_the_same_columns_on_every_run(app, db_url, session, make_user):
+    """A result's columns are described only when read (`db._postgres_cursor`): the first run reads them all, the
+    later ones reuse the layout SQLAlchemy kept, and a plain statement still describes its own."""
+    _postgres_only(db_url)
+    me = make_user(name="Hanako Yamada")
+    stmt = select(User.id, User.name, User.created_at).where(User.id == me.id)
+    with app.extensions["tracker.read_engine"].connect() as conn:
+        runs = [conn.execute(stmt).mappings().one() for _ in range(7)]  # psycopg prepares it from the fifth
+        described = conn.exec_driver_sql("SELECT 1 AS a, 'x' AS b").cursor.description
+        assert [column[0] for column in described] == ["a", "b"]
+        assert conn.exec_driver_sql("SELECT").cursor.description == []
+    assert all(dict(run) == {"id": me.id, "name": "Hanako Yamada", "created_at": me.created_at} for run in runs)
