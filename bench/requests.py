@@ -1,12 +1,12 @@
 """Requests per second through gunicorn: the signed-in scan page and take-out/return POSTs, against a bare Flask
 app under the same settings in the same run (SQLite, or PostgreSQL on a private server with --postgres).
 
-gunicorn runs 2 sync workers on a free port, for the tracker and then for bench/bare.py (a page rendering a tiny
-template; an endpoint committing one row through SQLAlchemy). Load comes from wrk (Debian: apt-get install wrk),
+gunicorn runs 2 sync workers on a free port for the tracker, and as many on another for bench/bare.py (a page
+rendering a tiny template; an endpoint committing one row through SQLAlchemy); the cases take turns in rounds. Load comes from wrk (Debian: apt-get install wrk),
 50 connections. The scan page is asked for by many signed-in users round-robin; take-outs and returns alternate on
 many items, each held by its own user, so no two requests in flight touch the same item.
 
-Usage: python bench/requests.py [--postgres] [--seconds 10] [--connections 50]
+Usage: python bench/requests.py [--postgres] [--seconds 10] [--rounds 3] [--connections 50] [--workers 2]
 (prints a table; writes bench/results/requests.json or requests-postgres.json)
 """
 
@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -183,6 +184,39 @@ class Gunicorn:
         self.proc.wait(timeout=30)
 
 
+def _measure(servers: dict, cases: list[str], data: list[dict], app_url: str, args) -> dict:
+    """Each case for `args.seconds` in all, in `args.rounds` rounds that take the cases in turn: a case and its
+    baseline run minutes apart would see a shared machine under different loads, so they alternate, and the rate of
+    each is its requests over its time in every round. Take-outs warm up on a quarter of the items and each round
+    takes out another share of the rest, all of them in at its start."""
+    port = {c: servers["bare" if c.startswith("bare") else "app"].port for c in cases}
+    quarter = len(data) // 4
+    share = (len(data) - quarter) // args.rounds
+    for case in cases:  # warm-up: the workers' caches, connections
+        wrk(port[case], case, data[:quarter] if case == "takeout" else data, 2, args.connections)
+    runs: dict[str, list[dict]] = {c: [] for c in cases}
+    seconds = max(2, round(args.seconds / args.rounds))
+    for r in range(args.rounds):
+        for case in cases:
+            items = data[quarter + r * share:quarter + (r + 1) * share] if case == "takeout" else data
+            before = _outcomes(app_url) if case == "takeout" else {}
+            run = wrk(port[case], case, items, seconds, args.connections)
+            if case == "takeout":
+                run.update({k: v - before[k] for k, v in _outcomes(app_url).items()})
+            runs[case].append(run)
+    results = {}
+    for case, done in runs.items():
+        total = sum(r["requests"] for r in done)
+        results[case] = {"requests": total, "per_s": total / sum(r["requests"] / r["per_s"] for r in done),
+                         "p50_ms": statistics.median(r["p50_ms"] for r in done),
+                         "p99_ms": statistics.median(r["p99_ms"] for r in done),
+                         "bad_status": sum(r["bad_status"] for r in done), "errors": sum(r["errors"] for r in done),
+                         "rounds": done}
+        if case == "takeout":
+            results[case].update({k: sum(r[k] for r in done) for k in ("checkouts", "returns", "refused")})
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--postgres", action="store_true")
@@ -191,6 +225,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=200)
     parser.add_argument("--items", type=int, default=800)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", help="comma-separated cases (scan,bare-page,takeout,bare-write)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -219,33 +254,28 @@ def main() -> None:
                        env={**os.environ, "BARE_DATABASE_URL": bare_url}, check=True)
         cases = (args.only or "scan,bare-page,takeout,bare-write").split(",")
         app_env = {"TRACKER_DATABASE_URL": app_url, "TRACKER_SECRET_KEY": SECRET, "TRACKER_INSTANCE_PATH": folder}
+        servers = {}
+        ready = {}
         for group, target, env, path in (("app", "app:app", app_env, "/login"),
                                           ("bare", "bare:app", {"BARE_DATABASE_URL": bare_url}, "/page")):
-            todo = [c for c in cases if c.startswith("bare") == (group == "bare")]
-            if not todo:
-                continue
-            g = Gunicorn(target, env, pythonpath=os.path.join(ROOT, "bench") if group == "bare" else ROOT,
-                         workers=args.workers)
-            try:
-                g.wait(path)
-                for case in todo:
-                    # Warm-up (workers' caches, connections); take-outs warm up on the first half of the items
-                    # and are measured on the other half, all of them in at the start.
-                    half = len(data) // 2 if case == "takeout" else 0
-                    wrk(g.port, case, data[:half] or data, 2, args.connections)
-                    before = _outcomes(app_url) if case == "takeout" else {}
-                    results[case] = wrk(g.port, case, data[half:], args.seconds, args.connections)
-                    if case == "takeout":
-                        results[case].update({k: v - before[k] for k, v in _outcomes(app_url).items()})
-            finally:
+            if any(c.startswith("bare") == (group == "bare") for c in cases):
+                servers[group] = Gunicorn(target, env, workers=args.workers,
+                                          pythonpath=os.path.join(ROOT, "bench") if group == "bare" else ROOT)
+                ready[group] = path
+        try:
+            for group, g in servers.items():
+                g.wait(ready[group])
+            results = _measure(servers, cases, data, app_url, args)
+        finally:
+            for g in servers.values():
                 g.stop()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         if server is not None:
             server.stop()
     backend = "PostgreSQL" if args.postgres else "SQLite"
-    print(f"Requests through gunicorn ({args.workers} sync workers, {args.connections} connections, {args.seconds} s each) on "
-          f"{backend}, {os.cpu_count()} CPUs")
+    print(f"Requests through gunicorn ({args.workers} sync workers, {args.connections} connections, {args.seconds} s each "
+          f"in {args.rounds} rounds) on {backend}, {os.cpu_count()} CPUs; p50 and p99: the rounds' median")
     print(f"{'case':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'bad':>6}{'ratio':>8}")
     for case, base in (("scan", "bare-page"), ("takeout", "bare-write"), ("bare-page", None), ("bare-write", None)):
         if case not in results:
@@ -262,7 +292,7 @@ def main() -> None:
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     name = "requests-postgres.json" if args.postgres else "requests.json"
     with open(os.path.join(ROOT, "bench", "results", name), "w") as f:
-        json.dump({"backend": backend, "connections": args.connections, "seconds": args.seconds,
+        json.dump({"backend": backend, "connections": args.connections, "seconds": args.seconds, "rounds": args.rounds,
                    "cpus": os.cpu_count(), "results": results}, f, indent=2)
 
 
