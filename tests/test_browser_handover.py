@@ -9,7 +9,6 @@ import pytest
 from tests.browser import (
     _assert_fits_phone,
     _flash_text,
-    open_details,
     sign_in,
     sync_api,
     tap_and_wait,
@@ -24,9 +23,9 @@ JA = {"locale": "ja-JP", "extra_http_headers": {"Accept-Language": "ja"}}
 
 
 def _offer(page, live_server, item, to) -> None:
-    """The giver, on the item's page: open the hand-over box, choose the colleague, offer."""
+    """The giver, on the item's page: open the hand-over page, choose the colleague, offer."""
     page.goto(live_server.scan_url(item))
-    open_details(page, "Hand over to a colleague")
+    tap_and_wait(page, page.get_by_role("link", name="Hand over to a colleague"))
     page.get_by_label("Offer it to").select_option(str(to.id))
     tap_and_wait(page, page.get_by_role("button", name="Offer the hand-over"))
 

@@ -70,8 +70,10 @@ def test_the_holder_offers_on_the_item_page_and_keeps_it_until_the_receiver_acce
     item = make_item(data_class=DataClass.none)
     co = out_with(session, item, giver)
     c = client_for(app, giver)
-    page = c.get(f"/items/{item.asset_tag}")
-    assert "Hand over to a colleague" in text(page) and f'<option value="{receiver.id}">Bob Baba' in text(page)
+    item_page = text(c.get(f"/items/{item.asset_tag}"))
+    assert "Hand over to a colleague" in item_page and "Bob Baba" not in item_page  # the people are on its own page
+    page = c.get(f"/items/{item.asset_tag}/handover?next=/items/{item.asset_tag}")
+    assert f'<option value="{receiver.id}">Bob Baba' in text(page) and f'<option value="{giver.id}"' not in text(page)
     resp = c.post(f"/items/{item.asset_tag}/handover", data={
         "csrf_token": csrf_from(page.get_data(as_text=True)), "to": str(receiver.id), "checkout": str(co.id)},
         follow_redirects=True)
@@ -81,6 +83,19 @@ def test_the_holder_offers_on_the_item_page_and_keeps_it_until_the_receiver_acce
     assert the_offer(session).status == OfferStatus.pending
     assert open_checkout(session, item).holder_id == giver.id
     assert session.scalar(select(Notification.id)) is None  # no mail server set up: nothing to send
+
+
+def test_only_the_holder_and_the_desk_open_the_hand_over_page(app, session, giver, receiver, make_user, make_item):
+    item = make_item(data_class=DataClass.none)
+    url = f"/items/{item.asset_tag}/handover"
+    assert client_for(app, giver).get(url).headers["Location"] == f"/items/{item.asset_tag}"  # not out: its page
+    out_with(session, item, giver)
+    assert client_for(app, receiver).get(url).status_code == 403
+    desk = text(client_for(app, make_user("security")).get(url))
+    assert "Move it to someone directly" in desk and "Offer it to" not in desk  # the desk does not hold it
+    assert f'<option value="{receiver.id}">Bob Baba' in desk and "Alice" not in desk.split("<select")[1]
+    mine = text(client_for(app, giver).get(f"{url}?next=https://evil.example/"))
+    assert "evil.example" not in mine and f'href="/items/{item.asset_tag}"' in mine  # back to its page, only there
 
 
 def test_an_offer_without_the_csrf_token_changes_nothing(app, session, giver, receiver, make_item):
@@ -249,7 +264,8 @@ def test_the_desk_moves_custody_directly_and_staff_cannot(app, session, giver, r
     page = f"/items/{item.asset_tag}"
     assert post(client_for(app, receiver), f"{page}/handover/direct", {"to": "me"}, page=page).status_code == 403
     d = client_for(app, desk)
-    assert "without the receiver's confirmation" in text(d.get(page))
+    assert "Move it to someone directly (security desk)" in text(d.get(page))
+    assert "without the receiver's confirmation" in text(d.get(f"{page}/handover"))
     resp = post(d, f"{page}/handover/direct", {"to": str(receiver.id), "checkout": str(co.id)}, page=page, follow=True)
     assert flashes(resp) == [("success", f"{item.asset_tag} is now held by Bob Baba.")]
     assert open_checkout(session, item).holder_id == receiver.id

@@ -57,7 +57,7 @@ def test_the_scan_page_sends_the_same_statements_however_much_history(app, sessi
 
 def test_the_scan_of_an_item_to_return_does_not_read_for_the_take_out_form(app, session, make_user, make_item):
     """Half the scans are to bring something back: the take-out form is not on that page, so the person's last trip
-    (its prefill) is not read."""
+    (its prefill) is not read, and the people it could be handed over to are not listed."""
     me = make_user(name="Hanako Yamada", language="en")
     held, free = make_item(data_class=DataClass.none), make_item(data_class=DataClass.none)
     custody.check_out(session, NOW - timedelta(hours=1), item=held, holder=me, actor=me,
@@ -80,6 +80,8 @@ def test_the_scan_of_an_item_to_return_does_not_read_for_the_take_out_form(app, 
     seen, page = scan(held)
     assert ">Return</button>" in page and "Take out" not in page
     assert not reads_last_trip(seen)
+    # Nor everyone who could be handed the item: they are on the hand-over page, not on every scan to return.
+    assert not any("WHERE users.active" in " ".join(s.split()) for s in seen)
 
 
 def test_take_out_and_return_send_the_same_statements_however_much_history(app, session, make_user, make_item):

@@ -68,6 +68,7 @@ MATRIX: dict[tuple[str, str], tuple[dict, dict]] = {
     ("auth.account", "POST"): ({"language": "", "phone": "03-1234-5678"}, signed_in(to("/account"))),
     ("custody.item", "GET"): ({}, signed_in(200)),
     ("custody.find", "GET"): ({}, signed_in(200)),
+    ("custody.handover_page", "GET"): ({}, signed_in(to(ITEM))),  # not out: back to the item page
     ("custody.scan", "GET"): ({}, everyone(200)),  # a stranger gets whom to call; staff the item page
     ("custody.found_message", "POST"): ({}, everyone(400)),  # a finder's message: public, empty refused
     ("custody.mine", "GET"): ({}, signed_in(200)),

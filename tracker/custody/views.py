@@ -109,8 +109,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         needs_witness=any(r.witness for r in governing),
         rules=handling_rules(),
         default_due=due or default_due, approval_required=pol.approval_required,
-        others=queries.active_users(s) if co is not None and (me.privileged or co.holder_id == me.id)
-        else [], offer=handover.still_open(s, co, moment, pol) if co is not None else None,
+        offer=handover.still_open(s, co, moment, pol) if co is not None else None,
         history=queries.item_events(s, it) if me.privileged else [],
         needs_erasure=co is not None and any(rules.lookup(table, x).erasure_on_return for x in returning),
         erasure_methods=custody.ERASURE_METHODS, inspection=inspection,
@@ -327,6 +326,23 @@ def _receiver(form: HandoverForm, me: User) -> User:
     if to is None:
         abort(400)
     return to
+
+
+@bp.get("/items/<tag>/handover")
+@signed_in
+def handover_page(tag: str):
+    """Whom the holder may offer the item to, and the desk move it to: a page of its own, so that the item's page (a
+    scan to return it, above all) does not list every person in the company."""
+    it = _item_or_404(tag)
+    me = actor()
+    back = safe_next(request.args.get("next")) or url_for("custody.item", tag=it.asset_tag)
+    co = custody.open_checkout(db(), it)
+    if co is None or handover.still_open(db(), co, now(), _policy(it)) is not None:
+        return redirect(back)  # back in, or offered already: the item's page says so
+    if co.holder_id != me.id and not me.privileged:
+        abort(403)
+    others = [u for u in queries.active_users(db()) if u.id != co.holder_id]
+    return render_template("custody/handover.html", item=it, co=co, others=others, back=back)
 
 
 @bp.post("/items/<tag>/handover", endpoint="handover")
