@@ -64,14 +64,14 @@ def _postgres_engine(url: str) -> Engine:
     transaction also spares the ROLLBACK that ended every page, which made psycopg drop the statements it had
     prepared on the connection: each page's statements now stay prepared from one request to the next.
     """
+    import psycopg  # the PostgreSQL driver, needed only here
+
     engine = create_engine(url, connect_args={"cursor_factory": _postgres_cursor()})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         dbapi_conn.autocommit = True  # we issue BEGIN ourselves
         dbapi_conn.execute("SET default_transaction_read_only = on")
-
-    import psycopg  # the PostgreSQL driver, needed only here
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_conn, _record, _proxy):
