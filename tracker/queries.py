@@ -25,6 +25,7 @@ from .models import (
     StoragePlace,
     User,
 )
+from .text import as_int
 
 PAGE_SIZE = 50
 
@@ -149,8 +150,8 @@ def at_site(site: str):
     value."""
     if site == MAIN_OFFICE:
         return Item.site_id.is_(None)
-    if site.isdigit() and len(site) < 10:
-        return Item.site_id == int(site)
+    if (site_id := as_int(site)) is not None:
+        return Item.site_id == site_id
     return None
 
 
@@ -169,8 +170,8 @@ def _where_kept(stmt: Select, site: str, place: str) -> Select:
     """The site filter (as `at_site`) and the storage place filter (a place's id); other values filter nothing."""
     if (where := at_site(site)) is not None:
         stmt = stmt.where(where)
-    if place.isdigit() and len(place) < 10:
-        stmt = stmt.where(Item.home_place_id == int(place))
+    if (place_id := as_int(place)) is not None:
+        stmt = stmt.where(Item.home_place_id == place_id)
     return stmt
 
 
@@ -180,7 +181,7 @@ def chosen_department(session: Session, raw_id) -> Department | None:
     raw = str(raw_id if raw_id is not None else "").strip()
     if not raw:
         return None
-    found = session.get(Department, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    found = session.get(Department, ident) if (ident := as_int(raw)) is not None else None
     if found is None:
         raise InvalidInput(N_("Choose a department from the list."), about="department")
     return found
@@ -192,7 +193,7 @@ def chosen_site(session: Session, raw_id) -> Site | None:
     raw = str(raw_id if raw_id is not None else "").strip()
     if not raw:
         return None
-    found = session.get(Site, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    found = session.get(Site, ident) if (ident := as_int(raw)) is not None else None
     if found is None:
         raise InvalidInput(N_("Choose a site from the list."), about="site")
     return found

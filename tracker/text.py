@@ -1,4 +1,5 @@
-"""Free text typed by people: trimmed, bounded, and named in the error when it is too long or missing."""
+"""Free text typed by people: trimmed, bounded, and named in the error when it is too long or missing; and whole
+numbers sent as text (ids from a form's list, counts)."""
 
 from __future__ import annotations
 
@@ -15,3 +16,11 @@ def clean(value: str | None, field: str, limit: int, required: bool = False, abo
         raise InvalidInput(N_("%(field)s is too long (at most %(limit)d characters)."), field=field, limit=limit,
                            about=about)
     return text
+
+
+def as_int(value) -> int | None:
+    """The whole number `value` spells in ASCII digits (an id from a form's list, a count), or None: not for other
+    scripts' digits, which `str.isdigit` accepts and `int` may not ("²"), nor for more than nine digits, which
+    would overflow the database's integer columns."""
+    text = value.strip() if isinstance(value, str) else "" if value is None else str(value)
+    return int(text) if 0 < len(text) < 10 and text.isascii() and text.isdigit() else None

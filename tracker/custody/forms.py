@@ -19,13 +19,15 @@ from wtforms.validators import Length, Optional
 
 from ..i18n import lazy_gettext as _l
 from ..models import Approval, Overnight
+from ..text import as_int
 
 
 class CheckoutForm(FlaskForm):
     purpose = StringField(_l("Purpose"), validators=[Optional(), Length(max=200)])
     destination = StringField(_l("Destination"), validators=[Optional(), Length(max=200)])
     due = DateTimeLocalField(_l("Due back"), validators=[Optional()], format="%Y-%m-%dT%H:%M")
-    holder = SelectField(_l("For"), choices=[], validators=[Optional()])
+    # The desk's "for whom": the page lists every active person; a take-out sent looks up only the one it names.
+    holder = SelectField(_l("For"), choices=[], validators=[Optional()], validate_choice=False)
     # Overnight or longer: the rules say when it is needed and how long it may be.
     reason = StringField(_l("Reason for keeping it overnight or longer"), validators=[Optional(), Length(max=200)])
     rules_ack = BooleanField()  # the handling rules were read (asked at the first take-out of the day)
@@ -46,7 +48,7 @@ class ReturnForm(FlaskForm):
         """The contents confirmed back, or None when the return confirms everything."""
         if not self.confirm_contents.data:
             return None
-        return {int(v) for v in self.present.data or [] if v.isdigit()}
+        return {i for v in self.present.data or [] if (i := as_int(v)) is not None}
 
 
 class InspectionForm(FlaskForm):

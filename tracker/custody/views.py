@@ -27,6 +27,7 @@ from ..http import (
 )
 from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules, reader_zone
 from ..models import Checkout, HandoverOffer, Item, Kind, LabelToken, OfferStatus, User
+from ..text import as_int
 from . import approvals, confirmations, found, handover, policy, rules
 from . import operations as custody
 from .forms import AcceptOfferForm, CheckoutForm, FoundMessageForm, HandoverForm, InspectionForm, ReturnForm
@@ -47,7 +48,13 @@ def _item_or_404(tag: str) -> Item:
 def _checkout_form(shown_only: bool = False) -> CheckoutForm:
     """The take-out form: as sent (validated, its CSRF token checked), or `shown_only` on the item's page, where
     nothing is read from the request and the page writes its CSRF token itself (csrf_token())."""
-    form = CheckoutForm(formdata=None, meta={"csrf": False}) if shown_only else CheckoutForm()
+    if not shown_only:
+        return CheckoutForm()
+    return _with_people(CheckoutForm(formdata=None, meta={"csrf": False}))
+
+
+def _with_people(form: CheckoutForm) -> CheckoutForm:
+    """The desk's "for whom" list on a page that shows the form: every active person."""
     if current_user.privileged:
         form.holder.choices = [(str(u.id), f"{u.name} <{u.email}>") for u in queries.active_users(db())]
     return form
@@ -202,7 +209,7 @@ def _refused(it: Item, form: CheckoutForm, error: DomainError | None = None, due
         for e in errors:
             flash(str(e), "error")
     here = safe_next(request.form.get("next")) or url_for("custody.item", tag=it.asset_tag)
-    return _render_item(it, here, form=form, due=due), 400
+    return _render_item(it, here, form=_with_people(form), due=due), 400
 
 
 def _about_a_field(error: DomainError | None) -> bool:
@@ -225,7 +232,7 @@ def checkout(tag: str):
         return _refused(it, form, due=due)
     me = holder = actor()
     if current_user.privileged and form.holder.data and form.holder.data != str(me.id):
-        holder = db().get(User, int(form.holder.data)) if form.holder.data.isdigit() else None
+        holder = db().get(User, ident) if (ident := as_int(form.holder.data)) is not None else None
         if holder is None:
             abort(400)
     args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
@@ -322,7 +329,7 @@ def inspection(tag: str):
 def _receiver(form: HandoverForm, me: User) -> User:
     """The person a hand-over form names: "me", or a user's id; anything else is a bad request."""
     raw = form.to.data or ""
-    to = me if raw == "me" else (db().get(User, int(raw)) if raw.isdigit() else None)
+    to = me if raw == "me" else (db().get(User, ident) if (ident := as_int(raw)) is not None else None)
     if to is None:
         abort(400)
     return to

@@ -14,6 +14,7 @@ from ..errors import N_, InvalidInput
 from ..http import actor, attempt, client_address, db, get_or_404, now, privileged
 from ..i18n import day, describe, gettext, reader_zone
 from ..models import CheckoutRequest, Flag, FoundReport, Incident, Kind, RequestStatus, Site
+from ..text import as_int
 from . import flags, found_reports, scanner, sweep, waiting
 from .forms import AcknowledgeForm, DecisionForm, FoundHandledForm, NoteForm, ResolveForm, ScannerForm
 
@@ -194,7 +195,7 @@ def handle_found_many():
 
 
 def _ids(values: list[str] | None) -> list[int]:
-    return [int(v) for v in values or [] if v.isdigit()][:1000]
+    return [i for v in values or [] if (i := as_int(v)) is not None][:1000]
 
 
 def _receive(code: str) -> dict:

@@ -56,7 +56,7 @@ def _parent(session: Session, parent_id, this: Department | None) -> Department 
 
 
 def _managers(session: Session, manager_ids) -> list[User]:
-    ids = sorted({int(i) for i in manager_ids or [] if str(i).isdigit()})
+    ids = sorted({n for i in manager_ids or [] if (n := text.as_int(i)) is not None})
     users = list(session.scalars(select(User).where(User.id.in_(ids)))) if ids else []
     if len(users) != len(ids) or len(ids) != len(list(manager_ids or [])):
         raise InvalidInput(N_("Choose the managers from the list."), about="managers")

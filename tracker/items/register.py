@@ -101,9 +101,9 @@ def validate(values: dict) -> ItemData:
     people_raw = (str(values.get("people_count") or "")).strip()
     people = None
     if people_raw:
-        if not people_raw.isdigit() or int(people_raw) > 100_000_000:
+        people = text.as_int(people_raw)
+        if people is None or people > 100_000_000:
             raise InvalidInput(N_("Number of people must be a whole number."))
-        people = int(people_raw)
     bag_tag = (values.get("bag") or "").strip().upper() or None
     if bag_tag and kind == Kind.bag:
         raise InvalidInput(N_("A bag cannot be put inside a bag."))
@@ -317,9 +317,10 @@ def _department_ids(session: Session, rows: list[ItemData]) -> list[int | None]:
     out: list[int | None] = []
     for data in rows:
         if data.department_id:
-            if not data.department_id.isdigit() or int(data.department_id) not in known:
+            department_id = text.as_int(data.department_id)
+            if department_id not in known:
                 raise InvalidInput(N_("Choose a department from the list."), about="department")
-            out.append(int(data.department_id))
+            out.append(department_id)
         elif data.department:
             if data.department not in names:
                 raise InvalidInput(N_("There is no department called %(name)s."), name=data.department,

@@ -249,7 +249,7 @@ def chosen_place(session: Session, raw_id) -> StoragePlace | None:
     raw = str(raw_id if raw_id is not None else "").strip()
     if not raw:
         return None
-    found = session.get(StoragePlace, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    found = session.get(StoragePlace, ident) if (ident := text.as_int(raw)) is not None else None
     if found is None:
         raise InvalidInput(N_("Choose a storage place from the list."), about="home_place")
     return found

@@ -15,6 +15,7 @@ from ..http import actor, admin_only, attempt, client_address, db, flash_error, 
 from ..i18n import describe, gettext
 from ..items import register as items
 from ..models import LabelJob
+from ..text import as_int
 from . import design, jobs, layouts, render, service
 from .design import PT
 
@@ -37,7 +38,7 @@ def _items_stmt(filters: dict):
 
 
 def _ticked(source) -> list[int]:
-    return list(dict.fromkeys(int(v) for v in source.getlist("id") if v.isdigit()))[:MAX_TICKED]
+    return list(dict.fromkeys(i for v in source.getlist("id") if (i := as_int(v)) is not None))[:MAX_TICKED]
 
 
 def _selection(source):

@@ -9,13 +9,14 @@ from sqlalchemy import select
 from ..custody import confirmations, policy
 from ..http import db, now, privileged
 from ..models import Department, Site
+from ..text import as_int
 from . import schedule
 
 bp = Blueprint("counts_due", __name__, url_prefix="/desk/counts-due")
 
 
 def _department(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+    return as_int(raw)
 
 
 @bp.get("/")

@@ -22,6 +22,7 @@ from ..custody import rules
 from ..custody.policy import Policy
 from ..models import CountDigest, DataClass, Item, Kind, Site
 from ..queries import PAGE_SIZE, Page
+from ..text import as_int
 
 DUE_WITHIN = timedelta(days=30)  # "due" on the list: the next count falls within this; before today, overdue
 DIGEST_AT = time(9, 0)  # the desk's digest goes out from this local time, once a day per site
@@ -85,8 +86,8 @@ def _where(site: str, department_id: int | None):
     conditions = [Item.retired_at.is_(None), Item.disposed_at.is_(None)]
     if site == MAIN:
         conditions.append(Item.site_id.is_(None))
-    elif site.isdigit():
-        conditions.append(Item.site_id == int(site))
+    elif (site_id := as_int(site)) is not None:
+        conditions.append(Item.site_id == site_id)
     if department_id is not None:
         conditions.append(Item.department_id == department_id)
     return and_(*conditions)

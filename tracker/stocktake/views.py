@@ -17,6 +17,7 @@ from ..http import actor, attempt, back, client_address, db, get_or_404, now, pr
 from ..i18n import describe, gettext, when
 from ..models import Department, Item, Site, StockCount, StockTake, StoragePlace
 from ..reports import writers
+from ..text import as_int
 from . import reconcile as rc
 from . import report, sessions
 from .forms import CountForm, OpenForm
@@ -74,9 +75,9 @@ def _target(form: OpenForm) -> int | None:
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    if (ident := as_int(raw)) is None:
         raise InvalidInput(N_("Choose what the stock-take covers."))
-    return int(raw)
+    return ident
 
 
 @bp.post("/")
@@ -124,7 +125,7 @@ def _item_and_method(form: CountForm) -> tuple[Item, str]:
 
 def _place(form: CountForm) -> int | None:
     raw = (form.place.data or "").strip()
-    return int(raw) if raw.isdigit() else None
+    return as_int(raw)
 
 
 @bp.post("/<int:stocktake_id>/count")
