@@ -6,6 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload, selectinload
@@ -27,6 +28,7 @@ from .models import (
 )
 from .text import as_int
 
+T = TypeVar("T")
 PAGE_SIZE = 50
 
 
@@ -175,13 +177,19 @@ def _where_kept(stmt: Select, site: str, place: str) -> Select:
     return stmt
 
 
+def by_text_id(session: Session, model: type[T], raw) -> T | None:
+    """The row of `model` whose id `raw` spells (a form's value, see `text.as_int`), or None."""
+    ident = as_int(raw)
+    return session.get(model, ident) if ident is not None else None
+
+
 def chosen_department(session: Session, raw_id) -> Department | None:
     """The department chosen from a list by its id, None for none; InvalidInput for an id that is not one
     (shared by the item and the user forms)."""
     raw = str(raw_id if raw_id is not None else "").strip()
     if not raw:
         return None
-    found = session.get(Department, ident) if (ident := as_int(raw)) is not None else None
+    found = by_text_id(session, Department, raw)
     if found is None:
         raise InvalidInput(N_("Choose a department from the list."), about="department")
     return found
@@ -193,7 +201,7 @@ def chosen_site(session: Session, raw_id) -> Site | None:
     raw = str(raw_id if raw_id is not None else "").strip()
     if not raw:
         return None
-    found = session.get(Site, ident) if (ident := as_int(raw)) is not None else None
+    found = by_text_id(session, Site, raw)
     if found is None:
         raise InvalidInput(N_("Choose a site from the list."), about="site")
     return found

@@ -93,7 +93,7 @@ def _deputy(session: Session, raw_id, user: User | None) -> User | None:
     raw = str(raw_id if raw_id is not None else "").strip()
     if not raw:
         return None
-    deputy = session.get(User, ident) if (ident := text.as_int(raw)) is not None else None
+    deputy = queries.by_text_id(session, User, raw)
     if deputy is None or not deputy.active:
         raise InvalidInput(N_("Choose the deputy from the list of active users."), about="deputy")
     if user is not None and deputy.id == user.id:

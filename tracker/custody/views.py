@@ -27,7 +27,6 @@ from ..http import (
 )
 from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules, reader_zone
 from ..models import Checkout, HandoverOffer, Item, Kind, LabelToken, OfferStatus, User
-from ..text import as_int
 from . import approvals, confirmations, found, handover, policy, rules
 from . import operations as custody
 from .forms import AcceptOfferForm, CheckoutForm, FoundMessageForm, HandoverForm, InspectionForm, ReturnForm
@@ -232,7 +231,7 @@ def checkout(tag: str):
         return _refused(it, form, due=due)
     me = holder = actor()
     if current_user.privileged and form.holder.data and form.holder.data != str(me.id):
-        holder = db().get(User, ident) if (ident := as_int(form.holder.data)) is not None else None
+        holder = queries.by_text_id(db(), User, form.holder.data)
         if holder is None:
             abort(400)
     args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
@@ -329,7 +328,7 @@ def inspection(tag: str):
 def _receiver(form: HandoverForm, me: User) -> User:
     """The person a hand-over form names: "me", or a user's id; anything else is a bad request."""
     raw = form.to.data or ""
-    to = me if raw == "me" else (db().get(User, ident) if (ident := as_int(raw)) is not None else None)
+    to = me if raw == "me" else queries.by_text_id(db(), User, raw)
     if to is None:
         abort(400)
     return to

@@ -249,7 +249,7 @@ def chosen_place(session: Session, raw_id) -> StoragePlace | None:
     raw = str(raw_id if raw_id is not None else "").strip()
     if not raw:
         return None
-    found = session.get(StoragePlace, ident) if (ident := text.as_int(raw)) is not None else None
+    found = queries.by_text_id(session, StoragePlace, raw)
     if found is None:
         raise InvalidInput(N_("Choose a storage place from the list."), about="home_place")
     return found
