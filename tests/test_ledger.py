@@ -24,7 +24,7 @@ HYPERLINK = '=HYPERLINK("http://evil.example/","x")'
 
 @pytest.fixture
 def month(session, make_user, make_item):
-    """June 2026: a USB drive out and back erased; a laptop approved by the desk, then handed over and received
+    """June 2026: a USB drive out (with a witness) and back erased; a laptop approved by the desk, then handed over and received
     back; a folder of another department lost, with its incident; and a take-out in July that is not June's."""
     hanako = make_user(name="山田 花子", language="en")
     jiro = make_user(name="Jiro Suzuki")
@@ -34,7 +34,7 @@ def month(session, make_user, make_item):
     laptop = make_item(Kind.laptop, name="Sales laptop", department="営業部", data_class=DataClass.my_number)
     folder = make_item(Kind.folder, name="Forms", department="HR")
     c1 = custody.check_out(session, tokyo(1, 10), item=usb, holder=hanako, actor=hanako, due_at=tokyo(1, 18),
-                           purpose=HYPERLINK, destination="大阪支店")
+                           purpose=HYPERLINK, destination="大阪支店", witness=jiro)
     custody.return_item(session, tokyo(1, 17), item=usb, actor=hanako, erasure="erased", erasure_method="format")
     req = approvals.request_checkout(session, tokyo(2, 10), item=laptop, holder=hanako, due_at=tokyo(4, 18),
                                    purpose="出張", destination="福岡", reason="trip",
@@ -80,6 +80,7 @@ def test_the_xlsx_ledger_has_a_line_per_take_out_with_the_auditors_fields(app, s
             usb["Encryption"]) == (month["usb"].asset_tag, "USB drive", "顧客リスト USB", "Personal data", 30,
                                    "encrypted (BitLocker To Go)")
     assert (usb["Holder's name"], usb["Department"], usb["Destination"]) == ("山田 花子", "営業部", "大阪支店")
+    assert (usb["Witness"], approved["Witness"]) == ("Jiro Suzuki", None)  # the two-person rule's second person
     assert (usb["Taken out at"], usb["Due back"], usb["Returned at"], usb["Return checked by"]) == (
         "2026-06-01 10:00", "2026-06-01 18:00", "2026-06-01 17:00", "山田 花子")
     assert (usb["Erasure checked at"], usb["Erasure method"], usb["Erasure checked by"], usb["Status"]) == (

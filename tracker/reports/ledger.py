@@ -113,7 +113,8 @@ def ledger_header(with_names: bool) -> list[str]:
             *([gettext("Item name")] if with_names else []), gettext("Personal data class"),
             gettext("Number of people"), gettext("Encryption"), gettext("Holder's name"), gettext("Department"), gettext("Site"),
             gettext("Storage place"), gettext("Purpose"),
-            gettext("Destination"), gettext("Approved by"), gettext("Approved at"), gettext("Taken out at"),
+            gettext("Destination"), gettext("Approved by"), gettext("Approved at"), gettext("Witness"),
+            gettext("Taken out at"),
             gettext("Due back"), gettext("Returned at"), gettext("Return checked by"), gettext("Hand-over"),
             gettext("Erasure checked at"), gettext("Erasure method"), gettext("Erasure checked by"),
             gettext("Status"), gettext("Incident")]
@@ -161,7 +162,7 @@ def ledger_rows(session: Session, now: datetime, start: datetime, end: datetime,
             .options(selectinload(Checkout.item).selectinload(Item.dept), selectinload(Checkout.holder), selectinload(Checkout.returned_by),
                      selectinload(Checkout.item).selectinload(Item.site),
                      selectinload(Checkout.item).selectinload(Item.home_place),
-                     selectinload(Checkout.erasure_by))
+                     selectinload(Checkout.erasure_by), selectinload(Checkout.witness))
             .where(Checkout.out_at >= start, Checkout.out_at < end)
             .order_by(Checkout.out_at, Checkout.id))
     if department:
@@ -186,7 +187,7 @@ def ledger_rows(session: Session, now: datetime, start: datetime, end: datetime,
             co.id, item.asset_tag, label_of(KIND_LABELS, item.kind), *([item.name] if with_names else []),
             label_of(CLASS_LABELS, item.data_class), item.people_count if item.people_count is not None else "",
             _encryption(item), co.holder.name, item.department or "", *kept_at(item), co.purpose, co.destination,
-            approved_by or "", when(approved_at), when(co.out_at), when(co.due_at), when(co.returned_at),
+            approved_by or "", when(approved_at), co.witness.name if co.witness else "", when(co.out_at), when(co.due_at), when(co.returned_at),
             co.returned_by.name if co.returned_by and handed_to is None else "",
             " ".join(h for h in hand_over if h), *_erasure(co), label_of(STATE_LABELS, state),
             f"#{incident_id}" if incident_id else "",
