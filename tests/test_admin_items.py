@@ -252,7 +252,7 @@ def test_markup_in_every_text_field_is_escaped_everywhere(app, admin_client, ses
     # Check the item out to the holder with hostile purpose and destination, through the form.
     item_page = html(admin_client.get(f"/items/{tag}"))
     resp = admin_client.post(f"/items/{tag}/checkout", data={
-        "csrf_token": csrf_from(item_page), "holder": str(holder.id), "purpose": payload("purpose"),
+        "csrf_token": csrf_from(item_page), "holder": holder.email, "purpose": payload("purpose"),
         "destination": payload("destination"), "rules_ack": "1"}, follow_redirects=True)
     assert resp.status_code == 200
     reread(session)

@@ -4,6 +4,8 @@ says whom it waits for and lets them cancel. In English and, for the receiver, i
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.browser import (
@@ -23,10 +25,15 @@ JA = {"locale": "ja-JP", "extra_http_headers": {"Accept-Language": "ja"}}
 
 
 def _offer(page, live_server, item, to) -> None:
-    """The giver, on the item's page: open the hand-over page, choose the colleague, offer."""
+    """The giver, on the item's page: open the hand-over page, type the start of the colleague's name, choose their
+    suggestion (write what choosing it writes into the field: a datalist's choices are the browser's own), offer."""
     page.goto(live_server.scan_url(item))
     tap_and_wait(page, page.get_by_role("link", name="Hand over to a colleague"))
-    page.get_by_label("Offer it to").select_option(str(to.id))
+    field = page.get_by_label("Offer it to")
+    field.press_sequentially(to.name[:3])  # key by key, as on a phone
+    chosen = f"{to.name} <{to.email}>"
+    expect(page.locator(f"#offer-to-people option[value={json.dumps(chosen, ensure_ascii=False)}]")).to_have_count(1)
+    field.fill(chosen)
     tap_and_wait(page, page.get_by_role("button", name="Offer the hand-over"))
 
 

@@ -392,7 +392,7 @@ def test_hand_over_to_a_colleague_who_accepts_it(app, session, staff, colleague,
     session.commit()
     giver = client_for(app, staff)
     data = {"csrf_token": csrf_from(giver.get(url, headers=EN).get_data(as_text=True)), "next": url,
-            "to": str(colleague.id), "checkout": str(open_checkout(session, item).id)}
+            "to": colleague.email, "checkout": str(open_checkout(session, item).id)}
     offered = giver.post(f"/items/{item.asset_tag}/handover", data=data, headers=EN, follow_redirects=True)
     assert flashes(offered) == [("success", f"Offered to Taro Suzuki. {item.asset_tag} stays yours until they accept.")]
     assert open_checkout(session, item).holder_id == staff.id

@@ -56,12 +56,14 @@ def _control(f, attrs: dict) -> Markup:
     return f(**{k.replace("-", "_"): v for k, v in attrs.items()})
 
 
-def render_field(f, autofocus: bool = False, autocomplete: str | None = None, hint: str | None = None) -> Markup:
-    """The field's block: label, control, hint (described by), errors (marked invalid, described by)."""
+def render_field(f, autofocus: bool = False, autocomplete: str | None = None, hint: str | None = None,
+                 attrs: dict | None = None) -> Markup:
+    """The field's block: label, control (with any further `attrs`), hint (described by), errors (marked invalid,
+    described by)."""
     hint = hint or f.description
     errors = f.errors
     described = " ".join(x for x in ((f"{f.id}-hint" if hint else ""), (f"{f.id}-error" if errors else "")) if x)
-    attrs = {"autofocus": bool(autofocus), "autocomplete": autocomplete or False,
+    attrs = {**(attrs or {}), "autofocus": bool(autofocus), "autocomplete": autocomplete or False,
              "aria-invalid": "true" if errors else False, "aria-describedby": described or False}
     label_text = escape(f.label.text)
     if f.type in _BOOLEAN:

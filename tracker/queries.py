@@ -332,6 +332,45 @@ def current_tokens(session: Session, item_ids: list[int]) -> dict[int, str]:
                                 .where(LabelToken.item_id.in_(item_ids), LabelToken.replaced_at.is_(None))).all())
 
 
-def active_users(session: Session) -> list[User]:
-    """People who can hold an item, by name (for the desk's "for whom" and hand-over lists)."""
-    return list(session.scalars(select(User).where(User.active.is_(True)).order_by(User.name)))
+# "Name <address>", as a suggestion of a "who" field fills it in: the address decides.
+_ADDRESS_IN_TEXT = re.compile(r"<\s*([^<>\s]+@[^<>\s]+)\s*>$")
+SUGGESTIONS = 8
+
+
+def people_matching(session: Session, text: str | None, limit: int = SUGGESTIONS) -> list[User]:
+    """Active people whose name or e-mail address holds `text` (in any case), by name: the suggestions a "who"
+    field offers as someone types. Wildcards typed (% and _) are taken as the characters they are."""
+    typed = " ".join((text or "").split())[:100]
+    if not typed:
+        return []
+    return list(session.scalars(
+        select(User).where(User.active.is_(True),
+                           or_(User.name.icontains(typed, autoescape=True), User.email.icontains(typed, autoescape=True)))
+        .order_by(User.name, User.id).limit(limit)))
+
+
+def person_named(session: Session, text: str | None) -> User:
+    """The one active person a typed "who" names: the address of "Name <address>" (a suggestion) or an address
+    typed alone, else a name typed whole (in any case). A number is no one: it may be an employee number, and taking
+    it for our own id would pick a stranger. Refused when no one, or more than one person, has the name."""
+    typed = " ".join((text or "").split())[:300]
+    found = _ADDRESS_IN_TEXT.search(typed)
+    address = found.group(1) if found else typed if "@" in typed else None
+    if address is not None:
+        people = list(session.scalars(select(User).where(User.active.is_(True), User.email == address.lower())))
+    elif typed:
+        people = list(session.scalars(select(User).where(User.active.is_(True), func.lower(User.name) == typed.lower())
+                                      .order_by(User.id).limit(2)))
+    else:
+        people = []
+    if not people:
+        raise InvalidInput(N_("No one with an active account is called %(who)s. Type their name or e-mail address, "
+                              "or choose one of the suggestions."), who=typed or "\u2014")
+    if len(people) > 1:
+        raise InvalidInput(N_("More than one person is called %(who)s: choose one by e-mail address."), who=typed)
+    return people[0]
+
+
+def anyone_but(session: Session, user_id: int) -> bool:
+    """Whether an active person other than `user_id` exists (someone an item could be handed over to)."""
+    return session.scalar(select(exists().where(User.active.is_(True), User.id != user_id)))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import audit
+from .. import audit, queries
 from ..http import actor, attempt, back, client_address, db, now, signed_in
 from ..i18n import gettext
 from ..models import Role
@@ -108,3 +108,12 @@ def account():
             flash(gettext("Your settings were saved."), "success")
             return redirect(url_for("auth.account"))
     return render_template("auth/account.html", form=form)
+
+
+@bp.get("/people/suggest")
+@signed_in
+def people_suggest():
+    """Whom a "who" field may name, as someone types in it (static/people.js): a few active people whose name or
+    e-mail address holds the text. Colleagues see one another's names and addresses as they would on a hand-over."""
+    people = queries.people_matching(db(), request.args.get("q"))
+    return jsonify(people=[{"name": u.name, "email": u.email, "value": f"{u.name} <{u.email}>"} for u in people])

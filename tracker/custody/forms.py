@@ -26,8 +26,10 @@ class CheckoutForm(FlaskForm):
     purpose = StringField(_l("Purpose"), validators=[Optional(), Length(max=200)])
     destination = StringField(_l("Destination"), validators=[Optional(), Length(max=200)])
     due = DateTimeLocalField(_l("Due back"), validators=[Optional()], format="%Y-%m-%dT%H:%M")
-    # The desk's "for whom": the page lists every active person; a take-out sent looks up only the one it names.
-    holder = SelectField(_l("For"), choices=[], validators=[Optional()], validate_choice=False)
+    # The desk's "for whom": a name or an e-mail address, suggested as it is typed (static/people.js); empty for
+    # the desk itself. No page lists every person in the company.
+    holder = StringField(_l("For"), validators=[Optional(), Length(max=300)],
+                         description=_l("Their name or e-mail address; leave it empty to take it out yourself."))
     # Overnight or longer: the rules say when it is needed and how long it may be.
     reason = StringField(_l("Reason for keeping it overnight or longer"), validators=[Optional(), Length(max=200)])
     rules_ack = BooleanField()  # the handling rules were read (asked at the first take-out of the day)
@@ -58,7 +60,7 @@ class InspectionForm(FlaskForm):
 
 
 class HandoverForm(FlaskForm):
-    to = StringField()  # "me" (take over), or the id of the colleague who takes it
+    to = StringField()  # "me" (take over), or the name or e-mail address of the colleague who takes it
     checkout = IntegerField(validators=[Optional()])  # the check-out the page showed; a stale page is refused
 
 

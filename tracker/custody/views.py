@@ -49,14 +49,7 @@ def _checkout_form(shown_only: bool = False) -> CheckoutForm:
     nothing is read from the request and the page writes its CSRF token itself (csrf_token())."""
     if not shown_only:
         return CheckoutForm()
-    return _with_people(CheckoutForm(formdata=None, meta={"csrf": False}))
-
-
-def _with_people(form: CheckoutForm) -> CheckoutForm:
-    """The desk's "for whom" list on a page that shows the form: every active person."""
-    if current_user.privileged:
-        form.holder.choices = [(str(u.id), f"{u.name} <{u.email}>") for u in queries.active_users(db())]
-    return form
+    return CheckoutForm(formdata=None, meta={"csrf": False})
 
 
 def _default_due(it: Item, moment: datetime) -> datetime:
@@ -72,8 +65,6 @@ def _prefill(form: CheckoutForm, due: datetime, me: User) -> None:
     last = queries.last_own_trip(db(), me)
     if last is not None:
         form.purpose.data, form.destination.data = last
-    if me.privileged:
-        form.holder.data = str(me.id)
 
 
 def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: datetime | None = None,
@@ -196,7 +187,7 @@ def _back(it: Item):
 
 # The take-out form's field for each argument of the rules that a refusal can be about.
 _FIELD_OF = {"purpose": "purpose", "destination": "destination", "due_at": "due", "reason": "reason",
-             "handling_ack": "rules_ack", "witness": "witness_email", "for_date": "for_date"}
+             "handling_ack": "rules_ack", "witness": "witness_email", "for_date": "for_date", "holder": "holder"}
 
 
 def _refused(it: Item, form: CheckoutForm, error: DomainError | None = None, due: datetime | None = None):
@@ -208,7 +199,7 @@ def _refused(it: Item, form: CheckoutForm, error: DomainError | None = None, due
         for e in errors:
             flash(str(e), "error")
     here = safe_next(request.form.get("next")) or url_for("custody.item", tag=it.asset_tag)
-    return _render_item(it, here, form=_with_people(form), due=due), 400
+    return _render_item(it, here, form=form, due=due), 400
 
 
 def _about_a_field(error: DomainError | None) -> bool:
@@ -230,10 +221,12 @@ def checkout(tag: str):
     if not valid:
         return _refused(it, form, due=due)
     me = holder = actor()
-    if current_user.privileged and form.holder.data and form.holder.data != str(me.id):
-        holder = queries.by_text_id(db(), User, form.holder.data)
-        if holder is None:
-            abort(400)
+    if current_user.privileged and (form.holder.data or "").strip():  # the desk, for someone (empty: for itself)
+        try:
+            holder = queries.person_named(db(), form.holder.data)
+        except InvalidInput as err:
+            err.about = "holder"
+            return _refused(it, form, err, due)
     args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
                 reason=form.reason.data or "", policy=pol, source=client_address(),
                 handling_ack=form.rules_ack.data)
@@ -326,29 +319,27 @@ def inspection(tag: str):
 
 
 def _receiver(form: HandoverForm, me: User) -> User:
-    """The person a hand-over form names: "me", or a user's id; anything else is a bad request."""
-    raw = form.to.data or ""
-    to = me if raw == "me" else queries.by_text_id(db(), User, raw)
-    if to is None:
-        abort(400)
-    return to
+    """The person a hand-over form names: "me" (the desk takes it over), or whom the name or address typed names."""
+    return me if form.to.data == "me" else queries.person_named(db(), form.to.data)
 
 
 @bp.get("/items/<tag>/handover")
 @signed_in
-def handover_page(tag: str):
-    """Whom the holder may offer the item to, and the desk move it to: a page of its own, so that the item's page (a
-    scan to return it, above all) does not list every person in the company."""
+def handover_page(tag: str, form: HandoverForm | None = None, error: str | None = None):
+    """Whom the holder may offer the item to, and the desk move it to: a page of its own, where the receiver is
+    typed (suggested as one types), so that no page lists every person in the company. With `form` and `error`: a
+    receiver refused, shown again as typed (400)."""
     it = _item_or_404(tag)
     me = actor()
-    back = safe_next(request.args.get("next")) or url_for("custody.item", tag=it.asset_tag)
+    back = safe_next(request.values.get("next")) or url_for("custody.item", tag=it.asset_tag)
     co = custody.open_checkout(db(), it)
     if co is None or handover.still_open(db(), co, now(), _policy(it)) is not None:
         return redirect(back)  # back in, or offered already: the item's page says so
     if co.holder_id != me.id and not me.privileged:
         abort(403)
-    others = [u for u in queries.active_users(db()) if u.id != co.holder_id]
-    return render_template("custody/handover.html", item=it, co=co, others=others, back=back)
+    return render_template("custody/handover.html", item=it, co=co, back=back, anyone=queries.anyone_but(db(), co.holder_id),
+                           typed=form.to.data if form is not None else "", error=error,
+                           sent=request.endpoint if error else None), 400 if error else 200
 
 
 @bp.post("/items/<tag>/handover", endpoint="handover")
@@ -357,7 +348,10 @@ def handover_offer(tag: str):
     """The holder offers the item to a colleague; it stays theirs until the colleague accepts."""
     it = _item_or_404(tag)
     form, me = HandoverForm(), actor()
-    to = _receiver(form, me)
+    try:
+        to = _receiver(form, me)
+    except InvalidInput as err:
+        return handover_page(tag, form, describe(err))
     with attempt() as done:
         handover.offer(db(), now(), item=it, to=to, actor=me, shown_checkout_id=form.checkout.data,
                        policy=_policy(), source=client_address())
@@ -373,7 +367,10 @@ def handover_direct(tag: str):
     """The security desk moves custody at once, recorded as done without the receiver's confirmation."""
     it = _item_or_404(tag)
     form, me = HandoverForm(), actor()
-    to = _receiver(form, me)
+    try:
+        to = _receiver(form, me)
+    except InvalidInput as err:
+        return handover_page(tag, form, describe(err))
     with attempt(explain=False) as done:
         custody.hand_over(db(), now(), item=it, to=to, actor=me, shown_checkout_id=form.checkout.data, direct=True,
                           source=client_address())
