@@ -111,3 +111,24 @@ def test_take_out_and_return_send_the_same_statements_however_much_history(app, 
     # its open and inspected check-outs, the INSERT, the chain's head read and moved, the event webhooks, the event.
     # A return: the open check-out, a bag's contents, the UPDATE, a waiting offer and an open flag instead.
     assert out <= 13 and back <= 15
+
+
+def test_the_desks_scan_and_hand_over_pages_do_not_read_everyone(app, session, make_user, make_item):
+    """The desk's item page (the take-out form with its "for whom") and a hand-over page read no list of people:
+    the person is typed, and suggested by /people/suggest, a few at a time."""
+    desk, holder = make_user("security", language="en"), make_user(language="en")
+    for _ in range(5):
+        make_user()
+    free, held = make_item(data_class=DataClass.none), make_item(data_class=DataClass.none)
+    custody.check_out(session, NOW - timedelta(hours=1), item=held, holder=holder, actor=holder,
+                      due_at=NOW + timedelta(hours=2))
+    session.commit()
+    client = client_for(app, desk)
+    for url, shown in ((f"/S/{label_token(session, free)}", 'name="holder"'),
+                       (f"/items/{held.asset_tag}/handover", 'id="to" name="to"')):
+        client.get(url, headers=EN)
+        with counting(app) as seen:
+            page = client.get(url, headers=EN).get_data(as_text=True)
+        assert shown in page
+        # Rows of people chosen by nothing but being active: the list of everyone these pages used to carry.
+        assert not [s for s in seen if s.lstrip().startswith("SELECT users.") and "WHERE users.active" in s], seen
