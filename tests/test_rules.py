@@ -346,8 +346,10 @@ def test_only_admins_save_rules(session, make_user):
 
 
 @pytest.mark.postgres
-def test_two_admins_saving_a_rule_for_the_first_time_at_once_make_versions_1_and_2(app, make_user):
-    admins = [make_user("admin") for _ in range(2)]
+def test_two_admins_saving_one_rule_at_once_one_is_saved_and_the_other_told(app, make_user):
+    """Both changed the version they opened (the default, version 0): the first save makes version 1, and the other
+    is refused, naming who saved meanwhile, instead of overwriting that change unseen (last save wins)."""
+    admins = [make_user("admin", name=f"Admin {n}") for n in range(2)]
     maker = app.extensions["tracker.sessionmaker"]
 
     def save_as(admin_id: int, hours: int):
@@ -356,14 +358,35 @@ def test_two_admins_saving_a_rule_for_the_first_time_at_once_make_versions_1_and
 
             rule = replace(rules.default("usb", "personal", POLICY), max_hours=hours)
             rules.save(s, NOW, rule, actor=s.get(User, admin_id))
-            return "saved"
+            return f"saved {hours}"
         return move
 
-    outcomes = at_once(app, *[save_as(a.id, n + 1) for n, a in enumerate(admins)])
-    assert outcomes == ["saved", "saved"], outcomes
+    outcomes = at_once(app, *[save_as(a.id, n + 1) for n, a in enumerate(admins)], refused=(rules.RuleChanged,))
+    saved = [o for o in outcomes if isinstance(o, str)]
+    told = [o for o in outcomes if isinstance(o, rules.RuleChanged)]
+    assert len(saved) == 1 and len(told) == 1, outcomes
+    winner = admins[outcomes.index(saved[0])]
+    assert told[0].params["name"] == winner.name
     with maker() as s:
-        assert s.scalars(select(TakeoutRule)).one().version == 2
-        changed = [json.loads(e.data) for e in s.scalars(select(Event).where(Event.action == "rule_changed")
-                                                          .order_by(Event.id))]
-    assert [c["version"] for c in changed] == [1, 2]
-    assert changed[0]["before"] is None and changed[1]["before"] == changed[0]["after"]
+        row = s.scalars(select(TakeoutRule)).one()
+        assert (row.version, row.max_hours, row.updated_by_id) == (1, int(saved[0].split()[1]), winner.id)
+        changed = [json.loads(e.data) for e in s.scalars(select(Event).where(Event.action == "rule_changed"))]
+    assert [c["version"] for c in changed] == [1]
+
+
+def test_a_change_to_the_version_one_opened_is_saved_and_to_an_older_one_refused(session, make_user):
+    first, second = make_user("admin", name="Aiko Admin"), make_user("admin", name="Ben Admin")
+    opened = rules.default("usb", "personal", POLICY)  # both open the page at version 0
+    rules.save(session, NOW, replace(opened, max_hours=4), actor=first)
+    session.commit()
+    with pytest.raises(rules.RuleChanged) as refused:
+        rules.save(session, NOW, replace(opened, witness=True), actor=second)
+    session.rollback()
+    assert refused.value.params["name"] == "Aiko Admin"
+    now_ = rules.all_rules(session, POLICY)
+    current = next(r for r in now_ if (r.kind, r.data_class) == ("usb", "personal"))
+    assert (current.version, current.max_hours, current.witness) == (1, 4, False)
+    rules.save(session, NOW, replace(current, witness=True), actor=second)  # made again on what is there now
+    session.commit()
+    current = next(r for r in rules.all_rules(session, POLICY) if (r.kind, r.data_class) == ("usb", "personal"))
+    assert (current.version, current.max_hours, current.witness) == (2, 4, True)

@@ -145,3 +145,27 @@ def test_a_take_out_past_the_curfew_is_refused_at_the_due_field_naming_the_rule(
     error = resp.get_data(as_text=True).split('id="due-error"')[1].split("</div>")[0]
     assert "The take-out rule for USB drive (Personal data) has it back by 18:00 today" in error
     assert open_checkout(session, usb) is None
+
+
+def test_a_save_over_a_change_made_since_the_page_opened_is_refused_and_shows_the_rule_as_it_is(app, session,
+                                                                                                make_user):
+    """Two admins open the same rule; the second to save is told who saved meanwhile, nothing of theirs is saved,
+    and the form they get back shows the rule as it is now."""
+    aiko, ben = make_user("admin", name="Aiko Admin", language="en"), make_user("admin", name="Ben Admin", language="en")
+    a, b = client_for(app, aiko), client_for(app, ben)
+    a_page, b_page = a.get(ROW).get_data(as_text=True), b.get(ROW).get_data(as_text=True)
+    assert 'name="version" type="hidden" value="0"' in b_page
+    assert post(a, ROW, {**GOOD, "version": "0"}, page=a_page).status_code == 302
+    refused = post(b, ROW, {**GOOD, "max_hours": "2", "version": "0"}, page=b_page)
+    assert refused.status_code == 303 and refused.headers["Location"] == ROW
+    again = b.get(ROW)
+    message = flashes(again)[0]
+    assert message[0] == "error" and message[1].startswith("Aiko Admin saved this rule at ")
+    shown = again.get_data(as_text=True)
+    assert 'name="version" type="hidden" value="1"' in shown and 'name="max_hours" type="number" value="6"' in shown
+    reread(session)
+    assert session.scalar(select(TakeoutRule.max_hours)) == 6 and len(events(session, "rule_changed")) == 1
+    # Made again on the rule as it is now, it is saved.
+    assert post(b, ROW, {**GOOD, "max_hours": "2", "version": "1"}, page=shown).status_code == 302
+    reread(session)
+    assert session.scalar(select(TakeoutRule.max_hours)) == 2

@@ -7,6 +7,7 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
+    HiddenField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -104,6 +105,7 @@ class RuleForm(FlaskForm):
                                         validators=[Optional()], description=_l("Empty: no escalation."))
     count_every_months = IntegerField(_l("Count it in a stock-take every (months)"), validators=[Optional()],
                                       description=_l("Empty: no next count date."))
+    version = HiddenField()  # the rule's version the page showed: a save over someone else's since is refused
     confirm_every_days = IntegerField(_l("Holders of long take-outs confirm custody every (days)"),
                                       validators=[Optional()],
                                       description=_l("They are asked by e-mail and confirm by scanning the item's "

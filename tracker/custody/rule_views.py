@@ -9,6 +9,7 @@ from sqlalchemy import select
 from ..http import actor, admin_only, attempt, client_address, db, now, privileged
 from ..i18n import describe, gettext
 from ..models import Approval, DataClass, Kind, Overnight, User
+from ..text import as_int
 from . import policy, rules
 from .forms import APPROVAL_LABELS, OVERNIGHT_LABELS, RuleForm
 
@@ -51,6 +52,7 @@ def _form(current: rules.Rule) -> RuleForm:
                       .where(User.active.is_(True) | User.id.in_(current.approvers)).order_by(User.name))
     form = RuleForm(users=[(i, f"{name} <{email}>") for i, name, email in users])
     if request.method == "GET":
+        form.version.data = str(current.version)
         form.approval.data, form.overnight.data = current.approval.value, current.overnight.value
         for f, ident in zip(form.approvers(), current.approvers, strict=False):
             f.data = str(ident)
@@ -63,6 +65,9 @@ def _form(current: rules.Rule) -> RuleForm:
 
 
 def _from_form(current: rules.Rule, form: RuleForm) -> rules.Rule:
+    """The rule as the form has it, made to the version the page showed (a page from before versions were sent
+    changes the current one)."""
+    shown = as_int(form.version.data)
     return rules.Rule(kind=current.kind, data_class=current.data_class, approval=Approval(form.approval.data),
                       approvers=tuple(int(f.data) for f in form.approvers() if f.data),
                       overnight=Overnight(form.overnight.data), curfew=form.curfew.data,
@@ -70,7 +75,8 @@ def _from_form(current: rules.Rule, form: RuleForm) -> rules.Rule:
                       witness=form.witness.data, handling_ack=form.handling_ack.data,
                       escalate_after_hours=form.escalate_after_hours.data,
                       count_every_months=form.count_every_months.data,
-                      confirm_every_days=form.confirm_every_days.data, version=current.version)
+                      confirm_every_days=form.confirm_every_days.data,
+                      version=shown if shown is not None else current.version)
 
 
 @bp.route("/<kind>/<data_class>", methods=["GET", "POST"])
@@ -84,6 +90,9 @@ def edit(kind: str, data_class: str):
         if done:
             flash(gettext("The take-out rule is saved."), "success")
             return redirect(url_for("admin_rules.index"))
+        if isinstance(done.error, rules.RuleChanged):  # someone saved meanwhile: the form again, as it is now
+            flash(describe(done.error), "error")
+            return redirect(url_for("admin_rules.edit", kind=kind, data_class=data_class), 303)
         if done.error.about in _FIELD_OF:
             field = form[_FIELD_OF[done.error.about]]
             field.errors = [*field.errors, describe(done.error)]

@@ -274,7 +274,7 @@ def _check(session: Session, rule: Rule) -> None:
 
 def _locked_row(session: Session, now: datetime, kind: str, data_class: str) -> tuple[TakeoutRule, bool]:
     """The pair's row, locked, and whether this save creates it. Of two first saves at once, the unique (kind,
-    data class) lets one insert it; the other then waits for it and saves over it as the next version."""
+    data class) lets one insert it; the other then waits for it (and `save` refuses it: it saw version 0)."""
     stmt = (select(TakeoutRule).where(TakeoutRule.kind == kind, TakeoutRule.data_class == data_class)
             .with_for_update().execution_options(populate_existing=True))
     row = session.scalar(stmt)
@@ -290,15 +290,25 @@ def _locked_row(session: Session, now: datetime, kind: str, data_class: str) -> 
         return session.scalars(stmt).one(), False
 
 
+class RuleChanged(InvalidInput):
+    message = N_("%(name)s saved this rule at %(when)s, after you opened it. Nothing was changed: the form now shows "
+                 "the rule as it is; make your change again.")
+
+
 def save(session: Session, now: datetime, rule: Rule, *, actor: User, source: str | None = None) -> Rule:
     """Store the rule for its kind and class (a new version); one audit event with what it was and what it is.
-    Requests already waiting keep the rule they were made under. Only admins set the rules."""
+    `rule.version` is the version the change was made to: if someone saved another since, the change is refused
+    (two admins editing one rule do not overwrite each other unseen). Requests already waiting keep the rule they
+    were made under. Only admins set the rules."""
     if actor.role != Role.admin:
         raise NotPermitted()
     if rule.approval != Approval.named:
         rule = replace(rule, approvers=())
     _check(session, rule)
     row, created = _locked_row(session, now, rule.kind, rule.data_class)
+    if row.version != rule.version:
+        by = session.get(User, row.updated_by_id) if row.updated_by_id else None
+        raise RuleChanged(name=by.name if by else "?", when=row.updated_at)
     before = None if created else _from_row(row).snapshot()
     approvers = list(rule.approvers) + [None] * (MAX_APPROVERS - len(rule.approvers))
     row.approval, (row.approver1_id, row.approver2_id, row.approver3_id) = rule.approval, approvers
@@ -342,5 +352,5 @@ def apply_recommended(session: Session, now: datetime, *, actor: User, policy: P
     for current in all_rules(session, policy):
         wanted = recommended(current.kind, current.data_class)
         if current.is_default or not _same(current, wanted):
-            saved.append(save(session, now, wanted, actor=actor, source=source))
+            saved.append(save(session, now, replace(wanted, version=current.version), actor=actor, source=source))
     return saved
