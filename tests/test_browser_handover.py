@@ -32,7 +32,7 @@ def _offer(page, live_server, item, to) -> None:
     field = page.get_by_label("Offer it to")
     field.press_sequentially(to.name[:3])  # key by key, as on a phone
     chosen = f"{to.name} <{to.email}>"
-    expect(page.locator(f"#offer-to-people option[value={json.dumps(chosen, ensure_ascii=False)}]")).to_have_count(1)
+    expect(page.locator(f"#offer-to-suggestions option[value={json.dumps(chosen, ensure_ascii=False)}]")).to_have_count(1)
     field.fill(chosen)
     tap_and_wait(page, page.get_by_role("button", name="Offer the hand-over"))
 

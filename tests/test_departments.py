@@ -3,7 +3,9 @@ the admin page, and the item and user forms that choose a department from the li
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -84,7 +86,10 @@ def test_admin_adds_renames_moves_and_sets_managers(app, session, admin, make_us
     head = make_department("本社")
     manager = make_user(name="Yamada Hanako")
     c = client_for(app, admin)
-    resp = post(c, "/admin/departments/new", {"name": "営業部", "parent": str(head.id), "managers": [str(manager.id)]})
+    new_form = c.get("/admin/departments/new").get_data(as_text=True)
+    assert "Yamada Hanako" not in new_form and 'id="managers-0" list="managers-0-suggestions"' in new_form
+    resp = post(c, "/admin/departments/new", {"name": "営業部", "parent": str(head.id), "managers-0": "",
+                                               "managers-1": "yamada hanako"})
     assert resp.status_code == 302
     page = c.get(resp.headers["Location"]).get_data(as_text=True)
     assert ("success", "The department 営業部 is added.") in flashes(page)
@@ -92,15 +97,36 @@ def test_admin_adds_renames_moves_and_sets_managers(app, session, admin, make_us
     sales = session.scalar(select(Department).where(Department.name == "営業部"))
     assert (sales.parent_id, [m.id for m in sales.managers]) == (head.id, [manager.id])
 
-    form = c.get(f"/admin/departments/{sales.id}/edit").get_data(as_text=True)
-    assert 'value="営業部"' in form
-    resp = post(c, f"/admin/departments/{sales.id}/edit", {"name": "営業本部", "parent": "", "managers": []},
+    form = html.unescape(c.get(f"/admin/departments/{sales.id}/edit").get_data(as_text=True))
+    assert 'value="営業部"' in form and 'id="managers-0" list="managers-0-suggestions"' in form
+    assert re.search(rf'id="managers-0"[^>]*value="Yamada Hanako <{manager.email}>"', form)
+    resp = post(c, f"/admin/departments/{sales.id}/edit", {"name": "営業本部", "parent": "", "managers-0": ""},
                 page=f"/admin/departments/{sales.id}/edit")
     assert resp.status_code == 302
     reread(session)
     sales = session.get(Department, sales.id)
     assert (sales.name, sales.parent_id, sales.managers) == ("営業本部", None, [])
     assert [e.actor_id for e in events(session) if e.action.startswith("department_")][1:] == [admin.id] * 4
+
+
+def test_a_manager_who_is_no_one_or_two_is_refused_at_their_field(app, session, admin, make_user, make_department):
+    sales = make_department("Sales")
+    make_user(name="Ken Mori"), make_user(name="Ken Mori")
+    one = make_user(name="Aiko Abe")
+    c = client_for(app, admin)
+    url = f"/admin/departments/{sales.id}/edit"
+    for typed, message in (("Ken Mori", "More than one person is called Ken Mori"),
+                           ("Nobody Here", "No one with an active account is called Nobody Here.")):
+        resp = post(c, url, {"name": "Sales", "parent": "", "managers-0": one.email, "managers-1": typed}, page=url)
+        assert resp.status_code == 400
+        error = html.unescape(resp.get_data(as_text=True)).split('id="managers-1-error"')[1].split("</div>")[0]
+        assert message in error
+        reread(session)
+        assert session.get(Department, sales.id).managers == []
+    # The same person typed twice is one manager.
+    post(c, url, {"name": "Sales", "parent": "", "managers-0": one.email, "managers-1": "aiko abe"}, page=url)
+    reread(session)
+    assert [m.id for m in session.get(Department, sales.id).managers] == [one.id]
 
 
 def test_a_duplicate_name_is_refused_and_changes_nothing(app, session, admin, make_department):

@@ -3,6 +3,8 @@ nothing saved, the recommended set is one POST, and every row says whether it is
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from sqlalchemy import func, select
 
@@ -50,14 +52,20 @@ def test_an_admin_saves_a_row_and_sees_its_version_and_who_changed_it(app, sessi
     assert len(events(session, "rule_changed")) == 2
 
 
-def test_named_approvers_are_saved_in_order_and_shown_by_name(app, session, admin, make_user):
+def test_named_approvers_are_typed_saved_in_order_and_shown_by_name(app, session, admin, make_user):
     first, second = make_user("staff", name="Sato Manager"), make_user("staff", name="Suzuki Lead")
+    make_user("staff", name="Someone Else")
     c = client_for(app, admin)
-    post(c, ROW, {**GOOD, "approval": "named", "approver1": str(second.id), "approver2": str(first.id)})
+    form = c.get(ROW).get_data(as_text=True)
+    assert "Someone Else" not in form and 'id="approver1" list="approver1-suggestions"' in form  # no list of everyone
+    post(c, ROW, {**GOOD, "approval": "named", "approver1": f"Suzuki Lead <{second.email}>",
+                  "approver2": "sato manager"})
     reread(session)
     rule = session.scalars(select(TakeoutRule)).one()
     assert (rule.approval, rule.approver1_id, rule.approver2_id) == (Approval.named, second.id, first.id)
     assert "Suzuki Lead → Sato Manager" in c.get(PAGE).get_data(as_text=True)
+    again = html.unescape(c.get(ROW).get_data(as_text=True))  # the saved approvers, as choosing them writes them
+    assert f'value="Suzuki Lead <{second.email}>"' in again and f'value="Sato Manager <{first.email}>"' in again
 
 
 @pytest.mark.parametrize(("change", "field", "message"), [
@@ -76,10 +84,17 @@ def test_bad_input_is_said_on_its_field_and_saves_nothing(app, session, admin, c
     assert saved(session) == 0 and events(session, "rule_changed") == []
 
 
-def test_a_disabled_approver_is_refused(app, session, admin, make_user):
-    gone = make_user("staff", active=False)
-    resp = post(client_for(app, admin), ROW, {**GOOD, "approval": "named", "approver1": str(gone.id)})
-    assert resp.status_code == 400 and saved(session) == 0
+@pytest.mark.parametrize("who", ["gone", "twin", "id", "nobody"])
+def test_an_approver_who_is_no_one_or_two_is_refused_at_their_field(app, session, admin, make_user, who):
+    gone = make_user("staff", name="Gone Away", active=False)
+    make_user("staff", name="Ken Mori"), make_user("staff", name="Ken Mori")
+    typed = {"gone": gone.email, "twin": "Ken Mori", "id": str(admin.id), "nobody": "Nobody Here"}[who]
+    resp = post(client_for(app, admin), ROW, {**GOOD, "approval": "named", "approver1": "", "approver2": typed})
+    assert resp.status_code == 400
+    page = html.unescape(resp.get_data(as_text=True))
+    error = page.split('id="approver2-error"')[1].split("</div>")[0]
+    assert ("More than one person is called" if who == "twin" else "No one with an active account") in error
+    assert saved(session) == 0 and events(session, "rule_changed") == []
 
 
 def test_the_recommended_set_is_applied_once_and_shown_as_versions(app, session, admin):

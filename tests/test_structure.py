@@ -10,11 +10,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "tracker"
 CORE = {"config", "db", "clock", "errors", "audit", "trail", "i18n", "models", "queries", "http", "text", "migrate",
         "error_pages", "fields"}
-# What each feature may import besides the core (desk → custody → items → core; labels print items).
+# What each feature may import besides the core (desk → custody → items → accounts → core; labels print items).
 FEATURES = {
-    "items": set(),
+    "items": {"accounts"},  # a department's managers are typed with the people suggestions (accounts.people)
     "accounts": set(),
-    "custody": {"accounts"},  # a take-out's witness confirms with their own password (accounts.signin)
+    "custody": {"accounts"},  # a take-out's witness confirms with their own password (accounts.signin); people typed
     "notify": set(),
     "reports": {"labels"},  # the PDF records print with the label font
     "labels": {"items"},

@@ -33,7 +33,7 @@ def _input(f, attrs: dict) -> Markup:
     """An <input> for a field whose widget is a plain WTForms Input, with the validators' attributes
     (maxlength, required, ...) that the widget would add."""
     widget = f.widget
-    attrs = {"id": f.id, "type": widget.input_type, "name": f.name, **attrs}
+    attrs = {"id": f.id, "type": widget.input_type, "name": f.name, **(f.render_kw or {}), **attrs}
     attrs["value"] = "" if isinstance(widget, PasswordInput) and widget.hide_value else f._value()
     flags = vars(f.flags)  # the flags the validators set (WTForms' Flags answers None for any other name)
     for name in widget.validation_attrs:
@@ -51,25 +51,27 @@ def _input(f, attrs: dict) -> Markup:
 
 def _control(f, attrs: dict) -> Markup:
     widget = f.widget
-    if type(widget).__call__ in _WRITTEN and not getattr(f, "_datalist", None):
+    if type(widget).__call__ in _WRITTEN:
         return _input(f, attrs)
     return f(**{k.replace("-", "_"): v for k, v in attrs.items()})
 
 
-def render_field(f, autofocus: bool = False, autocomplete: str | None = None, hint: str | None = None,
-                 attrs: dict | None = None) -> Markup:
-    """The field's block: label, control (with any further `attrs`), hint (described by), errors (marked invalid,
-    described by)."""
+def render_field(f, autofocus: bool = False, autocomplete: str | None = None, hint: str | None = None) -> Markup:
+    """The field's block: label, control (with the field's own `render_kw`; a field with suggestions gets the
+    datalist they fill), hint (described by), errors (marked invalid, described by)."""
     hint = hint or f.description
     errors = f.errors
     described = " ".join(x for x in ((f"{f.id}-hint" if hint else ""), (f"{f.id}-error" if errors else "")) if x)
-    attrs = {**(attrs or {}), "autofocus": bool(autofocus), "autocomplete": autocomplete or False,
+    attrs = {"autofocus": bool(autofocus), "autocomplete": autocomplete or (f.render_kw or {}).get("autocomplete", False),
              "aria-invalid": "true" if errors else False, "aria-describedby": described or False}
     label_text = escape(f.label.text)
     if f.type in _BOOLEAN:
         body = f"<label>{_control(f, attrs)} {label_text}</label>"
     else:
         body = f'<label for="{escape(f.id)}">{label_text}</label>\n  {_control(f, attrs)}'
+        suggest = f.render_kw or {}
+        if suggest.get("list") and suggest.get("data-suggest"):  # filled as one types (static/suggest.js)
+            body += f'\n  <datalist id="{escape(suggest["list"])}"></datalist>'
     parts = [f'<div class="field{" has-error" if errors else ""}">', f"  {body}"]
     if hint:
         parts.append(f'  <small id="{escape(f.id)}-hint">{escape(hint)}</small>')

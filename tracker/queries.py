@@ -290,14 +290,6 @@ def item_events(session: Session, item: Item, limit: int = 200) -> list[Event]:
                                 .where(Event.item_id == item.id).order_by(Event.id.desc()).limit(limit)))
 
 
-def deputy_choices(session: Session, not_id: int | None = None) -> list[tuple[int, str]]:
-    """The active users who can stand in for another (not that user), for the user form's list."""
-    stmt = select(User.id, User.name, User.email).where(User.active.is_(True)).order_by(User.name, User.id)
-    if not_id is not None:
-        stmt = stmt.where(User.id != not_id)
-    return [(i, f"{name} <{email}>") for i, name, email in session.execute(stmt)]
-
-
 def users_stmt(q: str = "") -> Select:
     stmt = select(User).options(joinedload(User.dept), joinedload(User.deputy))
     if q:

@@ -6,11 +6,13 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import selectinload
 
 from .. import queries
+from ..errors import InvalidInput
 from ..http import actor, admin_only, attempt, client_address, db, get_or_404, now
 from ..i18n import describe, gettext
 from ..models import User
 from . import users
 from .forms import ActiveForm, UserForm
+from .people import suggesting_people, typed
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
 
@@ -29,11 +31,23 @@ _FIELD_OF = {"department": "department", "deputy": "deputy", "desk_lead": "desk_
 
 
 def _form(user: User | None) -> UserForm:
-    """The user form with its lists: departments, and the active users who can be the deputy (not the user)."""
-    return UserForm(obj=user if user is not None and request.method == "GET" else None,
-                    departments=queries.department_choices(db()),
-                    people=queries.deputy_choices(db(), user.id if user is not None else None),
-                    sites=queries.site_choices(db()))
+    """The user form with its lists (departments, sites); the deputy is typed, suggested as one types."""
+    form = UserForm(obj=user if user is not None and request.method == "GET" else None,
+                    departments=queries.department_choices(db()), sites=queries.site_choices(db()))
+    suggesting_people(form.deputy)
+    return form
+
+
+def _deputy_id(form: UserForm) -> str:
+    """The deputy the form names, as the id `users` checks ("" for none); one typed who is no one, or two people,
+    is refused about the deputy."""
+    if not (form.deputy.data or "").strip():
+        return ""
+    try:
+        return str(queries.person_named(db(), form.deputy.data).id)
+    except InvalidInput as err:
+        err.about = "deputy"
+        raise
 
 
 def _site(form: UserForm) -> str | None:
@@ -56,7 +70,7 @@ def new():
         with attempt() as done:
             user = users.create(db(), now(), email=form.email.data, name=form.name.data, role=form.role.data,
                                 password=password, language=form.language.data or None, phone=form.phone.data,
-                                department_id=form.department.data, deputy_id=form.deputy.data,
+                                department_id=form.department.data, deputy_id=_deputy_id(form),
                                 desk_lead=form.desk_lead.data, site_id=_site(form), actor=actor(),
                                 source=client_address())
         if done:
@@ -72,7 +86,7 @@ def edit(user_id: int):
     form = _form(user)
     if request.method == "GET":
         form.role.data, form.language.data = user.role.value, user.language or ""
-        form.department.data, form.deputy.data = str(user.department_id or ""), str(user.deputy_id or "")
+        form.department.data, form.deputy.data = str(user.department_id or ""), typed(user.deputy)
         form.site.data = str(user.site_id or "")
     else:
         form.email.data = user.email  # the e-mail is the sign-in name and is not edited here
@@ -81,7 +95,7 @@ def edit(user_id: int):
             users.update(db(), now(), user, name=form.name.data, role=form.role.data,
                          language=form.language.data or None, phone=form.phone.data, actor=actor(),
                          source=client_address(), department_id=form.department.data or "",
-                         deputy_id=form.deputy.data or "", desk_lead=form.desk_lead.data, site_id=_site(form))
+                         deputy_id=_deputy_id(form), desk_lead=form.desk_lead.data, site_id=_site(form))
         if done:
             flash(gettext("%(name)s is saved.", name=user.name), "success")
             return redirect(url_for("admin_users.index"))

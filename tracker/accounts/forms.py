@@ -44,8 +44,8 @@ class UserForm(AccountForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
     role = SelectField(_l("Role"), choices=[])
     department = SelectField(_l("Department"), choices=[], validate_choice=False)  # `users` refuses unknown ids
-    deputy = SelectField(_l("Deputy"), choices=[], validate_choice=False,
-                         description=_l("Decides for this user while they are away."))
+    deputy = StringField(_l("Deputy"), validators=[Optional(), Length(max=300)],  # typed: accounts.people
+                         description=_l("Decides for this user while they are away: their name or e-mail address."))
     desk_lead = BooleanField(_l("Desk lead"), description=_l(
         "Told when an overdue flag is still not acknowledged after the manager was told. Security desk staff and "
         "administrators only."))
@@ -53,14 +53,12 @@ class UserForm(AccountForm):
     site = SelectField(_l("Site"), choices=[], validate_choice=False,  # shown only when the company has sites
                        description=_l("The office the person works at."))
 
-    def __init__(self, *a, departments: list[tuple[int, str]] = (), people: list[tuple[int, str]] = (),
-                 sites: list[tuple[int, str]] = (), **kw):
+    def __init__(self, *a, departments: list[tuple[int, str]] = (), sites: list[tuple[int, str]] = (), **kw):
         super().__init__(*a, **kw)
         self.has_sites = bool(sites)
         self.site.choices = [("", _l("Main office"))] + [(str(i), name) for i, name in sites]
         self.role.choices = [(r.value, label(ROLE_LABELS, r)) for r in Role]
         self.department.choices = [("", _l("No department"))] + [(str(i), name) for i, name in departments]
-        self.deputy.choices = [("", _l("No deputy"))] + [(str(i), name) for i, name in people]
 
 
 class ApiTokenForm(FlaskForm):

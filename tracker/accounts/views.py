@@ -9,7 +9,7 @@ from .. import audit, queries
 from ..http import actor, attempt, back, client_address, db, now, signed_in
 from ..i18n import gettext
 from ..models import Role
-from . import sessions, signin, users
+from . import people, sessions, signin, users
 from .forms import AccountForm, PasswordForm, SignInForm
 
 bp = Blueprint("auth", __name__)
@@ -113,7 +113,7 @@ def account():
 @bp.get("/people/suggest")
 @signed_in
 def people_suggest():
-    """Whom a "who" field may name, as someone types in it (static/people.js): a few active people whose name or
-    e-mail address holds the text. Colleagues see one another's names and addresses as they would on a hand-over."""
-    people = queries.people_matching(db(), request.args.get("q"))
-    return jsonify(people=[{"name": u.name, "email": u.email, "value": f"{u.name} <{u.email}>"} for u in people])
+    """Whom a "who" field (accounts.people) may name, as someone types in it: a few active people whose name or
+    e-mail address holds the text, as choosing one writes them. Colleagues see one another's names and addresses,
+    as they would on a hand-over."""
+    return jsonify(suggestions=[people.typed(u) for u in queries.people_matching(db(), request.args.get("q"))])

@@ -27,7 +27,7 @@ class CheckoutForm(FlaskForm):
     purpose = StringField(_l("Purpose"), validators=[Optional(), Length(max=200)])
     destination = StringField(_l("Destination"), validators=[Optional(), Length(max=200)])
     due = DateTimeLocalField(_l("Due back"), validators=[Optional()], format="%Y-%m-%dT%H:%M")
-    # The desk's "for whom": a name or an e-mail address, suggested as it is typed (static/people.js); empty for
+    # The desk's "for whom": a name or an e-mail address, suggested as it is typed (accounts.people); empty for
     # the desk itself. No page lists every person in the company.
     holder = StringField(_l("For"), validators=[Optional(), Length(max=300)],
                          description=_l("Their name or e-mail address; leave it empty to take it out yourself."))
@@ -89,9 +89,10 @@ class RuleForm(FlaskForm):
     """One take-out rule (a kind and data class); `rules.save` checks the approvers and the numbers."""
 
     approval = SelectField(_l("Who approves a take-out"), choices=[])
-    approver1 = SelectField(_l("First approver"), choices=[], validators=[Optional()])
-    approver2 = SelectField(_l("Second approver"), choices=[], validators=[Optional()])
-    approver3 = SelectField(_l("Third approver"), choices=[], validators=[Optional()])
+    # Each a person's name or e-mail address, suggested as it is typed (accounts.people).
+    approver1 = StringField(_l("First approver"), validators=[Optional(), Length(max=300)])
+    approver2 = StringField(_l("Second approver"), validators=[Optional(), Length(max=300)])
+    approver3 = StringField(_l("Third approver"), validators=[Optional(), Length(max=300)])
     overnight = SelectField(_l("Overnight or longer"), choices=[],
                             description=_l("Needs approval: also for a take-out past the curfew or the maximum "
                                            "duration, which are otherwise refused."))
@@ -111,14 +112,12 @@ class RuleForm(FlaskForm):
                                       description=_l("They are asked by e-mail and confirm by scanning the item's "
                                                      "label. Empty: never asked."))
 
-    def __init__(self, *a, users: list[tuple[int, str]] = (), **kw):
+    def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.approval.choices = list(APPROVAL_LABELS.items())
         self.overnight.choices = list(OVERNIGHT_LABELS.items())
-        for f in self.approvers():
-            f.choices = [("", _l("None"))] + [(str(i), name) for i, name in users]
 
-    def approvers(self) -> list[SelectField]:
+    def approvers(self) -> list[StringField]:
         return [self.approver1, self.approver2, self.approver3]
 
 

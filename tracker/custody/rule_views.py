@@ -6,6 +6,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from .. import queries
+from ..accounts.people import suggesting_people, typed
+from ..errors import InvalidInput
 from ..http import actor, admin_only, attempt, client_address, db, now, privileged
 from ..i18n import describe, gettext
 from ..models import Approval, DataClass, Kind, Overnight, User
@@ -45,17 +48,16 @@ def _rule_or_404(kind: str, data_class: str) -> rules.Rule:
 
 
 def _form(current: rules.Rule) -> RuleForm:
-    """The form with the active users to choose approvers from (and the current approvers, even if disabled
-    since, so the page shows them; saving refuses them)."""
-    s = db()
-    users = s.execute(select(User.id, User.name, User.email)
-                      .where(User.active.is_(True) | User.id.in_(current.approvers)).order_by(User.name))
-    form = RuleForm(users=[(i, f"{name} <{email}>") for i, name, email in users])
+    """The form, its approvers typed (suggested as one types); on the page first shown, the rule's current
+    approvers, even one disabled since (saving then refuses them at their field)."""
+    form = RuleForm()
+    suggesting_people(*form.approvers())
     if request.method == "GET":
         form.version.data = str(current.version)
         form.approval.data, form.overnight.data = current.approval.value, current.overnight.value
+        named = {u.id: u for u in db().scalars(select(User).where(User.id.in_(current.approvers)))}
         for f, ident in zip(form.approvers(), current.approvers, strict=False):
-            f.data = str(ident)
+            f.data = typed(named.get(ident))
         form.curfew.data, form.max_hours.data = current.curfew, current.max_hours
         form.erasure_on_return.data, form.witness.data = current.erasure_on_return, current.witness
         form.handling_ack.data, form.escalate_after_hours.data = current.handling_ack, current.escalate_after_hours
@@ -66,10 +68,18 @@ def _form(current: rules.Rule) -> RuleForm:
 
 def _from_form(current: rules.Rule, form: RuleForm) -> rules.Rule:
     """The rule as the form has it, made to the version the page showed (a page from before versions were sent
-    changes the current one)."""
+    changes the current one). An approver typed who is no one, or two people, is refused about their field."""
     shown = as_int(form.version.data)
+    approvers = []
+    for f in form.approvers() if form.approval.data == Approval.named.value else ():  # else none are kept
+        if (f.data or "").strip():
+            try:
+                approvers.append(queries.person_named(db(), f.data).id)
+            except InvalidInput as err:
+                err.about = f.name
+                raise
     return rules.Rule(kind=current.kind, data_class=current.data_class, approval=Approval(form.approval.data),
-                      approvers=tuple(int(f.data) for f in form.approvers() if f.data),
+                      approvers=tuple(approvers),
                       overnight=Overnight(form.overnight.data), curfew=form.curfew.data,
                       max_hours=form.max_hours.data, erasure_on_return=form.erasure_on_return.data,
                       witness=form.witness.data, handling_ack=form.handling_ack.data,
@@ -93,8 +103,8 @@ def edit(kind: str, data_class: str):
         if isinstance(done.error, rules.RuleChanged):  # someone saved meanwhile: the form again, as it is now
             flash(describe(done.error), "error")
             return redirect(url_for("admin_rules.edit", kind=kind, data_class=data_class), 303)
-        if done.error.about in _FIELD_OF:
-            field = form[_FIELD_OF[done.error.about]]
+        if done.error.about in _FIELD_OF or done.error.about in form:
+            field = form[_FIELD_OF.get(done.error.about, done.error.about)]
             field.errors = [*field.errors, describe(done.error)]
         else:
             flash(describe(done.error), "error")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from .. import audit, clock, queries
 from ..accounts import signin
+from ..accounts.people import suggesting_people
 from ..errors import AlreadyOut, ApprovalRequired, DomainError, Incomplete, InvalidInput, NotPermitted
 from ..http import (
     actor,
@@ -94,6 +95,8 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     if form is None and offered:
         form = _checkout_form(shown_only=True)
         _prefill(form, default_due, me)
+    if form is not None and me.privileged:
+        suggesting_people(form.holder)
     returning = [it, *(c for c in contents if co is not None and getattr(content_status.get(c.id), "parent_id", None)
                        == co.id)]
     return render_template(

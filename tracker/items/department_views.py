@@ -6,9 +6,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from .. import queries
+from ..accounts.people import suggesting_people, typed
+from ..errors import InvalidInput
 from ..http import actor, admin_only, attempt, client_address, db, found_or_404, now
-from ..i18n import gettext
-from ..models import Department, Item, User
+from ..i18n import describe, gettext
+from ..models import Department, Item
 from . import departments
 from .forms import DepartmentForm
 
@@ -16,17 +19,40 @@ bp = Blueprint("admin_departments", __name__, url_prefix="/admin/departments")
 
 
 def _form(dept: Department | None) -> DepartmentForm:
-    s = db()
-    parents = [(d.id, d.name) for d in departments.all_departments(s) if dept is None or d.id != dept.id]
-    users = [(u.id, f"{u.name} <{u.email}>") for u in s.scalars(
-        select(User).where((User.active.is_(True)) | (User.id.in_([m.id for m in (dept.managers if dept else [])])))
-        .order_by(User.name))]
-    form = DepartmentForm(parents=parents, users=users)
-    if request.method == "GET" and dept is not None:
-        form.name.data = dept.name
-        form.parent.data = str(dept.parent_id or "")
-        form.managers.data = [str(m.id) for m in dept.managers]
+    """The form; its managers typed, suggested as one types (first shown: the managers, then two empty fields)."""
+    parents = [(d.id, d.name) for d in departments.all_departments(db()) if dept is None or d.id != dept.id]
+    form = DepartmentForm(parents=parents)
+    if request.method == "GET":
+        if dept is not None:
+            form.name.data = dept.name
+            form.parent.data = str(dept.parent_id or "")
+        form.managers.pop_entry()
+        for manager in [*(dept.managers if dept is not None else []), None, None]:
+            form.managers.append_entry(typed(manager))
+    for n, f in enumerate(form.managers, start=1):
+        f.label.text = gettext("Manager %(n)d", n=n)
+    suggesting_people(*form.managers)
     return form
+
+
+def _manager_ids(form: DepartmentForm) -> list[int]:
+    """The managers typed, as ids, each once; one who is no one, or two people, is refused about its field."""
+    ids = []
+    for f in form.managers:
+        if (f.data or "").strip():
+            try:
+                ids.append(queries.person_named(db(), f.data).id)
+            except InvalidInput as err:
+                err.about = f.name
+                raise
+    return list(dict.fromkeys(ids))
+
+
+def _mark(form: DepartmentForm, error) -> None:
+    """A refusal about one manager's field is said beside it too."""
+    for f in form.managers:
+        if error is not None and error.about == f.name:
+            f.errors = [*f.errors, describe(error)]
 
 
 @bp.get("/")
@@ -48,10 +74,11 @@ def new():
     if form.validate_on_submit():
         with attempt() as done:
             dept = departments.create(db(), now(), name=form.name.data, parent_id=form.parent.data,
-                                      manager_ids=form.managers.data, actor=actor(), source=client_address())
+                                      manager_ids=_manager_ids(form), actor=actor(), source=client_address())
         if done:
             flash(gettext("The department %(name)s is added.", name=dept.name), "success")
             return redirect(url_for("admin_departments.index"))
+        _mark(form, done.error)
     return (render_template("admin_departments/form.html", form=form, dept=None),
             (400 if request.method == "POST" else 200))
 
@@ -64,9 +91,10 @@ def edit(dept_id: int):
     if form.validate_on_submit():
         with attempt() as done:
             departments.update(db(), now(), dept, name=form.name.data, parent_id=form.parent.data,
-                               manager_ids=form.managers.data, actor=actor(), source=client_address())
+                               manager_ids=_manager_ids(form), actor=actor(), source=client_address())
         if done:
             flash(gettext("The department %(name)s is saved.", name=dept.name), "success")
             return redirect(url_for("admin_departments.index"))
+        _mark(form, done.error)
     return (render_template("admin_departments/form.html", form=form, dept=dept),
             (400 if request.method == "POST" else 200))

@@ -6,10 +6,10 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
+    FieldList,
     HiddenField,
     IntegerField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -20,6 +20,8 @@ from ..i18n import CLASS_LABELS, DISPOSAL_METHOD_LABELS, KIND_LABELS, label
 from ..i18n import lazy_gettext as _l
 from ..models import DataClass, Kind
 from .register import DISPOSAL_METHODS
+
+MAX_MANAGERS = 20  # managers a department's form takes
 
 
 class ItemForm(FlaskForm):
@@ -111,13 +113,14 @@ class DepartmentForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
     parent = SelectField(_l("Part of"), choices=[], validate_choice=False,
                          description=_l("The department it belongs to, if any."))
-    managers = SelectMultipleField(_l("Managers"), choices=[], validate_choice=False, coerce=str,
-                                   description=_l("They approve take-outs where the rules ask for a manager."))
+    # Each a person's name or e-mail address, suggested as it is typed (accounts.people); the page offers one
+    # empty field more than the department has managers, to add one.
+    managers = FieldList(StringField(_l("Manager"), validators=[Optional(), Length(max=300)]), min_entries=1,
+                         max_entries=MAX_MANAGERS)
 
-    def __init__(self, *a, parents: list[tuple[int, str]] = (), users: list[tuple[int, str]] = (), **kw):
+    def __init__(self, *a, parents: list[tuple[int, str]] = (), **kw):
         super().__init__(*a, **kw)
         self.parent.choices = [("", _l("None (top level)"))] + [(str(i), name) for i, name in parents]
-        self.managers.choices = [(str(i), name) for i, name in users]
 
 
 class SiteForm(FlaskForm):

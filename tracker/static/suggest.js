@@ -1,27 +1,27 @@
-// A "who" field (an input with data-people) suggests people as one types: the names and addresses that
-// /people/suggest finds fill the field's <datalist>, and choosing one writes "Name <address>", which names that
-// person exactly. Without this script the field still takes a whole name or an e-mail address.
+// A field with data-suggest (a URL) offers suggestions as one types: the URL, asked with ?q= and what was typed,
+// answers {"suggestions": [...]}, which fill the field's <datalist>; choosing one writes it into the field. Used by
+// the "who" fields (accounts/people.py). Without this script the field still takes what is typed whole.
 (function () {
   function suggest(input) {
     var list = document.getElementById(input.getAttribute("list"));
-    var url = input.getAttribute("data-people");
+    var url = input.getAttribute("data-suggest");
     var timer = null;
     var asked = "";
     input.addEventListener("input", function () {
       window.clearTimeout(timer);
       timer = window.setTimeout(function () {
         var typed = input.value.trim();
-        if (typed === asked || typed.indexOf("<") !== -1) return;  // the same, or a suggestion already chosen
+        if (typed === asked) return;
         asked = typed;
         if (!typed) { list.textContent = ""; return; }
         fetch(url + "?q=" + encodeURIComponent(typed), {credentials: "same-origin", headers: {"Accept": "application/json"}})
-          .then(function (resp) { return resp.ok ? resp.json() : {people: []}; })
+          .then(function (resp) { return resp.ok ? resp.json() : {suggestions: []}; })
           .then(function (found) {
             if (input.value.trim() !== typed) return;  // typed on meanwhile: that answer is coming
             list.textContent = "";
-            found.people.forEach(function (person) {
+            found.suggestions.forEach(function (value) {
               var option = document.createElement("option");
-              option.value = person.value;
+              option.value = value;
               list.appendChild(option);
             });
           })
@@ -29,5 +29,5 @@
       }, 150);
     });
   }
-  document.querySelectorAll("input[data-people]").forEach(suggest);
+  document.querySelectorAll("input[data-suggest]").forEach(suggest);
 })();
