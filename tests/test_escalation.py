@@ -19,7 +19,7 @@ from tracker.custody.policy import Policy
 from tracker.desk import escalation, flags, sweep
 from tracker.items import departments
 from tracker.items import register as items_mod
-from tracker.models import DataClass, Event, Flag, Kind
+from tracker.models import DataClass, Event, Flag, FlagStatus, Kind
 
 pytestmark = pytest.mark.postgres  # the set-based selection, the conditional UPDATE and two ticks racing
 
@@ -146,6 +146,30 @@ def test_a_holder_without_a_manager_goes_straight_to_the_desk_lead(session, make
     assert all([u.email for u in s.told] == [team["lead"].email] for s in result.steps)
     assert {e["item"]: e.get("no_manager") for e in escalations(session)} == {
         orphan.id: True, nobody.id: True, self_managed.id: True}
+    assert run(session, tokyo(2, 9)).steps == []
+
+
+def test_an_item_a_stock_take_found_missing_goes_to_the_desk_lead_until_acknowledged(session, make_item, rule,
+                                                                                      team, admin):
+    """Nobody holds it, so there is no manager to tell: after the rule's hours the desk lead hears of it, once."""
+    from tracker.stocktake.sessions import MISSING
+
+    rule(2)
+    item = make_item(kind=Kind.laptop, data_class=DataClass.personal)
+    missing = Flag(item_id=item.id, reason=MISSING, created_at=tokyo(1, 19), status=FlagStatus.open)
+    acknowledged = Flag(item_id=make_item(kind=Kind.laptop, data_class=DataClass.personal).id, reason=MISSING,
+                        created_at=tokyo(1, 19), status=FlagStatus.open)
+    session.add_all([missing, acknowledged])
+    session.commit()
+    flags.acknowledge(session, tokyo(1, 20), acknowledged, admin, "looking in the meeting rooms")
+    session.commit()
+
+    assert run(session, tokyo(1, 20, 59)).steps == []
+    result = run(session, tokyo(1, 21))
+    assert [(s.flag.item_id, s.level, s.holder, s.skipped_manager, [u.email for u in s.told])
+            for s in result.steps] == [(item.id, 2, None, False, [team["lead"].email])]
+    assert escalations(session) == [{"item": item.id, "flag_id": missing.id, "level": 2, "told": [team["lead"].email],
+                                     "missing": True}]
     assert run(session, tokyo(2, 9)).steps == []
 
 
@@ -326,3 +350,29 @@ def test_with_no_desk_lead_the_last_step_goes_to_the_desks_addresses(new_app, sm
         assert "窓口責任者が設定されていない" in body and item.asset_tag in body and not body.startswith("Hello")
         assert "https://track.example.com/desk/" in body
     assert len(smtp.inbox.messages) == before + 2
+
+
+def test_the_desk_lead_is_mailed_about_an_item_a_stock_take_found_missing(new_app, smtp, hook):
+    from tracker.stocktake.sessions import MISSING
+
+    app = new_app(**smtp_config(smtp), WEBHOOK_URL=hook.url)
+    s = app.extensions["tracker.sessionmaker"]()
+    try:
+        admin = users.create(s, NOW, email="ada@example.com", name="Admin Ada", role="admin",
+                             password="correct-horse-battery", actor=None, must_change_password=False)
+        lead = users.create(s, NOW, email="lin@example.com", name="Lin Lead", role="security", desk_lead=True,
+                            password="correct-horse-battery", actor=None, language="en", must_change_password=False)
+        rules.save(s, NOW, rules.Rule(kind="usb", data_class="personal", escalate_after_hours=2), actor=admin)
+        item = items_mod.create(s, NOW, items_mod.ItemData(kind=Kind.usb, name="Payroll USB",
+                                                           data_class=DataClass.personal), actor=None)
+        s.add(Flag(item_id=item.id, reason=MISSING, created_at=tokyo(1, 19), status=FlagStatus.open))
+        s.commit()
+    finally:
+        s.close()
+    assert len(jobs.run_escalation(app, tokyo(1, 21)).steps) == 1
+    (mail,) = smtp.inbox.to(lead.email)
+    body = mail.get_content()
+    assert "Escalated to you" in str(mail["Subject"])
+    assert f"- {item.asset_tag} (Payroll USB) Missing at a stock-take (flagged " in body
+    (post,) = hook.posts()
+    assert item.asset_tag in json.dumps(post) and "Lin Lead" in json.dumps(post)

@@ -1,6 +1,7 @@
 """Escalation of overdue flags nobody acknowledged: after the hours the item's take-out rule gives, the holder's
 manager is told (level 1); after as many hours again, the desk lead (level 2). A holder without a manager goes
-straight to the desk lead. Acknowledging the flag stops it.
+straight to the desk lead, and so does an item a stock-take found missing (nobody holds it). Acknowledging the flag
+stops it.
 
 Set-based, like the sweep: one query finds every flag due a step, one conditional UPDATE per step moves them
 (`WHERE escalation_level = :old`), so two scheduler ticks at once escalate each flag once per level: a tick that
@@ -37,8 +38,9 @@ class Step:
     skipped_manager: bool = False  # the holder has no manager to tell: straight to the desk lead
 
     @property
-    def holder(self) -> User:
-        return self.flag.checkout.holder
+    def holder(self) -> User | None:
+        """Who holds the item; None for an item a stock-take found missing."""
+        return self.flag.checkout.holder if self.flag.checkout is not None else None
 
 
 @dataclass
@@ -69,14 +71,15 @@ def _due_a_step(rules: list[Rule], now: datetime):
 
 
 def _candidates(session: Session, now: datetime, policy: Policy) -> list[Flag]:
-    """The open, unacknowledged flags due a step, with their items and holders. Each item's rule is what
+    """The open, unacknowledged flags due a step, with their items and holders (none for an item missing at a
+    stock-take). Each item's rule is what
     `rules.rule_for` would give it (the saved row, else the defaults), read for every kind and class at once.
 
     On PostgreSQL the rows are locked, skipping those another tick holds: that tick escalates them, this one
     neither waits for it nor deadlocks with it. (SQLite runs one writing transaction at a time.)"""
     where = _due_a_step(all_rules(session, policy), now)
     return list(session.scalars(
-        select(Flag).join(Flag.item).join(Flag.checkout)
+        select(Flag).join(Flag.item).outerjoin(Flag.checkout)
         .options(contains_eager(Flag.item), contains_eager(Flag.checkout).joinedload(Checkout.holder))
         .where(Flag.status == FlagStatus.open, Flag.acknowledged_at.is_(None), Flag.escalation_level < DESK_LEAD,
                where)
@@ -128,12 +131,12 @@ def escalate(session: Session, now: datetime, policy: Policy) -> EscalationResul
     if not flags:
         return EscalationResult()
     managers = _managers(session, {f.checkout.holder.department_id for f in flags
-                                   if f.escalation_level == NONE} - {None})
+                                   if f.escalation_level == NONE and f.checkout is not None} - {None})
     planned: list[tuple[Flag, int, list[User]]] = []
     leads: list[User] | None = None
     for flag in flags:
-        holder = flag.checkout.holder
-        told = [m for m in managers.get(holder.department_id, []) if m.id != holder.id]
+        holder = flag.checkout.holder if flag.checkout is not None else None
+        told = [m for m in managers.get(holder.department_id, []) if m.id != holder.id] if holder is not None else []
         if flag.escalation_level == NONE and told:
             planned.append((flag, MANAGER, told))
         else:
@@ -144,14 +147,17 @@ def escalate(session: Session, now: datetime, policy: Policy) -> EscalationResul
         ids = [f.id for f, level, _ in planned if f.escalation_level == old and level == new]
         if ids:
             moved |= _move(session, now, ids, old, new)
-    steps = [Step(flag=f, level=level, told=told, skipped_manager=f.escalation_level == NONE and level == DESK_LEAD)
+    steps = [Step(flag=f, level=level, told=told,
+                  skipped_manager=f.escalation_level == NONE and level == DESK_LEAD and f.checkout is not None)
              for f, level, told in planned if f.id in moved]
     for step in steps:  # what the UPDATE wrote, without another query or a second write
         set_committed_value(step.flag, "escalation_level", step.level)
         set_committed_value(step.flag, "escalated_at", now)
     audit.record_rows(session, now, "flag_escalated", actor=None, source="escalation", rows=[
-        {"item_id": s.flag.item_id, "checkout_id": s.flag.checkout_id, "subject_user_id": s.holder.id,
+        {"item_id": s.flag.item_id, "checkout_id": s.flag.checkout_id,
+         "subject_user_id": s.holder.id if s.holder is not None else None,
          "data": {"flag_id": s.flag.id, "level": s.level, "told": [u.email for u in s.told],
-                  **({"no_manager": True} if s.skipped_manager else {})}}
+                  **({"no_manager": True} if s.skipped_manager else {}),
+                  **({"missing": True} if s.holder is None else {})}}
         for s in steps])
     return EscalationResult(steps=steps)

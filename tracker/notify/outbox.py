@@ -137,6 +137,9 @@ def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], co
 
 def _escalation_line(step) -> str:
     flagged = _("flagged %(when)s", when=when(step.flag.created_at))
+    if step.flag.checkout is None:  # nobody holds it: a stock-take did not find it
+        item = step.flag.item
+        return f"- {item.asset_tag} ({item.name}) {_('Missing at a stock-take')} ({flagged})"
     return f"{_desk_line(step.flag.checkout)} ({flagged})"
 
 
