@@ -107,6 +107,42 @@ def test_the_holders_manager_approves_and_the_item_goes_out_at_once(session, peo
     assert len(events(session, "checkout_approved")) == 1 and len(events(session, "checkout", item=laptop)) == 1
 
 
+def test_a_section_without_a_manager_asks_the_manager_of_its_division(session, people, make_item, make_user,
+                                                                      make_department):
+    """A section (課) with no manager of its own, inside Sales (部): Mori decides, finds it in his list and in the
+    header's count, and the step keeps whose managers decide. A manager asking goes one level further up."""
+    _rule(session, people["admin"], Approval.manager)
+    section = make_department("Sales 1", parent=people["sales"])
+    taro = make_user(name="Taro Section", department_id=section.id)
+    req = _ask(session, make_item(kind=Kind.laptop), taro)
+    assert [(s.who, s.department_id) for s in req.steps] == [("manager", people["sales"].id)]
+    assert [u.name for u in approvals.awaited(session, req)] == ["Mori Manager"]
+    assert approvals.waiting_count(session, people["mori"], MORNING) == 1
+    assert [r.id for r in approvals.waiting_for(session, people["mori"], MORNING)] == [req.id]
+    assert approvals.waiting_count(session, people["other"], MORNING) == 0
+    _decide(session, req, people["mori"])
+    assert req.status == RequestStatus.approved
+
+    # Mori, the only manager of Sales, asks himself: the head office's manager decides, not the desk by default.
+    head = make_department("Head office", managers=[make_user(name="Kato Director")])
+    people["sales"].parent_id = head.id
+    people["mori"].department_id = people["sales"].id
+    session.commit()
+    own = _ask(session, make_item(kind=Kind.laptop), people["mori"])
+    assert own.steps[0].department_id == head.id
+    assert [u.name for u in approvals.awaited(session, own)] == ["Kato Director"]
+
+
+def test_with_no_manager_up_the_tree_the_desk_decides(session, people, make_item, make_user, make_department):
+    _rule(session, people["admin"], Approval.manager)
+    alone = make_department("Alone")
+    nobody = make_user(name="No Boss", department_id=alone.id)
+    req = _ask(session, make_item(kind=Kind.laptop), nobody)
+    assert approvals.awaited(session, req) == []  # the security desk's
+    _decide(session, req, people["desk"])
+    assert req.status == RequestStatus.approved
+
+
 def test_manager_then_desk_waits_for_both_in_order(session, people, make_item):
     _rule(session, people["admin"], Approval.manager_desk)
     laptop = make_item(kind=Kind.laptop)

@@ -19,7 +19,7 @@ from tracker.custody.policy import Policy
 from tracker.desk import escalation, flags, sweep
 from tracker.items import departments
 from tracker.items import register as items_mod
-from tracker.models import DataClass, Event, Flag, FlagStatus, Kind
+from tracker.models import DataClass, Department, Event, Flag, FlagStatus, Kind
 
 pytestmark = pytest.mark.postgres  # the set-based selection, the conditional UPDATE and two ticks racing
 
@@ -149,6 +149,17 @@ def test_a_holder_without_a_manager_goes_straight_to_the_desk_lead(session, make
     assert run(session, tokyo(2, 9)).steps == []
 
 
+def test_a_holder_in_a_section_without_a_manager_escalates_to_the_manager_above(session, make_item, rule, team,
+                                                                                 make_user, make_department):
+    rule(2)
+    sales = session.get(Department, team["holder"].department_id)
+    section = make_department("Sales 1", parent=sales)
+    item = overdue(session, make_item, make_user(name="Section Sato", department_id=section.id))
+    sweep_at_day_end(session)
+    (step,) = run(session, tokyo(1, 21)).steps
+    assert (step.flag.item_id, step.level, [u.email for u in step.told]) == (item.id, 1, [team["manager"].email])
+
+
 def test_an_item_a_stock_take_found_missing_goes_to_the_desk_lead_until_acknowledged(session, make_item, rule,
                                                                                       team, admin):
     """Nobody holds it, so there is no manager to tell: after the rule's hours the desk lead hears of it, once."""
@@ -217,10 +228,10 @@ def test_many_flags_escalate_in_a_fixed_number_of_statements(app, session, make_
     with counting(app) as statements:
         result = run(session, tokyo(1, 21))
     assert len(result.steps) == len(items)
-    # BEGIN, the rules, the flags, the managers, the desk leads, an UPDATE per step (two here), and the audit
-    # chain's head, the event webhooks, events and new head: the same for six flags or six thousand (up to 1000 ids
-    # per UPDATE)
-    assert len(statements) <= 11, statements
+    # BEGIN, the rules, the flags, the departments' tree and their managers, the desk leads, an UPDATE per step
+    # (two here), and the audit chain's head, the event webhooks, events and new head: the same for six flags or six
+    # thousand (up to 1000 ids per UPDATE)
+    assert len(statements) <= 12, statements
     with counting(app) as statements:
         assert len(run(session, tokyo(1, 23)).steps) == 20  # level 1 -> 2 for the holder with a manager
     assert len(statements) <= 9, statements  # one UPDATE, and no managers to look up

@@ -578,6 +578,9 @@ class ApprovalStep(Base):
     position: Mapped[int] = mapped_column(Integer)
     who: Mapped[str] = mapped_column(String(16))  # manager | desk | user | witness
     approver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # for "user"
+    # For "manager": the department whose managers decide, fixed when the request is made: the requester's, or the
+    # nearest one above it that has a manager (a section without one goes to its division's manager).
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
     decision: Mapped[str | None] = mapped_column(String(16))  # approved | rejected
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -25,6 +25,7 @@ from .models import (
     Site,
     StoragePlace,
     User,
+    department_managers,
 )
 from .text import as_int
 
@@ -322,6 +323,38 @@ def current_tokens(session: Session, item_ids: list[int]) -> dict[int, str]:
         return {}
     return dict(session.execute(select(LabelToken.item_id, LabelToken.token)
                                 .where(LabelToken.item_id.in_(item_ids), LabelToken.replaced_at.is_(None))).all())
+
+
+@dataclass
+class ManagerTree:
+    """Every department's parent and active managers, read at once (a company has at most a few hundred
+    departments): whose manager someone is, up the tree."""
+
+    parents: dict[int, int | None]
+    managers: dict[int, list[User]]
+
+    def nearest(self, department_id: int | None, person_id: int | None = None) -> tuple[int | None, list[User]]:
+        """The department nearest up from `department_id` (itself first) with an active manager other than
+        `person_id`, and those managers; (None, []) when there is none up to the top."""
+        seen: set[int] = set()
+        while department_id is not None and department_id not in seen:
+            seen.add(department_id)
+            found = [u for u in self.managers.get(department_id, []) if u.id != person_id]
+            if found:
+                return department_id, found
+            department_id = self.parents.get(department_id)
+        return None, []
+
+
+def manager_tree(session: Session) -> ManagerTree:
+    """The departments' tree and their active managers, in two queries."""
+    managers: dict[int, list[User]] = {}
+    for dept_id, user in session.execute(select(department_managers.c.department_id, User)
+                                         .join(User, User.id == department_managers.c.user_id)
+                                         .where(User.active.is_(True)).order_by(User.name, User.id)):
+        managers.setdefault(dept_id, []).append(user)
+    return ManagerTree(parents=dict(session.execute(select(Department.id, Department.parent_id)).all()),
+                       managers=managers)
 
 
 # "Name <address>", as a suggestion of a "who" field fills it in: the address decides.

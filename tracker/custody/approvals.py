@@ -24,7 +24,7 @@ from sqlalchemy import Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, joinedload
 
-from .. import audit, clock
+from .. import audit, clock, queries
 from ..db import written_in
 from ..errors import N_, ApprovalRequired, InvalidInput, NotPermitted, Retired
 from ..models import (
@@ -84,8 +84,10 @@ def _end_of_local_day(day: date, tz: str) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
-def _steps_for(rule: rules.Rule) -> list[ApprovalStep]:
-    """The steps a rule asks for, in order; an overnight approval without named approvers is the desk's, as before."""
+def _steps_for(session: Session, rule: rules.Rule, holder: User) -> list[ApprovalStep]:
+    """The steps a rule asks for, in order; an overnight approval without named approvers is the desk's, as before.
+    A manager step goes to the managers of the holder's department, or of the nearest department above it that has
+    one (never the holder themselves): a section without a manager asks its division's."""
     if rule.approval == Approval.manager:
         plan = [(MANAGER, None)]
     elif rule.approval == Approval.manager_desk:
@@ -94,7 +96,12 @@ def _steps_for(rule: rules.Rule) -> list[ApprovalStep]:
         plan = [(NAMED, uid) for uid in rule.approvers]
     else:
         plan = [(DESK, None)]
-    return [ApprovalStep(position=i, who=who, approver_id=uid) for i, (who, uid) in enumerate(plan, start=1)]
+    department_id = None
+    if any(who == MANAGER for who, _ in plan):
+        department_id = queries.manager_tree(session).nearest(holder.department_id, holder.id)[0]
+        department_id = department_id or holder.department_id  # no manager up the tree: the desk is told
+    return [ApprovalStep(position=i, who=who, approver_id=uid, department_id=department_id if who == MANAGER else None)
+            for i, (who, uid) in enumerate(plan, start=1)]
 
 
 def _check_for_date(now: datetime, policy: Policy, for_date: date | None) -> date | None:
@@ -149,7 +156,7 @@ def request_checkout(session: Session, now: datetime, *, item: Item, holder: Use
                           reason=operations._clean(reason, N_("Reason"), "reason"), status=RequestStatus.pending,
                           rule=rule.snapshot(), for_date=for_date,
                           expires_at=_end_of_local_day(clock.local(start, policy.timezone).date(), policy.timezone))
-    req.steps = _steps_for(rule)
+    req.steps = _steps_for(session, rule, holder)
     try:
         with session.begin_nested():
             session.add(req)
@@ -180,10 +187,10 @@ def current_step(request: CheckoutRequest) -> ApprovalStep | None:
 
 
 def approvers(session: Session, request: CheckoutRequest, step: ApprovalStep) -> list[User]:
-    """Who decides `step` in their own name (never the requester): the requester's department's managers, the
-    named user, or nobody but the security desk."""
+    """Who decides `step` in their own name (never the requester): the managers of the step's department (see
+    `_steps_for`), the named user, or nobody but the security desk."""
     if step.who == MANAGER:
-        dept = session.get(Department, request.requester.department_id) if request.requester.department_id else None
+        dept = session.get(Department, step.department_id) if step.department_id else None
         people = list(dept.managers) if dept is not None else []
     elif step.who == NAMED and step.approver_id is not None:
         people = [session.get(User, step.approver_id)]
@@ -504,13 +511,11 @@ def _waiting_stmt(privileged: bool):
     now = bindparam("now", type_=CheckoutRequest.expires_at.type)
     me_or_absent = select(User.id).where(or_(User.id == actor_id, User.deputy_id == actor_id))
     managed = select(department_managers.c.department_id).where(department_managers.c.user_id.in_(me_or_absent))
-    requester = aliased(User)
     mine = [and_(ApprovalStep.who == NAMED, ApprovalStep.approver_id.in_(me_or_absent)),
-            and_(ApprovalStep.who == MANAGER, requester.department_id.in_(managed))]
+            and_(ApprovalStep.who == MANAGER, ApprovalStep.department_id.in_(managed))]
     if privileged:
         mine.append(ApprovalStep.who == DESK)
     return (select(CheckoutRequest).join(ApprovalStep, ApprovalStep.request_id == CheckoutRequest.id)
-            .join(requester, requester.id == CheckoutRequest.requester_id)
             .where(_status_is(RequestStatus.pending), CheckoutRequest.requester_id != actor_id,
                    or_(CheckoutRequest.expires_at.is_(None), CheckoutRequest.expires_at > now),
                    ApprovalStep.position == _current_positions(), or_(*mine)))

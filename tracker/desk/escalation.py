@@ -1,6 +1,7 @@
 """Escalation of overdue flags nobody acknowledged: after the hours the item's take-out rule gives, the holder's
-manager is told (level 1); after as many hours again, the desk lead (level 2). A holder without a manager goes
-straight to the desk lead, and so does an item a stock-take found missing (nobody holds it). Acknowledging the flag
+manager is told (level 1: the managers of their department, or of the nearest department above it that has one);
+after as many hours again, the desk lead (level 2). A holder without a manager up the tree goes straight to the desk
+lead, and so does an item a stock-take found missing (nobody holds it). Acknowledging the flag
 stops it.
 
 Set-based, like the sweep: one query finds every flag due a step, one conditional UPDATE per step moves them
@@ -19,10 +20,10 @@ from sqlalchemy import and_, false, or_, select, update
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import audit
+from .. import audit, queries
 from ..custody.policy import Policy
 from ..custody.rules import Rule, all_rules
-from ..models import PRIVILEGED_ROLES, Checkout, DataClass, Flag, FlagStatus, Item, Kind, User, department_managers
+from ..models import PRIVILEGED_ROLES, Checkout, DataClass, Flag, FlagStatus, Item, Kind, User
 from .flags import CHUNK
 
 NONE, MANAGER, DESK_LEAD = 0, 1, 2  # Flag.escalation_level
@@ -86,20 +87,6 @@ def _candidates(session: Session, now: datetime, policy: Policy) -> list[Flag]:
         .order_by(Flag.created_at, Flag.id).with_for_update(of=Flag, skip_locked=True)))
 
 
-def _managers(session: Session, department_ids: set[int]) -> dict[int, list[User]]:
-    """The active managers of each department, in one query."""
-    if not department_ids:
-        return {}
-    found: dict[int, list[User]] = defaultdict(list)
-    rows = session.execute(select(department_managers.c.department_id, User)
-                           .join(User, User.id == department_managers.c.user_id)
-                           .where(department_managers.c.department_id.in_(department_ids), User.active.is_(True))
-                           .order_by(User.name, User.id))
-    for dept_id, user in rows:
-        found[dept_id].append(user)
-    return found
-
-
 def desk_leads(session: Session) -> list[User]:
     """The active desk leads (only the security desk's roles can be one)."""
     return list(session.scalars(select(User).where(User.desk_lead.is_(True), User.active.is_(True),
@@ -130,13 +117,12 @@ def escalate(session: Session, now: datetime, policy: Policy) -> EscalationResul
     flags = _candidates(session, now, policy)
     if not flags:
         return EscalationResult()
-    managers = _managers(session, {f.checkout.holder.department_id for f in flags
-                                   if f.escalation_level == NONE and f.checkout is not None} - {None})
+    tree = queries.manager_tree(session) if any(f.escalation_level == NONE and f.checkout for f in flags) else None
     planned: list[tuple[Flag, int, list[User]]] = []
     leads: list[User] | None = None
     for flag in flags:
         holder = flag.checkout.holder if flag.checkout is not None else None
-        told = [m for m in managers.get(holder.department_id, []) if m.id != holder.id] if holder is not None else []
+        told = tree.nearest(holder.department_id, holder.id)[1] if tree is not None and holder is not None else []
         if flag.escalation_level == NONE and told:
             planned.append((flag, MANAGER, told))
         else:
