@@ -6,13 +6,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import selectinload
 
 from .. import queries
-from ..errors import InvalidInput
 from ..http import actor, admin_only, attempt, client_address, db, get_or_404, now
 from ..i18n import describe, gettext
 from ..models import User
 from . import users
 from .forms import ActiveForm, UserForm
-from .people import suggesting_people, typed
+from .people import named_in, suggesting_people, typed
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
 
@@ -41,13 +40,8 @@ def _form(user: User | None) -> UserForm:
 def _deputy_id(form: UserForm) -> str:
     """The deputy the form names, as the id `users` checks ("" for none); one typed who is no one, or two people,
     is refused about the deputy."""
-    if not (form.deputy.data or "").strip():
-        return ""
-    try:
-        return str(queries.person_named(db(), form.deputy.data).id)
-    except InvalidInput as err:
-        err.about = "deputy"
-        raise
+    named = named_in(db(), form.deputy)
+    return str(named[0]) if named else ""
 
 
 def _site(form: UserForm) -> str | None:

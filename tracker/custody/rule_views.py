@@ -6,9 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from .. import queries
-from ..accounts.people import suggesting_people, typed
-from ..errors import InvalidInput
+from ..accounts.people import named_in, suggesting_people, typed
 from ..http import actor, admin_only, attempt, client_address, db, now, privileged
 from ..i18n import describe, gettext
 from ..models import Approval, DataClass, Kind, Overnight, User
@@ -70,14 +68,8 @@ def _from_form(current: rules.Rule, form: RuleForm) -> rules.Rule:
     """The rule as the form has it, made to the version the page showed (a page from before versions were sent
     changes the current one). An approver typed who is no one, or two people, is refused about their field."""
     shown = as_int(form.version.data)
-    approvers = []
-    for f in form.approvers() if form.approval.data == Approval.named.value else ():  # else none are kept
-        if (f.data or "").strip():
-            try:
-                approvers.append(queries.person_named(db(), f.data).id)
-            except InvalidInput as err:
-                err.about = f.name
-                raise
+    named = form.approval.data == Approval.named.value  # else no approvers are kept
+    approvers = named_in(db(), *form.approvers()) if named else []
     return rules.Rule(kind=current.kind, data_class=current.data_class, approval=Approval(form.approval.data),
                       approvers=tuple(approvers),
                       overnight=Overnight(form.overnight.data), curfew=form.curfew.data,

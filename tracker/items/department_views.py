@@ -6,9 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from .. import queries
-from ..accounts.people import suggesting_people, typed
-from ..errors import InvalidInput
+from ..accounts.people import named_in, suggesting_people, typed
 from ..http import actor, admin_only, attempt, client_address, db, found_or_404, now
 from ..i18n import describe, gettext
 from ..models import Department, Item
@@ -37,15 +35,7 @@ def _form(dept: Department | None) -> DepartmentForm:
 
 def _manager_ids(form: DepartmentForm) -> list[int]:
     """The managers typed, as ids, each once; one who is no one, or two people, is refused about its field."""
-    ids = []
-    for f in form.managers:
-        if (f.data or "").strip():
-            try:
-                ids.append(queries.person_named(db(), f.data).id)
-            except InvalidInput as err:
-                err.about = f.name
-                raise
-    return list(dict.fromkeys(ids))
+    return list(dict.fromkeys(named_in(db(), *form.managers)))
 
 
 def _mark(form: DepartmentForm, error) -> None:
