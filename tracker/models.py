@@ -22,6 +22,8 @@ from sqlalchemy import (
     Text,
     Time,
     TypeDecorator,
+    and_,
+    or_,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -242,6 +244,12 @@ class Item(Base):
     dept: Mapped[Department | None] = relationship()
     site: Mapped[Site | None] = relationship()
     home_place: Mapped[StoragePlace | None] = relationship()
+    # What its page shows of its check-outs: the open one, and a return whose erasure the desk has still to inspect
+    # (newest first). Read-only; the rules read these afresh under the item's lock (custody.operations).
+    on_page_checkouts: Mapped[list[Checkout]] = relationship(
+        viewonly=True, order_by=lambda: Checkout.id.desc(),
+        primaryjoin=lambda: and_(Checkout.item_id == Item.id,
+                                 or_(Checkout.returned_at.is_(None), Checkout.erasure == Erasure.pending)))
 
     @property
     def department(self) -> str | None:

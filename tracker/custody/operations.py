@@ -73,11 +73,16 @@ def open_checkout(session: Session, item: Item) -> Checkout | None:
 
 
 def open_and_awaiting_inspection(session: Session, item: Item) -> tuple[Checkout | None, Checkout | None]:
-    """The item's open check-out, and its return whose erasure the desk has still to inspect: both in one read,
-    for the item's page (see `open_checkout` and `awaiting_inspection`)."""
-    rows = session.scalars(_ON_ITEM_PAGE, {"item_id": item.id}).all()
-    return (next((c for c in rows if c.returned_at is None), None),
-            next((c for c in rows if c.erasure == Erasure.pending), None))
+    """The item's open check-out, and its return whose erasure the desk has still to inspect: both in one read
+    (see `open_checkout` and `awaiting_inspection`)."""
+    return on_page(session.scalars(_ON_ITEM_PAGE, {"item_id": item.id}).all())
+
+
+def on_page(checkouts: list[Checkout]) -> tuple[Checkout | None, Checkout | None]:
+    """Of the check-outs an item's page shows (`Item.on_page_checkouts`): the open one, and the return awaiting
+    the desk's inspection."""
+    return (next((c for c in checkouts if c.returned_at is None), None),
+            next((c for c in checkouts if c.erasure == Erasure.pending), None))
 
 
 # Built once, like the reads above: every take-out and return runs them under SQLite's write lock.

@@ -76,7 +76,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     moment = now()
     me = current_user._get_current_object()  # read a dozen times below: the user, not the proxy each time
     pol = _policy(it)
-    co, inspection = custody.open_and_awaiting_inspection(s, it)
+    co, inspection = custody.on_page(it.on_page_checkouts)  # loaded with the label on a scan, else read here
     parent = s.get(Checkout, co.parent_id) if co is not None and co.parent_id else None
     in_bag_out = parent is not None and parent.returned_at is None
     contents = [c for c in it.contents if not c.retired] if it.kind == Kind.bag else []
@@ -142,7 +142,7 @@ def find():
 @bp.get("/S/<token>")
 def scan(token: str):
     """The target of every label (the QR holds /S/ in capitals to stay in QR alphanumeric mode)."""
-    label = queries.label_by_token(db(), token)
+    label = queries.label_by_token(db(), token, for_page=True)
     if label is None:
         return _not_a_label()
     if not current_user.is_authenticated:
