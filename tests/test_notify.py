@@ -517,3 +517,54 @@ def test_webhooks_go_out_before_e_mail_so_a_slow_mail_server_never_holds_up_the_
     assert delivery.deliver(maker, NOW, app.config) == (1, 2)
     assert order == ["webhook", "email", "email"]
     assert delivery.SMTP_TIMEOUT <= 10 and delivery.WEBHOOK_TIMEOUT <= 5
+
+
+# --- a stock-take's missing items ----------------------------------------------------------------------------------
+
+
+def test_a_stock_take_that_finds_items_missing_tells_each_sites_desk_and_the_chat(new_app, world_for, smtp, hook):
+    """Closed by one desk person, it reaches the whole desk: each item's site's addresses (the main office's from
+    the settings) get the list, the webhook one message, in the default language; a close with nothing missing
+    sends nothing."""
+    from tests.helpers import client_for, post
+    from tracker.items import sites as sites_mod
+
+    app = new_app(**smtp_config(smtp), WEBHOOK_URL=hook.url, DEFAULT_LANGUAGE="en")
+    w = world_for(app)
+    osaka = sites_mod.create_site(w.s, NOW, name="Osaka", timezone="Asia/Tokyo", day_end="19:00",
+                                  desk_emails="osaka-desk@example.com", actor=None)
+    w.s.commit()
+    found, tokyo_usb = w.item("Found laptop"), w.item("Payroll USB", kind=Kind.usb)
+    osaka_folder = w.item("Osaka contracts", kind=Kind.folder)
+    osaka_folder.site_id = osaka.id
+    w.s.commit()
+    closer = users.create(w.s, NOW, email="closer@example.com", name="Closer Desk", role="security",
+                          password=PASSWORD, actor=None, must_change_password=False)
+    w.s.commit()
+    desk = client_for(app, closer)
+
+    def stocktake(count: list) -> int:
+        resp = post(desk, "/stocktakes/", {"scope": "all"}, page="/stocktakes/")
+        st = int(resp.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+        for item in count:
+            post(desk, f"/stocktakes/{st}/count", {"code": item.asset_tag, "js": "1"}, page=f"/stocktakes/{st}")
+        assert post(desk, f"/stocktakes/{st}/close", page=f"/stocktakes/{st}").status_code == 303
+        return st
+
+    st = stocktake([found])
+    jobs.run_delivery(app, clock.now())  # the pages ran on the real clock
+    main = [smtp.inbox.to(a) for a in ("desk1@example.com", "desk2@example.com")]
+    assert all(len(m) == 1 for m in main)
+    body = main[0][0].get_content()
+    assert str(main[0][0]["Subject"]) == f"Stock-take {st}: 1 item(s) missing"
+    assert f"- {tokyo_usb.asset_tag} (Payroll USB) Personal data" in body and found.asset_tag not in body
+    assert osaka_folder.asset_tag not in body and f"/stocktakes/{st}" in body
+    (osaka_mail,) = smtp.inbox.to("osaka-desk@example.com")
+    assert osaka_folder.asset_tag in osaka_mail.get_content() and tokyo_usb.asset_tag not in osaka_mail.get_content()
+    (post_,) = hook.posts()
+    assert tokyo_usb.asset_tag in json.dumps(post_) and osaka_folder.asset_tag in json.dumps(post_)
+
+    before = len(smtp.inbox.messages)
+    stocktake([found, tokyo_usb, osaka_folder])  # everything counted: nothing to tell
+    jobs.run_delivery(app, clock.now())
+    assert len(smtp.inbox.messages) == before and len(hook.requests) == 1

@@ -32,10 +32,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .notify import approvals as approval_notices
     from .notify import hook_views as admin_webhooks
     from .notify import hooks
+    from .notify import stocktake as stocktake_notices
     from .notify import views as admin_notifications
     from .ops import views as ops
     from .reports import views as reports
     from .stocktake import due_views as counts_due
+    from .stocktake import sessions as stocktake_rules
     from .stocktake import views as stocktakes
 
     instance = (test_config or {}).get("INSTANCE_PATH") or config.instance_path(os.path.join(ROOT, "instance"))
@@ -56,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     error_pages.init_app(app)
     ops.init_app(app)
     approval_notices.listen(approval_rules.turn_started, approval_rules.request_settled)
+    stocktake_notices.listen(stocktake_rules.missing_found)
     audit.events_chained.connect(hooks.on_events)
     api.init_app(app)
     for module in (auth, custody, approvals, desk, incidents, reports, admin_items, admin_users, admin_labels,

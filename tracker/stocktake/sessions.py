@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime
 
+from blinker import Namespace
 from sqlalchemy import literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -25,6 +26,11 @@ from . import reconcile as rc
 SCOPES = ("all", "site", "department", "place")
 METHODS = ("phone", "scanner", "typed")
 MISSING = "stocktake_missing"  # Flag.reason of an item a stock-take found missing
+
+_signals = Namespace()
+# (session, now=, stocktake=, item_ids=[...]): a closed stock-take found items missing. Sent inside the closing
+# transaction, so the notice (tracker.notify.stocktake; the app connects it) commits with the flags or not at all.
+missing_found = _signals.signal("stocktake-missing-found")
 
 # Renders the closed session's report: (stock-take, reconciliation) -> {"pdf": ..., "csv": ..., "xlsx": ...}.
 Renderer = Callable[[StockTake, rc.Reconciliation], dict[str, bytes]]
@@ -120,6 +126,8 @@ def close(session: Session, now: datetime, stocktake: StockTake, actor: User, re
     session.flush()
     audit.record_rows(session, now, "stocktake_missing", actor=actor, source=source, rows=[
         {"item_id": line.item_id, "data": {"stocktake": stocktake.id}} for line in rec.missing])
+    if rec.missing:
+        missing_found.send(session, now=now, stocktake=stocktake, item_ids=[line.item_id for line in rec.missing])
     audit.record(session, now, "stocktake_closed", actor=actor, source=source, stocktake=stocktake.id,
                  sha256=stocktake.report_sha256, **rec.totals())
     return stocktake
