@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from tests.helpers import NOW, PASSWORD, make_app, sign_in
+from tests.listeners import Hook, SmtpServer
 from tests.pgserver import PgServer, find_bindir
 from tracker import migrate
 from tracker.accounts import users
@@ -309,10 +310,15 @@ def frozen_clock(monkeypatch):
 
 
 @pytest.fixture
-def hook():
-    """A real HTTP listener on loopback that records what webhooks send it (tests/test_notify.py `Hook`)."""
-    from tests.test_notify import Hook
+def smtp():
+    """A real SMTP server on loopback that keeps what it is sent (tests/listeners.py `SmtpServer`)."""
+    with SmtpServer() as server:
+        yield server
 
+
+@pytest.fixture
+def hook():
+    """A real HTTP listener on loopback that records what webhooks send it (tests/listeners.py `Hook`)."""
     h = Hook()
     h.thread.start()
     yield h

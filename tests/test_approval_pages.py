@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.helpers import EN, NOW, PASSWORD, client_for, csrf_from, events, flashes, open_checkout, post, reread
-from tests.test_notify import Hook, SmtpServer
+from tests.listeners import Hook, SmtpServer
 from tracker import jobs
 from tracker.custody import rules
 from tracker.custody.policy import Policy

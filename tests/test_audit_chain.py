@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from tests.helpers import NOW, client_for, count, post
-from tests.test_notify import SmtpServer
+from tests.listeners import SmtpServer
 from tracker import audit, jobs, trail
 from tracker.audit import GENESIS, digest
 from tracker.custody import operations as custody

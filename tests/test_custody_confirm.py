@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.helpers import NOW, at_once, events, reread, tokyo
-from tests.test_notify import SmtpServer, smtp_config
+from tests.listeners import SmtpServer, smtp_config
 from tracker import jobs
 from tracker.custody import confirmations, rules
 from tracker.custody import operations as custody

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.helpers import NOW, at_once, counting, tokyo
-from tests.test_notify import SmtpServer, smtp_config
+from tests.listeners import smtp_config
 from tracker import jobs
 from tracker.accounts import users
 from tracker.custody import operations as custody
@@ -24,12 +24,6 @@ from tracker.models import DataClass, Department, Event, Flag, FlagStatus, Kind
 pytestmark = pytest.mark.postgres  # the set-based selection, the conditional UPDATE and two ticks racing
 
 TOKYO = Policy(timezone="Asia/Tokyo", day_end=time(19, 0))
-
-
-@pytest.fixture
-def smtp():
-    with SmtpServer() as server:
-        yield server
 
 
 @pytest.fixture

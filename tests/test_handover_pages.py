@@ -22,7 +22,7 @@ from tests.helpers import (
     post,
     reread,
 )
-from tests.test_notify import SmtpServer
+from tests.listeners import SmtpServer
 from tracker import jobs
 from tracker.custody import handover
 from tracker.custody import operations as custody

@@ -316,7 +316,7 @@ def test_the_curfew_sweep_flags_a_usb_drive_at_18_00_and_leaves_a_laptop_for_the
 
 
 def test_the_desk_is_told_a_curfew_passed_not_that_the_day_ended(new_app, make_user, make_item, session):
-    from tests.test_notify import SmtpServer, smtp_config
+    from tests.listeners import SmtpServer, smtp_config
     from tracker import jobs
 
     with SmtpServer() as smtp:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.helpers import client_for, csrf_from, tokyo
-from tests.test_notify import SmtpServer, smtp_config
+from tests.listeners import smtp_config
 from tracker import jobs
 from tracker.custody import approvals, rules
 from tracker.custody import operations as custody
@@ -40,12 +40,6 @@ def out_at(session, make_item, holder, site, due=None, **item):
 
 
 # --- each desk is told of its own items ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp():
-    with SmtpServer() as server:
-        yield server
 
 
 def test_each_sites_desk_is_mailed_its_own_overdue_items_at_its_own_day_end(new_app, session, offices, make_user,
