@@ -328,11 +328,15 @@ def _receiver(form: HandoverForm, me: User) -> User:
 
 @bp.get("/items/<tag>/handover")
 @signed_in
-def handover_page(tag: str, form: HandoverForm | None = None, error: str | None = None):
+def handover_page(tag: str):
     """Whom the holder may offer the item to, and the desk move it to: a page of its own, where the receiver is
-    typed (suggested as one types), so that no page lists every person in the company. With `form` and `error`: a
-    receiver refused, shown again as typed (400)."""
-    it = _item_or_404(tag)
+    typed (suggested as one types), so that no page lists every person in the company."""
+    return _handover_page(_item_or_404(tag))
+
+
+def _handover_page(it: Item, typed: str = "", error: str | None = None):
+    """The hand-over page; with `error`, the receiver `typed` was refused: shown again as typed, beside the field
+    of the form that sent it (400)."""
     me = actor()
     back = safe_next(request.values.get("next")) or url_for("custody.item", tag=it.asset_tag)
     co = custody.open_checkout(db(), it)
@@ -340,8 +344,8 @@ def handover_page(tag: str, form: HandoverForm | None = None, error: str | None 
         return redirect(back)  # back in, or offered already: the item's page says so
     if co.holder_id != me.id and not me.privileged:
         abort(403)
-    return render_template("custody/handover.html", item=it, co=co, back=back, anyone=queries.anyone_but(db(), co.holder_id),
-                           typed=form.to.data if form is not None else "", error=error,
+    return render_template("custody/handover.html", item=it, co=co, back=back,
+                           anyone=queries.anyone_but(db(), co.holder_id), typed=typed, error=error,
                            sent=request.endpoint if error else None), 400 if error else 200
 
 
@@ -354,7 +358,7 @@ def handover_offer(tag: str):
     try:
         to = _receiver(form, me)
     except InvalidInput as err:
-        return handover_page(tag, form, describe(err))
+        return _handover_page(it, form.to.data or "", describe(err))
     with attempt() as done:
         handover.offer(db(), now(), item=it, to=to, actor=me, shown_checkout_id=form.checkout.data,
                        policy=_policy(), source=client_address())
@@ -373,7 +377,7 @@ def handover_direct(tag: str):
     try:
         to = _receiver(form, me)
     except InvalidInput as err:
-        return handover_page(tag, form, describe(err))
+        return _handover_page(it, form.to.data or "", describe(err))
     with attempt(explain=False) as done:
         custody.hand_over(db(), now(), item=it, to=to, actor=me, shown_checkout_id=form.checkout.data, direct=True,
                           source=client_address())
