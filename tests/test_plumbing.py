@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.exc import InternalError
+from sqlalchemy.exc import IntegrityError, InternalError
 from sqlalchemy.pool import NullPool
 
 from tests.helpers import (
@@ -27,6 +27,7 @@ from tests.helpers import (
 )
 from tracker import audit
 from tracker.errors import N_, InvalidInput
+from tracker.db import begin_writing
 from tracker.http import attempt, db, now
 from tracker.models import Checkout, DataClass, User
 
@@ -164,9 +165,38 @@ def test_on_postgresql_a_page_reads_without_a_transaction_and_a_take_out_commits
     assert seen and not any(s.startswith("BEGIN") for s in seen)  # nor a ROLLBACK: the driver is told nothing
     with counting(app) as seen:
         assert post(client, f"/items/{item.asset_tag}/checkout", page=url).status_code in (302, 303)
-    assert seen.count("BEGIN READ WRITE") == 1
-    assert open_checkout(session, item).holder_id == me.id
+    assert seen and not any(s.startswith("BEGIN") for s in seen)  # the BEGIN went with the first statement
+    co = open_checkout(session, item)
+    assert co.holder_id == me.id
     assert [e.item_id for e in events(session, "checkout")] == [item.id]
+    # One transaction wrote the check-out, its event and the chain's head: the rows carry its id.
+    written_by = {session.scalar(text(f"SELECT xmin::text FROM {table} WHERE {where}"), values)  # noqa: S608
+                  for table, where, values in (("checkouts", "id = :id", {"id": co.id}),
+                                               ("events", "checkout_id = :id", {"id": co.id}),
+                                               ("audit_head", "id = 1", {}))}
+    assert len(written_by) == 1
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_first_statement_that_fails_leaves_the_connection_clean(app, db_url, session, make_user):
+    """The BEGIN goes with a write's first statement (`db._postgres_engine`): when that statement fails, the error
+    is the database's own, nothing is written, and the next transaction on the connection works."""
+    _postgres_only(db_url)
+    me = make_user(name="Before")
+    with app.extensions["tracker.read_sessionmaker"]() as writing:
+        begin_writing(writing)
+        with pytest.raises(IntegrityError, match="audit_head_pkey"):  # the chain has its one head already
+            writing.execute(text("INSERT INTO audit_head SELECT * FROM audit_head"))
+        writing.rollback()
+        assert writing.connection().connection.dbapi_connection._pipeline is None
+        begin_writing(writing)
+        writing.execute(text("UPDATE users SET name = 'After' WHERE id = :id"), {"id": me.id})
+        writing.commit()
+        begin_writing(writing)  # a transaction that sends nothing commits nothing, without an error
+        writing.commit()
+        assert writing.scalar(text("SHOW transaction_read_only")) == "on"  # reading again, outside a transaction
+    reread(session)
+    assert session.get(User, me.id).name == "After"
 
 
 @pytest.mark.postgres

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import audit, text
+from .. import audit, queries, text
 from ..db import finds, probe, written_in
 from ..errors import (
     N_,
@@ -107,12 +107,38 @@ _INSERT_CHECKOUT = {
 _DEFAULTS = {c.key: c.default.arg for c in _CHECKOUTS.columns if c.default is not None and c.default.is_scalar}
 
 
+_LOCK_BY_TAG = (select(Item).where(Item.asset_tag.in_(bindparam("tags", expanding=True))).with_for_update()
+                .execution_options(populate_existing=True))
+_LOCKED = "tracker.custody.locked"  # session.info: (transaction, {item id: item}) read locked by `locked_by_tag`
+
+
+def locked_by_tag(session: Session, tag: str) -> Item | None:
+    """The item an asset tag names (as `queries.item_by_tag` reads tags), read and locked in the caller's write
+    transaction: a take-out or return from the item's page starts here, and the rules below do not read it again.
+    None when no item has the tag."""
+    candidates = queries.tag_candidates(tag)
+    found = {i.asset_tag: i for i in session.scalars(_LOCK_BY_TAG, {"tags": candidates})} if candidates else {}
+    item = next((found[c] for c in candidates if c in found), None)
+    if item is not None:
+        txn = session.get_transaction()
+        held = session.info.get(_LOCKED)
+        if held is None or held[0] is not txn:
+            held = session.info[_LOCKED] = (txn, {})
+        held[1][item.id] = item
+    return item
+
+
 def _lock(session: Session, item: Item) -> Item:
     """Lock the item's row (PostgreSQL) so two phones on one item queue; SQLite already serialises.
     The row is read once, locked: its id comes from the identity map (reading `item.id` of an object expired by
-    the request's read snapshot ending would load it first, unlocked)."""
+    the request's read snapshot ending would load it first, unlocked). An item `locked_by_tag` read in this
+    transaction is locked and current already."""
     ident = inspect(item).identity
-    return session.scalars(_LOCK_ITEM, {"item_id": ident[0] if ident else item.id}).one()
+    item_id = ident[0] if ident else item.id
+    held = session.info.get(_LOCKED)
+    if held is not None and held[0] is session.get_transaction() and held[1].get(item_id) is item:
+        return item
+    return session.scalars(_LOCK_ITEM, {"item_id": item_id}).one()
 
 
 def _clean(value: str | None, label: str, about: str | None = None) -> str:

@@ -212,35 +212,41 @@ def _about_a_field(error: DomainError | None) -> bool:
 @bp.post("/items/<tag>/checkout")
 @signed_in
 def checkout(tag: str):
-    it = _item_or_404(tag)
+    """Take the item out as the form asks. The usual tap reads the item once, locked, in the take-out's own
+    transaction; a refused form, a take-out for someone else, and an approval in advance read it first."""
     form = _checkout_form()
     valid = form.validate()
-    pol = _policy(it)
     try:
         due = clock.from_local(form.due.data, reader_zone()) if form.due.data else None  # None: the rules' default
     except InvalidInput as err:  # a date with no UTC value (year 1)
         err.about = "due_at"
-        return _refused(it, form, err)
+        return _refused(_item_or_404(tag), form, err)
     if not valid:
-        return _refused(it, form, due=due)
+        return _refused(_item_or_404(tag), form, due=due)
     me = holder = actor()
     if current_user.privileged and (form.holder.data or "").strip():  # the desk, for someone (empty: for itself)
         try:
             holder = queries.person_named(db(), form.holder.data)
         except InvalidInput as err:
             err.about = "holder"
-            return _refused(it, form, err, due)
-    args = dict(item=it, due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
-                reason=form.reason.data or "", policy=pol, source=client_address(),
-                handling_ack=form.rules_ack.data)
+            return _refused(_item_or_404(tag), form, err, due)
+    args = dict(due_at=due, purpose=form.purpose.data or "", destination=form.destination.data or "",
+                reason=form.reason.data or "", source=client_address(), handling_ack=form.rules_ack.data)
     if form.for_date.data:  # an approval in advance (事前申請): nothing goes out today
-        args["due_at"] = due or _default_due(it, now())
+        it = _item_or_404(tag)
+        args |= {"item": it, "policy": _policy(it), "due_at": due or _default_due(it, now())}
         return _request(it, holder, args, form, for_date=form.for_date.data)
     witness, error = _witness(form)
+    it = None
     if error is None:
         with attempt(explain=False) as done:
+            it = found_or_404(custody.locked_by_tag(db(), tag))
+            args |= {"item": it, "policy": _policy(it)}
             approvals.take_out(db(), now(), holder=holder, actor=me, witness=witness, **args)
         error = done.error
+    if it is None:  # the witness was refused before the item was read
+        it = _item_or_404(tag)
+        args |= {"item": it, "policy": _policy(it)}
     if error is None:
         flash(gettext("%(tag)s is checked out to %(name)s.", tag=it.asset_tag, name=holder.name), "success")
     elif isinstance(error, ApprovalRequired):
@@ -292,10 +298,10 @@ def _request(it: Item, holder: User, args: dict, form: CheckoutForm, for_date=No
 @bp.post("/items/<tag>/return")
 @signed_in
 def return_(tag: str):
-    it = _item_or_404(tag)
     form = ReturnForm()
-    present = form.present_ids() if it.kind == Kind.bag else None
     with attempt(explain=False) as done:
+        it = found_or_404(custody.locked_by_tag(db(), tag))  # read once, locked, in the return's transaction
+        present = form.present_ids() if it.kind == Kind.bag else None
         result = custody.return_item(db(), now(), item=it, actor=actor(), present=present, policy=_policy(),
                                      erasure=form.erasure.data or None, erasure_method=form.erasure_method.data or None,
                                      source=client_address())
