@@ -49,6 +49,34 @@ def deliveries(session) -> list[Notification]:
 
 
 @pytest.mark.postgres
+def test_a_subscription_made_on_one_host_hears_the_next_take_out_on_another_and_stops_when_disabled(
+        app, new_app, session, make_user, make_item):
+    """The writers on every host learn what is listened to from the chain's head they lock: no host keeps a stale
+    list, and a take-out nobody listens to reads no subscription at all."""
+    admin, staff = make_user("admin"), make_user()
+    item = make_item(data_class="none")
+    other_host = new_app(SECRET_KEY=app.config["SECRET_KEY"])
+    phone = client_for(other_host, staff)
+    page = f"/items/{item.asset_tag}"
+
+    def take_out_and_back() -> None:
+        assert post(phone, f"{page}/checkout", {"purpose": "visit"}, page=page).status_code == 303
+        assert post(phone, f"{page}/return", {}, page=page).status_code == 303
+
+    take_out_and_back()  # nobody listens: nothing queued
+    created = hooks.create(session, NOW, name="SIEM", url="https://siem.example.com/in", events=["checkout"],
+                           actor=admin)
+    session.commit()
+    take_out_and_back()
+    assert [n.subject for n in deliveries(session)] == ["checkout"]
+    hooks.set_active(session, NOW, session.get(EventWebhook, created.id), False, actor=admin)
+    session.commit()
+    take_out_and_back()
+    assert [n.subject for n in deliveries(session)] == ["checkout"]
+
+
+
+@pytest.mark.postgres
 def test_a_subscribed_event_arrives_signed_and_an_unsubscribed_one_does_not(app, session, make_user, make_item,
                                                                              hook):
     admin, ann = make_user("admin"), make_user(name="Ann")

@@ -117,3 +117,25 @@ def test_typed_storage_places_become_main_office_places_and_come_back_on_downgra
         homes = {i.asset_tag: i.home_place_id for i in s.scalars(select(Item))}
         assert homes == {in_cabinet.asset_tag: cabinet.id, in_cabinet2.asset_tag: cabinet.id,
                          nowhere.asset_tag: places["金庫"].id}
+
+
+def test_the_chains_head_learns_which_actions_the_active_webhooks_listen_to(app, session, make_user, db_url):
+    from tracker.notify import hooks
+
+    admin = make_user("admin")
+    hooks.create(session, NOW, name="SIEM", url="https://siem.example.com/in", events=["return", "checkout"],
+                 actor=admin)
+    off = hooks.create(session, NOW, name="Old", url="https://old.example.com/in", events=["user_disabled"],
+                       actor=admin)
+    hooks.set_active(session, NOW, off, False, actor=admin)
+    session.commit()
+    session.close()
+    cfg = migrate.alembic_config(db_url)
+    made = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions()
+                if r.doc.startswith("the chain's head names the audit actions"))
+    engine = app.extensions["tracker.engine"]
+    engine.dispose()
+    command.downgrade(cfg, made.down_revision)
+    command.upgrade(cfg, "head")
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT listened FROM audit_head")).scalar() == "checkout,return"

@@ -26,8 +26,9 @@ GENESIS = "0" * 64
 VERSION = 1  # of the canonical form; a new form would get a new number and keep verifying the old one
 _PENDING = "tracker.audit.pending"
 _signals = Namespace()
-# Sent with (session, rows=[...]) as events are chained, inside the writer's transaction: a feature that reacts to
-# events (the event webhooks of tracker.notify) queues its work there, so it commits with the events or not at all.
+# Sent with (session, rows=[...]) as events are chained, inside the writer's transaction, when any of them is of an
+# action someone listens to (`listen_to`): a feature that reacts to events (the event webhooks of tracker.notify)
+# queues its work there, so it commits with the events or not at all.
 events_chained = _signals.signal("audit-chained")
 
 
@@ -134,7 +135,8 @@ def digest(prev_hash: str, row) -> str:
 
 # Rows, not objects: the head is read and moved on the session's connection (FOR UPDATE on PostgreSQL).
 _HEAD_TABLE = AuditHead.__table__
-_HEAD = select(_HEAD_TABLE.c.seq, _HEAD_TABLE.c.hash).where(_HEAD_TABLE.c.id == 1).with_for_update()
+_HEAD = (select(_HEAD_TABLE.c.seq, _HEAD_TABLE.c.hash, _HEAD_TABLE.c.listened).where(_HEAD_TABLE.c.id == 1)
+         .with_for_update())
 _MOVE_HEAD = update(_HEAD_TABLE).where(_HEAD_TABLE.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
 
 
@@ -142,7 +144,7 @@ def _append(session: Session, rows: list[dict]) -> None:
     """Number and hash `rows` after the chain's current end, insert them and move the end; the head's lock holds
     until commit."""
     conn = session.connection()
-    seq, prev = conn.execute(_HEAD).one()
+    seq, prev, listened = conn.execute(_HEAD).one()
     for row in rows:
         seq += 1
         row["seq"], row["prev_hash"] = seq, prev
@@ -153,7 +155,21 @@ def _append(session: Session, rows: list[dict]) -> None:
         set_committed_value(loaded, "seq", seq)
         set_committed_value(loaded, "hash", prev)
     session.info.setdefault(_PENDING, []).extend(rows)
-    events_chained.send(session, rows=rows)
+    if listened and not set(listened.split(",")).isdisjoint(r["action"] for r in rows):
+        events_chained.send(session, rows=rows)
+
+
+def listen_to(session: Session, actions: set[str]) -> None:
+    """Say which actions someone listens to from now on (all of them, not a change): the events of those actions
+    are sent as `events_chained`. In the caller's transaction, with the head locked (as writing an event locks
+    it), so every writer after the commit reads the new set with the head it locks; none is ever missed."""
+    listened = ",".join(sorted(actions))
+    conn = session.connection()
+    conn.execute(_HEAD)
+    conn.execute(update(_HEAD_TABLE).where(_HEAD_TABLE.c.id == 1).values(listened=listened))
+    loaded = session.identity_map.get(session.identity_key(AuditHead, 1))
+    if loaded is not None:
+        set_committed_value(loaded, "listened", listened)
 
 
 def _row(now, action, actor, item, checkout, subject, source, data) -> dict:

@@ -421,6 +421,9 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
     base_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     base_hash: Mapped[str] = mapped_column(String(64))
+    # The actions someone listens to as events are written (the event webhooks' chosen ones), comma-separated:
+    # writers read it with the head and tell listeners of those events only (audit.listen_to).
+    listened: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class AuditCheck(Base):

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from blinker import Namespace
-from sqlalchemy import bindparam, inspect, or_, select, update
+from sqlalchemy import and_, bindparam, exists, inspect, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import audit, queries, text
@@ -93,6 +93,17 @@ _PENDING_REQUEST = select(CheckoutRequest).where(CheckoutRequest.item_id == bind
 _CHILDREN = (select(Checkout).where(Checkout.parent_id == bindparam("parent_id"), Checkout.returned_at.is_(None))
              .order_by(Checkout.id))
 _ANY_PENDING_REQUEST, _ANY_CHILD = probe(_PENDING_REQUEST), probe(_CHILDREN)
+# What a take-out decides on after the lock, in one read: whether someone waits for approval to take the item
+# (loaded only when so), and its open check-out and return awaiting inspection (as `_ON_ITEM_PAGE`).
+_TAKE_OUT_STATE = (select(Item.id, _ANY_PENDING_REQUEST.exists().label("pending"), Checkout)
+                   .outerjoin(Checkout, and_(Checkout.item_id == Item.id,
+                                             or_(Checkout.returned_at.is_(None), Checkout.erasure == Erasure.pending)))
+                   .where(Item.id == bindparam("item_id")).order_by(Checkout.id.desc()))
+_CHILD = aliased(Checkout)
+# A return's check-out, and whether anything (a bag's contents) went out under it and is still out.
+_OPEN_AND_ANY_CHILD = select(Checkout, exists().where(_CHILD.parent_id == Checkout.id,
+                                                      _CHILD.returned_at.is_(None)).label("children")
+                             ).where(Checkout.item_id == bindparam("item_id"), Checkout.returned_at.is_(None))
 
 
 _CHECKOUTS = Checkout.__table__
@@ -274,13 +285,14 @@ def check_out(
         # Approved or not, the two-person rule is kept at the take-out itself (an approval is no witness).
         _refuse_without_witness(found, holder, witness)
         strict = rules.strict(found)
-    if not approved:
-        waiting = pending_request(session, item)
+    rows = session.execute(_TAKE_OUT_STATE, {"item_id": item.id}).all()
+    if not approved and rows[0].pending:
+        waiting = session.scalar(_PENDING_REQUEST, {"item_id": item.id})
         # An approval in advance (for a later day) holds nothing back today.
         if waiting is not None and waiting.requester_id != holder.id and waiting.for_date is None:
             raise InvalidInput(N_("%(name)s is waiting for approval to take %(asset_tag)s out."),
                                name=waiting.requester.name, asset_tag=item.asset_tag)
-    out, waiting = open_and_awaiting_inspection(session, item)
+    out, waiting = on_page([r.Checkout for r in rows if r.Checkout is not None])
     _refuse_if_unusable(session, item, waiting)
     if item.retired:
         raise Retired(asset_tag=item.asset_tag)
@@ -360,8 +372,11 @@ def _children(session: Session, co: Checkout) -> list[Checkout]:
     return list(session.scalars(_CHILDREN, {"parent_id": co.id}))
 
 
-def _open_for_action(session: Session, item: Item) -> Checkout:
-    co = open_checkout(session, item)
+def _open_for_action(session: Session, item: Item, co: Checkout | None | bool = False) -> Checkout:
+    """The item's open check-out (`co`, if already read), refused when there is none or it is inside a bag that is
+    out."""
+    if co is False:
+        co = open_checkout(session, item)
     if co is None:
         raise NotOut(asset_tag=item.asset_tag)
     if co.parent_id is not None:
@@ -410,11 +425,12 @@ def return_item(
     site = policy or Policy()
     how, method = _erasure_statement(erasure, erasure_method)
     item = _lock(session, item)
-    co = _open_for_action(session, item)
+    row = session.execute(_OPEN_AND_ANY_CHILD, {"item_id": item.id}).first()
+    co = _open_for_action(session, item, row.Checkout if row is not None else None)
     if actor.id != co.holder_id and not actor.privileged:
         raise NotPermitted()
     result = ReturnResult(checkout=co)
-    children = _children(session, co)
+    children = list(session.scalars(_CHILDREN, {"parent_id": co.id})) if row.children else []
     back = [co, *(c for c in children if present is None or c.item_id in present)]
     table = rules.table(session, site)  # one read, however many items a bag brings back
     needing = [c for c in back if rules.lookup(table, c.item).erasure_on_return]

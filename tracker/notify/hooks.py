@@ -123,6 +123,7 @@ def delete(session: Session, now: datetime, hook: EventWebhook, *, actor: User |
                     .values(subscription_id=None).execution_options(synchronize_session=False))
     session.delete(hook)
     session.flush()
+    _listen(session)
 
 
 def _new_secret() -> str:
@@ -133,13 +134,21 @@ def _audit(session, now, hook, change, actor, source) -> None:
     _forget(session)
     audit.record(session, now, "event_webhook_changed", actor=actor, source=source, webhook=hook.id,
                  name=hook.name, url=hook.url, change=change)
+    _listen(session)
+
+
+def _listen(session: Session) -> None:
+    """Tell the trail which actions the active subscriptions chose: it hands over events of those only."""
+    _forget(session)
+    audit.listen_to(session, set().union(*(h.events for h in _active(session))))
 
 
 # --- queueing, in the transaction that records the events -----------------------------------------------------
 
 
 def on_events(session: Session, *, rows: list[dict]) -> None:
-    """Queue one delivery per subscription per event of an action it chose (audit's `events_chained`)."""
+    """Queue one delivery per subscription per event of an action it chose (audit's `events_chained`, sent only
+    for events of the actions `_listen` named: a take-out with no webhook on it reads no subscription)."""
     actions = {r["action"] for r in rows}
     if not actions & _SUBSCRIBABLE:
         return
@@ -164,7 +173,7 @@ _ACTIVE_HOOKS = select(EventWebhook.id, EventWebhook.url, EventWebhook.events).w
 
 def _active(session: Session) -> list[_Active]:
     """The active subscriptions, read once per transaction (a bag's check-out records an event per item), as
-    rows: every take-out and return asks, under SQLite's write lock, and there are usually none."""
+    rows."""
     txn = session.get_transaction()
     cached = session.info.get(_ACTIVE)
     if cached is None or cached[0] is not txn:
