@@ -194,9 +194,14 @@ def test_on_postgresql_a_first_statement_that_fails_leaves_the_connection_clean(
         writing.commit()
         begin_writing(writing)  # a transaction that sends nothing commits nothing, without an error
         writing.commit()
+        begin_writing(writing)  # one that starts with a streamed result (a server-side cursor: no pipeline)
+        streamed = writing.execute(select(User.name).where(User.id == me.id).execution_options(yield_per=10))
+        assert streamed.scalars().all() == ["After"]
+        writing.execute(text("UPDATE users SET name = 'Again' WHERE id = :id"), {"id": me.id})
+        writing.commit()
         assert writing.scalar(text("SHOW transaction_read_only")) == "on"  # reading again, outside a transaction
     reread(session)
-    assert session.get(User, me.id).name == "After"
+    assert session.get(User, me.id).name == "Again"
 
 
 @pytest.mark.postgres

@@ -99,6 +99,9 @@ def _postgres_engine(url: str) -> Engine:
     def _on_execute(conn, cursor, _statement, _params, _context, _many):
         dbapi_conn = conn.connection.dbapi_connection
         if conn.info.pop(BEGIN_WITH_NEXT, False):
+            if isinstance(cursor, psycopg.ServerCursor):  # a streamed result, which pipeline mode cannot carry
+                dbapi_conn.execute("BEGIN READ WRITE")
+                return
             pipeline = dbapi_conn.pipeline()
             pipeline.__enter__()
             conn.info[_PIPELINE] = pipeline
