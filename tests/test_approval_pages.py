@@ -11,7 +11,19 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import EN, NOW, PASSWORD, client_for, csrf_from, events, flashes, open_checkout, post, reread
+from tests.helpers import (
+    EN,
+    NOW,
+    PASSWORD,
+    client_for,
+    csrf_from,
+    events,
+    flashes,
+    label_token,
+    open_checkout,
+    post,
+    reread,
+)
 from tests.listeners import Hook, SmtpServer
 from tracker import jobs
 from tracker.custody import rules
@@ -332,11 +344,15 @@ def test_on_the_approved_day_take_out_uses_the_approval_in_advance(app, session,
     req = _request(session)
     _decide(client_for(app, world["mori"]), req)
     assert _request(session).status == RequestStatus.approved and open_checkout(session, world["laptop"]) is None
-    frozen_clock["now"] = NOW + timedelta(days=2)  # 3 June, 10:00 in Tokyo
     c = client_for(app, world["hanako"])
+    scan = f"/S/{label_token(session, world['laptop'])}"
+    page = c.get(scan, headers=EN).get_data(as_text=True)  # before the day: the scan offers the usual take-out
+    assert "Approved in advance for today" not in page and ">Take out</button>" in page
+    frozen_clock["now"] = NOW + timedelta(days=2)  # 3 June, 10:00 in Tokyo
     tag = world["laptop"].asset_tag
     page = c.get(f"/items/{tag}").get_data(as_text=True)
     assert "Approved in advance for today" in page
+    assert "Approved in advance for today" in c.get(scan, headers=EN).get_data(as_text=True)
     resp = post(c, f"/items/{tag}/checkout", {"rules_ack": "1"}, page=f"/items/{tag}", follow=True)
     assert flashes(resp) == [("success", f"{tag} is checked out to Hanako Yamada.")]
     co = open_checkout(session, world["laptop"])

@@ -26,8 +26,8 @@ from tests.helpers import (
     sign_in,
 )
 from tracker import audit
-from tracker.errors import N_, InvalidInput
 from tracker.db import begin_writing
+from tracker.errors import N_, InvalidInput
 from tracker.http import attempt, db, now
 from tracker.models import Checkout, DataClass, User
 

@@ -103,7 +103,7 @@ def _insert_many(session: Session, rows: list[dict], head: tuple[int, str] | Non
 _INSERT_SQL = {style: f"INSERT INTO {Event.__tablename__} ({', '.join(_COLUMNS)}) "  # noqa: S608 - names from the model
                       f"VALUES ({', '.join([mark] * len(_COLUMNS))})"
                for style, mark in (("qmark", "?"), ("format", "%s"))}
-_MOVE_AND_INSERT = (f"WITH moved AS (UPDATE {AuditHead.__tablename__} SET seq = %s, hash = %s WHERE id = 1) "
+_MOVE_AND_INSERT = (f"WITH moved AS (UPDATE {AuditHead.__tablename__} SET seq = %s, hash = %s WHERE id = 1) "  # noqa: S608
                     + _INSERT_SQL["format"])
 
 

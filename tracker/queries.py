@@ -96,17 +96,20 @@ _LAST_OWN_TRIP = (
     .order_by(Checkout.out_at.desc(), Checkout.id.desc()).limit(1))
 
 
-# The scan's: the label, its item and what the item's page shows of its check-outs, in one statement.
-_LABEL_FOR_PAGE = (select(LabelToken).options(joinedload(LabelToken.item).joinedload(Item.on_page_checkouts))
-                   .where(LabelToken.token == bindparam("token")))
+# The scan's: the label, its item and what the item's page shows of its check-outs, in one statement (`:token`,
+# as `token_text` writes it); the scan adds columns of its own.
+LABEL_FOR_PAGE = (select(LabelToken).options(joinedload(LabelToken.item).joinedload(Item.on_page_checkouts))
+                  .where(LabelToken.token == bindparam("token")))
 
 
-def label_by_token(session: Session, token: str, for_page: bool = False) -> LabelToken | None:
-    """The label a scanned token names; `for_page`, with its item's check-outs as the item's page shows them."""
-    params = {"token": (token or "").strip().upper()}
-    if for_page:
-        return session.scalars(_LABEL_FOR_PAGE, params).unique().first()
-    return session.scalar(_LABEL_BY_TOKEN, params)
+def token_text(token: str | None) -> str:
+    """A scanned or typed label token as the labels hold it."""
+    return (token or "").strip().upper()
+
+
+def label_by_token(session: Session, token: str) -> LabelToken | None:
+    """The label a scanned token names."""
+    return session.scalar(_LABEL_BY_TOKEN, {"token": token_text(token)})
 
 
 def open_checkouts_of(session: Session, user: User) -> list[Checkout]:

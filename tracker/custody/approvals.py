@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from blinker import Namespace
-from sqlalchemy import Integer, and_, bindparam, func, or_, select, update
+from sqlalchemy import Exists, Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, joinedload
 
@@ -421,14 +421,30 @@ _ON_ITEM_PAGE = (
 _ANY_ON_ITEM_PAGE = select(_ON_ITEM_PAGE.with_only_columns(CheckoutRequest.id).order_by(None).exists())
 
 
-def on_item_page(session: Session, now: datetime, item_id: int, reader: User,
-                 policy: Policy) -> tuple[CheckoutRequest | None, CheckoutRequest | None]:
+def may_show_requests(item_id) -> Exists:
+    """Whether the page of the item `item_id` (a column) may have a request to show, as a column of another read
+    (the scan's, `views.scan`), with `:reader_id` and `:now` bound: `_ON_ITEM_PAGE`'s condition without the day,
+    whose date depends on the item's site, not read yet. False means none (nearly every scan); True, look."""
+    return (select(CheckoutRequest.id)
+            .where(CheckoutRequest.item_id == item_id,
+                   or_(_status_is(RequestStatus.pending),
+                       and_(CheckoutRequest.requester_id == bindparam("reader_id", type_=Integer),
+                            _status_is(RequestStatus.approved), CheckoutRequest.checkout_id.is_(None),
+                            CheckoutRequest.expires_at > bindparam("now", type_=CheckoutRequest.expires_at.type))))
+            .exists())
+
+
+def on_item_page(session: Session, now: datetime, item_id: int, reader: User, policy: Policy,
+                 maybe: bool | None = None) -> tuple[CheckoutRequest | None, CheckoutRequest | None]:
     """What the item's page shows of requests: the one waiting for approval, and the reader's approval in advance
     for today (the same condition as `_ready`). One plain statement when there is none (nearly every scan), the
-    objects read with the same condition when there is."""
+    objects read with the same condition when there is; none at all when `maybe` (`may_show_requests`, read with
+    the label) says False."""
+    if maybe is False:
+        return None, None
     params = {"item_id": item_id, "reader_id": reader.id, "now": now,
               "today": clock.local(now, policy.timezone).date()}
-    if not session.connection().execute(_ANY_ON_ITEM_PAGE, params).scalar():
+    if maybe is None and not session.connection().execute(_ANY_ON_ITEM_PAGE, params).scalar():
         return None, None
     found = list(session.scalars(_ON_ITEM_PAGE, params))
     pending = next((r for r in found if r.status == RequestStatus.pending), None)

@@ -69,9 +69,10 @@ def _prefill(form: CheckoutForm, due: datetime, me: User) -> None:
 
 
 def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: datetime | None = None,
-                 label: LabelToken | None = None):
+                 label: LabelToken | None = None, requests: bool | None = None):
     """The item's page; with `form`, the take-out form as the person sent it (refused), its details open; with
-    the `label` scanned, its holder may confirm custody ("I still have it") where the rule asks."""
+    the `label` scanned, its holder may confirm custody ("I still have it") where the rule asks. `requests`: whether
+    the page may have a request to show, if the scan read it with the label."""
     s = db()
     moment = now()
     me = current_user._get_current_object()  # read a dozen times below: the user, not the proxy each time
@@ -81,7 +82,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
     in_bag_out = parent is not None and parent.returned_at is None
     contents = [c for c in it.contents if not c.retired] if it.kind == Kind.bag else []
     content_status = queries.open_checkouts_by_item(s, [c.id for c in contents])
-    pending, ready = approvals.on_item_page(s, moment, it.id, me, pol)
+    pending, ready = approvals.on_item_page(s, moment, it.id, me, pol, maybe=requests)
     if pending is not None and pending.for_date is not None and pending.requester_id != me.id:
         pending = None  # someone's approval in advance for a later day: the item goes out today as usual
     tokens = queries.current_tokens(s, [c.id for c in contents]) if contents and co is not None else {}
@@ -138,13 +139,20 @@ def find():
     return redirect(url_for("custody.item", tag=it.asset_tag))
 
 
+# The scan's one read: the label, its item and the check-outs the item's page shows, and whether the page may have a
+# request for approval to show (`approvals.on_item_page`), for `:reader_id` at `:now`.
+_SCAN = queries.LABEL_FOR_PAGE.add_columns(approvals.may_show_requests(LabelToken.item_id))
+
+
 @bp.get("/s/<token>")
 @bp.get("/S/<token>")
 def scan(token: str):
     """The target of every label (the QR holds /S/ in capitals to stay in QR alphanumeric mode)."""
-    label = queries.label_by_token(db(), token, for_page=True)
-    if label is None:
+    reader = current_user.id if current_user.is_authenticated else None
+    row = db().execute(_SCAN, {"token": queries.token_text(token), "reader_id": reader, "now": now()}).unique().first()
+    if row is None:
         return _not_a_label()
+    label, may_show_requests = row
     if not current_user.is_authenticated:
         # Staff sign in and come back here; anyone else learns whom to call, and nothing about the item.
         if request.method == "GET":  # a HEAD (link previews, monitors) is not someone holding the item
@@ -155,7 +163,8 @@ def scan(token: str):
         return render_template("custody/replaced.html", label=label), 410
     if label.item.retired:
         return render_template("custody/retired.html", item=label.item), 410
-    return _render_item(label.item, request.path, label=label)
+    return _render_item(label.item, request.path, label=label, requests=may_show_requests)
+
 
 
 def _not_a_label():
