@@ -115,7 +115,7 @@ def db_downgrade(revision):
 @click.option("--language", type=click.Choice(LANGUAGES), default=None, help="UI language (default: browser).")
 def users_create(email, name, role, language):
     generated = sys.stdin is None or sys.stdin.isatty()
-    password = users.generate_password() if generated else sys.stdin.readline().rstrip("\r\n")
+    password = users.generate_password(email, name) if generated else sys.stdin.readline().rstrip("\r\n")
     with _session() as s:
         try:
             user = users.create(s, clock.now(), email=email, name=name, role=role, password=password,
@@ -181,7 +181,7 @@ def bootstrap(app: Flask) -> None:
     with app.extensions["tracker.sessionmaker"]() as s:
         if users.count(s):
             return
-        password = users.generate_password()
+        password = users.generate_password("admin@example.com", "Admin")
         users.create(s, clock.now(), email="admin@example.com", name="Admin", role="admin",
                      password=password, actor=None, source="bootstrap")
         s.commit()

@@ -34,7 +34,7 @@ def load(session: Session, now: datetime) -> list[tuple[str, str, str]]:
         return []
     created = []
     for email, name, role in DEMO_USERS:
-        password = users.generate_password()
+        password = users.generate_password(email, name)
         users.create(session, now, email=email, name=name, role=role, password=password, actor=None,
                      must_change_password=False, source="demo")
         created.append((email, role, password))

@@ -60,7 +60,7 @@ def _mark(form: UserForm, error) -> None:
 def new():
     form = _form(None)
     if form.validate_on_submit():
-        password = users.generate_password()
+        password = users.generate_password(form.email.data or "", form.name.data or "")
         with attempt() as done:
             user = users.create(db(), now(), email=form.email.data, name=form.name.data, role=form.role.data,
                                 password=password, language=form.language.data or None, phone=form.phone.data,
@@ -114,7 +114,7 @@ def set_active(user_id: int):
 @admin_only
 def reset_password(user_id: int):
     user = get_or_404(User, user_id)
-    password = users.generate_password()
+    password = users.generate_password(user.email, user.name)
     with attempt() as done:
         users.change_password(db(), now(), user, password, actor=actor(), must_change=True, source=client_address())
     if not done:

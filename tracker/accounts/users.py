@@ -54,8 +54,16 @@ def check_password_rules(password: str, email: str = "", name: str = "") -> None
                               "a longer one, such as three or four unrelated words."))
 
 
-def generate_password() -> str:
-    return secrets.token_urlsafe(12)
+def generate_password(email: str = "", name: str = "", length: int = 12) -> str:
+    """A random password that keeps the rules for the person it is made for: one in a few hundred random ones
+    happened to contain a part of their name or address ("ben", "tan") and was refused, with the admin's new user."""
+    while True:
+        password = secrets.token_urlsafe(length)
+        try:
+            check_password_rules(password, email, name)
+        except InvalidInput:
+            continue
+        return password
 
 
 def normalise_email(email: str) -> str:

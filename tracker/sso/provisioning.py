@@ -3,7 +3,6 @@ role comes from the provider's groups. Plain rules on a session and a clock, sha
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
@@ -69,7 +68,7 @@ def display_name(claims: Mapping, email: str) -> str:
 def create_unusable(session: Session, now: datetime, *, email: str, name: str, role: Role, source: str | None,
                     how: str) -> User:
     """A new account that signs in through the provider only: its password is random and never shown."""
-    user = users.create(session, now, email=email, name=name, role=role, password=secrets.token_urlsafe(32),
+    user = users.create(session, now, email=email, name=name, role=role, password=users.generate_password(email, name, 32),
                         actor=None, must_change_password=False, source=source)
     audit.record(session, now, "user_provisioned", subject=user, source=source, method=how)
     return user
