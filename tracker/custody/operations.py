@@ -36,7 +36,7 @@ from ..errors import (
     Retired,
     WitnessRequired,
 )
-from ..models import Checkout, CheckoutRequest, Erasure, Item, Kind, RequestStatus, User
+from ..models import Checkout, CheckoutRequest, Erasure, Item, Kind, RequestStatus, TakeoutRule, User
 from . import rules
 from .policy import Policy
 
@@ -118,25 +118,38 @@ _INSERT_CHECKOUT = {
 _DEFAULTS = {c.key: c.default.arg for c in _CHECKOUTS.columns if c.default is not None and c.default.is_scalar}
 
 
-_LOCK_BY_TAG = (select(Item).where(Item.asset_tag.in_(bindparam("tags", expanding=True))).with_for_update()
+# The item (locked; on PostgreSQL its row only, not the rule's) with its saved take-out rule, if any.
+_LOCK_BY_TAG = (select(Item, TakeoutRule)
+                .outerjoin(TakeoutRule, and_(TakeoutRule.kind == Item.kind, TakeoutRule.data_class == Item.data_class))
+                .where(Item.asset_tag.in_(bindparam("tags", expanding=True))).with_for_update(of=Item)
                 .execution_options(populate_existing=True))
-_LOCKED = "tracker.custody.locked"  # session.info: (transaction, {item id: item}) read locked by `locked_by_tag`
+# session.info: (transaction, {item id: (item, its saved rule or None)}) read locked by `locked_by_tag`
+_LOCKED = "tracker.custody.locked"
 
 
 def locked_by_tag(session: Session, tag: str) -> Item | None:
     """The item an asset tag names (as `queries.item_by_tag` reads tags), read and locked in the caller's write
-    transaction: a take-out or return from the item's page starts here, and the rules below do not read it again.
-    None when no item has the tag."""
+    transaction with its saved take-out rule: a take-out or return from the item's page starts here, and the rules
+    below read neither again. None when no item has the tag."""
     candidates = queries.tag_candidates(tag)
-    found = {i.asset_tag: i for i in session.scalars(_LOCK_BY_TAG, {"tags": candidates})} if candidates else {}
-    item = next((found[c] for c in candidates if c in found), None)
+    found = {i.asset_tag: (i, r) for i, r in session.execute(_LOCK_BY_TAG, {"tags": candidates})} if candidates else {}
+    item, rule = next((found[c] for c in candidates if c in found), (None, None))
     if item is not None:
         txn = session.get_transaction()
         held = session.info.get(_LOCKED)
         if held is None or held[0] is not txn:
             held = session.info[_LOCKED] = (txn, {})
-        held[1][item.id] = item
+        held[1][item.id] = (item, rule)
     return item
+
+
+def _saved_rule(session: Session, item: Item) -> TakeoutRule | None | object:
+    """The item's saved rule as `locked_by_tag` read it in this transaction, else `rules.UNREAD`."""
+    held = session.info.get(_LOCKED)
+    if held is None or held[0] is not session.get_transaction():
+        return rules.UNREAD
+    item_and_rule = held[1].get(item.id)
+    return item_and_rule[1] if item_and_rule is not None and item_and_rule[0] is item else rules.UNREAD
 
 
 def _lock(session: Session, item: Item) -> Item:
@@ -147,7 +160,7 @@ def _lock(session: Session, item: Item) -> Item:
     ident = inspect(item).identity
     item_id = ident[0] if ident else item.id
     held = session.info.get(_LOCKED)
-    if held is not None and held[0] is session.get_transaction() and held[1].get(item_id) is item:
+    if held is not None and held[0] is session.get_transaction() and held[1].get(item_id, (None,))[0] is item:
         return item
     return session.scalars(_LOCK_ITEM, {"item_id": item_id}).one()
 
@@ -271,7 +284,7 @@ def check_out(
     strict = False
     if policy is not None:
         policy = policy.for_item(item)  # due times, "overnight" and curfews on the clock of the item's site
-        found = rules.governing(session, item, policy, _contents(item))
+        found = rules.governing(session, item, policy, _contents(item), saved=_saved_rule(session, item))
         if rule is not None:  # an approved request goes out under the rule it was made under (its item's own)
             found = [rule, *found[1:]]
         due_at = due_at or rules.due_by(found, now, policy)
@@ -432,8 +445,12 @@ def return_item(
     result = ReturnResult(checkout=co)
     children = list(session.scalars(_CHILDREN, {"parent_id": co.id})) if row.children else []
     back = [co, *(c for c in children if present is None or c.item_id in present)]
-    table = rules.table(session, site)  # one read, however many items a bag brings back
-    needing = [c for c in back if rules.lookup(table, c.item).erasure_on_return]
+    if children:
+        table = rules.table(session, site)  # one read, however many items a bag brings back
+        needing = [c for c in back if rules.lookup(table, c.item).erasure_on_return]
+    else:  # its own rule only, read with the item where the return began with `locked_by_tag`
+        (own,) = rules.governing(session, item, site, [], _saved_rule(session, item))
+        needing = [co] if own.erasure_on_return else []
     if needing and how is None:
         raise ErasureRequired()
     erased = {"erasure": how} | ({"erasure_at": now, "erasure_method": method, "erasure_by_id": actor.id}

@@ -124,11 +124,19 @@ def all_rules(session: Session, policy: Policy) -> list[Rule]:
     return [found[(k.value, c.value)] for c in DataClass for k in Kind]
 
 
-def governing(session: Session, item: Item, policy: Policy, contents: list[Item] | None = None) -> list[Rule]:
+UNREAD = object()  # `governing`'s `saved`: the item's saved rule was not read with it
+
+
+def governing(session: Session, item: Item, policy: Policy, contents: list[Item] | None = None,
+              saved: TakeoutRule | None | object = UNREAD) -> list[Rule]:
     """The rules a take-out of `item` must keep, read in one query: its own and, for a bag, those of everything in
-    it (`contents`, default its contents not retired), in that order: a USB drive in a bag keeps its curfew."""
+    it (`contents`, default its contents not retired), in that order: a USB drive in a bag keeps its curfew.
+    `saved`: the item's own saved rule (None: there is none, the default applies), where it was read with the
+    item; then an item without contents costs no read."""
     if contents is None:
         contents = [c for c in item.contents if not c.retired] if item.kind == Kind.bag else []
+    if saved is not UNREAD and not contents:
+        return [_from_row(saved) if saved is not None else _defaults(policy)[(item.kind.value, item.data_class.value)]]
     found = table(session, policy)
     return [lookup(found, it) for it in [item, *contents]]
 
