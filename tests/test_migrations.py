@@ -53,6 +53,17 @@ def _stocktake(app, session, desk, counted) -> None:
     flags.mark_lost(session, NOW + timedelta(hours=2), missing, desk, "not in the cabinet")
 
 
+def _down_to_before(app, db_url: str, doc: str):
+    """Take the test's database down to just before the migration whose description starts with `doc`: the Alembic
+    config and the app's engine (its connections closed), to look around and upgrade again."""
+    cfg = migrate.alembic_config(db_url)
+    made = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions() if r.doc.startswith(doc))
+    engine = app.extensions["tracker.engine"]
+    engine.dispose()
+    command.downgrade(cfg, made.down_revision)
+    return cfg, engine
+
+
 def test_every_migration_goes_down_and_up_on_a_populated_database(app, populated, db_url):
     cfg = migrate.alembic_config(db_url)
     revisions = [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()]  # newest first
@@ -70,12 +81,7 @@ def test_free_text_departments_become_records_and_come_back_on_downgrade(app, se
     sales, sales2, hr, none = (make_item(department="営業部"), make_item(department="営業部"), make_item(department="HR"),
                                make_item())
     session.close()
-    cfg = migrate.alembic_config(db_url)
-    script = ScriptDirectory.from_config(cfg)
-    made = next(r for r in script.walk_revisions() if r.doc.startswith("departments as records"))
-    engine = app.extensions["tracker.engine"]
-    engine.dispose()
-    command.downgrade(cfg, made.down_revision)
+    cfg, engine = _down_to_before(app, db_url, "departments as records")
     with engine.begin() as conn:
         assert dict(conn.execute(text("SELECT asset_tag, department FROM items")).all()) == {
             sales.asset_tag: "営業部", sales2.asset_tag: "営業部", hr.asset_tag: "HR", none.asset_tag: None}
@@ -95,12 +101,7 @@ def test_typed_storage_places_become_main_office_places_and_come_back_on_downgra
     in_cabinet, in_cabinet2, nowhere = (make_item(home_place_id=str(cabinet.id)),
                                         make_item(home_place_id=str(cabinet.id)), make_item())
     session.close()
-    cfg = migrate.alembic_config(db_url)
-    made = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions()
-                if r.doc.startswith("storage places as records chosen on items"))
-    engine = app.extensions["tracker.engine"]
-    engine.dispose()
-    command.downgrade(cfg, made.down_revision)
+    cfg, engine = _down_to_before(app, db_url, "storage places as records chosen on items")
     with engine.begin() as conn:
         assert dict(conn.execute(text("SELECT asset_tag, storage_place FROM items")).all()) == {
             in_cabinet.asset_tag: "Cabinet B-2", in_cabinet2.asset_tag: "Cabinet B-2", nowhere.asset_tag: None}
@@ -130,12 +131,7 @@ def test_the_chains_head_learns_which_actions_the_active_webhooks_listen_to(app,
     hooks.set_active(session, NOW, off, False, actor=admin)
     session.commit()
     session.close()
-    cfg = migrate.alembic_config(db_url)
-    made = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions()
-                if r.doc.startswith("the chain's head names the audit actions"))
-    engine = app.extensions["tracker.engine"]
-    engine.dispose()
-    command.downgrade(cfg, made.down_revision)
+    cfg, engine = _down_to_before(app, db_url, "the chain's head names the audit actions")
     command.upgrade(cfg, "head")
     with engine.begin() as conn:
         assert conn.execute(text("SELECT listened FROM audit_head")).scalar() == "checkout,return"

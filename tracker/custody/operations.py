@@ -63,19 +63,8 @@ _AWAITING_INSPECTION = (select(Checkout).where(Checkout.item_id == bindparam("it
                         .order_by(Checkout.id.desc()).limit(1))
 
 
-_ON_ITEM_PAGE = (select(Checkout).where(Checkout.item_id == bindparam("item_id"),
-                                        or_(Checkout.returned_at.is_(None), Checkout.erasure == Erasure.pending))
-                 .order_by(Checkout.id.desc()))
-
-
 def open_checkout(session: Session, item: Item) -> Checkout | None:
     return session.scalar(_OPEN_CHECKOUT, {"item_id": item.id})
-
-
-def open_and_awaiting_inspection(session: Session, item: Item) -> tuple[Checkout | None, Checkout | None]:
-    """The item's open check-out, and its return whose erasure the desk has still to inspect: both in one read
-    (see `open_checkout` and `awaiting_inspection`)."""
-    return on_page(session.scalars(_ON_ITEM_PAGE, {"item_id": item.id}).all())
 
 
 def on_page(checkouts: list[Checkout]) -> tuple[Checkout | None, Checkout | None]:
@@ -94,7 +83,7 @@ _CHILDREN = (select(Checkout).where(Checkout.parent_id == bindparam("parent_id")
              .order_by(Checkout.id))
 _ANY_PENDING_REQUEST, _ANY_CHILD = probe(_PENDING_REQUEST), probe(_CHILDREN)
 # What a take-out decides on after the lock, in one read: whether someone waits for approval to take the item
-# (loaded only when so), and its open check-out and return awaiting inspection (as `_ON_ITEM_PAGE`).
+# (loaded only when so), and its open check-out and return awaiting inspection (`Item.on_page_checkouts`).
 _TAKE_OUT_STATE = (select(Item.id, _ANY_PENDING_REQUEST.exists().label("pending"), Checkout)
                    .outerjoin(Checkout, and_(Checkout.item_id == Item.id,
                                              or_(Checkout.returned_at.is_(None), Checkout.erasure == Erasure.pending)))
@@ -143,13 +132,19 @@ def locked_by_tag(session: Session, tag: str) -> Item | None:
     return item
 
 
-def _saved_rule(session: Session, item: Item) -> TakeoutRule | None | object:
-    """The item's saved rule as `locked_by_tag` read it in this transaction, else `rules.UNREAD`."""
+def _held(session: Session, item: Item, item_id: int) -> tuple[Item, TakeoutRule | None] | None:
+    """The item and its saved rule as `locked_by_tag` read them in this transaction, or None."""
     held = session.info.get(_LOCKED)
     if held is None or held[0] is not session.get_transaction():
-        return rules.UNREAD
-    item_and_rule = held[1].get(item.id)
-    return item_and_rule[1] if item_and_rule is not None and item_and_rule[0] is item else rules.UNREAD
+        return None
+    found = held[1].get(item_id)
+    return found if found is not None and found[0] is item else None
+
+
+def _saved_rule(session: Session, item: Item) -> TakeoutRule | None | object:
+    """The item's saved rule as `locked_by_tag` read it in this transaction, else `rules.UNREAD`."""
+    found = _held(session, item, item.id)
+    return found[1] if found is not None else rules.UNREAD
 
 
 def _lock(session: Session, item: Item) -> Item:
@@ -159,8 +154,7 @@ def _lock(session: Session, item: Item) -> Item:
     transaction is locked and current already."""
     ident = inspect(item).identity
     item_id = ident[0] if ident else item.id
-    held = session.info.get(_LOCKED)
-    if held is not None and held[0] is session.get_transaction() and held[1].get(item_id, (None,))[0] is item:
+    if _held(session, item, item_id) is not None:
         return item
     return session.scalars(_LOCK_ITEM, {"item_id": item_id}).one()
 
