@@ -50,10 +50,10 @@ def test_the_scan_page_sends_the_same_statements_however_much_history(app, sessi
     after, page = scan_statements(app, client, url)
     assert after == before, "the scan page's statements grew with the history"
     assert 'value="Audit"' in page  # still prefilled from the person's last take-out
-    # BEGIN, the user, the label with its item, its open check-out, a return awaiting inspection and whether a
-    # request may be shown (one read), the take-out rules, the last take-out, and the approvals waiting for the
+    # BEGIN, the user, the label with its item, its open check-out, a return awaiting inspection, whether a request
+    # may be shown and the item's saved rule (one read), the last take-out, and the approvals waiting for the
     # reader (the header's link)
-    assert before <= 6
+    assert before <= 5
 
 
 def test_the_scan_of_an_item_to_return_does_not_read_for_the_take_out_form(app, session, make_user, make_item):

@@ -96,12 +96,6 @@ _LAST_OWN_TRIP = (
     .order_by(Checkout.out_at.desc(), Checkout.id.desc()).limit(1))
 
 
-# The scan's: the label, its item and what the item's page shows of its check-outs, in one statement (`:token`,
-# as `token_text` writes it); the scan adds columns of its own.
-LABEL_FOR_PAGE = (select(LabelToken).options(joinedload(LabelToken.item).joinedload(Item.on_page_checkouts))
-                  .where(LabelToken.token == bindparam("token")))
-
-
 def token_text(token: str | None) -> str:
     """A scanned or typed label token as the labels hold it."""
     return (token or "").strip().upper()

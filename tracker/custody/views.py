@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import contains_eager
 
 from .. import audit, clock, queries
 from ..accounts import signin
@@ -27,7 +29,7 @@ from ..http import (
     signed_in,
 )
 from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules, reader_zone
-from ..models import Checkout, HandoverOffer, Item, Kind, LabelToken, OfferStatus, User
+from ..models import Checkout, HandoverOffer, Item, Kind, LabelToken, OfferStatus, TakeoutRule, User
 from . import approvals, confirmations, found, handover, policy, rules
 from . import operations as custody
 from .forms import AcceptOfferForm, CheckoutForm, FoundMessageForm, HandoverForm, InspectionForm, ReturnForm
@@ -69,10 +71,11 @@ def _prefill(form: CheckoutForm, due: datetime, me: User) -> None:
 
 
 def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: datetime | None = None,
-                 label: LabelToken | None = None, requests: bool | None = None):
+                 label: LabelToken | None = None, requests: bool | None = None, saved_rule=rules.UNREAD):
     """The item's page; with `form`, the take-out form as the person sent it (refused), its details open; with
-    the `label` scanned, its holder may confirm custody ("I still have it") where the rule asks. `requests`: whether
-    the page may have a request to show, if the scan read it with the label."""
+    the `label` scanned, its holder may confirm custody ("I still have it") where the rule asks. `requests` and
+    `saved_rule`: whether the page may have a request to show, and the item's saved rule (None: none), where the
+    scan read them with the label."""
     s = db()
     moment = now()
     me = current_user._get_current_object()  # read a dozen times below: the user, not the proxy each time
@@ -87,8 +90,15 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         pending = None  # someone's approval in advance for a later day: the item goes out today as usual
     tokens = queries.current_tokens(s, [c.id for c in contents]) if contents and co is not None else {}
     refused = form is not None
-    table = rules.table(s, pol)
-    governing = [rules.lookup(table, x) for x in [it, *contents]] if co is None else []
+    if contents or saved_rule is rules.UNREAD:
+        table = rules.table(s, pol)
+        rule_of = functools.partial(rules.lookup, table)
+    else:  # every rule below is the item's own, read with the label
+        (own,) = rules.governing(s, it, pol, [], saved=saved_rule)
+
+        def rule_of(_item: Item) -> rules.Rule:
+            return own
+    governing = [rule_of(x) for x in [it, *contents]] if co is None else []
     default_due = rules.due_by(governing, moment, pol)
     # The take-out form is on the page only while the item is in and free to go (the template's conditions): its
     # prefill reads the person's last trip, and the desk's "for" list every active person.
@@ -112,12 +122,12 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         default_due=due or default_due, approval_required=pol.approval_required,
         offer=handover.still_open(s, co, moment, pol) if co is not None else None,
         history=queries.item_events(s, it) if me.privileged else [],
-        needs_erasure=co is not None and any(rules.lookup(table, x).erasure_on_return for x in returning),
+        needs_erasure=co is not None and any(rule_of(x).erasure_on_return for x in returning),
         erasure_methods=custody.ERASURE_METHODS, inspection=inspection,
         disposal_methods=tuple(DISPOSAL_METHOD_LABELS),
         confirm_token=label.token if label and co and co.holder_id == me.id
-        and confirmations.asks(rules.lookup(table, it)) else None,
-        next_count=rules.next_count_on(rules.lookup(table, it), it, pol.for_item(it).timezone))
+        and confirmations.asks(rule_of(it)) else None,
+        next_count=rules.next_count_on(rule_of(it), it, pol.for_item(it).timezone))
 
 
 @bp.get("/items/<tag>")
@@ -139,9 +149,14 @@ def find():
     return redirect(url_for("custody.item", tag=it.asset_tag))
 
 
-# The scan's one read: the label, its item and the check-outs the item's page shows, and whether the page may have a
-# request for approval to show (`approvals.on_item_page`), for `:reader_id` at `:now`.
-_SCAN = queries.LABEL_FOR_PAGE.add_columns(approvals.may_show_requests(LabelToken.item_id))
+# The scan's one read: the label, its item and the check-outs the item's page shows, whether the page may have a
+# request for approval to show (`approvals.on_item_page`, for `:reader_id` at `:now`), and the item's saved
+# take-out rule, if any.
+_SCAN = (select(LabelToken, approvals.may_show_requests(LabelToken.item_id), TakeoutRule)
+         .join(LabelToken.item)
+         .outerjoin(TakeoutRule, and_(TakeoutRule.kind == Item.kind, TakeoutRule.data_class == Item.data_class))
+         .options(contains_eager(LabelToken.item).joinedload(Item.on_page_checkouts))
+         .where(LabelToken.token == bindparam("token")))
 
 
 @bp.get("/s/<token>")
@@ -152,7 +167,7 @@ def scan(token: str):
     row = db().execute(_SCAN, {"token": queries.token_text(token), "reader_id": reader, "now": now()}).unique().first()
     if row is None:
         return _not_a_label()
-    label, may_show_requests = row
+    label, may_show_requests, saved_rule = row
     if not current_user.is_authenticated:
         # Staff sign in and come back here; anyone else learns whom to call, and nothing about the item.
         if request.method == "GET":  # a HEAD (link previews, monitors) is not someone holding the item
@@ -163,7 +178,7 @@ def scan(token: str):
         return render_template("custody/replaced.html", label=label), 410
     if label.item.retired:
         return render_template("custody/retired.html", item=label.item), 410
-    return _render_item(label.item, request.path, label=label, requests=may_show_requests)
+    return _render_item(label.item, request.path, label=label, requests=may_show_requests, saved_rule=saved_rule)
 
 
 
