@@ -181,7 +181,6 @@ def scan(token: str):
     return _render_item(label.item, request.path, label=label, requests=may_show_requests, saved_rule=saved_rule)
 
 
-
 def _not_a_label():
     return render_template("custody/invalid.html"), 404
 
@@ -237,7 +236,7 @@ def _about_a_field(error: DomainError | None) -> bool:
 @signed_in
 def checkout(tag: str):
     """Take the item out as the form asks. The usual tap reads the item once, locked, in the take-out's own
-    transaction; a refused form, a take-out for someone else, and an approval in advance read it first."""
+    transaction; a form refused before it, and an approval in advance, read it on their own."""
     form = _checkout_form()
     valid = form.validate()
     try:
