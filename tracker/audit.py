@@ -73,12 +73,11 @@ _COLUMNS = ("seq", "prev_hash", "hash", "at", "action", "actor_id", "item_id", "
             "source", "data")
 
 
-def _insert_many(session: Session, rows: list[dict], head: tuple[int, str] | None = None) -> None:
-    """Insert many events in one executemany on the driver: the values are plain except `at`, which goes through
-    the column type's own bind processor, once per distinct moment (a sweep writes thousands at one moment).
-
-    With `head` (seq, hash), one event on PostgreSQL also moves the chain's head in the same statement (a CTE): a
-    take-out or return then costs one round trip fewer while it holds the head's lock."""
+def _insert_many(session: Session, rows: list[dict], head: tuple[int, str]) -> None:
+    """Insert many events in one executemany on the driver, and move the chain's head to `head` (seq, hash): the
+    values are plain except `at`, which goes through the column type's own bind processor, once per distinct
+    moment (a sweep writes thousands at one moment). One event on PostgreSQL moves the head in the same statement
+    (a CTE): a take-out or return then costs one round trip fewer while it holds the head's lock."""
     conn = session.connection()
     dialect = conn.dialect
     table = Event.__table__
@@ -92,11 +91,10 @@ def _insert_many(session: Session, rows: list[dict], head: tuple[int, str] | Non
         if at not in moments:
             moments[at] = process(at)
         params.append(tuple(moments[at] if c == "at" else row.get(c) for c in _COLUMNS))
-    if head is not None and len(params) == 1 and dialect.name == "postgresql":
+    if len(params) == 1 and dialect.name == "postgresql":
         conn.exec_driver_sql(_MOVE_AND_INSERT, (*head, *params[0]))
         return
-    if head is not None:
-        conn.execute(_MOVE_HEAD, {"seq": head[0], "hash": head[1]})
+    conn.execute(_MOVE_HEAD, {"seq": head[0], "hash": head[1]})
     conn.exec_driver_sql(_INSERT_SQL["qmark" if dialect.paramstyle == "qmark" else "format"], params)
 
 
