@@ -275,17 +275,23 @@ def main() -> None:
             server.stop()
     backend = "PostgreSQL" if args.postgres else "SQLite"
     print(f"Requests through gunicorn ({args.workers} sync workers, {args.connections} connections, {args.seconds} s each "
-          f"in {args.rounds} rounds) on {backend}, {os.cpu_count()} CPUs; p50 and p99: the rounds' median")
-    print(f"{'case':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'bad':>6}{'ratio':>8}")
+          f"in {args.rounds} rounds) on {backend}, {os.cpu_count()} CPUs; p50 and p99: the rounds' median; "
+          "rounds: the lowest and highest ratio of a round to its baseline's run next to it")
+    print(f"{'case':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'bad':>6}{'ratio':>8}{'rounds':>12}")
     for case, base in (("scan", "bare-page"), ("takeout", "bare-write"), ("bare-page", None), ("bare-write", None)):
         if case not in results:
             continue
         r = results[case]
-        ratio = r["per_s"] / results[base]["per_s"] if base in results and base else None
-        if ratio is not None:
-            r["ratio"] = ratio
+        shown = ""
+        if base in results and base:
+            r["ratio"] = r["per_s"] / results[base]["per_s"]
+            # each round's ratio to its baseline's run just after it: how far the machine's load moved them
+            r["round_ratios"] = [a["per_s"] / b["per_s"] for a, b in zip(r["rounds"], results[base]["rounds"],
+                                                                          strict=True)]
+            low, high = min(r["round_ratios"]), max(r["round_ratios"])
+            shown = f"{r['ratio']:>7.0%}{f'{low:.0%}-{high:.0%}':>12}"
         print(f"{case:<12}{r['per_s']:>9.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['bad_status'] + r['errors']:>6}"
-              f"{'' if ratio is None else f'{ratio:>7.0%}':>8}")
+              f"{shown}")
     if "takeout" in results:
         t = results["takeout"]
         print(f"take-out/return recorded: {t['checkouts']} check-outs, {t['returns']} returns, {t['refused']} refused")
