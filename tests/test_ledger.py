@@ -210,3 +210,33 @@ def test_a_take_out_approved_in_two_steps_names_both_approvers(app, session, mak
     rows = _sheet(client_for(app, desk).get("/desk/records/ledger.xlsx?month=2026-06"))
     (line,) = [dict(zip(rows[0], r, strict=True)) for r in rows[1:] if isinstance(r[0], int)]
     assert (line["Approved by"], line["Approved at"]) == ("Mori Manager → Desk Officer", "2026-06-02 10:09")
+
+
+def test_a_month_is_the_readers_offices_month_and_the_file_names_its_zone(app, session, make_site, make_user,
+                                                                           make_item, frozen_clock):
+    """23:30 on 30 June in Bangkok is 01:30 on 1 July in Tokyo: the take-out is June's for the desk at Bangkok, which
+    reads its time as 23:30, and July's for the main office's desk; each file says which zone its times are in."""
+    frozen_clock["now"] = tokyo(1, 9, month=8)
+    bangkok = make_site("Bangkok", timezone="Asia/Bangkok")
+    there, here = make_user("security", language="en"), make_user("security", language="en")
+    there.site = bangkok
+    usb = make_item(Kind.usb)
+    custody.check_out(session, tokyo(1, 1, 30, month=7), item=usb, holder=there, actor=there,
+                      due_at=tokyo(1, 18, month=7))
+    session.commit()
+
+    def ledger(desk, month: str) -> tuple[dict[str, str], list[str]]:
+        rows = list(csv.reader(io.StringIO(client_for(app, desk).get(f"/desk/records/ledger.csv?month={month}")
+                                           .data.decode("utf-8-sig"))))
+        blank = rows.index([])
+        found = {r[rows[0].index("Asset tag")]: r[rows[0].index("Taken out at")] for r in rows[1:blank]}
+        return found, [r[0] for r in rows[blank + 1:]]
+
+    june, notes = ledger(there, "2026-06")
+    assert june == {usb.asset_tag: "2026-06-30 23:30"}
+    assert any(n.endswith("times in Asia/Bangkok") for n in notes), notes
+    assert ledger(there, "2026-07")[0] == {}
+    assert ledger(here, "2026-06")[0] == {}
+    july, notes = ledger(here, "2026-07")
+    assert july == {usb.asset_tag: "2026-07-01 01:30"}
+    assert any(n.endswith("times in Asia/Tokyo") for n in notes), notes

@@ -234,3 +234,56 @@ def test_the_take_out_form_offers_and_reads_times_on_the_holders_clock(app, sess
     session.rollback()
     co = session.scalars(select(Checkout).where(Checkout.item_id == item.id)).one()
     assert co.due_at == tokyo(1, 19, 30)  # 18:30 in Singapore
+
+
+# --- mail on its reader's clock -----------------------------------------------------------------------------------
+
+
+def test_each_mail_gives_times_on_its_readers_office_clock(new_app, session, offices, make_site, make_user, make_item,
+                                                          smtp):
+    """Bangkok's 19:00 is 21:00 in Tokyo. The holder at Bangkok and the one at the main office each read the due time
+    on their own clock; Bangkok's own desk on Bangkok's; Singapore has no desk addresses, so the main office's desk
+    is told, on the main office's clock."""
+    app = new_app(**smtp_config(smtp), DESK_EMAILS="tokyo-desk@example.com", DEFAULT_LANGUAGE="en")
+    bangkok = make_site("Bangkok", timezone="Asia/Bangkok", day_end=time(19, 0), desk_emails="bkk-desk@example.com")
+    away, home = make_user(language="en"), make_user(language="en")
+    away.site_id = bangkok.id
+    session.commit()
+    tags = {"bkk": out_at(session, make_item, away, bangkok, due=tokyo(1, 21)).asset_tag,
+            "bkk-home": out_at(session, make_item, home, bangkok, due=tokyo(1, 21)).asset_tag,
+            "sg": out_at(session, make_item, away, offices["Singapore"], due=tokyo(1, 20)).asset_tag}
+    jobs.run_sweeps_if_missed(app, tokyo(1, 12))
+    jobs.run_sweeps_if_missed(app, tokyo(1, 20))  # Singapore's day end
+    jobs.run_sweeps_if_missed(app, tokyo(1, 21))  # Bangkok's
+
+    def due(address: str) -> dict[str, str]:
+        """The due time each item's line gives, by the item's tag, in every mail to `address`."""
+        return {tag: line.split("Due back: ")[1][:16] for m in smtp.inbox.to(address)
+                for line in m.get_content().splitlines() for tag in tags.values() if f"- {tag} (" in line}
+
+    assert due(away.email) == {tags["bkk"]: "2026-06-01 19:00", tags["sg"]: "2026-06-01 18:00"}
+    assert due(home.email) == {tags["bkk-home"]: "2026-06-01 21:00"}
+    assert due("bkk-desk@example.com") == {tags["bkk"]: "2026-06-01 19:00", tags["bkk-home"]: "2026-06-01 19:00"}
+    assert due("tokyo-desk@example.com") == {tags["sg"]: "2026-06-01 20:00"}
+
+
+def test_a_mail_queued_in_someones_request_is_on_its_readers_clock_not_theirs(new_app, session, offices, make_user,
+                                                                              make_item, smtp):
+    """A holder at Singapore asks for an overnight take-out of a main-office item: the desk that decides is told the
+    due time on the main office's clock, not on the asker's, whose request wrote the mail."""
+    from flask_login import login_user
+
+    app = new_app(**smtp_config(smtp), DESK_EMAILS="tokyo-desk@example.com")
+    holder = make_user(language="en")
+    holder.site = offices["Singapore"]
+    item = make_item()
+    session.commit()
+    with app.test_request_context("/"):
+        login_user(holder)
+        approvals.request_checkout(session, tokyo(1, 10), item=item, holder=holder, due_at=tokyo(2, 17), purpose="p",
+                                   destination="d", reason="trip", policy=Policy(approval_required=True),
+                                   handling_ack=True)
+        session.commit()
+    jobs.run_delivery(app, tokyo(1, 10))
+    (mail,) = smtp.inbox.to("tokyo-desk@example.com")
+    assert "返却期限: 2026/06/02 17:00" in mail.get_content()  # the default language, Japanese

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, Request, current_app, request
 from flask.globals import _cv_app
-from flask_babel import Babel, format_date, get_locale, get_timezone, get_translations
+from flask_babel import Babel, force_locale, format_date, get_locale, get_timezone, get_translations
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from jinja2 import pass_eval_context
@@ -194,13 +197,37 @@ def _select_timezone() -> str:
     """Times are shown in the reader's office's zone: their site's, else the settings' (the main office's)."""
     user = _reader() if request else None
     if user and getattr(user, "is_authenticated", False) and user.site_id:
-        return user.site.timezone
-    return current_app.config["TIMEZONE"]
+        return zone_of(user.site)
+    return zone_of(None)
+
+
+def zone_of(site) -> str:
+    """An office's time zone: the site's, or the main office's (the settings') for None."""
+    return site.timezone if site is not None else current_app.config["TIMEZONE"]
 
 
 def reader_zone() -> str:
     """The zone the pages show times in (and read typed times in): see `_select_timezone`."""
     return str(_timezone())
+
+
+@contextmanager
+def speaking(language: str, zone: str) -> Iterator[None]:
+    """Write in `language` with times in `zone` inside (an e-mail to someone at another office), whoever's request
+    this is; as Flask-Babel's force_locale, which sets only the language. A zone this machine cannot read (a typo
+    in the data) is the main office's, so one site's mistake never stops another's mail."""
+    get_timezone()  # Flask-Babel's per-request state, with the request's own choice made
+    state = _babel_state()
+    before = state.get("babel_tzinfo")
+    try:
+        state["babel_tzinfo"] = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        state["babel_tzinfo"] = ZoneInfo(zone_of(None))
+    try:
+        with force_locale(language):
+            yield
+    finally:
+        state["babel_tzinfo"] = before
 
 
 def describe(err: DomainError) -> str:

@@ -15,7 +15,7 @@ from ..labels.design import wrap
 MARGIN = 20  # mm
 
 
-def render(ctx: dict, tz: str) -> bytes:
+def render(ctx: dict) -> bytes:
     """Lines of text drawn with drawString, which prints markup and template syntax literally."""
     incident, duty = ctx["incident"], ctx["duty"]
     font = fonts.register()

@@ -89,7 +89,7 @@ def close(incident_id: int):
 @privileged
 def pdf(incident_id: int):
     incident = get_or_404(Incident, incident_id)
-    data = render(_context(incident), current_app.config["TIMEZONE"])
+    data = render(_context(incident))
     record_export("incident.pdf", incident=incident.id)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
                      download_name=f"incident-{incident.id}-{incident.item.asset_tag}.pdf")

@@ -11,14 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app, has_app_context
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from ..errors import N_
-from ..i18n import day, when
+from ..i18n import day, speaking, when, zone_of
 from ..models import ApprovalStep, CheckoutRequest, RequestStatus, User
-from .outbox import _queue, chat_text, desk_addresses, webhook_format
+from .outbox import _queue, chat_text, desk_addresses, desk_zone, webhook_format
 
 
 def listen(turn_started, request_settled) -> None:
@@ -62,15 +61,17 @@ def queue_turn(session: Session, now: datetime, request: CheckoutRequest, approv
     default = config.get("DEFAULT_LANGUAGE", "ja")
     queued = 0
     if config.get("SMTP_HOST"):
-        people = [(u.email, u.language or default, u.name, None) for u in approvers]
+        site = request.item.site
+        people = [(u.email, u.language or default, zone_of(u.site), u.name, None) for u in approvers]
         if not people:
-            people = [(address, default, None, None) for address in desk_addresses(config, request.item.site)]
+            people = [(address, default, desk_zone(config, site), None, None)
+                      for address in desk_addresses(config, site)]
         # Each approver's deputy (代理承認者) is told too, in case the approver is away; they may decide for them.
         named = {u.id for u in approvers} | {request.requester_id}
-        people += [(u.deputy.email, u.deputy.language or default, u.deputy.name, u.name) for u in approvers
-                   if u.deputy is not None and u.deputy.active and u.deputy.id not in named]
-        for address, language, name, stands_in_for in people:
-            with force_locale(language):
+        people += [(u.deputy.email, u.deputy.language or default, zone_of(u.deputy.site), u.deputy.name, u.name)
+                   for u in approvers if u.deputy is not None and u.deputy.active and u.deputy.id not in named]
+        for address, language, zone, name, stands_in_for in people:
+            with speaking(language, zone):
                 subject = _("Approval needed: %(tag)s for %(name)s", tag=request.item.asset_tag,
                             name=request.requester.name)
                 deputy = ([_("You are %(name)s's deputy: if they are away, you may decide for them.",
@@ -82,7 +83,7 @@ def queue_turn(session: Session, now: datetime, request: CheckoutRequest, approv
             _queue(session, now, "email", address, subject, body)
             queued += 1
     if config.get("WEBHOOK_URL"):
-        with force_locale(default):
+        with speaking(default, zone_of(None)):
             subject = _("Approval needed: %(tag)s for %(name)s", tag=request.item.asset_tag,
                         name=request.requester.name)
             waiting = ", ".join(u.name for u in approvers) or _("the security desk")
@@ -107,7 +108,7 @@ def queue_outcome(session: Session, now: datetime, request: CheckoutRequest, con
         return 0
     requester = request.requester
     subject_text, body_text = _OUTCOMES[request.status]
-    with force_locale(requester.language or config.get("DEFAULT_LANGUAGE", "ja")):
+    with speaking(requester.language or config.get("DEFAULT_LANGUAGE", "ja"), zone_of(requester.site)):
         lines = [_("Hello %(name)s,", name=requester.name), "", _(body_text, tag=request.item.asset_tag)]
         if request.status == RequestStatus.approved:
             lines.append(_("It is checked out to you now, due back %(due)s.", due=when(request.due_at))

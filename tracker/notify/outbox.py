@@ -1,5 +1,9 @@
 """The outbox: messages people act on (one digest per holder, one to the desk, a chat webhook), queued in the
 same transaction as the sweep or reminder job, so a job never half-notifies; `delivery` sends them afterwards.
+
+Each message is written in its reader's language with times on its reader's office's clock, as their pages show
+them: a person's site's zone, a site's own desk's zone, the main office's for its desk and the chat; never the zone
+of whoever's request happened to queue it.
 """
 
 from __future__ import annotations
@@ -9,11 +13,10 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from ..i18n import day, when
+from ..i18n import day, speaking, when, zone_of
 from ..models import Checkout, HandoverOffer, Notification, OfferStatus, Site, User
 
 
@@ -65,7 +68,7 @@ def _to_each_holder(session: Session, now: datetime, checkouts: list[Checkout], 
     by_holder = _by_holder(checkouts)
     for cos in by_holder.values():
         holder = cos[0].holder
-        with force_locale(holder.language or config.get("DEFAULT_LANGUAGE", "ja")):
+        with speaking(holder.language or config.get("DEFAULT_LANGUAGE", "ja"), zone_of(holder.site)):
             subject, body = write(holder, cos)
         _queue(session, now, "email", holder.email, subject, body)
     return len(by_holder)
@@ -84,6 +87,11 @@ def desk_addresses(config: dict, site: Site | None) -> list[str]:
     so a site's overdue items never reach nobody."""
     own = _addresses(site.desk_emails or "") if site is not None else []
     return own or _addresses(config.get("DESK_EMAILS", ""))
+
+
+def desk_zone(config: dict, site: Site | None) -> str:
+    """The zone of the desk that `desk_addresses` names: the site's for its own desk, else the main office's."""
+    return zone_of(site if site is not None and _addresses(site.desk_emails or "") else None)
 
 
 def _by_site(checkouts: list[Checkout]) -> dict[int | None, list[Checkout]]:
@@ -108,7 +116,7 @@ def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], co
     if email:
         for cos in by_holder.values():
             holder = cos[0].holder
-            with force_locale(holder.language or default):
+            with speaking(holder.language or default, zone_of(holder.site)):
                 subject = _("Overdue: please return %(n)d item(s) or contact the security desk", n=len(cos))
                 body = "\n".join([_("Hello %(name)s,", name=holder.name), "",
                                   _("These items are past their due time:"), *[_line(c) for c in cos], "",
@@ -116,21 +124,24 @@ def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], co
                                   f"{config['BASE_URL']}/my"])
             _queue(session, now, "email", holder.email, subject, body)
             count += 1
-    with force_locale(default):
+    def desk_message(cos: list[Checkout], board: str) -> tuple[str, str]:
         heading = _("Overdue at a take-out rule's curfew or time limit:") if at_curfew else _("Overdue at the day end:")
-        if email:
-            for cos in _by_site(checkouts).values():
-                site = cos[0].item.site
-                board = f"{config['BASE_URL']}/desk/" + (f"?site={site.id}" if site is not None else "")
-                body = "\n".join([heading, *[_desk_line(c) for c in cos], "", board])
-                for address in desk_addresses(config, site):
-                    _queue(session, now, "email", address, _("%(n)d item(s) overdue", n=len(cos)), body)
-                    count += 1
-        subject = _("%(n)d item(s) overdue", n=len(checkouts))
-        desk_body = "\n".join([heading, *[_desk_line(c) for c in checkouts], "", f"{config['BASE_URL']}/desk/"])
+        return _("%(n)d item(s) overdue", n=len(cos)), "\n".join([heading, *[_desk_line(c) for c in cos], "", board])
+
+    if email:
+        for cos in _by_site(checkouts).values():
+            site = cos[0].item.site
+            with speaking(default, desk_zone(config, site)):
+                subject, body = desk_message(cos, f"{config['BASE_URL']}/desk/"
+                                                  + (f"?site={site.id}" if site is not None else ""))
+            for address in desk_addresses(config, site):
+                _queue(session, now, "email", address, subject, body)
+                count += 1
     if config.get("WEBHOOK_URL"):
+        with speaking(default, zone_of(None)):
+            subject, body = desk_message(checkouts, f"{config['BASE_URL']}/desk/")
         _queue(session, now, "webhook", config["WEBHOOK_URL"], subject,
-               chat_text(f"{subject}\n{desk_body}", webhook_format(config)))
+               chat_text(f"{subject}\n{body}", webhook_format(config)))
         count += 1
     return count
 
@@ -173,7 +184,7 @@ def queue_escalations(session: Session, now: datetime, result, config: dict) -> 
     if config.get("SMTP_HOST"):
         for (user_id, level), steps in result.by_recipient().items():
             person = next(u for u in steps[0].told if u.id == user_id)
-            with force_locale(person.language or default):
+            with speaking(person.language or default, zone_of(person.site)):
                 subject, body = _escalation_mail(level, person.name, steps, config["BASE_URL"])
             _queue(session, now, "email", person.email, subject, body)
             count += 1
@@ -183,15 +194,16 @@ def queue_escalations(session: Session, now: datetime, result, config: dict) -> 
         for step in unheard:
             by_site[step.flag.item.site_id].append(step)
         for steps in by_site.values():
-            desk = desk_addresses(config, steps[0].flag.item.site)
+            site = steps[0].flag.item.site
+            desk = desk_addresses(config, site)
             if desk:
-                with force_locale(default):
+                with speaking(default, desk_zone(config, site)):
                     subject, body = _escalation_mail(2, None, steps, config["BASE_URL"], lead=False)
                 for address in desk:
                     _queue(session, now, "email", address, subject, body)
                     count += 1
     if config.get("WEBHOOK_URL"):
-        with force_locale(default):
+        with speaking(default, zone_of(None)):
             subject = _("%(n)d overdue flag(s) escalated: nobody acknowledged them in time", n=len(result.steps))
             lines = [f"{_escalation_line(s)} → {_escalated_to(s)}" for s in result.steps]
             text = "\n".join([subject, *lines, "", f"{config['BASE_URL']}/desk/"])
@@ -221,7 +233,7 @@ def queue_handover_offer(session: Session, now: datetime, offer: HandoverOffer, 
     if not config.get("SMTP_HOST"):
         return 0
     to, item = offer.to_user, offer.item
-    with force_locale(to.language or config.get("DEFAULT_LANGUAGE", "ja")):
+    with speaking(to.language or config.get("DEFAULT_LANGUAGE", "ja"), zone_of(to.site)):
         subject = _("%(name)s is handing %(tag)s over to you", name=offer.from_user.name, tag=item.asset_tag)
         body = "\n".join([_("Hello %(name)s,", name=to.name), "",
                           _("%(name)s offers to hand this item over to you:", name=offer.from_user.name),
@@ -238,7 +250,7 @@ def queue_handover_unanswered(session: Session, now: datetime, offer: HandoverOf
     if not config.get("SMTP_HOST"):
         return 0
     giver, item = offer.from_user, offer.item
-    with force_locale(giver.language or config.get("DEFAULT_LANGUAGE", "ja")):
+    with speaking(giver.language or config.get("DEFAULT_LANGUAGE", "ja"), zone_of(giver.site)):
         if offer.status == OfferStatus.declined:
             subject = _("%(name)s declined the hand-over of %(tag)s", name=offer.to_user.name, tag=item.asset_tag)
         else:
@@ -252,11 +264,6 @@ def queue_handover_unanswered(session: Session, now: datetime, offer: HandoverOf
 
 def _addresses(text: str) -> list[str]:
     return [a.strip() for a in (text or "").split(",") if a.strip()]
-
-
-def _desk_of(site, config: dict) -> list[str]:
-    """A site's desk addresses; the main office's (and a site without its own) are TRACKER_DESK_EMAILS."""
-    return _addresses(site.desk_emails if site is not None and site.desk_emails else config.get("DESK_EMAILS", ""))
 
 
 def _count_line(due) -> str:
@@ -283,14 +290,14 @@ def queue_count_digests(session: Session, now: datetime, digests: list, config: 
         return 0
     count = 0
     for digest in digests:
-        with force_locale(config.get("DEFAULT_LANGUAGE", "ja")):
+        with speaking(config.get("DEFAULT_LANGUAGE", "ja"), desk_zone(config, digest.site)):
             where = f" ({digest.site.name})" if digest.site is not None else ""
             subject = _("%(n)d item(s) due for a stock-take count", n=digest.total) + where
             lines = [_count_line(d) for d in digest.due]
             more = [_("… and %(n)d more.", n=digest.total - len(digest.due))] if digest.total > len(digest.due) else []
             body = "\n".join([_("These items are due for a count today or overdue:"), *lines, *more, "",
                               f"{config['BASE_URL']}/desk/counts-due"])
-        for address in _desk_of(digest.site, config):
+        for address in desk_addresses(config, digest.site):
             _queue(session, now, "email", address, subject, body)
             count += 1
     return count
@@ -320,12 +327,13 @@ def queue_custody_unconfirmed(session: Session, now: datetime, checkouts: list[C
         by_site[co.item.site_id].append(co)
     count = 0
     for cos in by_site.values():
-        with force_locale(config.get("DEFAULT_LANGUAGE", "ja")):
+        site = cos[0].item.site
+        with speaking(config.get("DEFAULT_LANGUAGE", "ja"), desk_zone(config, site)):
             subject = _("Not confirmed: %(n)d holder(s) did not confirm they still have an item", n=len(cos))
             lines = [_unconfirmed_line(c) for c in cos]
             body = "\n".join([_("These holders were asked to confirm custody and have not. Please contact them:"),
                               *lines, "", f"{config['BASE_URL']}/desk/counts-due"])
-        for address in _desk_of(cos[0].item.site, config):
+        for address in desk_addresses(config, site):
             _queue(session, now, "email", address, subject, body)
             count += 1
     return count

@@ -11,14 +11,13 @@ from collections import defaultdict
 from datetime import datetime
 
 from flask import current_app, has_app_context
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..i18n import CLASS_LABELS, label
+from ..i18n import CLASS_LABELS, label, speaking, zone_of
 from ..models import Item, StockTake
-from .outbox import _queue, chat_text, desk_addresses, webhook_format
+from .outbox import _queue, chat_text, desk_addresses, desk_zone, webhook_format
 
 
 def listen(missing_found) -> None:
@@ -38,25 +37,29 @@ def queue_missing(session: Session, now: datetime, stocktake: StockTake, item_id
                                  .order_by(Item.asset_tag)))
     link = f"{config['BASE_URL']}/stocktakes/{stocktake.id}"
     queued = 0
-    with force_locale(config.get("DEFAULT_LANGUAGE", "ja")):
-        def message(found: list[Item]) -> tuple[str, str]:
-            subject = _("Stock-take %(n)d: %(count)d item(s) missing", n=stocktake.id, count=len(found))
-            lines = [f"- {i.asset_tag} ({i.name}) {label(CLASS_LABELS, i.data_class)}" for i in found]
-            ask = _("Each is flagged on the desk's board: find it, or mark it lost to open an incident.")
-            return subject, "\n".join([_("The stock-take did not find these items:"), *lines, "", ask, link])
+    default = config.get("DEFAULT_LANGUAGE", "ja")
 
-        if config.get("SMTP_HOST"):
-            by_site: dict[int | None, list[Item]] = defaultdict(list)
-            for item in items:
-                by_site[item.site_id].append(item)
-            for found in by_site.values():
+    def message(found: list[Item]) -> tuple[str, str]:
+        subject = _("Stock-take %(n)d: %(count)d item(s) missing", n=stocktake.id, count=len(found))
+        lines = [f"- {i.asset_tag} ({i.name}) {label(CLASS_LABELS, i.data_class)}" for i in found]
+        ask = _("Each is flagged on the desk's board: find it, or mark it lost to open an incident.")
+        return subject, "\n".join([_("The stock-take did not find these items:"), *lines, "", ask, link])
+
+    if config.get("SMTP_HOST"):
+        by_site: dict[int | None, list[Item]] = defaultdict(list)
+        for item in items:
+            by_site[item.site_id].append(item)
+        for found in by_site.values():
+            site = found[0].site
+            with speaking(default, desk_zone(config, site)):
                 subject, body = message(found)
-                for address in desk_addresses(config, found[0].site):
-                    _queue(session, now, "email", address, subject, body)
-                    queued += 1
-        if config.get("WEBHOOK_URL") and items:
+            for address in desk_addresses(config, site):
+                _queue(session, now, "email", address, subject, body)
+                queued += 1
+    if config.get("WEBHOOK_URL") and items:
+        with speaking(default, zone_of(None)):
             subject, body = message(items)
-            _queue(session, now, "webhook", config["WEBHOOK_URL"], subject,
-                   chat_text(f"{subject}\n{body}", webhook_format(config)))
-            queued += 1
+        _queue(session, now, "webhook", config["WEBHOOK_URL"], subject,
+               chat_text(f"{subject}\n{body}", webhook_format(config)))
+        queued += 1
     return queued

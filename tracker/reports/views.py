@@ -8,14 +8,14 @@ import re
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from .. import clock, queries, trail
 from ..errors import N_, InvalidInput
 from ..http import actor, db, found_or_404, now, privileged, record_export
-from ..i18n import day, describe, gettext, when
+from ..i18n import day, describe, gettext, reader_zone, when
 from ..models import Checkout, Department, Event, Flag, Item
 from . import exports, late, ledger, writers
 
@@ -25,7 +25,9 @@ MIN_YEAR, MAX_YEAR = 1970, 2999  # records are kept for years, not for millennia
 
 
 def _tz() -> str:
-    return current_app.config["TIMEZONE"]
+    """Days and months are the reader's office's, the zone every time in the records is shown in: a month's
+    ledger is the take-outs whose times it shows in that month."""
+    return reader_zone()
 
 
 def _month(text: str | None) -> date:
@@ -157,7 +159,8 @@ def _download(table: writers.Table, fmt: str, name: str):
 
 
 def _exported_line() -> str:
-    return gettext("Exported %(when)s by %(name)s", when=when(now()), name=actor().name)
+    return gettext("Exported %(when)s by %(name)s; times in %(zone)s", when=when(now()), name=actor().name,
+                   zone=reader_zone())
 
 
 @bp.get("/ledger.<fmt>")
