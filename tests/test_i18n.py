@@ -135,3 +135,27 @@ def test_translations_are_compiled_when_the_app_starts_without_make(tmp_path):
     page = app.test_client().get("/login", headers={"Accept-Language": "ja"}).get_data(as_text=True)
     assert "ログイン" in page
     app.extensions["tracker.engine"].dispose()
+
+
+def test_speaking_writes_in_a_language_and_zone_then_gives_the_request_back(app, session, make_user, make_site):
+    """An e-mail to someone at another office, written during a Singapore reader's request: in their language and
+    zone inside, the reader's own again after, and the main office's zone for one this machine cannot read."""
+    from datetime import UTC, datetime
+
+    from flask_babel import gettext
+    from flask_login import login_user
+
+    from tracker.i18n import reader_zone, speaking, when
+
+    reader = make_user(language="ja")
+    reader.site = make_site("Singapore", timezone="Asia/Singapore")
+    session.commit()
+    moment = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    with app.test_request_context("/"):
+        login_user(reader)
+        assert (when(moment), reader_zone()) == ("2026/06/01 20:00", "Asia/Singapore")
+        with speaking("en", "Asia/Bangkok"):
+            assert (when(moment), gettext("Due back")) == ("2026-06-01 19:00", "Due back")
+        with speaking("en", "Atlantic/Atlantis"):  # a typo in a site's data: the main office's zone
+            assert when(moment) == "2026-06-01 21:00"
+        assert (when(moment), reader_zone(), gettext("Due back")) == ("2026/06/01 20:00", "Asia/Singapore", "返却期限")

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, Request, current_app, request
+from flask import Flask, Request, current_app, has_app_context, request
 from flask.globals import _cv_app
 from flask_babel import Babel, force_locale, format_date, get_locale, get_timezone, get_translations
 from flask_babel.speaklater import LazyString
@@ -216,6 +216,9 @@ def speaking(language: str, zone: str) -> Iterator[None]:
     """Write in `language` with times in `zone` inside (an e-mail to someone at another office), whoever's request
     this is; as Flask-Babel's force_locale, which sets only the language. A zone this machine cannot read (a typo
     in the data) is the main office's, so one site's mistake never stops another's mail."""
+    if not has_app_context():  # nothing to write in (force_locale does nothing there either)
+        yield
+        return
     get_timezone()  # Flask-Babel's per-request state, with the request's own choice made
     state = _babel_state()
     before = state.get("babel_tzinfo")
