@@ -297,10 +297,10 @@ def test_an_offer_left_from_yesterday_neither_shows_nor_blocks_a_new_one(session
     item = make_item(data_class=DataClass.none)
     co = give(session, item, alice, due_at=tokyo(3, 19))
     old = offered(session, item, alice, bob, now=tokyo(1, 18))
-    assert handover.still_open(session, co, tokyo(1, 23, 59), POLICY).id == old.id
+    assert handover.still_open(co, tokyo(1, 23, 59), POLICY).id == old.id
     assert [o.id for o in handover.waiting_for(session, bob, tokyo(1, 23, 59), POLICY)] == [old.id]
     # The next morning, before any scheduler has run:
-    assert handover.still_open(session, co, tokyo(2, 9), POLICY) is None
+    assert handover.still_open(co, tokyo(2, 9), POLICY) is None
     assert handover.waiting_for(session, bob, tokyo(2, 9), POLICY) == []
     new = handover.offer(session, tokyo(2, 9), item=item, to=carol, actor=alice, policy=POLICY)
     session.commit()

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.helpers import EN, NOW, client_for, counting, csrf_from, label_token, open_checkout, reread
+from tracker.custody import handover
 from tracker.custody import operations as custody
 from tracker.models import DataClass
 
@@ -83,6 +84,15 @@ def test_the_scan_of_an_item_to_return_does_not_read_for_the_take_out_form(app, 
     assert not reads_last_trip(seen)
     # Nor everyone who could be handed the item: they are on the hand-over page, not on every scan to return.
     assert not any("WHERE users.active" in " ".join(s.split()) for s in seen)
+    # A hand-over offer waiting on it comes with the label (BEGIN, the user, the label with all the page shows of
+    # the item, the header's count), and the page shows it.
+    assert len(seen) <= 4 and not any(s.lstrip().startswith("SELECT handover_offers.") for s in seen)
+    colleague = make_user(name="Taro Suzuki", language="en")
+    handover.offer(session, NOW, item=held, to=colleague, actor=me)
+    session.commit()
+    seen, page = scan(held)
+    assert "Waiting for Taro Suzuki to accept the hand-over." in page
+    assert not any(s.lstrip().startswith("SELECT handover_offers.") for s in seen)
 
 
 def test_take_out_and_return_send_the_same_statements_however_much_history(app, session, make_user, make_item):

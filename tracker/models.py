@@ -23,6 +23,7 @@ from sqlalchemy import (
     Time,
     TypeDecorator,
     and_,
+    literal_column,
     or_,
     text,
 )
@@ -378,6 +379,11 @@ class Checkout(Base):
     witness: Mapped[User | None] = relationship(foreign_keys=[witness_id])
     returned_by: Mapped[User | None] = relationship(foreign_keys=[returned_by_id])
     erasure_by: Mapped[User | None] = relationship(foreign_keys=[erasure_by_id])
+    # What its item's page shows of a hand-over: the offer waiting on it (one at most, uq_handover_offers_one_pending;
+    # the status written into the SQL, as db.written_in says why). Read-only: the hand-over rules read it afresh.
+    waiting_offers: Mapped[list[HandoverOffer]] = relationship(
+        viewonly=True, primaryjoin=lambda: and_(HandoverOffer.checkout_id == Checkout.id,
+                                                HandoverOffer.status == literal_column("'pending'")))
 
 
 class Event(Base):

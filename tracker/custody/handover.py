@@ -60,10 +60,10 @@ def pending(session: Session, checkout: Checkout) -> HandoverOffer | None:
     return session.scalar(_PENDING_OFFER, {"checkout_id": checkout.id})
 
 
-def still_open(session: Session, checkout: Checkout, now: datetime, policy: Policy) -> HandoverOffer | None:
-    """The offer waiting on this check-out as people see it: one past its day has lapsed, whether or not the
-    scheduler has recorded it yet."""
-    waiting = pending(session, checkout)
+def still_open(checkout: Checkout, now: datetime, policy: Policy) -> HandoverOffer | None:
+    """The offer waiting on this check-out as its item's page shows it (`Checkout.waiting_offers`, read with the
+    label on a scan): one past its day has lapsed, whether or not the scheduler has recorded it yet."""
+    waiting = next(iter(checkout.waiting_offers), None)
     return waiting if waiting is not None and now < lapses_at(waiting, policy) else None
 
 

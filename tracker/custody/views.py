@@ -120,7 +120,7 @@ def _render_item(it: Item, here: str, form: CheckoutForm | None = None, due: dat
         needs_witness=any(r.witness for r in governing),
         rules=handling_rules(),
         default_due=due or default_due, approval_required=pol.approval_required,
-        offer=handover.still_open(s, co, moment, pol) if co is not None else None,
+        offer=handover.still_open(co, moment, pol) if co is not None else None,
         history=queries.item_events(s, it) if me.privileged else [],
         needs_erasure=co is not None and any(rule_of(x).erasure_on_return for x in returning),
         erasure_methods=custody.ERASURE_METHODS, inspection=inspection,
@@ -155,7 +155,8 @@ def find():
 _SCAN = (select(LabelToken, approvals.may_show_requests(LabelToken.item_id), TakeoutRule)
          .join(LabelToken.item)
          .outerjoin(TakeoutRule, and_(TakeoutRule.kind == Item.kind, TakeoutRule.data_class == Item.data_class))
-         .options(contains_eager(LabelToken.item).joinedload(Item.on_page_checkouts))
+         .options(contains_eager(LabelToken.item).joinedload(Item.on_page_checkouts)
+                  .joinedload(Checkout.waiting_offers))
          .where(LabelToken.token == bindparam("token")))
 
 
@@ -369,7 +370,7 @@ def _handover_page(it: Item, typed: str = "", error: str | None = None):
     me = actor()
     back = safe_next(request.values.get("next")) or url_for("custody.item", tag=it.asset_tag)
     co = custody.open_checkout(db(), it)
-    if co is None or handover.still_open(db(), co, now(), _policy(it)) is not None:
+    if co is None or handover.still_open(co, now(), _policy(it)) is not None:
         return redirect(back)  # back in, or offered already: the item's page says so
     if co.holder_id != me.id and not me.privileged:
         abort(403)
