@@ -358,3 +358,31 @@ def test_on_the_approved_day_take_out_uses_the_approval_in_advance(app, session,
     co = open_checkout(session, world["laptop"])
     assert co.holder_id == world["hanako"].id and co.due_at.isoformat() == "2026-06-03T08:00:00+00:00"
     assert _request(session).checkout_id == co.id
+
+
+def _header_count(page) -> int | None:
+    match = re.search(r'Approvals <span class="badge out">(\d+)</span>', page.get_data(as_text=True))
+    return int(match.group(1)) if match else None
+
+
+def test_the_scan_pages_header_counts_what_waits_for_the_reader(app, session, world, make_item):
+    """The scan reads the header's count with the label: the manager's and his deputy's, nobody else's, none once
+    decided; and the desk's, for a manager step where the department has no manager (the page says the desk
+    decides, so the desk's list has it)."""
+    scanned = f"/S/{label_token(session, make_item(kind=Kind.usb, data_class=DataClass.none))}"
+    people = {name: client_for(app, world[name]) for name in ("mori", "abe", "desk", "other", "hanako")}
+
+    def counts() -> dict[str, int | None]:
+        return {name: _header_count(c.get(scanned, headers=EN)) for name, c in people.items()}
+
+    assert counts() == dict.fromkeys(people)
+    _ask(app, world)
+    assert counts() == {"mori": 1, "abe": 1, "desk": None, "other": None, "hanako": None}
+    _decide(people["mori"], _request(session), decision="reject")
+    assert counts() == dict.fromkeys(people)
+    reread(session)  # after the pages' writes: write from a fresh snapshot
+    world["hanako"].department_id = None  # no manager: the desk's turn
+    session.commit()
+    _ask(app, world)
+    assert counts() == {"mori": None, "abe": None, "desk": 1, "other": None, "hanako": None}
+    assert world["laptop"].asset_tag in people["desk"].get("/approvals", headers=EN).get_data(as_text=True)

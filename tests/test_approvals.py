@@ -134,13 +134,48 @@ def test_a_section_without_a_manager_asks_the_manager_of_its_division(session, p
 
 
 def test_with_no_manager_up_the_tree_the_desk_decides(session, people, make_item, make_user, make_department):
+    """...and finds it in its list and the header's count, as a step nobody else can decide."""
     _rule(session, people["admin"], Approval.manager)
     alone = make_department("Alone")
     nobody = make_user(name="No Boss", department_id=alone.id)
     req = _ask(session, make_item(kind=Kind.laptop), nobody)
     assert approvals.awaited(session, req) == []  # the security desk's
+    assert [r.id for r in approvals.waiting_for(session, people["desk"], MORNING)] == [req.id]
+    assert approvals.waiting_count(session, people["desk"], MORNING) == 1
+    assert approvals.waiting_count(session, people["mori"], MORNING) == 0
     _decide(session, req, people["desk"])
     assert req.status == RequestStatus.approved
+    assert approvals.waiting_count(session, people["desk"], MORNING) == 0
+
+
+def test_a_step_whose_approvers_are_gone_waits_in_the_desks_list(session, people, make_user, make_item,
+                                                                 make_department):
+    """A named approver disabled after the request, and a department whose only manager is the one asking: nobody
+    decides those steps in their own name, so the desk's list has them (their pages say the desk decides)."""
+    named = make_user(name="Named One")
+    rules.save(session, MORNING - timedelta(days=1), rules.Rule(
+        kind=Kind.usb.value, data_class=DataClass.personal.value, approval=Approval.named, approvers=(named.id,)),
+        actor=people["admin"])
+    session.commit()
+    by_name = _ask(session, make_item(kind=Kind.usb), people["hanako"])
+    assert [r.id for r in approvals.waiting_for(session, people["desk"], MORNING)] == []  # Named One decides
+    named.active = False
+    session.commit()
+    assert approvals.awaited(session, by_name) == []
+    assert [r.id for r in approvals.waiting_for(session, people["desk"], MORNING)] == [by_name.id]
+
+    _rule(session, people["admin"], Approval.manager)
+    boss = make_user(name="Only Boss")
+    own = make_department("Own", managers=[boss])
+    boss.department_id = own.id
+    session.commit()
+    req = approvals.request_checkout(session, MORNING, item=make_item(kind=Kind.laptop), holder=boss, due_at=TONIGHT,
+                                     purpose="p", destination="d", reason="", policy=POLICY, handling_ack=True)
+    session.commit()
+    assert req.steps[0].department_id == own.id  # no department above: the step stays Own's, whose manager asks
+    assert approvals.awaited(session, req) == []
+    assert {r.id for r in approvals.waiting_for(session, people["desk"], MORNING)} == {by_name.id, req.id}
+    assert approvals.waiting_count(session, boss, MORNING) == 0
 
 
 def test_manager_then_desk_waits_for_both_in_order(session, people, make_item):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -19,6 +19,14 @@ bp = Blueprint("approvals", __name__)
 log = logging.getLogger(__name__)
 
 
+_COUNTED = "tracker.approvals_waiting"  # flask.g: the header's count, where the page read it with its own statement
+
+
+def counted(n: int) -> None:
+    """The header's count, read by the page with what it shows (`approvals.waiting_count_column`)."""
+    g.setdefault(_COUNTED, n)
+
+
 @bp.app_context_processor
 def _navigation() -> dict:
     """`approvals_waiting()` for the navigation: asked only when a page's header is drawn, by a signed-in user."""
@@ -29,6 +37,8 @@ def _navigation() -> dict:
         user = current_user._get_current_object()  # the user itself: read twice below, not through the proxy
         if user is None or not user.is_authenticated:
             return 0
+        if g.get(_COUNTED) is not None:
+            return g.get(_COUNTED)
         try:
             return approvals.waiting_count(db(), user, now())
         except SQLAlchemyError as err:

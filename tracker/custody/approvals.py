@@ -518,11 +518,23 @@ def _current_positions():
                                                    inner.decision.is_(None)).scalar_subquery())
 
 
+def _nobody_to_decide():
+    """The current step has no one to decide it in their own name (`approvers` finds nobody): a manager step of a
+    department without an active manager but the requester, or a named approver who is gone. Such a step is the
+    desk's, as its page and e-mail say."""
+    decider = aliased(User)
+    able = and_(decider.active.is_(True), decider.id != CheckoutRequest.requester_id)
+    no_manager = ~select(decider.id).where(department_managers.c.department_id == ApprovalStep.department_id,
+                                           decider.id == department_managers.c.user_id, able).exists()
+    no_one_named = ~select(decider.id).where(decider.id == ApprovalStep.approver_id, able).exists()
+    return or_(and_(ApprovalStep.who == MANAGER, no_manager), and_(ApprovalStep.who == NAMED, no_one_named))
+
+
 @functools.cache
 def _waiting_stmt(privileged: bool):
     """Pending requests, not expired, whose current step the actor (`:actor_id`) may decide in their own name or as
-    a deputy (and, for the desk, the desk's own steps), at `:now`. Built once per kind of reader and reused: it is
-    read for every page's header, and building it cost more than running it."""
+    a deputy (and, for the desk, the desk's own steps and those nobody else can decide), at `:now`. Built once per
+    kind of reader and reused: it is read for every page's header, and building it cost more than running it."""
     actor_id = bindparam("actor_id", type_=Integer)
     now = bindparam("now", type_=CheckoutRequest.expires_at.type)
     me_or_absent = select(User.id).where(or_(User.id == actor_id, User.deputy_id == actor_id))
@@ -530,7 +542,7 @@ def _waiting_stmt(privileged: bool):
     mine = [and_(ApprovalStep.who == NAMED, ApprovalStep.approver_id.in_(me_or_absent)),
             and_(ApprovalStep.who == MANAGER, ApprovalStep.department_id.in_(managed))]
     if privileged:
-        mine.append(ApprovalStep.who == DESK)
+        mine += [ApprovalStep.who == DESK, _nobody_to_decide()]
     return (select(CheckoutRequest).join(ApprovalStep, ApprovalStep.request_id == CheckoutRequest.id)
             .where(_status_is(RequestStatus.pending), CheckoutRequest.requester_id != actor_id,
                    or_(CheckoutRequest.expires_at.is_(None), CheckoutRequest.expires_at > now),
@@ -546,6 +558,12 @@ def _waiting_list_stmt(privileged: bool, limit: int):
 @functools.cache
 def _waiting_count_stmt(privileged: bool):
     return select(func.count()).select_from(_waiting_stmt(privileged).subquery())
+
+
+def waiting_count_column(privileged: bool):
+    """`waiting_count` as a column of another read (the scan's, `views.scan`), with `:actor_id` and `:now` bound:
+    the page that reads everything it shows in one statement reads the header's count with it."""
+    return _waiting_count_stmt(privileged).scalar_subquery().correlate(None)
 
 
 def waiting_for(session: Session, actor: User, now: datetime, limit: int = 100) -> list[CheckoutRequest]:

@@ -30,7 +30,7 @@ from ..http import (
 )
 from ..i18n import DISPOSAL_METHOD_LABELS, describe, gettext, handling_rules, reader_zone
 from ..models import Checkout, HandoverOffer, Item, Kind, LabelToken, OfferStatus, TakeoutRule, User
-from . import approvals, confirmations, found, handover, policy, rules
+from . import approval_views, approvals, confirmations, found, handover, policy, rules
 from . import operations as custody
 from .forms import AcceptOfferForm, CheckoutForm, FoundMessageForm, HandoverForm, InspectionForm, ReturnForm
 
@@ -152,23 +152,34 @@ def find():
 # The scan's one read: the label, its item and the check-outs the item's page shows, whether the page may have a
 # request for approval to show (`approvals.on_item_page`, for `:reader_id` at `:now`), and the item's saved
 # take-out rule, if any.
-_SCAN = (select(LabelToken, approvals.may_show_requests(LabelToken.item_id), TakeoutRule)
-         .join(LabelToken.item)
-         .outerjoin(TakeoutRule, and_(TakeoutRule.kind == Item.kind, TakeoutRule.data_class == Item.data_class))
-         .options(contains_eager(LabelToken.item).joinedload(Item.on_page_checkouts)
-                  .joinedload(Checkout.waiting_offers))
-         .where(LabelToken.token == bindparam("token")))
+@functools.cache
+def _scan_statement(reader: bool, privileged: bool):
+    """The scan's one read: the label, its item with what its page shows of its check-outs (and a hand-over offer
+    waiting on one), whether a request may be shown, the item's saved rule and, for someone signed in, the header's
+    count of approvals waiting for them. One per kind of reader, built once."""
+    waiting = [approvals.waiting_count_column(privileged)] if reader else []
+    return (select(LabelToken, approvals.may_show_requests(LabelToken.item_id), TakeoutRule, *waiting)
+            .join(LabelToken.item)
+            .outerjoin(TakeoutRule, and_(TakeoutRule.kind == Item.kind, TakeoutRule.data_class == Item.data_class))
+            .options(contains_eager(LabelToken.item).joinedload(Item.on_page_checkouts)
+                     .joinedload(Checkout.waiting_offers))
+            .where(LabelToken.token == bindparam("token")))
 
 
 @bp.get("/s/<token>")
 @bp.get("/S/<token>")
 def scan(token: str):
     """The target of every label (the QR holds /S/ in capitals to stay in QR alphanumeric mode)."""
-    reader = current_user.id if current_user.is_authenticated else None
-    row = db().execute(_SCAN, {"token": queries.token_text(token), "reader_id": reader, "now": now()}).unique().first()
+    me = current_user._get_current_object()
+    reader = me.id if me.is_authenticated else None
+    row = db().execute(_scan_statement(reader is not None, reader is not None and me.privileged),
+                       {"token": queries.token_text(token), "reader_id": reader, "actor_id": reader, "now": now()}
+                       ).unique().first()
     if row is None:
         return _not_a_label()
-    label, may_show_requests, saved_rule = row
+    label, may_show_requests, saved_rule, *waiting = row
+    if waiting:
+        approval_views.counted(waiting[0] or 0)
     if not current_user.is_authenticated:
         # Staff sign in and come back here; anyone else learns whom to call, and nothing about the item.
         if request.method == "GET":  # a HEAD (link previews, monitors) is not someone holding the item
