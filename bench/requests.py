@@ -237,7 +237,7 @@ def main() -> None:
 
         from tests.pgserver import PgServer, find_bindir
 
-        server = PgServer(find_bindir())
+        server = PgServer(find_bindir(), durable=True)  # commits reach the disk, as SQLite's do here
         server.start()
         admin = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:

@@ -27,8 +27,11 @@ def _free_port() -> int:
 
 
 class PgServer:
-    def __init__(self, bindir: str):
+    def __init__(self, bindir: str, durable: bool = False):
+        """`durable`: commits reach the disk, as on a production server (PostgreSQL's default); the suite's server
+        does without, which only a power cut would tell."""
         self.bindir = bindir
+        self.durable = durable
         self.dir = tempfile.mkdtemp(prefix="tracker-pg-")
         self.data = os.path.join(self.dir, "data")
         self.port = 0
@@ -45,7 +48,8 @@ class PgServer:
                   "-E", "UTF8", "--locale=C.UTF-8")
         for attempt in range(3):  # another process may take the free port before the server binds it
             self.port = _free_port()
-            opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
+            opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=60"
+                    + ("" if self.durable else " -c fsync=off"))
             try:  # -w: pg_ctl returns once the server accepts connections
                 self._run(os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-o", opts, "-l",
                           os.path.join(self.dir, "log"), "-w", "start")
