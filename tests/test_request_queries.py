@@ -144,3 +144,16 @@ def test_the_desks_scan_and_hand_over_pages_do_not_read_everyone(app, session, m
         assert shown in page
         # Rows of people chosen by nothing but being active: the list of everyone these pages used to carry.
         assert not [s for s in seen if s.lstrip().startswith("SELECT users.") and "WHERE users.active" in s], seen
+
+
+def test_the_take_out_forms_prefill_reads_by_index_not_the_whole_history(app, session):
+    """The person's last own trip (read on every scan of a free item) walks their take-outs newest first and asks
+    about hand-overs by check-out: no sort of their history, no pass over the trail's hand-overs."""
+    from tracker.queries import _LAST_OWN_TRIP
+
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("PostgreSQL plans by the tables' statistics: on a test's few rows it reads them whole")
+    sql = str(_LAST_OWN_TRIP.compile(session.get_bind()))
+    plan = " | ".join(row[-1] for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql, (1, 1, 0)))
+    assert "ix_checkouts_holder_trips" in plan and "ix_events_handover_checkouts" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan

@@ -343,6 +343,8 @@ class Checkout(Base):
             postgresql_where=text("returned_at IS NULL"),
         ),
         Index("ix_checkouts_open_due", "returned_at", "due_at"),
+        # A person's take-outs, newest first: the take-out form's prefill reads their last one (queries.last_own_trip).
+        Index("ix_checkouts_holder_trips", "holder_id", "out_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -395,6 +397,13 @@ class Event(Base):
     """
 
     __tablename__ = "events"
+    __table_args__ = (
+        # The check-outs that began with a hand-over (queries.last_own_trip leaves them out): the few events of
+        # that action, by check-out, and not every event of the trail. The action is written into the statements
+        # that use it, as the condition of a partial index has to be.
+        Index("ix_events_handover_checkouts", "checkout_id", sqlite_where=text("action = 'handover'"),
+              postgresql_where=text("action = 'handover'")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, unique=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy import Select, and_, bindparam, exists, func, literal_column, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from .errors import N_, InvalidInput
@@ -92,7 +92,7 @@ _LABEL_BY_TOKEN = select(LabelToken).options(joinedload(LabelToken.item)).where(
 _LAST_OWN_TRIP = (
     select(Checkout.purpose, Checkout.destination)
     .where(Checkout.holder_id == bindparam("user_id"), Checkout.parent_id.is_(None),
-           ~exists().where(Event.checkout_id == Checkout.id, Event.action == "handover"))
+           ~exists().where(Event.checkout_id == Checkout.id, Event.action == literal_column("'handover'")))
     .order_by(Checkout.out_at.desc(), Checkout.id.desc()).limit(1))
 
 
