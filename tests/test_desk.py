@@ -627,6 +627,7 @@ def test_incident_pdf(session, dc, staff, make_item, desk, tmp_path):
     assert "<script>alert(1)</script>" in text
     assert "Hanako Yamada" in text
     assert f"Out since: {local_dt(NOW - timedelta(hours=5), seconds=False)}" in text  # 2026-06-01 05:00, year first
+    assert "Times are in Asia/Tokyo." in text  # the reader's (here the main office's) zone, named
     # The web page escapes the same markup.
     page = dc.get(incident_url).get_data(as_text=True)
     assert "<b>Bold</b>" not in page and "&lt;b&gt;Bold&lt;/b&gt;" in page

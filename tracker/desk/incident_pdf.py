@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from ..i18n import CLASS_LABELS, EVENT_LABELS, day, label, when
+from ..i18n import CLASS_LABELS, EVENT_LABELS, day, label, reader_zone, when
 from ..labels import fonts
 from ..labels.design import wrap
 
@@ -37,6 +37,7 @@ def render(ctx: dict) -> bytes:
     yes, no = _("Yes"), _("No")
     line(_("Incident %(n)d: %(tag)s lost", n=incident.id, tag=incident.item.asset_tag), 16)
     line(f"{_('Opened')}: {when(incident.opened_at)} — {incident.opened_by.name}")
+    line(_("Times are in %(zone)s.", zone=reader_zone()))  # a report to the commission names its clock
     line("")
     line(_("What it held"), 12)
     line(f"{_('Name')}: {incident.item.name}")
