@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tests.helpers import NOW, client_for, flashes, post, reread
 from tracker import jobs
 from tracker.custody import operations as custody
-from tracker.models import Event, EventWebhook, Notification
+from tracker.models import AuditHead, Event, EventWebhook, Notification
 from tracker.notify import delivery, hooks
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -253,6 +253,8 @@ def test_edit_rotate_and_delete(app, session, admin, make_user, make_item, hook)
     changes = [json.loads(e.data)["change"] for e in session.scalars(
         select(Event).where(Event.action == "event_webhook_changed").order_by(Event.seq))]
     assert changes == ["created", "updated", "secret_rotated", "deleted"]
+    reread(session)
+    assert session.scalar(select(AuditHead.listened)) == ""  # nothing listens now: no writer looks for a hook
 
 
 def test_the_page_is_in_japanese(app, session, make_user):

@@ -114,7 +114,7 @@ def rotate(session: Session, now: datetime, hook: EventWebhook, *, actor: User |
 def delete(session: Session, now: datetime, hook: EventWebhook, *, actor: User | None,
            source: str | None = None) -> None:
     """Remove the subscription; its deliveries stay listed (unsent ones marked failed), without the link."""
-    _audit(session, now, hook, "deleted", actor, source)
+    _audit(session, now, hook, "deleted", actor, source, listen=False)
     session.execute(update(Notification).where(Notification.subscription_id == hook.id,
                                                Notification.sent_at.is_(None), Notification.failed_at.is_(None))
                     .values(failed_at=now, last_error="Undeliverable: the subscription was deleted")
@@ -130,11 +130,14 @@ def _new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def _audit(session, now, hook, change, actor, source) -> None:
+def _audit(session, now, hook, change, actor, source, listen: bool = True) -> None:
+    """The change's audit event; then, unless the caller does it once its change is made (`listen` False), the
+    trail learns what the subscriptions now listen to."""
     _forget(session)
     audit.record(session, now, "event_webhook_changed", actor=actor, source=source, webhook=hook.id,
                  name=hook.name, url=hook.url, change=change)
-    _listen(session)
+    if listen:
+        _listen(session)
 
 
 def _listen(session: Session) -> None:
