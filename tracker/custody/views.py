@@ -149,14 +149,12 @@ def find():
     return redirect(url_for("custody.item", tag=it.asset_tag))
 
 
-# The scan's one read: the label, its item and the check-outs the item's page shows, whether the page may have a
-# request for approval to show (`approvals.on_item_page`, for `:reader_id` at `:now`), and the item's saved
-# take-out rule, if any.
 @functools.cache
 def _scan_statement(reader: bool, privileged: bool):
     """The scan's one read: the label, its item with what its page shows of its check-outs (and a hand-over offer
-    waiting on one), whether a request may be shown, the item's saved rule and, for someone signed in, the header's
-    count of approvals waiting for them. One per kind of reader, built once."""
+    waiting on one), whether the page may have a request for approval to show (`approvals.on_item_page`, for
+    `:reader_id` at `:now`), the item's saved take-out rule, if any, and, for someone signed in, the header's count
+    of approvals waiting for them (`:actor_id`). One per kind of reader, built once."""
     waiting = [approvals.waiting_count_column(privileged)] if reader else []
     return (select(LabelToken, approvals.may_show_requests(LabelToken.item_id), TakeoutRule, *waiting)
             .join(LabelToken.item)
