@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ..errors import N_
 from ..i18n import day, speaking, when, zone_of
 from ..models import ApprovalStep, CheckoutRequest, RequestStatus, User
-from .outbox import _queue, chat_text, desk_addresses, desk_zone, webhook_format
+from .outbox import _queue, as_read_by, chat_text, desk_addresses, desk_zone, webhook_format
 
 
 def listen(turn_started, request_settled) -> None:
@@ -108,7 +108,7 @@ def queue_outcome(session: Session, now: datetime, request: CheckoutRequest, con
         return 0
     requester = request.requester
     subject_text, body_text = _OUTCOMES[request.status]
-    with speaking(requester.language or config.get("DEFAULT_LANGUAGE", "ja"), zone_of(requester.site)):
+    with as_read_by(requester, config):
         lines = [_("Hello %(name)s,", name=requester.name), "", _(body_text, tag=request.item.asset_tag)]
         if request.status == RequestStatus.approved:
             lines.append(_("It is checked out to you now, due back %(due)s.", due=when(request.due_at))

@@ -68,7 +68,7 @@ def _to_each_holder(session: Session, now: datetime, checkouts: list[Checkout], 
     by_holder = _by_holder(checkouts)
     for cos in by_holder.values():
         holder = cos[0].holder
-        with speaking(holder.language or config.get("DEFAULT_LANGUAGE", "ja"), zone_of(holder.site)):
+        with as_read_by(holder, config):
             subject, body = write(holder, cos)
         _queue(session, now, "email", holder.email, subject, body)
     return len(by_holder)
@@ -87,6 +87,11 @@ def desk_addresses(config: dict, site: Site | None) -> list[str]:
     so a site's overdue items never reach nobody."""
     own = _addresses(site.desk_emails or "") if site is not None else []
     return own or _addresses(config.get("DESK_EMAILS", ""))
+
+
+def as_read_by(person: User, config: dict):
+    """Write for `person`: in their language (else the default) with times on their office's clock."""
+    return speaking(person.language or config.get("DEFAULT_LANGUAGE", "ja"), zone_of(person.site))
 
 
 def desk_zone(config: dict, site: Site | None) -> str:
@@ -116,7 +121,7 @@ def queue_overdue(session: Session, now: datetime, checkouts: list[Checkout], co
     if email:
         for cos in by_holder.values():
             holder = cos[0].holder
-            with speaking(holder.language or default, zone_of(holder.site)):
+            with as_read_by(holder, config):
                 subject = _("Overdue: please return %(n)d item(s) or contact the security desk", n=len(cos))
                 body = "\n".join([_("Hello %(name)s,", name=holder.name), "",
                                   _("These items are past their due time:"), *[_line(c) for c in cos], "",
@@ -184,7 +189,7 @@ def queue_escalations(session: Session, now: datetime, result, config: dict) -> 
     if config.get("SMTP_HOST"):
         for (user_id, level), steps in result.by_recipient().items():
             person = next(u for u in steps[0].told if u.id == user_id)
-            with speaking(person.language or default, zone_of(person.site)):
+            with as_read_by(person, config):
                 subject, body = _escalation_mail(level, person.name, steps, config["BASE_URL"])
             _queue(session, now, "email", person.email, subject, body)
             count += 1
@@ -233,7 +238,7 @@ def queue_handover_offer(session: Session, now: datetime, offer: HandoverOffer, 
     if not config.get("SMTP_HOST"):
         return 0
     to, item = offer.to_user, offer.item
-    with speaking(to.language or config.get("DEFAULT_LANGUAGE", "ja"), zone_of(to.site)):
+    with as_read_by(to, config):
         subject = _("%(name)s is handing %(tag)s over to you", name=offer.from_user.name, tag=item.asset_tag)
         body = "\n".join([_("Hello %(name)s,", name=to.name), "",
                           _("%(name)s offers to hand this item over to you:", name=offer.from_user.name),
@@ -250,7 +255,7 @@ def queue_handover_unanswered(session: Session, now: datetime, offer: HandoverOf
     if not config.get("SMTP_HOST"):
         return 0
     giver, item = offer.from_user, offer.item
-    with speaking(giver.language or config.get("DEFAULT_LANGUAGE", "ja"), zone_of(giver.site)):
+    with as_read_by(giver, config):
         if offer.status == OfferStatus.declined:
             subject = _("%(name)s declined the hand-over of %(tag)s", name=offer.to_user.name, tag=item.asset_tag)
         else:
